@@ -1,0 +1,115 @@
+"""The model zoo: networks built in code, and user models named ``module:function``.
+
+Every entry builds a :class:`~lorien.dialects.TorchModel` (an ``eval()`` module and example
+inputs) on demand; nothing is downloaded and nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lorien.dialects import TorchModel
+
+from lorien.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A network of the zoo: its name, what it is, and how to build it at a batch size."""
+
+    name: str
+    description: str
+    build: Callable[[int], TorchModel]
+
+
+def _image_model(name: str, factory: Callable[[], object], size: int = 224) -> Callable[[int], TorchModel]:
+    def build(batch: int) -> TorchModel:
+        import torch
+
+        torch.manual_seed(0)
+        module = factory()
+        module.eval()  # type: ignore[attr-defined]
+        return TorchModel(module, (torch.randn(batch, 3, size, size),), name=name)
+
+    return build
+
+
+def _zoo() -> dict[str, ZooEntry]:
+    from lorien.datasets import resnet
+
+    entries = [
+        ZooEntry("resnet18", "ResNet-18, 3x224x224 images", _image_model("resnet18", resnet.resnet18)),
+        ZooEntry("resnet50", "ResNet-50, 3x224x224 images", _image_model("resnet50", resnet.resnet50)),
+    ]
+    return {entry.name: entry for entry in entries}
+
+
+def zoo_names() -> list[str]:
+    """Names of the zoo's networks."""
+    return sorted(_zoo())
+
+
+def zoo_entries() -> list[ZooEntry]:
+    return [entry for _, entry in sorted(_zoo().items())]
+
+
+def load_model(spec: str, batch: int = 1) -> object:
+    """Build the model ``spec`` names.
+
+    ``spec`` is a zoo name (``resnet18``), or ``package.module:function`` / ``path/file.py:function``
+    naming a function that takes no argument and returns a :class:`TorchModel`, a
+    ``(torch.nn.Module, example_inputs)`` pair, or a compiler IR module (a TVM Relax IRModule).
+
+    Raises:
+        InvalidInput: unknown name, or the function cannot be loaded or returns something else.
+    """
+    if batch < 1:
+        raise InvalidInput(f"batch must be at least 1, got {batch}")
+    zoo = _zoo()
+    if spec in zoo:
+        return zoo[spec].build(batch)
+    if ":" not in spec:
+        raise InvalidInput(
+            f"unknown model {spec!r}; the zoo has {', '.join(sorted(zoo))}, "
+            "or name a function as module:function or file.py:function"
+        )
+    factory = _load_factory(spec)
+    try:
+        made = factory()
+    except Exception as exc:
+        raise InvalidInput(f"model function {spec!r} failed: {exc!r}") from exc
+    if isinstance(made, tuple) and len(made) == 2:
+        module, inputs = made
+        return TorchModel(module, tuple(inputs) if isinstance(inputs, list | tuple) else (inputs,),
+                          name=spec)
+    return made
+
+
+def _load_factory(spec: str) -> Callable[[], object]:
+    location, _, attribute = spec.rpartition(":")
+    try:
+        if location.endswith(".py"):
+            path = Path(location).expanduser().resolve()
+            if not path.is_file():
+                raise InvalidInput(f"model file {location!r} does not exist")
+            module_spec = importlib.util.spec_from_file_location(f"lorien_user_model_{path.stem}", path)
+            if module_spec is None or module_spec.loader is None:
+                raise InvalidInput(f"cannot load model file {location!r}")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_spec.name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(location)
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise InvalidInput(f"cannot import {location!r}: {exc!r}") from exc
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise InvalidInput(f"{location!r} has no function {attribute!r}")
+    return factory

@@ -1,0 +1,23 @@
+"""Compilers Lorien speaks: the dialect interface, its registry, and the TVM MetaSchedule dialect.
+
+Importing this package imports no compiler; :func:`get_dialect` loads one on demand.
+"""
+
+from lorien.dialects.base import (
+    CompiledModel,
+    Dialect,
+    TorchModel,
+    TuneOptions,
+    TuneOutcome,
+)
+from lorien.dialects.registry import available_dialects, get_dialect
+
+__all__ = [
+    "CompiledModel",
+    "Dialect",
+    "TorchModel",
+    "TuneOptions",
+    "TuneOutcome",
+    "available_dialects",
+    "get_dialect",
+]

@@ -1,0 +1,169 @@
+"""The dialect interface: everything Lorien needs from a compiler, and nothing more.
+
+A dialect turns a model into workloads, tunes one workload into schedule records and a full log,
+applies a record, and builds a model with the store's schedules through the compiler's own hook.
+Scheduling many workloads, retries and storage are the tuner's and the store's business, not the
+dialect's. The core never sees compiler objects: workloads and schedules cross this boundary as
+the strings in :mod:`lorien.records`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lorien.errors import InvalidInput
+from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
+from lorien.store.base import ScheduleStore
+from lorien.tuning_log import TuningLog
+
+
+@dataclass(frozen=True)
+class TorchModel:
+    """A PyTorch module with example inputs; dialects that read PyTorch accept it as a model."""
+
+    module: Any
+    example_inputs: tuple[Any, ...]
+    name: str = "model"
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """How hard to tune one workload.
+
+    Attributes:
+        trials: measured schedules at most (the budget).
+        keep: how many of the best schedules become records.
+        seed: random seed of the search; None for a random one.
+        build_timeout_s: how long one candidate may take to build.
+        run_timeout_s: how long one candidate may take to run.
+        repeat: timed repetitions per measured candidate.
+    """
+
+    trials: int = 32
+    keep: int = 5
+    seed: int | None = None
+    build_timeout_s: float = 120.0
+    run_timeout_s: float = 30.0
+    repeat: int = 3
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise InvalidInput(f"trials must be at least 1, got {self.trials}")
+        if self.keep < 1:
+            raise InvalidInput(f"keep must be at least 1, got {self.keep}")
+
+
+@dataclass(frozen=True)
+class TuneOutcome:
+    """What tuning one workload produced: the best records (not yet stored) and the full log.
+
+    ``records`` is empty when every measurement failed; the log still holds the failures.
+    """
+
+    records: tuple[ScheduleRecord, ...]
+    log: TuningLog
+    seconds: float
+
+    @property
+    def best(self) -> ScheduleRecord | None:
+        return min(self.records, key=lambda r: r.latency.mean) if self.records else None
+
+
+@dataclass
+class CompiledModel:
+    """A model built for a target, with how many of its kernels took a schedule from the store.
+
+    Attributes:
+        executable: the compiler's runnable artefact (opaque outside the dialect).
+        kernels: how many tunable kernels the model has.
+        kernels_scheduled: how many of them got a schedule from the store.
+        missing: names of the kernels that had no schedule.
+    """
+
+    executable: Any
+    kernels: int
+    kernels_scheduled: int
+    missing: list[str] = field(default_factory=list)
+    inputs: Any = None
+
+
+class Dialect(abc.ABC):
+    """One compiler, as Lorien uses it.
+
+    Instances are created once per process by :func:`lorien.dialects.get_dialect` and may pay
+    one-time import costs lazily; constructing one must be cheap. Methods are safe to call from one
+    thread at a time unless a subclass documents more.
+
+    Errors: bad input (a malformed target, an unknown model form) raises
+    :class:`lorien.errors.InvalidInput`; a tuning run with no valid measurement raises
+    :class:`lorien.errors.TuningError`.
+    """
+
+    #: The name records and workloads carry, and the entry-point name.
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def parse_target(self, text: str) -> Target:
+        """Canonicalise a user's target (``host``, a kind name, or the compiler's own form)."""
+
+    @abc.abstractmethod
+    def build_id(self) -> str:
+        """The compiler build schedules are measured with, e.g. ``tvm-0.27.0.post1+llvm-22``."""
+
+    @abc.abstractmethod
+    def load_model(self, model: object) -> object:
+        """Turn a user's model (a :class:`TorchModel` or the compiler's own IR) into the dialect's
+        model form, the input of :meth:`extract` and :meth:`compile`."""
+
+    @abc.abstractmethod
+    def extract(self, model: object, target: Target) -> list[WorkloadUse]:
+        """The tunable workloads of a loaded model for a target, as compilation would see them."""
+
+    @abc.abstractmethod
+    def tune(
+        self,
+        workload: Workload,
+        target: Target,
+        options: TuneOptions,
+        on_trial: Callable[[int, int], None] | None = None,
+    ) -> TuneOutcome:
+        """Tune one workload on this machine with a budget of ``options.trials`` measurements.
+
+        Args:
+            on_trial: called as ``on_trial(done, total)`` while measuring, for progress bars.
+        """
+
+    @abc.abstractmethod
+    def apply(self, workload: Workload, record: ScheduleRecord) -> object:
+        """The workload scheduled by a record (the compiler's scheduled kernel)."""
+
+    @abc.abstractmethod
+    def compiler_hook(self, store: ScheduleStore, target: Target) -> object:
+        """The compiler's own schedule-lookup object, answering from ``store``."""
+
+    @abc.abstractmethod
+    def compile(
+        self, model: object, target: Target, store: ScheduleStore | None
+    ) -> CompiledModel:
+        """Build a loaded model, with the store's schedules when ``store`` is given."""
+
+    @abc.abstractmethod
+    def time(self, compiled: CompiledModel, repeat: int = 5) -> Latency:
+        """Run a compiled model ``repeat`` times on this machine and return its latency."""
+
+    def import_native_database(
+        self, path: Path, build: str
+    ) -> tuple[list[Workload], list[ScheduleRecord]]:
+        """Read the compiler's own tuning database folder, labelling its records with ``build``.
+        Dialects without one raise."""
+        raise InvalidInput(f"dialect {self.name!r} has no native database format")
+
+    def export_native_database(
+        self, path: Path, workloads: list[Workload], records: list[ScheduleRecord]
+    ) -> int:
+        """Write records in the compiler's own database format; returns how many were written."""
+        raise InvalidInput(f"dialect {self.name!r} has no native database format")

@@ -1,0 +1,1 @@
+"""The TVM MetaSchedule dialect (importing this package does not import TVM)."""

@@ -1,0 +1,91 @@
+"""Building a Relax model with (or without) the store's schedules, and timing it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tvm
+from lorien.dialects.base import CompiledModel, TorchModel
+from lorien.dialects.tvm.frontend import lower_for_tuning, to_relax
+from lorien.dialects.tvm.hook import LorienDatabase
+from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
+from lorien.dialects.tvm.target import to_tvm_target
+from tvm import relax
+from tvm.s_tir import meta_schedule as ms
+
+from lorien.errors import InvalidInput
+from lorien.records import Latency, Target
+from lorien.store.base import ScheduleStore
+
+
+@dataclass(frozen=True)
+class RelaxModel:
+    """A model in the tvm dialect's form: a Relax module and inputs to run it with."""
+
+    mod: tvm.IRModule
+    inputs: tuple[np.ndarray, ...]
+    name: str = "model"
+
+
+def load_relax_model(model: object) -> RelaxModel:
+    """A :class:`RelaxModel` from a TorchModel, a Relax IRModule (random inputs made from its
+    signature), or a RelaxModel."""
+    if isinstance(model, RelaxModel):
+        return model
+    mod = to_relax(model)
+    if isinstance(model, TorchModel):
+        inputs = tuple(t.detach().cpu().numpy() for t in model.example_inputs)
+        return RelaxModel(mod, inputs, model.name)
+    return RelaxModel(mod, _random_inputs(mod))
+
+
+def _random_inputs(mod: tvm.IRModule) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(0)
+    inputs = []
+    for param in mod["main"].params:
+        info = param.struct_info
+        shape = getattr(info, "shape", None)
+        if shape is None or not hasattr(shape, "values"):
+            raise InvalidInput(f"main parameter {param.name_hint} has no static tensor shape")
+        try:
+            dims = [int(d) for d in shape.values]
+        except TypeError:
+            raise InvalidInput(f"main parameter {param.name_hint} has a symbolic shape") from None
+        inputs.append(rng.standard_normal(dims).astype(info.dtype))
+    return tuple(inputs)
+
+
+def count_kernels(model: RelaxModel, target: tvm.target.Target) -> int:
+    tasks = ms.relax_integration.extract_tasks(lower_for_tuning(model.mod, target), target)
+    return len(tasks)
+
+
+def compile_model(
+    model: RelaxModel, target: Target, store: ScheduleStore | None, build: str
+) -> CompiledModel:
+    """Build ``model``; with a store, every kernel it has a schedule for uses it."""
+    load_cpu_intrinsics()
+    tvm_target = to_tvm_target(target)
+    if store is None:
+        executable = ms.relax_integration.compile_relax(
+            ms.database.MemoryDatabase(), model.mod, tvm_target, params=None
+        )
+        kernels = count_kernels(model, tvm_target)
+        return CompiledModel(executable, kernels, 0, [], model.inputs)
+    hook = LorienDatabase(store, target, build)
+    executable = ms.relax_integration.compile_relax(hook, model.mod, tvm_target, params=None)
+    stats = hook.stats
+    return CompiledModel(
+        executable, len(stats.queried), len(stats.answered), stats.missing, model.inputs
+    )
+
+
+def time_compiled(compiled: CompiledModel, repeat: int = 5) -> Latency:
+    """Median-friendly latency of one forward pass (``repeat`` timed runs after a warm-up)."""
+    device = tvm.cpu()
+    vm = relax.VirtualMachine(compiled.executable, device)
+    args = [tvm.runtime.tensor(x, device) for x in compiled.inputs or ()]
+    vm["main"](*args)  # warm-up
+    evaluator = vm.time_evaluator("main", device, number=1, repeat=repeat, min_repeat_ms=0)
+    return Latency(tuple(float(r) for r in evaluator(*args).results))

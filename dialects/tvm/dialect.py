@@ -1,0 +1,108 @@
+"""The TVM MetaSchedule dialect."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from lorien.dialects.base import CompiledModel, Dialect, TuneOptions, TuneOutcome
+
+from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
+from lorien.store.base import ScheduleStore
+
+
+class TVMDialect(Dialect):
+    """Apache TVM 0.27 with MetaSchedule: Relax models, fused TIR kernels, trace schedules.
+
+    Constructing it imports nothing; the first method call imports TVM (a few seconds) and the
+    host's tensor intrinsics, once per process.
+    """
+
+    name: ClassVar[str] = "tvm"
+
+    def parse_target(self, text: str) -> Target:
+        from lorien.dialects.tvm.target import parse_target
+
+        return parse_target(text)
+
+    @functools.cache  # noqa: B019 - one dialect instance per process
+    def build_id(self) -> str:
+        import tvm
+        from tvm.target import codegen
+
+        return f"tvm-{tvm.__version__}+llvm-{codegen.llvm_version_major()}"
+
+    def load_model(self, model: object) -> object:
+        from lorien.dialects.tvm.build import load_relax_model
+
+        return load_relax_model(model)
+
+    def extract(self, model: object, target: Target) -> list[WorkloadUse]:
+        from lorien.dialects.tvm.build import load_relax_model
+        from lorien.dialects.tvm.frontend import lower_for_tuning
+        from lorien.dialects.tvm.target import to_tvm_target
+        from lorien.dialects.tvm.workloads import to_workload
+        from tvm.s_tir import meta_schedule as ms
+
+        relax_model = load_relax_model(model)
+        tvm_target = to_tvm_target(target)
+        lowered = lower_for_tuning(relax_model.mod, tvm_target)
+        uses: dict[str, WorkloadUse] = {}
+        for task in ms.relax_integration.extract_tasks(lowered, tvm_target):
+            workload = to_workload(task.task_name, task.dispatched[0])
+            seen = uses.get(workload.key)
+            weight = int(task.weight) + (seen.weight if seen else 0)
+            uses[workload.key] = WorkloadUse(workload, weight)
+        return sorted(uses.values(), key=lambda u: (-u.workload.flops * u.weight, u.workload.key))
+
+    def tune(
+        self,
+        workload: Workload,
+        target: Target,
+        options: TuneOptions,
+        on_trial: Callable[[int, int], None] | None = None,
+    ) -> TuneOutcome:
+        from lorien.dialects.tvm.tuning import tune_workload
+
+        return tune_workload(workload, target, options, self.build_id(), on_trial)
+
+    def apply(self, workload: Workload, record: ScheduleRecord) -> object:
+        import tvm
+        from lorien.dialects.tvm.workloads import from_workload
+        from tvm.s_tir.schedule import Trace
+
+        sch = tvm.s_tir.Schedule(from_workload(workload))
+        Trace.apply_json_to_schedule(json.loads(record.schedule), sch)
+        return sch.mod
+
+    def compiler_hook(self, store: ScheduleStore, target: Target) -> object:
+        from lorien.dialects.tvm.hook import LorienDatabase
+
+        return LorienDatabase(store, target, self.build_id())
+
+    def compile(self, model: object, target: Target, store: ScheduleStore | None) -> CompiledModel:
+        from lorien.dialects.tvm.build import compile_model, load_relax_model
+
+        return compile_model(load_relax_model(model), target, store, self.build_id())
+
+    def time(self, compiled: CompiledModel, repeat: int = 5) -> Latency:
+        from lorien.dialects.tvm.build import time_compiled
+
+        return time_compiled(compiled, repeat)
+
+    def import_native_database(
+        self, path: Path, build: str
+    ) -> tuple[list[Workload], list[ScheduleRecord]]:
+        from lorien.dialects.tvm.metaschedule_io import read_json_database
+
+        return read_json_database(path, build)
+
+    def export_native_database(
+        self, path: Path, workloads: list[Workload], records: list[ScheduleRecord]
+    ) -> int:
+        from lorien.dialects.tvm.metaschedule_io import write_json_database
+
+        return write_json_database(path, workloads, records)

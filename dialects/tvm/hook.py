@@ -1,0 +1,111 @@
+"""The compiler hook: a MetaSchedule ``Database`` that answers from Lorien's schedule store.
+
+``relax.build`` with ``MetaScheduleApplyDatabase`` (as in ``compile_relax``) asks the current
+database for each fused kernel with ``query_tuning_record(mod, target, name)``; this one looks the
+kernel's key up in the store and rebuilds the MetaSchedule record from the stored trace. It is
+read-only: tuning commits go through Lorien's tuner, never through the hook.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import tvm
+from lorien.dialects.tvm.workloads import readable_name, workload_key
+from tvm.ir.utils import derived_object
+from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+from tvm.s_tir.schedule import Trace
+
+from lorien.records import ScheduleRecord, Target
+from lorien.store.base import ScheduleStore
+
+
+@dataclass
+class HookStats:
+    """What the compiler asked the hook for during one build."""
+
+    queried: dict[str, str] = field(default_factory=dict)  # key -> readable name
+    answered: dict[str, ScheduleRecord] = field(default_factory=dict)  # key -> record used
+    failed: dict[str, str] = field(default_factory=dict)  # key -> why a stored record was unusable
+
+    @property
+    def missing(self) -> list[str]:
+        return sorted(name for key, name in self.queried.items() if key not in self.answered)
+
+
+def trace_record(mod: tvm.IRModule, record: ScheduleRecord, target: tvm.target.Target) -> Any:
+    """A MetaSchedule ``TuningRecord`` of ``mod`` scheduled by ``record`` (re-applied, so a trace
+    that does not fit the kernel raises here rather than inside the build)."""
+    sch = tvm.s_tir.Schedule(mod)
+    Trace.apply_json_to_schedule(json.loads(record.schedule), sch)
+    return ms.database.TuningRecord(
+        trace=sch.trace,
+        workload=ms.database.Workload(mod),
+        run_secs=[float(r) for r in record.latency.runs],
+        target=target,
+        args_info=ArgInfo.from_prim_func(mod["main"]),
+    )
+
+
+@derived_object
+class LorienDatabase(ms.database.PyDatabase):
+    """MetaSchedule database view of a :class:`ScheduleStore` for one target and build.
+
+    Look-up order per kernel: exact target and this build; exact target, any build; any target of
+    the same loose kind (``llvm_cpu``) and this build; then any build. Not thread-safe: one build at
+    a time. ``stats`` tells what was asked and answered.
+    """
+
+    def __init__(self, store: ScheduleStore, target: Target, build: str) -> None:
+        self.store = store
+        self.target = target
+        self.build = build
+        self.stats = HookStats()
+
+    def lookup(self, key: str) -> ScheduleRecord | None:
+        for match, build in (("exact", self.build), ("exact", None),
+                             ("loose", self.build), ("loose", None)):
+            found = self.store.top_k(key, self.target, 1, match=match, build=build)  # type: ignore[arg-type]
+            if found:
+                return found[0]
+        return None
+
+    def has_workload(self, mod: tvm.IRModule) -> bool:
+        return self.lookup(workload_key(mod)) is not None
+
+    def commit_workload(self, mod: tvm.IRModule) -> Any:
+        return ms.database.Workload(mod)
+
+    def commit_tuning_record(self, record: Any) -> None:
+        return None  # read-only: tuning results reach the store through Lorien's tuner
+
+    def get_top_k(self, workload: Any, top_k: int) -> list[Any]:
+        key = workload_key(workload.mod)
+        target = tvm.target.Target.current(allow_none=True)
+        records = self.store.top_k(key, self.target, top_k, match="loose")
+        return [trace_record(workload.mod, r, target) for r in records]
+
+    def get_all_tuning_records(self) -> list[Any]:
+        return []
+
+    def query_tuning_record(
+        self, mod: tvm.IRModule, target: tvm.target.Target, workload_name: str | None = None
+    ) -> Any:
+        key = workload_key(mod)
+        self.stats.queried[key] = readable_name(workload_name or "kernel", mod)
+        record = self.lookup(key)
+        if record is None:
+            return None
+        try:
+            result = trace_record(mod, record, target)
+        except Exception as exc:  # a stored trace that no longer fits: a miss, reported
+            self.stats.failed[key] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            return None
+        self.stats.answered[key] = record
+        return result
+
+    def __len__(self) -> int:
+        return self.store.count(target=self.target)

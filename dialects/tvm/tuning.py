@@ -1,0 +1,172 @@
+"""Tuning one TVM workload with MetaSchedule on this machine: every measurement into a log, the
+best into records."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import tvm
+from lorien.dialects.base import TuneOptions, TuneOutcome
+from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
+from lorien.dialects.tvm.target import host_cores, to_tvm_target
+from lorien.dialects.tvm.workloads import DIALECT, from_workload
+from tvm.ir.utils import derived_object
+from tvm.s_tir import meta_schedule as ms
+
+from lorien.errors import TuningError
+from lorien.records import Latency, ScheduleRecord, Target, Workload
+from lorien.tuning_log import Measurement, TuningLog
+
+#: MetaSchedule stores a failed run as this many seconds.
+_FAILED_RUN_SECS = 1e9
+_MAX_ERROR_CHARS = 2000
+
+
+def schedule_json(trace: Any) -> str:
+    """A MetaSchedule trace as Lorien's schedule string (compact JSON of ``Trace.as_json``)."""
+    return json.dumps(_plain(trace.as_json(remove_postproc=False)), separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    """TVM containers and immediates as plain JSON-able Python values."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, tvm.tirx.IntImm | tvm.tirx.FloatImm):
+        return value.value
+    if hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) or hasattr(value, "__len__"):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+@derived_object
+class _MeasurementCollector(ms.measure_callback.PyMeasureCallback):
+    """Keeps every candidate MetaSchedule measures, with its error, and reports progress."""
+
+    def __init__(self, total: int, on_trial: Callable[[int, int], None] | None) -> None:
+        self.measurements: list[Measurement] = []
+        self.total = total
+        self.on_trial = on_trial
+
+    def apply(self, task_scheduler: Any, task_id: int, measure_candidates: Any,
+              builder_results: Any, runner_results: Any) -> None:
+        for candidate, built, ran in zip(measure_candidates, builder_results, runner_results,
+                                         strict=True):
+            schedule = schedule_json(candidate.sch.trace)
+            error = built.error_msg or ran.error_msg
+            runs = [float(_plain(r)) for r in (ran.run_secs or [])]
+            if error is None and (not runs or any(r >= _FAILED_RUN_SECS or r <= 0 for r in runs)):
+                error = "run produced no valid time"
+            if error is not None:
+                self.measurements.append(
+                    Measurement(schedule, None, str(error)[:_MAX_ERROR_CHARS])
+                )
+            else:
+                self.measurements.append(Measurement(schedule, Latency(tuple(runs))))
+        if self.on_trial is not None:
+            self.on_trial(min(len(self.measurements), self.total), self.total)
+
+
+def tune_workload(
+    workload: Workload,
+    target: Target,
+    options: TuneOptions,
+    build: str,
+    on_trial: Callable[[int, int], None] | None = None,
+) -> TuneOutcome:
+    """Tune ``workload`` for ``target`` with MetaSchedule's evolutionary search, measuring on this
+    machine with the local builder and runner.
+
+    Raises:
+        TuningError: not a single candidate could be measured.
+    """
+    load_cpu_intrinsics()
+    mod = from_workload(workload)
+    tvm_target = to_tvm_target(target)
+    collector = _MeasurementCollector(options.trials, on_trial)
+    started = time.time()
+    context = ms.TuneContext(
+        mod=mod,
+        target=tvm_target,
+        space_generator="post-order-apply",
+        search_strategy="evolutionary",
+        task_name=workload.name,
+        rand_state=options.seed if options.seed is not None else -1,
+        num_threads=host_cores(),
+        logger=_quiet_logger(),
+    )
+    builder = ms.builder.LocalBuilder(
+        timeout_sec=options.build_timeout_s, initializer=load_cpu_intrinsics
+    )
+    runner = ms.runner.LocalRunner(
+        timeout_sec=options.run_timeout_s,
+        evaluator_config=ms.runner.EvaluatorConfig(
+            number=1, repeat=options.repeat, min_repeat_ms=50, enable_cpu_cache_flush=False
+        ),
+    )
+    with tempfile.TemporaryDirectory(prefix="lorien-tune-") as work_dir:
+        ms.tune_tasks(
+            tasks=[context],
+            task_weights=[1.0],
+            work_dir=work_dir,
+            max_trials_global=options.trials,
+            max_trials_per_task=options.trials,
+            num_trials_per_iter=min(options.trials, 64),
+            builder=builder,
+            runner=runner,
+            database=ms.database.MemoryDatabase(),
+            cost_model="xgb",
+            measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), collector],
+            task_scheduler="round-robin",
+        )
+    finished = time.time()
+    log = TuningLog(
+        workload=workload,
+        target=target,
+        build=build,
+        trials=options.trials,
+        started_at=started,
+        finished_at=finished,
+        measurements=tuple(collector.measurements),
+    )
+    if not log.measurements:
+        raise TuningError(f"MetaSchedule measured no candidate of {workload.name} ({workload.key})")
+    records = best_records(log, options.keep)
+    return TuneOutcome(records=tuple(records), log=log, seconds=finished - started)
+
+
+def best_records(log: TuningLog, keep: int) -> list[ScheduleRecord]:
+    """The ``keep`` fastest distinct schedules of a log, as ``tuned`` records."""
+    fastest: dict[str, Measurement] = {}
+    for m in log.succeeded:
+        assert m.latency is not None
+        seen = fastest.get(m.schedule)
+        if seen is None or (seen.latency is not None and m.latency.mean < seen.latency.mean):
+            fastest[m.schedule] = m
+    ranked = sorted(fastest.values(), key=lambda m: m.latency.mean if m.latency else 0.0)
+    return [
+        ScheduleRecord(
+            dialect=DIALECT,
+            workload_key=log.workload.key,
+            target=log.target,
+            build=log.build,
+            schedule=m.schedule,
+            latency=m.latency,  # type: ignore[arg-type]
+            source="tuned",
+            created_at=log.finished_at,
+        )
+        for m in ranked[:keep]
+    ]
+
+
+def _quiet_logger() -> logging.Logger:
+    """MetaSchedule's per-task logger, kept off the terminal (Lorien shows its own progress)."""
+    logger = logging.getLogger("lorien.tvm.metaschedule")
+    logger.setLevel(logging.WARNING)
+    return logger

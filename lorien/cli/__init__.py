@@ -1,0 +1,1 @@
+"""The ``lorien`` command line; subcommands live one per module."""

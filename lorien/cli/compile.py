@@ -1,0 +1,69 @@
+"""``lorien compile``: build a model with the store's schedules and compare its latency."""
+
+from __future__ import annotations
+
+import argparse
+
+from lorien.cli.common import (
+    format_seconds,
+    model_options,
+    open_schedule_store,
+    print_json,
+    print_table,
+    storage_options,
+    target_options,
+)
+from lorien.errors import InvalidInput
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compile", parents=[model_options(), target_options(), storage_options()],
+        help="build a model with the stored schedules; compare with untuned and torch eager",
+        description="Build a model with the store's schedules through the compiler hook, and "
+                    "print its latency beside the untuned build and PyTorch eager.",
+    )
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each build (5)")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="time only the build with Lorien's schedules")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lorien.cli.models import load_for_dialect
+    from lorien.datasets.eager import time_torch_eager
+    from lorien.dialects import TorchModel
+
+    if not args.model:
+        raise InvalidInput("--model is required")
+    if args.repeat < 1:
+        raise InvalidInput(f"--repeat must be at least 1, got {args.repeat}")
+    dialect, target, source, model = load_for_dialect(args)
+    with open_schedule_store(args) as store:
+        tuned = dialect.compile(model, target, store)
+    results = {"lorien": dialect.time(tuned, args.repeat).median}
+    if not args.no_baselines:
+        results["untuned"] = dialect.time(dialect.compile(model, target, None), args.repeat).median
+        if isinstance(source, TorchModel):
+            results["torch_eager"] = time_torch_eager(source, args.repeat).median
+    summary = {
+        "model": args.model,
+        "target": target.canonical,
+        "kernels": tuned.kernels,
+        "kernels_scheduled": tuned.kernels_scheduled,
+        "missing": tuned.missing,
+        "latency_s": results,
+    }
+    if args.json:
+        print_json(summary)
+        return 0
+    print(f"{args.model} on {target.canonical}")
+    print(f"kernels with a stored schedule: {tuned.kernels_scheduled}/{tuned.kernels}")
+    lorien_s = results["lorien"]
+    print_table(
+        ["build", "median latency", "vs Lorien"],
+        [[name, format_seconds(seconds), f"{seconds / lorien_s:.2f}x"]
+         for name, seconds in results.items()],
+    )
+    return 0

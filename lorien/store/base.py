@@ -1,0 +1,164 @@
+"""The schedule store interface: the best schedules of every workload, per target and compiler build.
+
+A backend implements :class:`ScheduleStore`; :mod:`tests.store.conformance` is the suite every
+backend must pass. The semantics are those of :func:`lorien.records.best_per_group`:
+
+* records are grouped by (workload key, target, build, source); a group keeps its ``keep`` fastest
+  distinct schedules (by mean latency, ties broken by record id); slower ones are dropped on commit;
+* the same schedule committed twice (same :attr:`~lorien.records.ScheduleRecord.record_id`) is stored
+  once, with the faster of the two measurements;
+* ``predicted`` records live in their own groups, so they never evict a ``tuned`` one, and queries
+  return ``tuned`` records before ``predicted`` ones.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from lorien.records import RecordSource, ScheduleRecord, Target, Workload
+
+TargetMatch = Literal["exact", "loose"]
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What a commit did: how many of the given records are now stored, and how many were dropped
+    (slower than the group's best-N, or a slower duplicate of a stored schedule)."""
+
+    kept: int
+    dropped: int
+
+
+class ScheduleStore(abc.ABC):
+    """Best-N schedule records and the workloads they belong to.
+
+    Thread and process safety: every method may be called from several threads of one process and
+    from several processes (or machines, for networked backends) at once. A commit is atomic per
+    group: concurrent commits to the same workload never lose a better record and never keep more
+    than ``keep`` records per group.
+
+    Ownership: a store owns its connections; call :meth:`close` (or use it as a context manager)
+    when done. Returned records are immutable values owned by the caller.
+
+    Errors: backend failures raise :class:`lorien.errors.StoreError`; malformed arguments raise
+    :class:`lorien.errors.InvalidInput`. A failed commit leaves what was stored before unchanged.
+    """
+
+    #: URI this store was opened from (``sqlite:///...``, ``dynamodb://...``).
+    uri: str
+    #: How many records each (workload, target, build, source) group keeps.
+    keep: int
+
+    # -- workloads -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_workloads(self, workloads: Iterable[Workload]) -> int:
+        """Store workloads not stored yet (keyed by dialect and key); existing ones are unchanged.
+
+        Returns:
+            How many were new.
+        """
+
+    @abc.abstractmethod
+    def get_workload(self, dialect: str, key: str) -> Workload | None:
+        """The stored workload with this dialect and key, or None."""
+
+    @abc.abstractmethod
+    def list_workloads(self, dialect: str | None = None) -> list[Workload]:
+        """Every stored workload (of one dialect when given), ordered by key."""
+
+    # -- records ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def commit(self, records: Sequence[ScheduleRecord]) -> CommitResult:
+        """Add records, keeping only the best ``keep`` of every group they touch.
+
+        Raises:
+            StoreError: the backend failed; nothing of this call was stored.
+        """
+
+    @abc.abstractmethod
+    def top_k(
+        self,
+        workload_key: str,
+        target: Target,
+        k: int = 1,
+        *,
+        match: TargetMatch = "exact",
+        build: str | None = None,
+        source: RecordSource | None = None,
+    ) -> list[ScheduleRecord]:
+        """The ``k`` best records of a workload for a target.
+
+        Args:
+            workload_key: the workload's key.
+            target: the target asked for.
+            k: how many records at most.
+            match: ``exact`` compares the canonical target; ``loose`` any target with the same
+                :attr:`~lorien.records.Target.loose_key` (e.g. any ``llvm_cpu``).
+            build: only records of this compiler build; None for any build.
+            source: only ``tuned`` or only ``predicted`` records; None for both.
+
+        Returns:
+            ``tuned`` records first, then ``predicted``; each by mean latency, fastest first.
+        """
+
+    @abc.abstractmethod
+    def records(
+        self,
+        *,
+        dialect: str | None = None,
+        workload_key: str | None = None,
+        target: Target | None = None,
+        build: str | None = None,
+    ) -> Iterator[ScheduleRecord]:
+        """Every stored record matching the given filters (exact target), in a stable order."""
+
+    @abc.abstractmethod
+    def count(
+        self,
+        *,
+        dialect: str | None = None,
+        workload_key: str | None = None,
+        target: Target | None = None,
+        build: str | None = None,
+    ) -> int:
+        """How many records match the filters."""
+
+    @abc.abstractmethod
+    def delete(
+        self,
+        workload_key: str,
+        *,
+        target: Target | None = None,
+        build: str | None = None,
+    ) -> int:
+        """Delete a workload's records (for one target and/or build when given).
+
+        Returns:
+            How many records were deleted.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections. The store must not be used afterwards."""
+
+    # -- conveniences built on the abstract methods ----------------------------------------------
+    def best(
+        self,
+        workload_key: str,
+        target: Target,
+        *,
+        match: TargetMatch = "exact",
+        build: str | None = None,
+    ) -> ScheduleRecord | None:
+        """The single best record, as :meth:`top_k` with ``k=1``; None when there is none."""
+        found = self.top_k(workload_key, target, 1, match=match, build=build)
+        return found[0] if found else None
+
+    def __enter__(self) -> ScheduleStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

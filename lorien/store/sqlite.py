@@ -1,0 +1,352 @@
+"""The embedded schedule store: one SQLite file in WAL mode, safe for several processes.
+
+Every commit runs in one ``BEGIN IMMEDIATE`` transaction (the writer lock is taken up front), so two
+processes committing to the same workload are serialised and the best-N trim sees the other's rows.
+Readers never block writers (WAL). Each thread gets its own connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lorien.errors import InvalidInput, StoreError
+from lorien.records import Latency, RecordSource, ScheduleRecord, Target, Workload
+from lorien.store.base import CommitResult, ScheduleStore, TargetMatch
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workloads (
+    dialect TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    flops REAL NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (dialect, key)
+);
+CREATE TABLE IF NOT EXISTS records (
+    record_id TEXT PRIMARY KEY,
+    dialect TEXT NOT NULL,
+    workload_key TEXT NOT NULL,
+    target TEXT NOT NULL,
+    loose_target TEXT NOT NULL,
+    build TEXT NOT NULL,
+    source TEXT NOT NULL,
+    latency_mean REAL NOT NULL,
+    latency_runs TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    log_ref TEXT
+);
+CREATE INDEX IF NOT EXISTS records_by_group
+    ON records (workload_key, target, build, source, latency_mean);
+CREATE INDEX IF NOT EXISTS records_by_loose_target
+    ON records (workload_key, loose_target, latency_mean);
+"""
+
+_RECORD_COLUMNS = (
+    "record_id, dialect, workload_key, target, loose_target, build, source, latency_mean, "
+    "latency_runs, schedule, created_at, log_ref"
+)
+_SOURCE_ORDER = "CASE source WHEN 'tuned' THEN 0 ELSE 1 END"
+
+
+class SQLiteScheduleStore(ScheduleStore):
+    """:class:`ScheduleStore` on a SQLite file. See the module docstring for the locking scheme.
+
+    Args:
+        path: the database file; its folder is created when missing.
+        keep: records kept per (workload, target, build, source) group.
+        busy_timeout_s: how long a writer waits for another process's transaction.
+
+    Raises:
+        StoreError: the file cannot be opened or is not a Lorien database.
+    """
+
+    def __init__(self, path: str | Path, *, keep: int = 5, busy_timeout_s: float = 60.0) -> None:
+        if keep < 1:
+            raise InvalidInput(f"keep must be at least 1, got {keep}")
+        self.path = Path(path).expanduser()
+        self.keep = keep
+        self.uri = f"sqlite:///{self.path}"
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of {self.path}: {exc.strerror}") from exc
+        self._create_schema()
+
+    # -- connections -----------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"store {self.uri} is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self._busy_timeout_s, isolation_level=None,
+                    check_same_thread=False,
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise StoreError(f"SQLite store {self.path}: commit failed: {exc}") from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._connection().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
+    def _create_schema(self) -> None:
+        try:
+            with self._transaction() as conn:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                if row is None:
+                    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                elif int(row[0]) > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path} has schema version {row[0]}, newer than this Lorien "
+                        f"({SCHEMA_VERSION}); upgrade Lorien"
+                    )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a usable Lorien SQLite store: {exc}") from exc
+
+    # -- workloads -------------------------------------------------------------------------------
+    def put_workloads(self, workloads: Iterable[Workload]) -> int:
+        rows = [(w.dialect, w.key, w.name, w.flops, w.payload, time.time()) for w in workloads]
+        if not rows:
+            return 0
+        try:
+            with self._transaction() as conn:
+                before = conn.total_changes
+                conn.executemany(
+                    "INSERT OR IGNORE INTO workloads VALUES (?, ?, ?, ?, ?, ?)", rows
+                )
+                return conn.total_changes - before
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
+    def get_workload(self, dialect: str, key: str) -> Workload | None:
+        rows = self._query(
+            "SELECT dialect, key, name, flops, payload FROM workloads WHERE dialect=? AND key=?",
+            (dialect, key),
+        )
+        return Workload(*rows[0]) if rows else None
+
+    def list_workloads(self, dialect: str | None = None) -> list[Workload]:
+        sql = "SELECT dialect, key, name, flops, payload FROM workloads"
+        params: tuple[Any, ...] = ()
+        if dialect is not None:
+            sql += " WHERE dialect=?"
+            params = (dialect,)
+        return [Workload(*row) for row in self._query(sql + " ORDER BY key, dialect", params)]
+
+    # -- records ---------------------------------------------------------------------------------
+    def commit(self, records: Sequence[ScheduleRecord]) -> CommitResult:
+        if not records:
+            return CommitResult(kept=0, dropped=0)
+        ids = [rec.record_id for rec in records]
+        groups = {(r.workload_key, r.target.canonical, r.build, r.source) for r in records}
+        try:
+            with self._transaction() as conn:
+                conn.executemany(
+                    f"INSERT INTO records ({_RECORD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(record_id) DO UPDATE SET latency_mean=excluded.latency_mean, "
+                    "latency_runs=excluded.latency_runs, created_at=excluded.created_at, "
+                    "log_ref=excluded.log_ref WHERE excluded.latency_mean < records.latency_mean",
+                    [_record_row(rec) for rec in records],
+                )
+                for group in groups:
+                    conn.execute(
+                        "DELETE FROM records WHERE record_id IN (SELECT record_id FROM records "
+                        "WHERE workload_key=? AND target=? AND build=? AND source=? "
+                        "ORDER BY latency_mean, record_id LIMIT -1 OFFSET ?)",
+                        (*group, self.keep),
+                    )
+                kept_ids = _kept_ids(conn, ids, records)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: commit failed: {exc}") from exc
+        kept = sum(1 for rec in records if rec.record_id in kept_ids)
+        return CommitResult(kept=kept, dropped=len(records) - kept)
+
+    def top_k(
+        self,
+        workload_key: str,
+        target: Target,
+        k: int = 1,
+        *,
+        match: TargetMatch = "exact",
+        build: str | None = None,
+        source: RecordSource | None = None,
+    ) -> list[ScheduleRecord]:
+        if k < 1:
+            raise InvalidInput(f"k must be at least 1, got {k}")
+        if match not in ("exact", "loose"):
+            raise InvalidInput(f"match must be 'exact' or 'loose', got {match!r}")
+        where = ["workload_key=?"]
+        params: list[Any] = [workload_key]
+        if match == "exact":
+            where.append("target=?")
+            params.append(target.canonical)
+        else:
+            where.append("loose_target=?")
+            params.append(target.loose_key)
+        if build is not None:
+            where.append("build=?")
+            params.append(build)
+        if source is not None:
+            where.append("source=?")
+            params.append(source)
+        rows = self._query(
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE {' AND '.join(where)} "
+            f"ORDER BY {_SOURCE_ORDER}, latency_mean, record_id LIMIT ?",
+            (*params, k),
+        )
+        return [_row_record(row) for row in rows]
+
+    def records(
+        self,
+        *,
+        dialect: str | None = None,
+        workload_key: str | None = None,
+        target: Target | None = None,
+        build: str | None = None,
+    ) -> Iterator[ScheduleRecord]:
+        where, params = _filters(dialect, workload_key, target, build)
+        rows = self._query(
+            f"SELECT {_RECORD_COLUMNS} FROM records{where} "
+            "ORDER BY workload_key, target, build, source, latency_mean, record_id",
+            params,
+        )
+        return (_row_record(row) for row in rows)
+
+    def count(
+        self,
+        *,
+        dialect: str | None = None,
+        workload_key: str | None = None,
+        target: Target | None = None,
+        build: str | None = None,
+    ) -> int:
+        where, params = _filters(dialect, workload_key, target, build)
+        return int(self._query(f"SELECT COUNT(*) FROM records{where}", params)[0][0])
+
+    def delete(
+        self,
+        workload_key: str,
+        *,
+        target: Target | None = None,
+        build: str | None = None,
+    ) -> int:
+        where, params = _filters(None, workload_key, target, build)
+        try:
+            with self._transaction() as conn:
+                return conn.execute(f"DELETE FROM records{where}", params).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._closed = True
+
+
+def _filters(
+    dialect: str | None, workload_key: str | None, target: Target | None, build: str | None
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("dialect", dialect),
+        ("workload_key", workload_key),
+        ("target", target.canonical if target is not None else None),
+        ("build", build),
+    ):
+        if value is not None:
+            clauses.append(f"{column}=?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _kept_ids(
+    conn: sqlite3.Connection, ids: list[str], records: Sequence[ScheduleRecord]
+) -> set[str]:
+    """Ids of ``records`` stored with this very measurement (not a faster earlier duplicate)."""
+    kept: set[str] = set()
+    by_id = {rec.record_id: rec for rec in records}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for record_id, mean in conn.execute(
+            f"SELECT record_id, latency_mean FROM records WHERE record_id IN ({marks})", chunk
+        ):
+            if mean == by_id[record_id].latency.mean:
+                kept.add(record_id)
+    return kept
+
+
+def _record_row(rec: ScheduleRecord) -> tuple[Any, ...]:
+    return (
+        rec.record_id, rec.dialect, rec.workload_key, rec.target.canonical, rec.target.loose_key,
+        rec.build, rec.source, rec.latency.mean, json.dumps(list(rec.latency.runs)), rec.schedule,
+        rec.created_at, rec.log_ref,
+    )
+
+
+def _row_record(row: tuple[Any, ...]) -> ScheduleRecord:
+    (_, dialect, workload_key, target, loose_target, build, source, _, runs, schedule, created_at,
+     log_ref) = row
+    return ScheduleRecord(
+        dialect=dialect,
+        workload_key=workload_key,
+        target=Target(canonical=target, loose_key=loose_target),
+        build=build,
+        schedule=schedule,
+        latency=Latency(runs=tuple(json.loads(runs))),
+        source=source,
+        created_at=created_at,
+        log_ref=log_ref,
+    )

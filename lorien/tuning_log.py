@@ -1,0 +1,161 @@
+"""Lorien's full tuning log: every schedule measured for one workload, failures included.
+
+On disk (and in object storage) a log is gzip-compressed JSON lines: one ``header`` line (format
+version, workload, target, build, budget, times) followed by one ``measurement`` line per measured
+schedule. A failed measurement keeps its schedule and gets ``latency: null`` and an ``error``.
+Reading is tolerant: a truncated file or a malformed line is skipped and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from lorien.errors import InvalidInput
+from lorien.records import Latency, Target, Workload
+
+LOG_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured schedule: its latency, or the error that stopped it (build, run, timeout)."""
+
+    schedule: str
+    latency: Latency | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.latency is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "measurement",
+            "schedule": self.schedule,
+            "latency": self.latency.to_dict() if self.latency else None,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Measurement:
+        latency = data.get("latency")
+        return cls(
+            schedule=str(data["schedule"]),
+            latency=Latency.from_dict(latency) if latency else None,
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class TuningLog:
+    """Everything one tuning run of one workload measured."""
+
+    workload: Workload
+    target: Target
+    build: str
+    trials: int
+    started_at: float
+    finished_at: float
+    measurements: tuple[Measurement, ...]
+
+    @property
+    def succeeded(self) -> list[Measurement]:
+        return [m for m in self.measurements if m.ok]
+
+    def to_bytes(self) -> bytes:
+        """The compressed JSON-lines form (deterministic for equal logs)."""
+        header = {
+            "type": "header",
+            "format": LOG_FORMAT_VERSION,
+            "workload": self.workload.to_dict(),
+            "target": self.target.to_dict(),
+            "build": self.build,
+            "trials": self.trials,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+        lines = [json.dumps(header, sort_keys=True)]
+        lines += [json.dumps(m.to_dict(), sort_keys=True) for m in self.measurements]
+        return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+
+
+@dataclass(frozen=True)
+class ParsedLog:
+    """A log read back, with how many lines had to be skipped."""
+
+    log: TuningLog
+    skipped_lines: int
+    truncated: bool
+
+
+def parse_tuning_log(data: bytes) -> ParsedLog:
+    """Read a log written by :meth:`TuningLog.to_bytes`, keeping whatever is readable.
+
+    Raises:
+        InvalidInput: no readable header (not a Lorien log, or empty).
+    """
+    text, truncated = _gunzip_tolerant(data)
+    lines = text.split("\n")
+    if truncated and lines:
+        lines = lines[:-1]  # the last line of a truncated stream may be cut mid-way
+    header: dict[str, Any] | None = None
+    measurements: list[Measurement] = []
+    skipped = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if header is None:
+                if item.get("type") != "header":
+                    raise InvalidInput("first line is not a header")
+                header = item
+            elif item.get("type") == "measurement":
+                measurements.append(Measurement.from_dict(item))
+            else:
+                skipped += 1
+        except InvalidInput:
+            if header is None:
+                break
+            skipped += 1
+        except (ValueError, KeyError, TypeError, AttributeError):
+            skipped += 1
+    if header is None:
+        raise InvalidInput("not a Lorien tuning log: no readable header line")
+    try:
+        if int(header["format"]) > LOG_FORMAT_VERSION:
+            raise InvalidInput(f"tuning log format {header['format']} is newer than this Lorien")
+        log = TuningLog(
+            workload=Workload.from_dict(header["workload"]),
+            target=Target.from_dict(header["target"]),
+            build=str(header["build"]),
+            trials=int(header["trials"]),
+            started_at=float(header["started_at"]),
+            finished_at=float(header["finished_at"]),
+            measurements=tuple(measurements),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"malformed tuning log header: {exc!r}") from exc
+    return ParsedLog(log=log, skipped_lines=skipped, truncated=truncated)
+
+
+def _gunzip_tolerant(data: bytes) -> tuple[str, bool]:
+    """Decompress as much of a gzip stream as is there; plain text passes through."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data.decode("utf-8", errors="replace"), False
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = io.BytesIO()
+    truncated = False
+    try:
+        out.write(decompressor.decompress(data))
+        if not decompressor.eof:
+            truncated = True
+    except zlib.error:
+        truncated = True
+    return out.getvalue().decode("utf-8", errors="replace"), truncated
+

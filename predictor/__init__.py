@@ -1,0 +1,1 @@
+"""Zero-shot schedules for workloads with no tuned record."""

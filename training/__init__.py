@@ -1,0 +1,1 @@
+"""Cost models trained on tuning logs (``lorien train``)."""
