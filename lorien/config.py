@@ -48,7 +48,10 @@ def _local_path(uri: str, scheme: str) -> tuple[Path, dict[str, list[str]]]:
         raise InvalidInput(f"{uri!r}: a {scheme} URI names a local path: {scheme}:///absolute/path")
     if not parts.path or parts.path == "/":
         raise InvalidInput(f"{uri!r} has no path")
-    return Path(parts.path).expanduser(), parse_qs(parts.query)
+    path = parts.path
+    if path.startswith("/~"):
+        return Path(path[1:]).expanduser(), parse_qs(parts.query)
+    return Path("/" + path.lstrip("/")), parse_qs(parts.query)
 
 
 def open_store(uri: str) -> ScheduleStore:

@@ -44,7 +44,7 @@ def _random_inputs(mod: tvm.IRModule) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(0)
     inputs = []
     for param in mod["main"].params:
-        info = param.struct_info
+        info = param.ty
         shape = getattr(info, "shape", None)
         if shape is None or not hasattr(shape, "values"):
             raise InvalidInput(f"main parameter {param.name_hint} has no static tensor shape")
@@ -52,7 +52,7 @@ def _random_inputs(mod: tvm.IRModule) -> tuple[np.ndarray, ...]:
             dims = [int(d) for d in shape.values]
         except TypeError:
             raise InvalidInput(f"main parameter {param.name_hint} has a symbolic shape") from None
-        inputs.append(rng.standard_normal(dims).astype(info.dtype))
+        inputs.append(rng.standard_normal(dims).astype(str(info.dtype)))
     return tuple(inputs)
 
 

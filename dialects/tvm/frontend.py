@@ -42,7 +42,7 @@ def _from_torch(model: TorchModel) -> tvm.IRModule:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             exported = torch.export.export(model.module, model.example_inputs)
-        mod = from_exported_program(exported, keep_params_as_input=False)
+            mod = from_exported_program(exported, keep_params_as_input=False)
     except Exception as exc:  # torch.export raises many types for unsupported modules
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidInput(f"cannot import model {model.name!r} from PyTorch: {message}") from exc

@@ -77,7 +77,7 @@ class SQLiteScheduleStore(ScheduleStore):
             raise InvalidInput(f"keep must be at least 1, got {keep}")
         self.path = Path(path).expanduser()
         self.keep = keep
-        self.uri = f"sqlite:///{self.path}"
+        self.uri = f"sqlite://{self.path}" if self.path.is_absolute() else f"sqlite:///{self.path}"
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []

@@ -1,0 +1,175 @@
+"""The conformance suite every :class:`~lorien.store.ScheduleStore` backend must pass.
+
+A backend's test module subclasses :class:`ScheduleStoreConformance` and provides a ``store_uri``
+fixture naming a fresh, empty store; every test opens it with :func:`lorien.config.open_store`, so
+backends are exercised through the same door users take (and child processes can open it too).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from lorien.config import open_store
+from lorien.records import ScheduleRecord, best_per_group
+from lorien.store import ScheduleStore
+from tests.factories import CPU_A, CPU_B, GPU, record, workload
+
+
+def _commit_in_child(uri: str, records: list[dict], batch: int) -> None:
+    with open_store(uri) as store:
+        for start in range(0, len(records), batch):
+            store.commit([ScheduleRecord.from_dict(r) for r in records[start:start + batch]])
+
+
+def _ids(records: list[ScheduleRecord]) -> list[str]:
+    return sorted(r.record_id for r in records)
+
+
+class ScheduleStoreConformance:
+    """Subclass and define the ``store_uri`` fixture (an empty store, keep=5 by default)."""
+
+    @pytest.fixture
+    def store_uri(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError("a backend test module provides store_uri")
+
+    @pytest.fixture
+    def store(self, store_uri: str) -> Iterator[ScheduleStore]:
+        with open_store(store_uri) as opened:
+            yield opened
+
+    # -- workloads -------------------------------------------------------------------------------
+    def test_workloads_round_trip_and_are_stored_once(self, store: ScheduleStore) -> None:
+        a, b = workload("00000000000000aa"), workload("00000000000000bb")
+        assert store.put_workloads([a, b]) == 2
+        assert store.put_workloads([a]) == 0
+        assert store.get_workload("fake", a.key) == a
+        assert store.get_workload("fake", "missing") is None
+        assert store.get_workload("other", a.key) is None
+        assert store.list_workloads() == [a, b]
+        assert store.list_workloads("other") == []
+
+    # -- records ---------------------------------------------------------------------------------
+    def test_commit_then_query_returns_equal_records(self, store: ScheduleStore) -> None:
+        rec = record(seconds=2e-3)
+        result = store.commit([rec])
+        assert (result.kept, result.dropped) == (1, 0)
+        assert store.top_k(rec.workload_key, CPU_A, 3) == [rec]
+        assert store.best(rec.workload_key, CPU_A) == rec
+        assert store.best("unknown", CPU_A) is None
+
+    def test_keeps_best_n_per_group_fastest_first(self, store: ScheduleStore) -> None:
+        times = [9e-3, 1e-3, 5e-3, 3e-3, 7e-3, 2e-3, 8e-3, 4e-3]
+        store.commit([record(seconds=t) for t in times[:4]])
+        result = store.commit([record(seconds=t) for t in times[4:]])
+        assert result.kept + result.dropped == 4
+        found = store.top_k("00000000000000aa", CPU_A, 100)
+        assert [r.latency.mean for r in found] == pytest.approx(sorted(times)[: store.keep])
+        assert store.count() == store.keep
+
+    def test_same_schedule_twice_keeps_the_faster_measurement(self, store: ScheduleStore) -> None:
+        slow = record(seconds=4e-3, schedule="s")
+        fast = record(seconds=1e-3, schedule="s")
+        store.commit([slow])
+        assert store.commit([fast]).kept == 1
+        assert store.commit([slow]).dropped == 1
+        [stored] = store.top_k(slow.workload_key, CPU_A, 10)
+        assert stored.latency.mean == pytest.approx(1e-3)
+
+    def test_groups_are_per_target_build_and_source(self, store: ScheduleStore) -> None:
+        recs = [
+            record(seconds=1e-3, target=CPU_A), record(seconds=2e-3, target=CPU_B),
+            record(seconds=3e-3, target=GPU), record(seconds=4e-3, build="fake-2"),
+            record(seconds=5e-4, source="predicted"),
+        ]
+        store.commit(recs)
+        assert store.count() == 5
+        assert [r.source for r in store.top_k("00000000000000aa", CPU_A, 10)] == [
+            "tuned", "tuned", "predicted"]
+        assert store.top_k("00000000000000aa", CPU_A, 1, build="fake-2")[0].build == "fake-2"
+        assert store.top_k("00000000000000aa", CPU_A, 5, source="predicted")[0].source == "predicted"
+        loose = store.top_k("00000000000000aa", CPU_B, 10, match="loose")
+        assert {r.target for r in loose} == {CPU_A, CPU_B}
+        assert all(r.target != GPU for r in loose)
+
+    def test_predicted_records_never_evict_tuned_ones(self, store: ScheduleStore) -> None:
+        store.commit([record(seconds=5e-3 + i * 1e-4, schedule=f"t{i}") for i in range(store.keep)])
+        store.commit([record(seconds=1e-6 * (i + 1), schedule=f"p{i}", source="predicted")
+                      for i in range(store.keep + 2)])
+        assert store.count() == 2 * store.keep
+        tuned = store.top_k("00000000000000aa", CPU_A, store.keep, source="tuned")
+        assert len(tuned) == store.keep
+
+    def test_records_count_delete_with_filters(self, store: ScheduleStore) -> None:
+        store.commit([record("00000000000000aa", 1e-3), record("00000000000000aa", 2e-3, target=CPU_B),
+                      record("00000000000000bb", 1e-3, dialect="other")])
+        assert store.count() == 3
+        assert store.count(dialect="other") == 1
+        assert store.count(workload_key="00000000000000aa", target=CPU_B) == 1
+        assert [r.workload_key for r in store.records(dialect="fake")] == ["00000000000000aa"] * 2
+        assert store.delete("00000000000000aa", target=CPU_B) == 1
+        assert store.delete("00000000000000aa", build="nope") == 0
+        assert store.delete("00000000000000aa") == 1
+        assert store.count() == 1
+
+    def test_empty_commit_and_bad_arguments(self, store: ScheduleStore) -> None:
+        from lorien.errors import InvalidInput
+
+        assert store.commit([]).kept == 0
+        with pytest.raises(InvalidInput):
+            store.top_k("00000000000000aa", CPU_A, 0)
+        with pytest.raises(InvalidInput):
+            store.top_k("00000000000000aa", CPU_A, 1, match="fuzzy")  # type: ignore[arg-type]
+
+    def test_reopened_store_keeps_everything(self, store_uri: str) -> None:
+        recs = [record(seconds=t) for t in (1e-3, 2e-3)]
+        with open_store(store_uri) as first:
+            first.commit(recs)
+            first.put_workloads([workload()])
+        with open_store(store_uri) as second:
+            assert _ids(list(second.records())) == _ids(recs)
+            assert second.get_workload("fake", "00000000000000aa") == workload()
+
+    def test_threads_committing_at_once(self, store: ScheduleStore) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        rng = random.Random(1)
+        recs = [record(key=rng.choice(["00000000000000aa", "00000000000000bb"]),
+                       seconds=rng.uniform(1e-4, 1e-2)) for _ in range(80)]
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda chunk: store.commit(chunk), [recs[i::4] for i in range(4)]))
+        assert _ids(list(store.records())) == _ids(best_per_group(recs, store.keep))
+
+    def test_processes_committing_interleaved_records(self, store_uri: str) -> None:
+        """Several processes commit interleaved records for the same workloads: what is stored
+        equals the best-N of everything committed (no lost update, no duplicate, no excess)."""
+        rng = random.Random(7)
+        keys = ["00000000000000aa", "00000000000000bb", "00000000000000cc"]
+        recs = []
+        for i in range(240):
+            schedule = f"s{rng.randrange(60)}"  # repeated schedules with different timings
+            recs.append(record(key=rng.choice(keys), seconds=rng.uniform(1e-4, 1e-2),
+                               schedule=schedule, target=rng.choice([CPU_A, CPU_B])))
+        with open_store(store_uri):
+            pass  # create the schema before the race
+        context = multiprocessing.get_context("spawn")
+        workers = [
+            context.Process(target=_commit_in_child,
+                            args=(store_uri, [r.to_dict() for r in recs[i::4]], 1 + i * 3))
+            for i in range(4)
+        ]
+        for proc in workers:
+            proc.start()
+        for proc in workers:
+            proc.join(120)
+            assert proc.exitcode == 0
+        with open_store(store_uri) as store:
+            stored = list(store.records())
+            expected = best_per_group(recs, store.keep)
+        assert _ids(stored) == _ids(expected)
+        by_id = {r.record_id: r for r in expected}
+        for rec in stored:
+            assert rec.latency.mean == pytest.approx(by_id[rec.record_id].latency.mean)

@@ -1,0 +1,56 @@
+"""The tuning-log format: round trip, failures kept, damaged logs read as far as possible."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from lorien.errors import InvalidInput
+from lorien.records import Latency
+from lorien.tuning_log import Measurement, TuningLog, parse_tuning_log
+from tests.factories import CPU_A, workload
+
+
+def make_log(n: int = 50) -> TuningLog:
+    measurements = tuple(
+        Measurement(f"s{i}", None, "build timed out") if i % 7 == 0
+        else Measurement(f"s{i}", Latency((1e-3 * (i + 1),)))
+        for i in range(n)
+    )
+    return TuningLog(workload(), CPU_A, "fake-1", n, 1.0, 2.0, measurements)
+
+
+def test_round_trip_keeps_failures_labelled() -> None:
+    log = make_log()
+    parsed = parse_tuning_log(log.to_bytes())
+    assert parsed.log == log
+    assert (parsed.skipped_lines, parsed.truncated) == (0, False)
+    failed = [m for m in parsed.log.measurements if not m.ok]
+    assert len(failed) == 8 and all(m.error == "build timed out" for m in failed)
+
+
+def test_bytes_are_deterministic() -> None:
+    assert make_log().to_bytes() == make_log().to_bytes()
+
+
+def test_truncated_log_keeps_what_is_readable() -> None:
+    data = make_log(2000).to_bytes()
+    parsed = parse_tuning_log(data[: len(data) // 2])
+    assert parsed.truncated
+    assert 0 < len(parsed.log.measurements) < 2000
+
+
+def test_malformed_lines_are_skipped_and_counted() -> None:
+    text = gzip.decompress(make_log(5).to_bytes()).decode().splitlines()
+    text.insert(2, "{not json")
+    text.insert(3, '{"type": "measurement"}')
+    parsed = parse_tuning_log(gzip.compress("\n".join(text).encode()))
+    assert parsed.skipped_lines == 2
+    assert len(parsed.log.measurements) == 5
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage", gzip.compress(b'{"type": "measurement"}\n')])
+def test_not_a_log_is_invalid_input(data: bytes) -> None:
+    with pytest.raises(InvalidInput):
+        parse_tuning_log(data)

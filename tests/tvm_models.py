@@ -1,0 +1,41 @@
+"""Tiny models for tests, also loadable by the CLI as ``tests/tvm_models.py:small_mlp``."""
+
+from __future__ import annotations
+
+from lorien.dialects import TorchModel
+
+
+def small_mlp() -> TorchModel:
+    """One fused kernel: relu(x @ W^T + b) with x 64x256 and W 256x256 (tunes in seconds)."""
+    import torch
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(256, 256), torch.nn.ReLU()).eval()
+    return TorchModel(module, (torch.randn(64, 256),), name="small_mlp")
+
+
+def small_conv() -> TorchModel:
+    """One conv2d kernel: 1x16x14x14 input, 16 filters of 3x3, no bias."""
+    import torch
+
+    torch.manual_seed(0)
+    module = torch.nn.Conv2d(16, 16, 3, padding=1, bias=False).eval()
+    return TorchModel(module, (torch.randn(1, 16, 14, 14),), name="small_conv")
+
+
+def small_conv_relax() -> object:
+    """The same conv2d as :func:`small_conv`, written directly in Relax (another frontend)."""
+    import numpy as np
+    import tvm
+    from tvm import relax
+
+    builder = relax.BlockBuilder()
+    x = relax.Var("data", relax.TensorType((1, 16, 14, 14), "float32"))
+    weight = relax.const(np.random.default_rng(0).standard_normal((16, 16, 3, 3)).astype("float32"))
+    with builder.function("main", [x]):
+        with builder.dataflow():
+            out = builder.emit_output(relax.op.nn.conv2d(x, weight, padding=(1, 1)))
+        builder.emit_func_output(out)
+    mod = builder.get()
+    assert isinstance(mod, tvm.IRModule)
+    return mod
