@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
 from lorien.dialects import Dialect, available_dialects, get_dialect
+
 from lorien.errors import InvalidInput
 from tests import tvm_models
 
@@ -55,7 +55,8 @@ def test_keys_are_stable_across_processes_and_frontends(tvm_dialect: Dialect) ->
 def test_resnet18_kernels(tvm_dialect: Dialect) -> None:
     from lorien.datasets.zoo import load_model
 
-    uses = tvm_dialect.extract(tvm_dialect.load_model(load_model("resnet18")), tvm_dialect.parse_target("host"))
+    target = tvm_dialect.parse_target("host")
+    uses = tvm_dialect.extract(tvm_dialect.load_model(load_model("resnet18")), target)
     names = [u.workload.name for u in uses]
     assert len({u.workload.key for u in uses}) == len(uses) >= 20
     assert sum(name.startswith("conv2d(") for name in names) == 11

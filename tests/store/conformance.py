@@ -149,7 +149,7 @@ class ScheduleStoreConformance:
         rng = random.Random(7)
         keys = ["00000000000000aa", "00000000000000bb", "00000000000000cc"]
         recs = []
-        for i in range(240):
+        for _ in range(240):
             schedule = f"s{rng.randrange(60)}"  # repeated schedules with different timings
             recs.append(record(key=rng.choice(keys), seconds=rng.uniform(1e-4, 1e-2),
                                schedule=schedule, target=rng.choice([CPU_A, CPU_B])))
