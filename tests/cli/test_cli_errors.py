@@ -1,0 +1,113 @@
+"""Bad input on the command line: one clear line on stderr, a non-zero exit, nothing damaged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lorien.cli.main import main
+from lorien.config import open_store
+from tests.factories import record, workload
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("lorien: error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["extract", "--model", "no_such_net"], 2, "unknown model 'no_such_net'"),
+        (["extract", "--model", "missing.py:f"], 2, "does not exist"),
+        (["extract", "--model", "json:nothing_here"], 2, "has no function"),
+        (["extract", "--model", "resnet18", "--target", "llvm -mcpu=x"], 2, "cannot read target"),
+        (["extract", "--model", "resnet18", "--target", '{"kind": "nope"}'], 2, "invalid target"),
+        (["extract", "--model", "resnet18", "--dialect", "halide"], 2, "unknown dialect"),
+        (["extract", "--model", "resnet18", "--batch", "0"], 2, "batch must be at least 1"),
+        (["extract"], 2, "--model is required"),
+        (["query", "--workload", "0123456789abcdef"], 3, "no workload"),
+        (["query", "--workload", "0123456789abcdef", "--top", "0"], 2, "--top must be"),
+        (["tune", "--trials", "4"], 2, "either --model NAME or --workload KEY"),
+        (["tune", "--workload", "0123456789abcdef", "--trials", "4"], 3, "no workload"),
+        (["tune", "--workload", "0123456789abcdef", "--trials", "0"], 2, "trials must be"),
+        (["compile"], 2, "--model is required"),
+        (["query", "--workload", "k", "--store", "mysql://db"], 2, "unsupported store URI"),
+        (["db", "import-metaschedule", "/no/such/folder"], 2, "is not a folder"),
+    ],
+)
+def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], code: int,
+                               message: str) -> None:
+    got, _, err = run_cli(capsys, *argv)
+    assert got == code
+    assert_one_line_error(err)
+    assert message in err
+
+
+def test_query_of_a_known_workload_without_records_suggests_loose(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from lorien.config import resolve_store_uri
+
+    with open_store(resolve_store_uri()) as store:
+        store.put_workloads([workload("00000000000000aa", dialect="tvm")])
+    code, _, err = run_cli(capsys, "query", "--workload", "00000000000000aa")
+    assert code == 3 and "try --loose" in err
+
+
+def test_corrupt_metaschedule_import_leaves_the_store_untouched(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/lorien.db"
+    with open_store(uri) as store:
+        store.put_workloads([workload()])
+        store.commit([record(seconds=t) for t in (1e-3, 2e-3)])
+    before = (tmp_path / "lorien.db").stat().st_size
+    folder = tmp_path / "ms"
+    folder.mkdir()
+    (folder / "database_workload.json").write_text('["123", "bm90IGEgbW9kdWxl"]\n')
+    (folder / "database_tuning_record.json").write_text("[0, [[], [1.0]]\n")
+    code, _, err = run_cli(capsys, "db", "import-metaschedule", str(folder), "--store", uri)
+    assert code == 2 and "unreadable workload" in err
+    assert_one_line_error(err)
+    with open_store(uri) as store:
+        assert store.count() == 2 and len(store.list_workloads()) == 1
+    assert (tmp_path / "lorien.db").stat().st_size == before
+
+
+def test_a_store_file_that_is_not_a_database(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bogus = tmp_path / "x.db"
+    bogus.write_text("hello" * 1000)
+    code, _, err = run_cli(capsys, "query", "--workload", "k", "--store", f"sqlite:///{bogus}")
+    assert code == 4 and "file is not a database" in err
+    assert bogus.read_text() == "hello" * 1000
+
+
+def test_a_real_process_prints_no_traceback() -> None:
+    result = subprocess.run([sys.executable, "-m", "lorien.cli.main", "extract", "--model", "nope"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "lorien: error: unknown model 'nope'; the zoo has resnet18, resnet50, or name a function "
+        "as module:function or file.py:function"]
+
+
+@pytest.mark.parametrize("command", ["extract", "tune", "query", "compile", "db"])
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    assert "usage: lorien" in capsys.readouterr().out
+
+
+def test_extract_lists_the_zoo(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "extract", "--list")
+    assert code == 0 and "resnet18" in out
