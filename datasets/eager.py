@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from lorien.dialects.base import TorchModel
-
 from lorien.records import Latency
 
 

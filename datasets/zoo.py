@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lorien.dialects import TorchModel
-
 from lorien.errors import InvalidInput
 
 

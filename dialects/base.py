@@ -124,6 +124,11 @@ class Dialect(abc.ABC):
         """The tunable workloads of a loaded model for a target, as compilation would see them."""
 
     @abc.abstractmethod
+    def workload_key(self, kernel: object) -> str:
+        """The content key of one of the compiler's kernels, equal to the :attr:`Workload.key`
+        :meth:`extract` gives the same kernel, whichever frontend or process produced it."""
+
+    @abc.abstractmethod
     def tune(
         self,
         workload: Workload,

@@ -14,7 +14,6 @@ import functools
 from importlib.metadata import entry_points
 
 from lorien.dialects.base import Dialect
-
 from lorien.errors import InvalidInput
 
 ENTRY_POINT_GROUP = "lorien.dialects"

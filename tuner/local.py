@@ -11,9 +11,9 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lorien.dialects.base import Dialect, TuneOptions, TuneOutcome
 from tqdm import tqdm
 
+from lorien.dialects.base import Dialect, TuneOptions, TuneOutcome
 from lorien.errors import LorienError
 from lorien.logstore import LogStore, log_key
 from lorien.records import ScheduleRecord, Target, Workload

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import tvm
+from tvm import relax
+from tvm.s_tir import meta_schedule as ms
+
 from lorien.dialects.base import CompiledModel, TorchModel
 from lorien.dialects.tvm.frontend import lower_for_tuning, to_relax
 from lorien.dialects.tvm.hook import LorienDatabase
 from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
 from lorien.dialects.tvm.target import to_tvm_target
-from tvm import relax
-from tvm.s_tir import meta_schedule as ms
-
 from lorien.errors import InvalidInput
 from lorien.records import Latency, Target
 from lorien.store.base import ScheduleStore

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from lorien.dialects.base import CompiledModel, Dialect, TuneOptions, TuneOutcome
-
+from lorien.errors import InvalidInput
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
 
@@ -41,11 +41,12 @@ class TVMDialect(Dialect):
         return load_relax_model(model)
 
     def extract(self, model: object, target: Target) -> list[WorkloadUse]:
+        from tvm.s_tir import meta_schedule as ms
+
         from lorien.dialects.tvm.build import load_relax_model
         from lorien.dialects.tvm.frontend import lower_for_tuning
         from lorien.dialects.tvm.target import to_tvm_target
         from lorien.dialects.tvm.workloads import to_workload
-        from tvm.s_tir import meta_schedule as ms
 
         relax_model = load_relax_model(model)
         tvm_target = to_tvm_target(target)
@@ -57,6 +58,17 @@ class TVMDialect(Dialect):
             weight = int(task.weight) + (seen.weight if seen else 0)
             uses[workload.key] = WorkloadUse(workload, weight)
         return sorted(uses.values(), key=lambda u: (-u.workload.flops * u.weight, u.workload.key))
+
+    def workload_key(self, kernel: object) -> str:
+        import tvm
+
+        from lorien.dialects.tvm.workloads import workload_key
+
+        if isinstance(kernel, tvm.tirx.PrimFunc):
+            kernel = tvm.IRModule({"main": kernel})
+        if not isinstance(kernel, tvm.IRModule):
+            raise InvalidInput(f"a tvm kernel is an IRModule or PrimFunc, not {type(kernel).__name__}")
+        return workload_key(kernel)
 
     def tune(
         self,
@@ -71,8 +83,9 @@ class TVMDialect(Dialect):
 
     def apply(self, workload: Workload, record: ScheduleRecord) -> object:
         import tvm
-        from lorien.dialects.tvm.workloads import from_workload
         from tvm.s_tir.schedule import Trace
+
+        from lorien.dialects.tvm.workloads import from_workload
 
         sch = tvm.s_tir.Schedule(from_workload(workload))
         Trace.apply_json_to_schedule(json.loads(record.schedule), sch)

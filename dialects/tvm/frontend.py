@@ -7,9 +7,9 @@ import warnings
 from typing import Any
 
 import tvm
-from lorien.dialects.base import TorchModel
 from tvm import relax
 
+from lorien.dialects.base import TorchModel
 from lorien.errors import InvalidInput
 
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import tvm
-from lorien.dialects.tvm.workloads import readable_name, workload_key
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.schedule import Trace
 
+from lorien.dialects.tvm.workloads import readable_name, workload_key
 from lorien.records import ScheduleRecord, Target
 from lorien.store.base import ScheduleStore
 

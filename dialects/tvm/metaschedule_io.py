@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tvm.s_tir import meta_schedule as ms
+
 from lorien.dialects.tvm.hook import trace_record
 from lorien.dialects.tvm.target import canonical_target, to_tvm_target
 from lorien.dialects.tvm.tuning import schedule_json
 from lorien.dialects.tvm.workloads import DIALECT, from_workload, to_workload
-from tvm.s_tir import meta_schedule as ms
-
 from lorien.errors import InvalidInput
 from lorien.records import Latency, ScheduleRecord, Workload
 

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 import tvm
+from tvm.ir.utils import derived_object
+from tvm.s_tir import meta_schedule as ms
+
 from lorien.dialects.base import TuneOptions, TuneOutcome
 from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
 from lorien.dialects.tvm.target import host_cores, to_tvm_target
 from lorien.dialects.tvm.workloads import DIALECT, from_workload
-from tvm.ir.utils import derived_object
-from tvm.s_tir import meta_schedule as ms
-
 from lorien.errors import TuningError
 from lorien.records import Latency, ScheduleRecord, Target, Workload
 from lorien.tuning_log import Measurement, TuningLog

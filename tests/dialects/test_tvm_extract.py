@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from lorien.dialects import Dialect, available_dialects, get_dialect
 
+from lorien.dialects import Dialect, available_dialects, get_dialect
 from lorien.errors import InvalidInput
 from tests import tvm_models
 
@@ -72,8 +72,12 @@ def test_models_the_dialect_cannot_read(tvm_dialect: Dialect) -> None:
 
 
 def test_workload_payload_round_trips(tvm_dialect: Dialect) -> None:
-    from lorien.dialects.tvm.workloads import from_workload, workload_key
+    from lorien.dialects.tvm.workloads import from_workload
 
     [use] = tvm_dialect.extract(tvm_dialect.load_model(tvm_models.small_mlp()),
                                 tvm_dialect.parse_target("host"))
-    assert workload_key(from_workload(use.workload)) == use.workload.key
+    kernel = from_workload(use.workload)
+    assert tvm_dialect.workload_key(kernel) == use.workload.key
+    assert tvm_dialect.workload_key(kernel["main"]) == use.workload.key
+    with pytest.raises(InvalidInput):
+        tvm_dialect.workload_key("not a kernel")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from lorien.dialects import get_dialect
 
+from lorien.dialects import get_dialect
 from lorien.errors import InvalidInput
 
 

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from lorien.dialects import Dialect, TuneOptions, get_dialect
-from lorien.tuner import TuneReport, tune_workloads
 
 from lorien.config import open_logs, open_store
+from lorien.dialects import Dialect, TuneOptions, get_dialect
 from lorien.errors import InvalidInput
 from lorien.logstore import LogStore
 from lorien.records import Target, Workload
 from lorien.store import ScheduleStore
+from lorien.tuner import TuneReport, tune_workloads
 from lorien.tuning_log import parse_tuning_log
 from tests import tvm_models
 

@@ -1,0 +1,63 @@
+"""The model zoo and user models named module:function or file.py:function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lorien.datasets.zoo import load_model, zoo_names
+from lorien.dialects import TorchModel
+from lorien.errors import InvalidInput
+
+
+def test_zoo_networks_build_at_any_batch() -> None:
+    assert {"resnet18", "resnet50"} <= set(zoo_names())
+    model = load_model("resnet18", batch=2)
+    assert isinstance(model, TorchModel)
+    assert tuple(model.example_inputs[0].shape) == (2, 3, 224, 224)
+    assert tuple(model.module(*model.example_inputs).shape) == (2, 1000)
+
+
+def test_resnet18_has_the_published_parameter_count() -> None:
+    model = load_model("resnet18")
+    assert isinstance(model, TorchModel)
+    assert sum(p.numel() for p in model.module.parameters()) == 11_689_512
+
+
+def test_user_function_in_a_file_returning_a_pair(tmp_path: Path) -> None:
+    source = tmp_path / "my_model.py"
+    source.write_text(
+        "import torch\n"
+        "def build():\n"
+        "    return torch.nn.Linear(8, 4).eval(), torch.randn(2, 8)\n"
+    )
+    model = load_model(f"{source}:build")
+    assert isinstance(model, TorchModel)
+    assert tuple(model.example_inputs[0].shape) == (2, 8)
+
+
+def test_user_function_in_a_module() -> None:
+    model = load_model("tests.tvm_models:small_mlp")
+    assert isinstance(model, TorchModel) and model.name == "small_mlp"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("resnet1000", "unknown model"),
+        ("no_such_module_xyz:f", "cannot import"),
+        ("tests.tvm_models:nothing", "has no function"),
+        ("/no/such/file.py:f", "does not exist"),
+    ],
+)
+def test_bad_model_names(spec: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        load_model(spec)
+
+
+def test_a_user_function_that_raises(tmp_path: Path) -> None:
+    source = tmp_path / "broken.py"
+    source.write_text("def build():\n    raise RuntimeError('boom')\n")
+    with pytest.raises(InvalidInput, match="boom"):
+        load_model(f"{source}:build")
