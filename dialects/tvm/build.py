@@ -12,7 +12,7 @@ from tvm.s_tir import meta_schedule as ms
 from lorien.dialects.base import CompiledModel, TorchModel
 from lorien.dialects.tvm.frontend import lower_for_tuning, to_relax
 from lorien.dialects.tvm.hook import LorienDatabase
-from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
+from lorien.dialects.tvm.intrinsics import load_intrinsics_for
 from lorien.dialects.tvm.target import to_tvm_target
 from lorien.errors import InvalidInput
 from lorien.records import Latency, Target
@@ -65,8 +65,8 @@ def compile_model(
     model: RelaxModel, target: Target, store: ScheduleStore | None, build: str
 ) -> CompiledModel:
     """Build ``model``; with a store, every kernel it has a schedule for uses it."""
-    load_cpu_intrinsics()
     tvm_target = to_tvm_target(target)
+    load_intrinsics_for(tvm_target.kind.name)
     if store is None:
         executable = ms.relax_integration.compile_relax(
             ms.database.MemoryDatabase(), model.mod, tvm_target, params=None

@@ -5,7 +5,7 @@ Creating a MetaSchedule ``TuneContext`` or building a candidate imports
 ones dominate (tens of seconds on two cores). A CPU tuning process needs only the x86 or Arm ones:
 we register the package without running its body and import only the submodules the host needs,
 after which TVM's own ``import tvm.s_tir.tensor_intrin`` is a no-op. A process that later needs
-every backend calls :func:`load_all_intrinsics`.
+every backend (a GPU target) gets them all through :func:`load_intrinsics_for`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import importlib.util
 import platform
 import sys
 import threading
+from collections.abc import Callable
 
 _PACKAGE = "tvm.s_tir.tensor_intrin"
 _lock = threading.Lock()
@@ -53,7 +54,17 @@ def load_cpu_intrinsics() -> None:
 
 
 def load_all_intrinsics() -> None:
-    """Register every backend's intrinsics (needed to tune GPU targets)."""
+    """Register every backend's intrinsics (needed for GPU targets)."""
     with _lock:
         for name in ("cuda", "arm_cpu", "x86", "rocm", "hexagon", "riscv_cpu"):
             importlib.import_module(f"{_PACKAGE}.{name}")
+
+
+def load_intrinsics_for(target_kind: str) -> Callable[[], None] | None:
+    """Register what a target of this kind needs; return the initializer builder worker processes
+    should run (None: TVM's own full import)."""
+    if target_kind == "llvm":
+        load_cpu_intrinsics()
+        return load_cpu_intrinsics
+    load_all_intrinsics()
+    return None

@@ -14,15 +14,15 @@ from pathlib import Path
 from tvm.s_tir import meta_schedule as ms
 
 from lorien.dialects.tvm.hook import trace_record
+from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
 from lorien.dialects.tvm.target import canonical_target, to_tvm_target
-from lorien.dialects.tvm.tuning import schedule_json
+from lorien.dialects.tvm.tuning import schedule_json, valid_runs
 from lorien.dialects.tvm.workloads import DIALECT, from_workload, to_workload
 from lorien.errors import InvalidInput
 from lorien.records import Latency, ScheduleRecord, Workload
 
 WORKLOAD_FILE = "database_workload.json"
 RECORD_FILE = "database_tuning_record.json"
-_FAILED_RUN_SECS = 1e9
 
 
 def _lines(path: Path) -> list[tuple[int, object]]:
@@ -47,8 +47,6 @@ def read_json_database(folder: Path, build: str) -> tuple[list[Workload], list[S
     Raises:
         InvalidInput: the folder is missing files or any line is malformed.
     """
-    from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
-
     load_cpu_intrinsics()
     folder = Path(folder)
     if not folder.is_dir():
@@ -75,7 +73,7 @@ def read_json_database(folder: Path, build: str) -> tuple[list[Workload], list[S
             schedule = schedule_json(ms_record.trace)
         except Exception as exc:
             raise InvalidInput(f"{record_path}:{number}: unreadable record ({exc!r})"[:300]) from None
-        if not runs or any(r >= _FAILED_RUN_SECS or r <= 0 for r in runs):
+        if not valid_runs(list(runs)):
             continue
         records.append(ScheduleRecord(
             dialect=DIALECT, workload_key=workloads[int(index)].key, target=target, build=build,
@@ -92,8 +90,6 @@ def write_json_database(
     Raises:
         InvalidInput: the folder already holds a database, or a record's workload is missing.
     """
-    from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
-
     load_cpu_intrinsics()
     folder = Path(folder)
     workload_path, record_path = folder / WORKLOAD_FILE, folder / RECORD_FILE

@@ -15,16 +15,21 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 
 from lorien.dialects.base import TuneOptions, TuneOutcome
-from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
+from lorien.dialects.tvm.intrinsics import load_intrinsics_for
 from lorien.dialects.tvm.target import host_cores, to_tvm_target
 from lorien.dialects.tvm.workloads import DIALECT, from_workload
 from lorien.errors import TuningError
 from lorien.records import Latency, ScheduleRecord, Target, Workload
 from lorien.tuning_log import Measurement, TuningLog
 
-#: MetaSchedule stores a failed run as this many seconds.
+#: MetaSchedule stores a failed run as 1e10 seconds; anything this slow is a failure.
 _FAILED_RUN_SECS = 1e9
 _MAX_ERROR_CHARS = 2000
+
+
+def valid_runs(runs: list[float]) -> bool:
+    """Whether MetaSchedule run times are a real measurement (not its failure marker)."""
+    return bool(runs) and all(0 < r < _FAILED_RUN_SECS for r in runs)
 
 
 def schedule_json(trace: Any) -> str:
@@ -61,7 +66,7 @@ class _MeasurementCollector(ms.measure_callback.PyMeasureCallback):
             schedule = schedule_json(candidate.sch.trace)
             error = built.error_msg or ran.error_msg
             runs = [float(_plain(r)) for r in (ran.run_secs or [])]
-            if error is None and (not runs or any(r >= _FAILED_RUN_SECS or r <= 0 for r in runs)):
+            if error is None and not valid_runs(runs):
                 error = "run produced no valid time"
             if error is not None:
                 self.measurements.append(
@@ -86,9 +91,9 @@ def tune_workload(
     Raises:
         TuningError: not a single candidate could be measured.
     """
-    load_cpu_intrinsics()
     mod = from_workload(workload)
     tvm_target = to_tvm_target(target)
+    builder_initializer = load_intrinsics_for(tvm_target.kind.name)
     collector = _MeasurementCollector(options.trials, on_trial)
     started = time.time()
     context = ms.TuneContext(
@@ -102,7 +107,7 @@ def tune_workload(
         logger=_quiet_logger(),
     )
     builder = ms.builder.LocalBuilder(
-        timeout_sec=options.build_timeout_s, initializer=load_cpu_intrinsics
+        timeout_sec=options.build_timeout_s, initializer=builder_initializer
     )
     runner = ms.runner.LocalRunner(
         timeout_sec=options.run_timeout_s,
