@@ -153,8 +153,7 @@ class ScheduleStoreConformance:
             schedule = f"s{rng.randrange(60)}"  # repeated schedules with different timings
             recs.append(record(key=rng.choice(keys), seconds=rng.uniform(1e-4, 1e-2),
                                schedule=schedule, target=rng.choice([CPU_A, CPU_B])))
-        with open_store(store_uri):
-            pass  # create the schema before the race
+        open_store(store_uri).close()  # create the schema before the race
         context = multiprocessing.get_context("spawn")
         workers = [
             context.Process(target=_commit_in_child,
