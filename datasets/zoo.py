@@ -38,12 +38,36 @@ def _image_model(name: str, factory: Callable[[], object], size: int = 224) -> C
     return build
 
 
+def _token_model(name: str, seq_len: int) -> Callable[[int], TorchModel]:
+    def build(batch: int) -> TorchModel:
+        import torch
+
+        from lorien.datasets.bert import BertEncoder
+
+        torch.manual_seed(0)
+        module = BertEncoder().eval()
+        input_ids = torch.randint(0, 30522, (batch, seq_len), dtype=torch.int64)
+        return TorchModel(module, (input_ids,), name=name)
+
+    return build
+
+
 def _zoo() -> dict[str, ZooEntry]:
-    from lorien.datasets import resnet
+    from lorien.datasets import convnets, resnet
 
     entries = [
         ZooEntry("resnet18", "ResNet-18, 3x224x224 images", _image_model("resnet18", resnet.resnet18)),
         ZooEntry("resnet50", "ResNet-50, 3x224x224 images", _image_model("resnet50", resnet.resnet50)),
+        ZooEntry("mobilenet_v2", "MobileNetV2, 3x224x224 images",
+                 _image_model("mobilenet_v2", convnets.MobileNetV2)),
+        ZooEntry("vgg16", "VGG-16, 3x224x224 images", _image_model("vgg16", convnets.VGG16)),
+        ZooEntry("densenet121", "DenseNet-121, 3x224x224 images",
+                 _image_model("densenet121", convnets.DenseNet121)),
+    ]
+    entries += [
+        ZooEntry(f"bert_base_s{seq}", f"BERT-base encoder, 12 layers, {seq} tokens",
+                 _token_model(f"bert_base_s{seq}", seq))
+        for seq in (64, 128, 256)
     ]
     return {entry.name: entry for entry in entries}
 

@@ -25,20 +25,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "so 'lorien tune --workload KEY' can find them.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--list", action="store_true", help="list the model zoo and exit")
+    parser.add_argument("--list", action="store_true",
+                        help="list the model zoo with each network's task count and exit")
     parser.set_defaults(handler=run)
+
+
+def list_zoo(args: argparse.Namespace, entries: list) -> int:
+    """The zoo with each network's task count at ``--batch`` for ``--target`` (extracted now)."""
+    from tqdm import tqdm
+
+    from lorien.dialects import get_dialect
+
+    dialect = get_dialect(args.dialect)
+    target = dialect.parse_target(args.target)
+    rows = []
+    for entry in tqdm(entries, desc="extracting", unit="model", leave=False):
+        uses = dialect.extract(dialect.load_model(entry.build(args.batch)), target)
+        rows.append({"name": entry.name, "description": entry.description, "tasks": len(uses),
+                     "flops": sum(u.workload.flops * u.weight for u in uses)})
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(["model", "tasks", "flops", "description"],
+                    [[r["name"], r["tasks"], format_flops(r["flops"]), r["description"]] for r in rows])
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from lorien.datasets.zoo import zoo_entries
 
     if args.list:
-        entries = zoo_entries()
-        if args.json:
-            print_json([{"name": e.name, "description": e.description} for e in entries])
-        else:
-            print_table(["model", "description"], [[e.name, e.description] for e in entries])
-        return 0
+        return list_zoo(args, zoo_entries())
     if not args.model:
         raise InvalidInput("--model is required (or --list to see the zoo)")
     from lorien.cli.models import extract_model

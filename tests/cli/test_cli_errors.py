@@ -95,9 +95,9 @@ def test_a_real_process_prints_no_traceback() -> None:
     result = subprocess.run([sys.executable, "-m", "lorien.cli.main", "extract", "--model", "nope"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "lorien: error: unknown model 'nope'; the zoo has resnet18, resnet50, or name a function "
-        "as module:function or file.py:function"]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("lorien: error: unknown model 'nope'; the zoo has ")
+    assert line.endswith("or name a function as module:function or file.py:function")
 
 
 @pytest.mark.parametrize("command", ["extract", "tune", "query", "compile", "db"])
@@ -107,7 +107,3 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str], command: str
     assert exited.value.code == 0
     assert "usage: lorien" in capsys.readouterr().out
 
-
-def test_extract_lists_the_zoo(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "extract", "--list")
-    assert code == 0 and "resnet18" in out

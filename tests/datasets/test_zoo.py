@@ -19,6 +19,23 @@ def test_zoo_networks_build_at_any_batch() -> None:
     assert tuple(model.module(*model.example_inputs).shape) == (2, 1000)
 
 
+@pytest.mark.parametrize("name", zoo_names())
+def test_every_zoo_network_runs(name: str) -> None:
+    import torch
+
+    model = load_model(name, batch=2)
+    assert isinstance(model, TorchModel)
+    with torch.no_grad():
+        out = model.module(*model.example_inputs)
+    assert out.shape[0] == 2 and torch.isfinite(out).all()
+
+
+def test_zoo_covers_the_kinds_users_tune() -> None:
+    names = set(zoo_names())
+    assert {"resnet18", "resnet50", "mobilenet_v2", "vgg16", "densenet121"} <= names
+    assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
+
+
 def test_resnet18_has_the_published_parameter_count() -> None:
     model = load_model("resnet18")
     assert isinstance(model, TorchModel)

@@ -1,0 +1,47 @@
+"""A BERT-style transformer encoder (Devlin et al., 2018) in plain PyTorch, random weights.
+
+``bert_base``: 12 layers, hidden 768, 12 heads, feed-forward 3072, vocabulary 30522. Attention is
+written out with matmul and softmax so every backend sees the same plain operators.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, hidden: int, heads: int, ffn: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.norm1 = nn.LayerNorm(hidden)
+        self.ffn = nn.Sequential(nn.Linear(hidden, ffn), nn.GELU(), nn.Linear(ffn, hidden))
+        self.norm2 = nn.LayerNorm(hidden)
+
+    def forward(self, x: Tensor) -> Tensor:
+        batch, seq, hidden = x.shape
+        head_dim = hidden // self.heads
+        q, k, v = self.qkv(x).reshape(batch, seq, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(head_dim)
+        context = torch.matmul(torch.softmax(scores, dim=-1), v)
+        context = context.permute(0, 2, 1, 3).reshape(batch, seq, hidden)
+        x = self.norm1(x + self.out(context))
+        return self.norm2(x + self.ffn(x))
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, layers: int = 12, hidden: int = 768, heads: int = 12, ffn: int = 3072,
+                 vocab: int = 30522, max_positions: int = 512) -> None:
+        super().__init__()
+        self.tokens = nn.Embedding(vocab, hidden)
+        self.positions = nn.Embedding(max_positions, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.layers = nn.Sequential(*(EncoderLayer(hidden, heads, ffn) for _ in range(layers)))
+
+    def forward(self, input_ids: Tensor) -> Tensor:
+        positions = torch.arange(input_ids.shape[1]).unsqueeze(0)
+        return self.layers(self.norm(self.tokens(input_ids) + self.positions(positions)))
