@@ -1,0 +1,114 @@
+"""A resumable tuning campaign over the model zoo: the tuning-log data set cost models learn from.
+
+Every distinct workload of the chosen networks (at the chosen batch sizes) is tuned with a budget
+of trials through Lorien's own tuner, and its full log (every measurement, failures included) is
+written to a log store. The log store is the campaign's state: a workload whose log for this
+target and build already holds at least the budget is skipped, so the campaign resumes from its
+logs alone, on a fresh checkout, after any interruption.
+
+    python -m lorien.datasets.campaign --logs file://$PWD/datasets/tuning_logs --trials 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lorien.dialects import Dialect, TuneOptions, get_dialect
+from lorien.errors import LorienError
+from lorien.logstore import LogStore
+from lorien.records import Target, Workload
+from lorien.tuning_log import parse_tuning_log
+
+
+@dataclass(frozen=True)
+class CampaignWorkload:
+    """A workload to tune, with the networks (name@batch) it occurs in."""
+
+    workload: Workload
+    networks: tuple[str, ...]
+
+
+def plan_campaign(dialect: Dialect, target: Target, models: Sequence[str],
+                  batches: Sequence[int]) -> list[CampaignWorkload]:
+    """The distinct non-trivial workloads of ``models`` x ``batches``, interleaved across networks
+    (round robin) so that any prefix of the campaign covers every network."""
+    from lorien.datasets.zoo import load_model
+
+    per_network: list[list[Workload]] = []
+    networks: dict[str, list[str]] = {}
+    for batch, model in itertools.product(batches, models):
+        uses = dialect.extract(dialect.load_model(load_model(model, batch=batch)), target)
+        kept = [u.workload for u in uses if u.workload.flops > 0]
+        per_network.append(kept)
+        for workload in kept:
+            networks.setdefault(workload.key, []).append(f"{model}@{batch}")
+    seen: set[str] = set()
+    plan: list[CampaignWorkload] = []
+    for round_ in itertools.zip_longest(*per_network):
+        for workload in round_:
+            if workload is not None and workload.key not in seen:
+                seen.add(workload.key)
+                plan.append(CampaignWorkload(workload, tuple(networks[workload.key])))
+    return plan
+
+
+def measured_trials(logs: LogStore, dialect: str, target: Target, build: str) -> dict[str, int]:
+    """Trials measured per workload key in the log store for this target and build."""
+    counts: dict[str, int] = {}
+    for key in logs.list(f"{dialect}/"):
+        try:
+            parsed = parse_tuning_log(logs.get(key))
+        except LorienError:
+            continue
+        log = parsed.log
+        if log.target == target and log.build == build:
+            counts[log.workload.key] = counts.get(log.workload.key, 0) + len(log.measurements)
+    return counts
+
+
+def pending(plan: Iterable[CampaignWorkload], done: dict[str, int], trials: int) -> list[CampaignWorkload]:
+    """The planned workloads with fewer than ``trials`` measurements logged."""
+    return [item for item in plan if done.get(item.workload.key, 0) < trials]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from lorien.config import open_logs, open_store, resolve_logs_uri, resolve_store_uri
+    from lorien.datasets.zoo import zoo_names
+    from lorien.tuner import tune_workloads
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=zoo_names())
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 4])
+    parser.add_argument("--trials", type=int, default=64)
+    parser.add_argument("--target", default="host")
+    parser.add_argument("--logs", default=None, help="log store URI (the campaign's state)")
+    parser.add_argument("--store", default=None, help="schedule store URI for the best records")
+    parser.add_argument("--max-workloads", type=int, default=None, help="stop after this many")
+    parser.add_argument("--plan-only", action="store_true", help="print the plan and exit")
+    args = parser.parse_args(argv)
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target(args.target)
+    plan = plan_campaign(dialect, target, args.models, args.batches)
+    logs = open_logs(resolve_logs_uri(args.logs))
+    todo = pending(plan, measured_trials(logs, dialect.name, target, dialect.build_id()), args.trials)
+    print(f"campaign: {len(plan)} distinct workloads, {len(plan) - len(todo)} done, "
+          f"{len(todo)} to tune at {args.trials} trials", flush=True)
+    if args.plan_only:
+        for item in plan:
+            print(item.workload.key, ",".join(item.networks), item.workload.name)
+        return 0
+    todo = todo[: args.max_workloads] if args.max_workloads is not None else todo
+    with open_store(resolve_store_uri(args.store)) as store:
+        report = tune_workloads(dialect, [item.workload for item in todo], target, store, logs,
+                                TuneOptions(trials=args.trials), force=True)
+    print(f"tuned {len(report.tuned)}, failed {len(report.failed)}", flush=True)
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

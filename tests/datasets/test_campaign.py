@@ -1,0 +1,43 @@
+"""The tuning campaign: its plan, and resuming from the logs alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lorien.datasets.campaign import measured_trials, pending, plan_campaign
+from lorien.dialects import get_dialect
+from lorien.logstore import LocalLogStore, log_key
+from lorien.records import Latency
+from lorien.tuning_log import Measurement, TuningLog
+from tests.factories import CPU_A, CPU_B, workload
+
+
+def test_plan_dedupes_workloads_across_networks() -> None:
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    models = ["tests.tvm_models:small_mlp", "tests.tvm_models:small_conv", "tests.tvm_models:small_mlp"]
+    plan = plan_campaign(dialect, target, models, [1])
+    assert len(plan) == 2
+    assert plan[0].networks == ("tests.tvm_models:small_mlp@1", "tests.tvm_models:small_mlp@1")
+    assert plan[1].workload.name.startswith("conv2d(")
+
+
+def _log(key: str, n: int, target=CPU_A, build: str = "b1") -> TuningLog:  # type: ignore[no-untyped-def]
+    measurements = tuple(Measurement(f"s{i}", Latency((1e-3,))) for i in range(n))
+    return TuningLog(workload(key), target, build, n, 0.0, 1.0, measurements)
+
+
+def test_resume_counts_only_this_target_and_build(tmp_path: Path) -> None:
+    logs = LocalLogStore(tmp_path)
+    for log in (_log("aa", 40), _log("aa", 30), _log("bb", 64), _log("cc", 64, target=CPU_B),
+                _log("dd", 64, build="b0")):
+        data = log.to_bytes()
+        logs.put(log_key("fake", log.workload.key, data), data)
+    logs.put("fake/zz/broken.jsonl.gz", b"not a log")
+    done = measured_trials(logs, "fake", CPU_A, "b1")
+    assert done == {"aa": 70, "bb": 64}
+    from lorien.datasets.campaign import CampaignWorkload
+
+    plan = [CampaignWorkload(workload(k), ("n@1",)) for k in ("aa", "bb", "cc", "dd")]
+    assert [item.workload.key for item in pending(plan, done, 64)] == ["cc", "dd"]
+    assert [item.workload.key for item in pending(plan, done, 70)] == ["bb", "cc", "dd"]
