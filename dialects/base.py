@@ -10,14 +10,17 @@ the strings in :mod:`lorien.records`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lorien.errors import InvalidInput
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
+
+if TYPE_CHECKING:
+    import numpy as np
 from lorien.tuning_log import TuningLog
 
 
@@ -159,6 +162,20 @@ class Dialect(abc.ABC):
     @abc.abstractmethod
     def time(self, compiled: CompiledModel, repeat: int = 5) -> Latency:
         """Run a compiled model ``repeat`` times on this machine and return its latency."""
+
+    def schedule_features(
+        self, workload: Workload, target: Target, schedules: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fixed-length features of schedules of one workload, for cost models.
+
+        Returns:
+            ``(features, ok)``: one row per schedule, and a mask of those that could be read.
+            Dialects without features raise :class:`InvalidInput`.
+        """
+        raise InvalidInput(f"dialect {self.name!r} has no schedule features")
+
+    #: Names the feature recipe; cost models record it and refuse features of another version.
+    feature_version: ClassVar[str] = ""
 
     def import_native_database(
         self, path: Path, build: str

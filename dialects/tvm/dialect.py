@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from lorien.dialects.base import CompiledModel, Dialect, TuneOptions, TuneOutcome
 from lorien.errors import InvalidInput
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class TVMDialect(Dialect):
@@ -22,6 +25,7 @@ class TVMDialect(Dialect):
     """
 
     name: ClassVar[str] = "tvm"
+    feature_version: ClassVar[str] = "tvm-per-store-164x(sum,mean,max)-v1"
 
     def parse_target(self, text: str) -> Target:
         from lorien.dialects.tvm.target import parse_target
@@ -105,6 +109,13 @@ class TVMDialect(Dialect):
         from lorien.dialects.tvm.build import time_compiled
 
         return time_compiled(compiled, repeat)
+
+    def schedule_features(
+        self, workload: Workload, target: Target, schedules: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from lorien.dialects.tvm.features import schedule_features
+
+        return schedule_features(workload, target, schedules)
 
     def import_native_database(
         self, path: Path, build: str
