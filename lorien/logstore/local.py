@@ -45,6 +45,7 @@ class LocalLogStore(LogStore):
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
+                os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; logs are for every reader
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,126 @@
+"""Tuning logs as a table a cost model can learn from.
+
+One row per measured schedule: the dialect's schedule features, workload descriptors (op kind,
+FLOPs, argument sizes), and the label ``score = best latency of the workload / latency`` in (0, 1]
+(0 for a failed measurement, which stays in the table, flagged). Normalising per workload makes
+workloads of very different cost comparable, as in TenSet (Zheng et al., 2021).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lorien.dialects import Dialect
+from lorien.errors import InvalidInput, LorienError
+from lorien.logstore import LogStore
+from lorien.records import Workload
+from lorien.tuning_log import TuningLog, parse_tuning_log
+
+#: Op kinds recognised in workload names, in the order of their one-hot columns.
+OP_KINDS = ("conv2d", "matmul", "dense", "batch_norm", "layer_norm", "softmax", "pool", "mean",
+            "add", "relu", "gelu", "concatenate", "transpose", "reshape")
+DESCRIPTOR_NAMES = (*(f"op_{kind}" for kind in OP_KINDS), "op_fused_count", "log2_flops",
+                    "n_args", "log2_output_elements", "log2_input_elements", "log2_largest_input")
+_ARG = re.compile(r"([0-9x]+|scalar):(\w+)")
+
+
+def workload_descriptors(workload: Workload) -> np.ndarray:
+    """Compiler-neutral numbers that describe a workload, from its name and FLOPs."""
+    op, _, args_text = workload.name.partition("(")
+    onehot = [1.0 if kind in op else 0.0 for kind in OP_KINDS]
+    sizes = [math.prod(int(d) for d in shape.split("x")) if shape != "scalar" else 1
+             for shape, _ in _ARG.findall(args_text)]
+    inputs, output = (sizes[:-1], sizes[-1]) if sizes else ([], 1)
+    return np.array([
+        *onehot,
+        float(op.count("_") - op.startswith("fused_")),
+        math.log2(workload.flops + 1),
+        float(len(sizes)),
+        math.log2(output + 1),
+        math.log2(sum(inputs) + 1),
+        math.log2(max(inputs, default=0) + 1),
+    ], dtype=np.float32)
+
+
+@dataclass
+class LogTable:
+    """Rows of measured schedules; parallel arrays, one entry per row."""
+
+    features: np.ndarray            # (rows, dialect features + descriptors)
+    score: np.ndarray               # best latency of the workload / latency; 0 when failed
+    latency: np.ndarray             # seconds; inf when failed
+    failed: np.ndarray              # bool
+    workload_keys: np.ndarray       # str
+    workloads: dict[str, Workload] = field(default_factory=dict)
+    skipped_logs: int = 0           # unreadable logs
+    skipped_lines: int = 0          # unreadable lines inside readable logs
+    feature_version: str = ""
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+
+def read_logs(logs: LogStore, prefix: str = "") -> tuple[list[TuningLog], int, int]:
+    """Every readable log under ``prefix``, with how many logs and lines had to be skipped."""
+    found: list[TuningLog] = []
+    skipped_logs = skipped_lines = 0
+    for key in logs.list(prefix):
+        try:
+            parsed = parse_tuning_log(logs.get(key))
+        except LorienError:
+            skipped_logs += 1
+            continue
+        skipped_lines += parsed.skipped_lines
+        found.append(parsed.log)
+    return found, skipped_logs, skipped_lines
+
+
+def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_logs: int = 0,
+                skipped_lines: int = 0) -> LogTable:
+    """The table of all measurements in ``tuning_logs`` (logs of one workload are merged).
+
+    Raises:
+        InvalidInput: no measurement at all.
+    """
+    by_workload: dict[str, list[TuningLog]] = {}
+    for log in tuning_logs:
+        by_workload.setdefault(log.workload.key, []).append(log)
+    blocks, scores, latencies, failed, keys = [], [], [], [], []
+    workloads: dict[str, Workload] = {}
+    for key, group in sorted(by_workload.items()):
+        workload, target = group[0].workload, group[0].target
+        measurements = [m for log in group for m in log.measurements]
+        if not measurements:
+            continue
+        workloads[key] = workload
+        ok_latencies = [m.latency.mean for m in measurements if m.latency is not None]
+        best = min(ok_latencies) if ok_latencies else math.inf
+        schedule_features, applied = dialect.schedule_features(
+            workload, target, [m.schedule for m in measurements])
+        descriptors = np.broadcast_to(workload_descriptors(workload),
+                                      (len(measurements), len(DESCRIPTOR_NAMES)))
+        blocks.append(np.hstack([schedule_features, descriptors]))
+        for m, readable in zip(measurements, applied, strict=True):
+            bad = m.latency is None or not readable
+            latencies.append(math.inf if m.latency is None else m.latency.mean)
+            scores.append(0.0 if bad else best / m.latency.mean)  # type: ignore[union-attr]
+            failed.append(bad)
+            keys.append(key)
+    if not blocks:
+        raise InvalidInput("no measurement in the given logs: nothing to train on")
+    return LogTable(
+        features=np.vstack(blocks).astype(np.float32),
+        score=np.asarray(scores, dtype=np.float64),
+        latency=np.asarray(latencies, dtype=np.float64),
+        failed=np.asarray(failed, dtype=bool),
+        workload_keys=np.asarray(keys),
+        workloads=workloads,
+        skipped_logs=skipped_logs,
+        skipped_lines=skipped_lines,
+        feature_version=dialect.feature_version,
+    )
