@@ -1,0 +1,44 @@
+"""Ranking metrics on hand-checked cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lorien.training.metrics import ranking_report
+
+INF = float("inf")
+
+
+def test_a_perfect_model_scores_one() -> None:
+    latency = np.array([3.0, 1.0, 2.0, 4.0, 5.0, 6.0])
+    report = ranking_report(-latency, latency, np.array(["a"] * 6))
+    assert report == pytest.approx({"top1": 1.0, "top5": 1.0, "ndcg@5": 1.0, "pairwise_accuracy": 1.0})
+
+
+def test_a_reversed_model() -> None:
+    latency = np.array([1.0, 2.0, 4.0])
+    report = ranking_report(latency, latency, np.array(["a"] * 3))
+    assert report["top1"] == pytest.approx(1 / 4)   # picks the 4 s schedule; best is 1 s
+    assert report["top5"] == pytest.approx(1.0)     # three schedules: top-5 holds them all
+    assert report["pairwise_accuracy"] == 0.0
+
+
+def test_failures_and_workload_weights() -> None:
+    latency = np.array([INF, 2.0, 1.0, 1.0, 3.0])
+    predicted = np.array([9.0, 1.0, 0.0, 5.0, 1.0])  # workload a: picks the failed one first
+    group = np.array(["a", "a", "a", "b", "b"])
+    report = ranking_report(predicted, latency, group, weight={"a": 1.0, "b": 3.0})
+    assert report["top1"] == pytest.approx((0.0 * 1 + 1.0 * 3) / 4)
+    assert 0 < report["ndcg@5"] < 1
+
+
+def test_workloads_where_everything_failed_are_left_out() -> None:
+    report = ranking_report(np.array([1.0, 2.0, 1.0]), np.array([INF, INF, 1.0]),
+                            np.array(["a", "a", "b"]))
+    assert report["top1"] == 1.0
+
+
+def test_mismatched_lengths() -> None:
+    with pytest.raises(ValueError):
+        ranking_report(np.zeros(2), np.zeros(3), np.zeros(3))

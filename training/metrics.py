@@ -1,0 +1,91 @@
+"""How well a cost model ranks schedules, measured per workload and averaged over workloads.
+
+All metrics take parallel arrays: the model's ``predicted`` score (higher = faster), the measured
+``latency`` in seconds (``inf`` for a failed measurement) and each row's ``group`` (workload key).
+A workload's metric counts with its ``weight`` (e.g. how often networks run it; 1 by default).
+
+- ``top_k_score`` (TenSet, Zheng et al. 2021): best latency of the workload divided by the best
+  latency among the model's top-k picks; 1.0 means the model's k picks include the fastest.
+- ``ndcg_at_k``: normalised discounted cumulative gain of the model's order, with relevance
+  ``best latency / latency`` (0 for failures).
+- ``pairwise_accuracy``: share of schedule pairs with different latencies that the model orders
+  correctly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+GroupMetric = Callable[[np.ndarray, np.ndarray], float]
+
+
+def _relevance(latency: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(latency)
+    if not finite.any():
+        return np.zeros_like(latency, dtype=float)
+    best = latency[finite].min()
+    return np.where(finite, best / np.where(finite, latency, 1.0), 0.0)
+
+
+def _top_k_score(k: int) -> GroupMetric:
+    def metric(predicted: np.ndarray, latency: np.ndarray) -> float:
+        if not np.isfinite(latency).any():
+            return float("nan")
+        picks = np.argsort(-predicted, kind="stable")[:k]
+        best_pick = latency[picks].min()
+        return float(latency[np.isfinite(latency)].min() / best_pick) if np.isfinite(best_pick) else 0.0
+
+    return metric
+
+
+def _ndcg(k: int) -> GroupMetric:
+    def metric(predicted: np.ndarray, latency: np.ndarray) -> float:
+        relevance = _relevance(latency)
+        if not relevance.any():
+            return float("nan")
+        discounts = 1.0 / np.log2(np.arange(2, min(k, len(relevance)) + 2))
+        gained = relevance[np.argsort(-predicted, kind="stable")][:k]
+        ideal = np.sort(relevance)[::-1][:k]
+        return float((gained * discounts).sum() / (ideal * discounts).sum())
+
+    return metric
+
+
+def _pairwise(predicted: np.ndarray, latency: np.ndarray) -> float:
+    relevance = _relevance(latency)
+    true_order = np.sign(relevance[:, None] - relevance[None, :])
+    model_order = np.sign(predicted[:, None] - predicted[None, :])
+    pairs = true_order != 0
+    if not pairs.any():
+        return float("nan")
+    return float((true_order[pairs] == model_order[pairs]).mean())
+
+
+def per_workload(metric: GroupMetric, predicted: np.ndarray, latency: np.ndarray,
+                 group: np.ndarray) -> dict[str, float]:
+    """The metric of each workload (NaN where it is undefined, e.g. every run failed)."""
+    predicted, latency, group = np.asarray(predicted, float), np.asarray(latency, float), np.asarray(group)
+    if not (len(predicted) == len(latency) == len(group)):
+        raise ValueError("predicted, latency and group must have the same length")
+    return {str(key): metric(predicted[group == key], latency[group == key])
+            for key in np.unique(group)}
+
+
+def weighted_mean(values: Mapping[str, float], weight: Mapping[str, float] | None = None) -> float:
+    """Mean over workloads with a defined value, weighted by ``weight`` (1 when missing)."""
+    pairs = [(v, (weight or {}).get(k, 1.0)) for k, v in values.items() if not np.isnan(v)]
+    total = sum(w for _, w in pairs)
+    return float(sum(v * w for v, w in pairs) / total) if total else float("nan")
+
+
+def ranking_report(predicted: np.ndarray, latency: np.ndarray, group: np.ndarray,
+                   weight: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Top-1, top-5, NDCG@5 and pairwise accuracy, each averaged over workloads."""
+    metrics: dict[str, GroupMetric] = {
+        "top1": _top_k_score(1), "top5": _top_k_score(5), "ndcg@5": _ndcg(5),
+        "pairwise_accuracy": _pairwise,
+    }
+    return {name: weighted_mean(per_workload(m, predicted, latency, group), weight)
+            for name, m in metrics.items()}
