@@ -39,3 +39,19 @@ def small_conv_relax() -> object:
     mod = builder.get()
     assert isinstance(mod, tvm.IRModule)
     return mod
+
+
+def sampled_schedules(workload: object, target: object, count: int = 8) -> list[str]:
+    """``count`` schedules of a tvm workload sampled from its design space (nothing measured)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from lorien.dialects.tvm.target import to_tvm_target
+    from lorien.dialects.tvm.tuning import schedule_json
+    from lorien.dialects.tvm.workloads import from_workload
+
+    context = ms.TuneContext(mod=from_workload(workload), target=to_tvm_target(target),  # type: ignore[arg-type]
+                             space_generator="post-order-apply", search_strategy="replay-trace",
+                             num_threads=1)
+    context.pre_tuning(max_trials=count, num_trials_per_iter=count,
+                       design_spaces=context.generate_design_space())
+    return [schedule_json(c.sch.trace) for c in context.generate_measure_candidates()]

@@ -15,21 +15,10 @@ def test_pooling_is_fixed_length() -> None:
 
 
 def test_features_of_sampled_schedules() -> None:
-    from tvm.s_tir import meta_schedule as ms
-
-    from lorien.dialects.tvm.target import to_tvm_target
-    from lorien.dialects.tvm.tuning import schedule_json
-    from lorien.dialects.tvm.workloads import from_workload
-
     dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
     [use] = dialect.extract(dialect.load_model(tvm_models.small_conv()), target)
-    context = ms.TuneContext(mod=from_workload(use.workload), target=to_tvm_target(target),
-                             space_generator="post-order-apply", search_strategy="replay-trace",
-                             num_threads=1)
-    spaces = context.generate_design_space()
-    context.pre_tuning(max_trials=8, num_trials_per_iter=8, design_spaces=spaces)
-    schedules = [schedule_json(c.sch.trace) for c in context.generate_measure_candidates()]
+    schedules = tvm_models.sampled_schedules(use.workload, target)
     features, ok = dialect.schedule_features(use.workload, target, [*schedules, "[[], []]x"])
     assert features.shape == (len(schedules) + 1, FEATURE_WIDTH)
     assert ok[:-1].all() and not ok[-1] and not features[-1].any()
