@@ -1,0 +1,95 @@
+"""Cost models that rank schedules, following the scikit-learn estimator contract.
+
+Each model learns ``score = best latency of the workload / latency`` (see
+:mod:`lorien.datasets.tabular`) from schedule features and predicts a number that is higher for
+faster schedules; only the order within a workload matters. ``fit`` returns ``self``; fitted
+attributes end in ``_``; hyper-parameters are constructor arguments stored unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+#: LightGBM's lambdarank takes integer relevance grades; scores in [0, 1] map onto 0..RELEVANCE_GRADES.
+RELEVANCE_GRADES = 30
+
+
+class GradientBoostingCostModel(RegressorMixin, BaseEstimator):
+    """The scikit-learn baseline: histogram gradient boosting regressing the normalised score.
+
+    Args:
+        max_iter: boosting iterations.
+        learning_rate: shrinkage.
+        random_state: seed.
+    """
+
+    def __init__(self, max_iter: int = 200, learning_rate: float = 0.1,
+                 random_state: int | None = 0) -> None:
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, group: Any = None) -> GradientBoostingCostModel:
+        """Fit on features ``X`` and scores ``y``; ``group`` (workload keys) is accepted for a
+        common signature and unused: a regressor needs no grouping."""
+        X, y = validate_data(self, X, y, y_numeric=True)
+        self.model_ = HistGradientBoostingRegressor(
+            max_iter=self.max_iter, learning_rate=self.learning_rate, random_state=self.random_state
+        ).fit(X, y)
+        self.n_iter_ = self.model_.n_iter_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.model_.predict(X)
+
+
+class LightGBMRankingCostModel(BaseEstimator):
+    """LightGBM with the lambdarank objective: learns the order of schedules within a workload.
+
+    Not a regressor: its predictions rank, they are not on the scale of the scores.
+
+    Args:
+        n_estimators: boosting rounds.
+        learning_rate: shrinkage.
+        num_leaves: leaves per tree.
+        random_state: seed.
+    """
+
+    def __init__(self, n_estimators: int = 300, learning_rate: float = 0.05, num_leaves: int = 63,
+                 random_state: int | None = 0) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, group: Any = None) -> LightGBMRankingCostModel:
+        """Fit on features ``X``, scores ``y`` in [0, 1] and ``group`` (one workload key per row;
+        all rows one group when None)."""
+        from lightgbm import LGBMRanker
+
+        X, y = validate_data(self, X, y, y_numeric=True)
+        keys = np.zeros(len(y), dtype=int) if group is None else np.asarray(group)
+        if len(keys) != len(y):
+            raise ValueError(f"group has {len(keys)} entries for {len(y)} rows")
+        order = np.argsort(keys, kind="stable")
+        _, sizes = np.unique(keys[order], return_counts=True)
+        grades = np.rint(np.clip(y[order], 0.0, 1.0) * RELEVANCE_GRADES).astype(int)
+        self.model_ = LGBMRanker(
+            objective="lambdarank", n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+            random_state=self.random_state, label_gain=list(range(RELEVANCE_GRADES + 1)),
+            min_child_samples=5, verbose=-1,
+        ).fit(X[order], grades, group=sizes)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.model_.predict(X)
