@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from lorien.dialects import Dialect, TuneOptions, get_dialect
 from lorien.errors import LorienError
 from lorien.logstore import LogStore
-from lorien.records import Target, Workload
+from lorien.records import Target, Workload, content_hash
 from lorien.tuning_log import parse_tuning_log
 
 
@@ -54,6 +55,31 @@ def plan_campaign(dialect: Dialect, target: Target, models: Sequence[str],
                 seen.add(workload.key)
                 plan.append(CampaignWorkload(workload, tuple(networks[workload.key])))
     return plan
+
+
+MANIFEST_PREFIX = "campaign/networks-"
+
+
+def write_manifest(logs: LogStore, plan: Sequence[CampaignWorkload]) -> str:
+    """Record which networks each planned workload occurs in (content-addressed, so plans of
+    different zoo versions sit side by side); returns its key."""
+    body = json.dumps({item.workload.key: list(item.networks) for item in plan}, sort_keys=True)
+    return logs.put(f"{MANIFEST_PREFIX}{content_hash(body)}.json", body.encode())
+
+
+def read_networks(logs: LogStore) -> dict[str, set[str]]:
+    """Workload key -> the networks (``model@batch``) it occurs in, merged over every manifest."""
+    networks: dict[str, set[str]] = {}
+    for key in logs.list(MANIFEST_PREFIX):
+        try:
+            manifest = json.loads(logs.get(key))
+        except (LorienError, ValueError):
+            continue
+        if not isinstance(manifest, dict):
+            continue
+        for workload_key, names in manifest.items():
+            networks.setdefault(str(workload_key), set()).update(str(n) for n in names)
+    return networks
 
 
 def measured_trials(logs: LogStore, dialect: str, target: Target, build: str) -> dict[str, int]:
@@ -95,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = dialect.parse_target(args.target)
     plan = plan_campaign(dialect, target, args.models, args.batches)
     logs = open_logs(resolve_logs_uri(args.logs))
+    write_manifest(logs, plan)
     todo = pending(plan, measured_trials(logs, dialect.name, target, dialect.build_id()), args.trials)
     print(f"campaign: {len(plan)} distinct workloads, {len(plan) - len(todo)} done, "
           f"{len(todo)} to tune at {args.trials} trials", flush=True)

@@ -41,3 +41,15 @@ def test_resume_counts_only_this_target_and_build(tmp_path: Path) -> None:
     plan = [CampaignWorkload(workload(k), ("n@1",)) for k in ("aa", "bb", "cc", "dd")]
     assert [item.workload.key for item in pending(plan, done, 64)] == ["cc", "dd"]
     assert [item.workload.key for item in pending(plan, done, 70)] == ["bb", "cc", "dd"]
+
+
+def test_manifests_merge_network_membership(tmp_path: Path) -> None:
+    from lorien.datasets.campaign import CampaignWorkload, read_networks, write_manifest
+
+    logs = LocalLogStore(tmp_path)
+    write_manifest(logs, [CampaignWorkload(workload("aa"), ("resnet18@1",))])
+    write_manifest(logs, [CampaignWorkload(workload("aa"), ("vgg16@1",)),
+                          CampaignWorkload(workload("bb"), ("vgg16@1",))])
+    logs.put("campaign/networks-broken.json", b"{not json")
+    assert read_networks(logs) == {"aa": {"resnet18@1", "vgg16@1"}, "bb": {"vgg16@1"}}
+    assert measured_trials(logs, "fake", CPU_A, "b1") == {}
