@@ -1,0 +1,46 @@
+"""Leave-network-out splits never leak a held-out network's workloads into training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lorien.datasets.tabular import LogTable
+from lorien.errors import InvalidInput
+from lorien.training.cost_models import GradientBoostingCostModel
+from lorien.training.evaluation import leave_network_out, network_split
+
+NETWORKS = {
+    "a": {"resnet18@1"}, "b": {"resnet18@1", "vgg16@1"}, "c": {"resnet18@4"},
+    "d": {"vgg16@1"}, "e": {"bert@1"}, "f": {"bert@1"},
+}
+
+
+def make_table(rows_per_workload: int = 20) -> LogTable:
+    rng = np.random.default_rng(0)
+    keys = np.repeat(sorted(NETWORKS), rows_per_workload)
+    features = rng.uniform(size=(len(keys), 4)).astype(np.float32)
+    latency = np.exp(features[:, 0] * 2)
+    best = {k: latency[keys == k].min() for k in NETWORKS}
+    score = np.array([best[k] for k in keys]) / latency
+    return LogTable(features=features, score=score, latency=latency,
+                    failed=np.zeros(len(keys), bool), workload_keys=keys)
+
+
+def test_split_holds_out_the_whole_model_family() -> None:
+    table = make_table(1)
+    train, test = network_split(table, NETWORKS, "resnet18@1")
+    assert set(table.workload_keys[test]) == {"a", "b"}
+    assert set(table.workload_keys[train]) == {"d", "e", "f"}  # not c (resnet18@4), not b
+
+
+def test_leave_network_out_reports_per_network() -> None:
+    results = leave_network_out(make_table(), NETWORKS, lambda: GradientBoostingCostModel(max_iter=30),
+                                ["bert@1", "vgg16@1"])
+    assert [r.network for r in results] == ["bert@1", "vgg16@1"]
+    assert results[0].test_workloads == 2 and results[0].metrics["pairwise_accuracy"] > 0.8
+
+
+def test_unknown_network() -> None:
+    with pytest.raises(InvalidInput, match="no logged workload"):
+        leave_network_out(make_table(), NETWORKS, GradientBoostingCostModel, ["mobilenet@1"])
