@@ -13,4 +13,6 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("LORIEN_HOME", str(home))
     monkeypatch.delenv("LORIEN_STORE", raising=False)
     monkeypatch.delenv("LORIEN_LOGS", raising=False)
+    monkeypatch.setenv("BENTOML_HOME", str(home / "bentoml"))
+    monkeypatch.setenv("BENTOML_DO_NOT_TRACK", "True")
     return home

@@ -1,0 +1,72 @@
+"""``lorien train`` end to end on a log folder: evaluate, fit, register, load back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lorien.cli.main import main
+from lorien.datasets.campaign import CampaignWorkload, write_manifest
+from lorien.dialects import get_dialect
+from lorien.logstore import LocalLogStore, log_key
+from lorien.records import Latency
+from lorien.tuning_log import Measurement, TuningLog
+from tests import tvm_models
+
+
+@pytest.fixture(scope="module")
+def log_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("logs")
+    logs = LocalLogStore(folder)
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    rng = np.random.default_rng(0)
+    plan = []
+    for network, factory in (("conv@1", tvm_models.small_conv), ("mlp@1", tvm_models.small_mlp)):
+        [use] = dialect.extract(dialect.load_model(factory()), target)
+        schedules = tvm_models.sampled_schedules(use.workload, target, 12)
+        measurements = [Measurement(s, Latency((float(rng.uniform(1e-4, 1e-3)),))) for s in schedules]
+        measurements.append(Measurement(schedules[0], None, "build failed"))
+        log = TuningLog(use.workload, target, dialect.build_id(), 13, 0.0, 1.0, tuple(measurements))
+        data = log.to_bytes()
+        logs.put(log_key("tvm", use.workload.key, data), data)
+        plan.append(CampaignWorkload(use.workload, (network,)))
+    write_manifest(logs, plan)
+    logs.put("tvm/truncated/x.jsonl.gz", data[: len(data) // 3])
+    return folder
+
+
+@pytest.mark.parametrize("model_type", ["lightgbm", "sklearn"])
+def test_train_registers_an_evaluated_model(log_folder: Path, model_type: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--logs", f"file://{log_folder}", "--model-type", model_type,
+                 "--out", f"cm-{model_type}", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["feature_version"] == get_dialect("tvm").feature_version
+    assert summary["training_data"]["workloads"] == 2
+    assert summary["training_data"]["failed_rows"] == 2
+    assert set(summary["held_out"]) == {"conv@1", "mlp@1"}
+    assert all(0 <= m["pairwise_accuracy"] <= 1 for m in summary["held_out"].values())
+
+    from lorien.training.registry import load_model
+
+    model, metadata = load_model(summary["tag"])
+    assert metadata["model_type"] == model_type
+    assert model.predict(np.zeros((3, model.n_features_in_))).shape == (3,)
+
+
+def test_train_on_an_empty_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--logs", f"file://{tmp_path}", "--out", "x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no readable tuning log" in err[0]
+
+
+def test_an_unknown_registered_model(capsys: pytest.CaptureFixture[str]) -> None:
+    from lorien.errors import NotFound
+    from lorien.training.registry import load_model
+
+    with pytest.raises(NotFound):
+        load_model("no-such-model")
