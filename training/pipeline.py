@@ -7,6 +7,7 @@ fits it on everything and returns it with its metadata, ready to register.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,9 +21,17 @@ from lorien.logstore import LogStore
 from lorien.training.cost_models import GradientBoostingCostModel, LightGBMRankingCostModel
 from lorien.training.evaluation import HeldOutResult, leave_network_out
 
-MODEL_TYPES: dict[str, Callable[[], Any]] = {
-    "sklearn": GradientBoostingCostModel,
-    "lightgbm": LightGBMRankingCostModel,
+
+def _autogluon(time_limit: float) -> Any:
+    from lorien.training.autogluon_model import AutoGluonCostModel
+
+    return AutoGluonCostModel(time_limit=time_limit)
+
+
+MODEL_TYPES: dict[str, Callable[[float], Any]] = {
+    "sklearn": lambda _: GradientBoostingCostModel(),
+    "lightgbm": lambda _: LightGBMRankingCostModel(),
+    "autogluon": _autogluon,
 }
 
 
@@ -38,10 +47,12 @@ class TrainedCostModel:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None = None) -> TrainedCostModel:
+def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None = None,
+                     time_limit: float = 60.0) -> TrainedCostModel:
     """Train ``model_type`` on every log in ``logs``.
 
     Args:
+        time_limit: seconds each AutoGluon fit may take (other model types ignore it).
         held_out: networks (``model@batch``) to evaluate on, each left out of its own training;
             None for every network of the campaign manifest that has logged workloads.
 
@@ -62,10 +73,11 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     logged = set(table.workload_keys)
     available = sorted({name for key, names in networks_of.items() if key in logged for name in names})
     targets = sorted({log.target.canonical for log in tuning_logs})
-    results = leave_network_out(table, networks_of, MODEL_TYPES[model_type],
+    make_model = functools.partial(MODEL_TYPES[model_type], time_limit)
+    results = leave_network_out(table, networks_of, make_model,
                                 held_out if held_out is not None else available) if networks_of else []
     started = time.perf_counter()
-    model = MODEL_TYPES[model_type]().fit(table.features, table.score, group=table.workload_keys)
+    model = make_model().fit(table.features, table.score, group=table.workload_keys)
     fit_seconds = time.perf_counter() - started
     metadata = {
         "model_type": model_type,
@@ -77,5 +89,6 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
                           "skipped_lines": table.skipped_lines},
         "held_out": {r.network: r.metrics for r in results},
         "fit_seconds": fit_seconds,
+        "time_limit": time_limit if model_type == "autogluon" else None,
     }
     return TrainedCostModel(model, model_type, table, results, fit_seconds, metadata)

@@ -8,6 +8,7 @@ model store, never from the network.
 from __future__ import annotations
 
 import json
+import math
 import pickle
 from pathlib import Path
 from typing import Any
@@ -46,5 +47,16 @@ def load_model(tag: str) -> tuple[Any, dict[str, Any]]:
 
 
 def _plain(value: Any) -> Any:
-    """Metadata as BentoML accepts it: JSON values (NaN becomes None)."""
-    return json.loads(json.dumps(value, default=str).replace("NaN", "null"))
+    """Metadata as BentoML accepts it: basic JSON values, with None and NaN entries left out
+    (BentoML rejects None)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items() if not _missing(v)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value if not _missing(v)]
+    if isinstance(value, str | int | float | bool):
+        return value
+    return json.loads(json.dumps(value, default=str))
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

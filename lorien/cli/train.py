@@ -17,8 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "model store (BENTOML_HOME; default under Lorien's data folder).",
     )
     parser.add_argument("--logs", required=True, metavar="URI", help="log store, e.g. file:///dir")
-    parser.add_argument("--model-type", default="lightgbm", choices=["lightgbm", "sklearn"],
+    parser.add_argument("--model-type", default="lightgbm", choices=["lightgbm", "sklearn", "autogluon"],
                         help="cost model (default lightgbm)")
+    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S",
+                        help="seconds each AutoGluon fit may take (default 60)")
     parser.add_argument("--out", required=True, metavar="NAME", help="name to register under")
     parser.add_argument("--held-out", nargs="*", default=None, metavar="NETWORK",
                         help="networks (model@batch) to evaluate on; default every logged one")
@@ -32,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from lorien.training.pipeline import train_cost_model
     from lorien.training.registry import register_model
 
-    trained = train_cost_model(open_logs(args.logs), args.model_type, args.held_out)
+    trained = train_cost_model(open_logs(args.logs), args.model_type, args.held_out,
+                               time_limit=args.time_limit)
     tag = register_model(args.out, trained.model, trained.metadata)
     if args.json:
         print_json({"tag": tag, **trained.metadata})
