@@ -40,9 +40,10 @@ def main() -> None:
     feature_s = time.perf_counter() - started
     networks_of = read_networks(logs)
     logged = set(table.workload_keys)
-    networks = sorted({n for key, names in networks_of.items() if key in logged for n in names})
+    networks = sorted({n.split("@")[0] for key, names in networks_of.items() if key in logged
+                       for n in names})
     print(f"{len(table)} schedules ({int(table.failed.sum())} failed) of {len(table.workloads)} "
-          f"workloads; {len(networks)} networks held out in turn; features in {feature_s:.1f} s")
+          f"workloads; {len(networks)} models held out in turn (all batches); features in {feature_s:.1f} s")
     header = f"{'model':<12}" + "".join(f"{m:>19}" for m in METRICS) + f"{'fit s':>9}{'score 1k ms':>13}"
     print(header)
     candidates = table.features[np.resize(np.arange(len(table)), 1000)]

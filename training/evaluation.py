@@ -31,13 +31,14 @@ class HeldOutResult:
 
 def network_split(table: LogTable, networks_of: Mapping[str, set[str]],
                   held_out: str) -> tuple[np.ndarray, np.ndarray]:
-    """Row masks ``(train, test)``: test rows are workloads of ``held_out``; train rows are
-    workloads that occur in no network of the same model family name (so ``resnet18@4`` is not
-    trained on when ``resnet18@1`` is held out)."""
+    """Row masks ``(train, test)``: test rows are workloads of ``held_out`` (``model@batch``, or a
+    bare ``model`` for every batch of it); train rows are workloads that occur in no network of
+    the same model (so ``resnet18@4`` is not trained on when ``resnet18@1`` is held out)."""
     family = held_out.split("@")[0]
     in_family = {key for key, names in networks_of.items()
                  if any(name.split("@")[0] == family for name in names)}
-    test_keys = {key for key, names in networks_of.items() if held_out in names}
+    test_keys = in_family if "@" not in held_out else {
+        key for key, names in networks_of.items() if held_out in names}
     keys = table.workload_keys
     test = np.isin(keys, list(test_keys))
     train = ~np.isin(keys, list(in_family))

@@ -53,8 +53,9 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
 
     Args:
         time_limit: seconds each AutoGluon fit may take (other model types ignore it).
-        held_out: networks (``model@batch``) to evaluate on, each left out of its own training;
-            None for every network of the campaign manifest that has logged workloads.
+        held_out: networks (``model@batch``, or ``model`` for all its batches) to evaluate on,
+            each left out of its own training; None for every model of the campaign manifest
+            that has logged workloads.
 
     Raises:
         InvalidInput: unknown model type, no readable log, logs of several dialects.
@@ -71,7 +72,8 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines)
     networks_of = read_networks(logs)
     logged = set(table.workload_keys)
-    available = sorted({name for key, names in networks_of.items() if key in logged for name in names})
+    available = sorted({name.split("@")[0] for key, names in networks_of.items() if key in logged
+                        for name in names})
     targets = sorted({log.target.canonical for log in tuning_logs})
     make_model = functools.partial(MODEL_TYPES[model_type], time_limit)
     results = leave_network_out(table, networks_of, make_model,

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="seconds each AutoGluon fit may take (default 60)")
     parser.add_argument("--out", required=True, metavar="NAME", help="name to register under")
     parser.add_argument("--held-out", nargs="*", default=None, metavar="NETWORK",
-                        help="networks (model@batch) to evaluate on; default every logged one")
+                        help="networks (model@batch, or model for all batches) to evaluate on, "
+                             "each left out of its own training; default every logged model")
     parser.add_argument("--json", action="store_true", help="print the metadata as JSON")
     parser.set_defaults(handler=run)
 

@@ -32,6 +32,8 @@ def test_split_holds_out_the_whole_model_family() -> None:
     train, test = network_split(table, NETWORKS, "resnet18@1")
     assert set(table.workload_keys[test]) == {"a", "b"}
     assert set(table.workload_keys[train]) == {"d", "e", "f"}  # not c (resnet18@4), not b
+    _, whole_model = network_split(table, NETWORKS, "resnet18")
+    assert set(table.workload_keys[whole_model]) == {"a", "b", "c"}
 
 
 def test_leave_network_out_reports_per_network() -> None:

@@ -48,7 +48,7 @@ def test_train_registers_an_evaluated_model(log_folder: Path, model_type: str,
     assert summary["feature_version"] == get_dialect("tvm").feature_version
     assert summary["training_data"]["workloads"] == 2
     assert summary["training_data"]["failed_rows"] == 2
-    assert set(summary["held_out"]) == {"conv@1", "mlp@1"}
+    assert set(summary["held_out"]) == {"conv", "mlp"}
     assert all(0 <= m["pairwise_accuracy"] <= 1 for m in summary["held_out"].values())
 
     from lorien.training.registry import load_model
