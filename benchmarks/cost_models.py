@@ -33,10 +33,11 @@ def main() -> None:
     args = parser.parse_args()
 
     logs = open_logs(args.logs)
-    tuning_logs, skipped_logs, skipped_lines = read_logs(logs)
+    tuning_logs, skipped_logs, skipped_lines = read_logs(logs, progress=True)
     dialect = get_dialect(tuning_logs[0].workload.dialect)
     started = time.perf_counter()
-    table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines)
+    table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines,
+                        progress=True)
     feature_s = time.perf_counter() - started
     networks_of = read_networks(logs)
     logged = set(table.workload_keys)

@@ -14,10 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
 from lorien.dialects import Dialect
 from lorien.errors import InvalidInput, LorienError
-from lorien.logstore import LogStore
+from lorien.logstore import LOG_SUFFIX, LogStore
 from lorien.records import Workload
 from lorien.tuning_log import TuningLog, parse_tuning_log
 
@@ -65,11 +66,14 @@ class LogTable:
         return len(self.score)
 
 
-def read_logs(logs: LogStore, prefix: str = "") -> tuple[list[TuningLog], int, int]:
-    """Every readable log under ``prefix``, with how many logs and lines had to be skipped."""
+def read_logs(logs: LogStore, prefix: str = "", progress: bool = False
+              ) -> tuple[list[TuningLog], int, int]:
+    """Every readable tuning log (``*.jsonl.gz``, as :func:`lorien.logstore.log_key` names them)
+    under ``prefix``, with how many logs and lines had to be skipped."""
     found: list[TuningLog] = []
     skipped_logs = skipped_lines = 0
-    for key in logs.list(prefix):
+    keys = [key for key in logs.list(prefix) if key.endswith(LOG_SUFFIX)]
+    for key in tqdm(keys, desc="reading logs", unit="log", disable=not progress, leave=False):
         try:
             parsed = parse_tuning_log(logs.get(key))
         except LorienError:
@@ -81,7 +85,7 @@ def read_logs(logs: LogStore, prefix: str = "") -> tuple[list[TuningLog], int, i
 
 
 def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_logs: int = 0,
-                skipped_lines: int = 0) -> LogTable:
+                skipped_lines: int = 0, progress: bool = False) -> LogTable:
     """The table of all measurements in ``tuning_logs`` (logs of one workload are merged).
 
     Raises:
@@ -92,7 +96,8 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
         by_workload.setdefault(log.workload.key, []).append(log)
     blocks, scores, latencies, failed, keys = [], [], [], [], []
     workloads: dict[str, Workload] = {}
-    for key, group in sorted(by_workload.items()):
+    for key, group in tqdm(sorted(by_workload.items()), desc="features", unit="workload",
+                           disable=not progress, leave=False):
         workload, target = group[0].workload, group[0].target
         measurements = [m for log in group for m in log.measurements]
         if not measurements:

@@ -48,11 +48,12 @@ class TrainedCostModel:
 
 
 def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None = None,
-                     time_limit: float = 60.0) -> TrainedCostModel:
+                     time_limit: float = 60.0, progress: bool = False) -> TrainedCostModel:
     """Train ``model_type`` on every log in ``logs``.
 
     Args:
         time_limit: seconds each AutoGluon fit may take (other model types ignore it).
+        progress: show progress bars on stderr.
         held_out: networks (``model@batch``, or ``model`` for all its batches) to evaluate on,
             each left out of its own training; None for every model of the campaign manifest
             that has logged workloads.
@@ -62,14 +63,15 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     """
     if model_type not in MODEL_TYPES:
         raise InvalidInput(f"unknown model type {model_type!r}; choose from {', '.join(MODEL_TYPES)}")
-    tuning_logs, skipped_logs, skipped_lines = read_logs(logs)
+    tuning_logs, skipped_logs, skipped_lines = read_logs(logs, progress=progress)
     if not tuning_logs:
         raise InvalidInput(f"no readable tuning log in {logs.uri} ({skipped_logs} unreadable)")
     dialects = {log.workload.dialect for log in tuning_logs}
     if len(dialects) != 1:
         raise InvalidInput(f"logs of several dialects ({', '.join(sorted(dialects))}); train one at a time")
     dialect = get_dialect(dialects.pop())
-    table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines)
+    table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines,
+                        progress=progress)
     networks_of = read_networks(logs)
     logged = set(table.workload_keys)
     available = sorted({name.split("@")[0] for key, names in networks_of.items() if key in logged

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from lorien.cli.common import print_json, print_table
 from lorien.config import data_dir, open_logs
@@ -36,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from lorien.training.registry import register_model
 
     trained = train_cost_model(open_logs(args.logs), args.model_type, args.held_out,
-                               time_limit=args.time_limit)
+                               time_limit=args.time_limit,
+                               progress=sys.stderr.isatty())
     tag = register_model(args.out, trained.model, trained.metadata)
     if args.json:
         print_json({"tag": tag, **trained.metadata})

@@ -12,10 +12,12 @@ from collections.abc import Iterator
 
 from lorien.records import content_hash
 
+LOG_SUFFIX = ".jsonl.gz"
+
 
 def log_key(dialect: str, workload_key: str, data: bytes) -> str:
     """The content-addressed key of a compressed tuning log: ``DIALECT/WORKLOAD/DIGEST.jsonl.gz``."""
-    return f"{dialect}/{workload_key}/{content_hash(data.hex(), length=24)}.jsonl.gz"
+    return f"{dialect}/{workload_key}/{content_hash(data.hex(), length=24)}{LOG_SUFFIX}"
 
 
 class LogStore(abc.ABC):
