@@ -18,11 +18,11 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from lorien.datasets.tabular import read_logs
 from lorien.dialects import Dialect, TuneOptions, get_dialect
 from lorien.errors import LorienError
 from lorien.logstore import LogStore
 from lorien.records import Target, Workload, content_hash
-from lorien.tuning_log import parse_tuning_log
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,7 @@ def read_networks(logs: LogStore) -> dict[str, set[str]]:
 def measured_trials(logs: LogStore, dialect: str, target: Target, build: str) -> dict[str, int]:
     """Trials measured per workload key in the log store for this target and build."""
     counts: dict[str, int] = {}
-    for key in logs.list(f"{dialect}/"):
-        try:
-            parsed = parse_tuning_log(logs.get(key))
-        except LorienError:
-            continue
-        log = parsed.log
+    for log in read_logs(logs, prefix=f"{dialect}/")[0]:
         if log.target == target and log.build == build:
             counts[log.workload.key] = counts.get(log.workload.key, 0) + len(log.measurements)
     return counts
