@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +19,7 @@ from tqdm import tqdm
 from lorien.dialects import Dialect
 from lorien.errors import InvalidInput, LorienError
 from lorien.logstore import LOG_SUFFIX, LogStore
-from lorien.records import Workload
+from lorien.records import Target, Workload
 from lorien.tuning_log import TuningLog, parse_tuning_log
 
 #: Op kinds recognised in workload names, in the order of their one-hot columns.
@@ -27,6 +27,8 @@ OP_KINDS = ("conv2d", "matmul", "dense", "batch_norm", "layer_norm", "softmax", 
             "add", "relu", "gelu", "concatenate", "transpose", "reshape")
 DESCRIPTOR_NAMES = (*(f"op_{kind}" for kind in OP_KINDS), "op_fused_count", "log2_flops",
                     "n_args", "log2_output_elements", "log2_input_elements", "log2_largest_input")
+#: ``featurize(workload, target, schedules) -> (rows, ok)``, see :func:`build_table`.
+Featurize = Callable[[Workload, Target, Sequence[str]], tuple[np.ndarray, np.ndarray]]
 _ARG = re.compile(r"([0-9x]+|scalar):(\w+)")
 
 
@@ -52,7 +54,7 @@ def workload_descriptors(workload: Workload) -> np.ndarray:
 class LogTable:
     """Rows of measured schedules; parallel arrays, one entry per row."""
 
-    features: np.ndarray            # (rows, dialect features + descriptors)
+    features: np.ndarray            # (rows, dialect features + descriptors), or featurize's rows
     score: np.ndarray               # best latency of the workload / latency; 0 when failed
     latency: np.ndarray             # seconds; inf when failed
     failed: np.ndarray              # bool
@@ -85,8 +87,17 @@ def read_logs(logs: LogStore, prefix: str = "", progress: bool = False
 
 
 def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_logs: int = 0,
-                skipped_lines: int = 0, progress: bool = False) -> LogTable:
+                skipped_lines: int = 0, progress: bool = False,
+                featurize: Featurize | None = None) -> LogTable:
     """The table of all measurements in ``tuning_logs`` (logs of one workload are merged).
+
+    Rows are ordered by workload key, then as measured, whatever ``featurize`` is, so tables of
+    the same logs line up row for row.
+
+    Args:
+        featurize: the rows' features in another form (e.g. a compiler's own cost model input,
+            :attr:`lorien.dialects.NativeCostModel.featurize`), taken as they are, without
+            workload descriptors; None for the dialect's schedule features plus descriptors.
 
     Raises:
         InvalidInput: no measurement at all.
@@ -105,11 +116,15 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
         workloads[key] = workload
         ok_latencies = [m.latency.mean for m in measurements if m.latency is not None]
         best = min(ok_latencies) if ok_latencies else math.inf
-        schedule_features, applied = dialect.schedule_features(
-            workload, target, [m.schedule for m in measurements])
-        descriptors = np.broadcast_to(workload_descriptors(workload),
-                                      (len(measurements), len(DESCRIPTOR_NAMES)))
-        blocks.append(np.hstack([schedule_features, descriptors]))
+        schedules = [m.schedule for m in measurements]
+        if featurize is None:
+            schedule_features, applied = dialect.schedule_features(workload, target, schedules)
+            descriptors = np.broadcast_to(workload_descriptors(workload),
+                                          (len(measurements), len(DESCRIPTOR_NAMES)))
+            blocks.append(np.hstack([schedule_features, descriptors]))
+        else:
+            rows, applied = featurize(workload, target, schedules)
+            blocks.append(rows)
         for m, readable in zip(measurements, applied, strict=True):
             bad = m.latency is None or not readable
             latencies.append(math.inf if m.latency is None else m.latency.mean)
@@ -119,7 +134,7 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
     if not blocks:
         raise InvalidInput("no measurement in the given logs: nothing to train on")
     return LogTable(
-        features=np.vstack(blocks).astype(np.float32),
+        features=np.concatenate(blocks) if featurize else np.vstack(blocks).astype(np.float32),
         score=np.asarray(scores, dtype=np.float64),
         latency=np.asarray(latencies, dtype=np.float64),
         failed=np.asarray(failed, dtype=bool),

@@ -19,11 +19,14 @@ from lorien.errors import InvalidInput
 
 @dataclass(frozen=True)
 class ZooEntry:
-    """A network of the zoo: its name, what it is, and how to build it at a batch size."""
+    """A network of the zoo: its name, what it is, how to build it at a batch size, and its
+    architecture family (variants of one architecture, such as BERT at several sequence lengths,
+    share one; evaluation holds a family out as a whole)."""
 
     name: str
     description: str
     build: Callable[[int], TorchModel]
+    family: str = ""
 
 
 def _image_model(name: str, factory: Callable[[], object], size: int = 224) -> Callable[[int], TorchModel]:
@@ -66,7 +69,7 @@ def _zoo() -> dict[str, ZooEntry]:
     ]
     entries += [
         ZooEntry(f"bert_base_s{seq}", f"BERT-base encoder, 12 layers, {seq} tokens",
-                 _token_model(f"bert_base_s{seq}", seq))
+                 _token_model(f"bert_base_s{seq}", seq), family="bert_base")
         for seq in (64, 128, 256)
     ]
     return {entry.name: entry for entry in entries}
@@ -79,6 +82,12 @@ def zoo_names() -> list[str]:
 
 def zoo_entries() -> list[ZooEntry]:
     return [entry for _, entry in sorted(_zoo().items())]
+
+
+def model_family(name: str) -> str:
+    """The architecture family of a zoo network; any other name is its own family."""
+    entry = _zoo().get(name)
+    return entry.family or entry.name if entry else name
 
 
 def load_model(spec: str, batch: int = 1) -> object:

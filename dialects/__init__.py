@@ -6,6 +6,7 @@ Importing this package imports no compiler; :func:`get_dialect` loads one on dem
 from lorien.dialects.base import (
     CompiledModel,
     Dialect,
+    NativeCostModel,
     TorchModel,
     TuneOptions,
     TuneOutcome,
@@ -15,6 +16,7 @@ from lorien.dialects.registry import available_dialects, get_dialect
 __all__ = [
     "CompiledModel",
     "Dialect",
+    "NativeCostModel",
     "TorchModel",
     "TuneOptions",
     "TuneOutcome",

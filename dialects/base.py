@@ -94,6 +94,23 @@ class CompiledModel:
     inputs: Any = None
 
 
+@dataclass(frozen=True)
+class NativeCostModel:
+    """The compiler's own cost model, to compare Lorien's models with on the same logs.
+
+    Attributes:
+        name: how tables and plots label it, e.g. ``metaschedule-xgb``.
+        featurize: ``featurize(workload, target, schedules) -> (rows, ok)``, like
+            :meth:`Dialect.schedule_features` but in the model's own input form (rows may be an
+            object array of variable-size arrays).
+        make: a fresh, unfitted estimator (``fit(X, y, group)`` / ``predict(X)``) over those rows.
+    """
+
+    name: str
+    featurize: Callable[[Workload, Target, Sequence[str]], tuple[np.ndarray, np.ndarray]]
+    make: Callable[[], Any]
+
+
 class Dialect(abc.ABC):
     """One compiler, as Lorien uses it.
 
@@ -176,6 +193,10 @@ class Dialect(abc.ABC):
 
     #: Names the feature recipe; cost models record it and refuse features of another version.
     feature_version: ClassVar[str] = ""
+
+    def native_cost_model(self) -> NativeCostModel | None:
+        """The compiler's own cost model as a baseline for Lorien's, or None if it has none."""
+        return None
 
     def import_native_database(
         self, path: Path, build: str

@@ -18,27 +18,36 @@ from lorien.errors import InvalidInput
 from lorien.training.metrics import ranking_report
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HeldOutResult:
-    """Metrics of a model trained without one network, on that network's own workloads."""
+    """Metrics of a model trained without one network, on that network's own workloads, and the
+    predictions they were computed from (parallel arrays over the test rows, for plots)."""
 
     network: str
     train_rows: int
     test_rows: int
     test_workloads: int
     metrics: dict[str, float]
+    predicted: np.ndarray
+    score: np.ndarray
+    workload_keys: np.ndarray
 
 
 def network_split(table: LogTable, networks_of: Mapping[str, set[str]],
                   held_out: str) -> tuple[np.ndarray, np.ndarray]:
-    """Row masks ``(train, test)``: test rows are workloads of ``held_out`` (``model@batch``, or a
-    bare ``model`` for every batch of it); train rows are workloads that occur in no network of
-    the same model (so ``resnet18@4`` is not trained on when ``resnet18@1`` is held out)."""
-    family = held_out.split("@")[0]
+    """Row masks ``(train, test)``: test rows are workloads of ``held_out``; train rows are
+    workloads that occur in no network of the same models (so ``resnet18@4`` is not trained on
+    when ``resnet18@1`` is held out).
+
+    ``held_out`` is ``model@batch``, a bare ``model`` for every batch of it, or several of those
+    joined by ``+`` (variants of one architecture, e.g. ``bert_base_s64+bert_base_s128``)."""
+    parts = held_out.split("+")
+    families = {part.split("@")[0] for part in parts}
     in_family = {key for key, names in networks_of.items()
-                 if any(name.split("@")[0] == family for name in names)}
-    test_keys = in_family if "@" not in held_out else {
-        key for key, names in networks_of.items() if held_out in names}
+                 if any(name.split("@")[0] in families for name in names)}
+    test_keys = {key for key, names in networks_of.items()
+                 if any(part in names if "@" in part else
+                        any(name.split("@")[0] == part for name in names) for part in parts)}
     keys = table.workload_keys
     test = np.isin(keys, list(test_keys))
     train = ~np.isin(keys, list(in_family))
@@ -72,5 +81,8 @@ def leave_network_out(
             test_rows=int(test.sum()),
             test_workloads=len(set(table.workload_keys[test])),
             metrics=ranking_report(predicted, table.latency[test], table.workload_keys[test]),
+            predicted=np.asarray(predicted, dtype=np.float64),
+            score=table.score[test],
+            workload_keys=table.workload_keys[test],
         ))
     return results

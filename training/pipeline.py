@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.tabular import LogTable, build_table, read_logs
+from lorien.datasets.zoo import model_family
 from lorien.dialects import get_dialect
 from lorien.errors import InvalidInput
 from lorien.logstore import LogStore
@@ -45,18 +46,35 @@ class TrainedCostModel:
     held_out: list[HeldOutResult]
     fit_seconds: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    baseline_name: str = ""
+    baseline: list[HeldOutResult] = field(default_factory=list)
+
+
+def default_held_out(table: LogTable, networks_of: Mapping[str, set[str]]) -> list[str]:
+    """Every model with logged workloads, variants of one architecture joined by ``+`` (see
+    :func:`lorien.training.evaluation.network_split`), so each is evaluated as unseen."""
+    logged = set(table.workload_keys)
+    families: dict[str, set[str]] = {}
+    for key, names in networks_of.items():
+        if key in logged:
+            for name in names:
+                model = name.split("@")[0]
+                families.setdefault(model_family(model), set()).add(model)
+    return ["+".join(sorted(models)) for _, models in sorted(families.items())]
 
 
 def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None = None,
-                     time_limit: float = 60.0, progress: bool = False) -> TrainedCostModel:
+                     time_limit: float = 60.0, progress: bool = False,
+                     baseline: bool = False) -> TrainedCostModel:
     """Train ``model_type`` on every log in ``logs``.
 
     Args:
         time_limit: seconds each AutoGluon fit may take (other model types ignore it).
         progress: show progress bars on stderr.
+        baseline: also evaluate the compiler's own cost model (:meth:`Dialect.native_cost_model`)
+            on the same held-out networks, trained on the same rows.
         held_out: networks (``model@batch``, or ``model`` for all its batches) to evaluate on,
-            each left out of its own training; None for every model of the campaign manifest
-            that has logged workloads.
+            each left out of its own training; None for :func:`default_held_out`.
 
     Raises:
         InvalidInput: unknown model type, no readable log, logs of several dialects.
@@ -73,13 +91,17 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines,
                         progress=progress)
     networks_of = read_networks(logs)
-    logged = set(table.workload_keys)
-    available = sorted({name.split("@")[0] for key, names in networks_of.items() if key in logged
-                        for name in names})
     targets = sorted({log.target.canonical for log in tuning_logs})
     make_model = functools.partial(MODEL_TYPES[model_type], time_limit)
-    results = leave_network_out(table, networks_of, make_model,
-                                held_out if held_out is not None else available) if networks_of else []
+    networks = held_out if held_out is not None else default_held_out(table, networks_of)
+    results = leave_network_out(table, networks_of, make_model, networks) if networks_of else []
+    native = dialect.native_cost_model() if baseline else None
+    if baseline and native is None:
+        raise InvalidInput(f"dialect {dialect.name!r} has no cost model of its own to compare with")
+    baseline_results = []
+    if native is not None and networks_of:
+        native_table = build_table(dialect, tuning_logs, progress=progress, featurize=native.featurize)
+        baseline_results = leave_network_out(native_table, networks_of, native.make, networks)
     started = time.perf_counter()
     model = make_model().fit(table.features, table.score, group=table.workload_keys)
     fit_seconds = time.perf_counter() - started
@@ -92,7 +114,10 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
                           "failed_rows": int(table.failed.sum()), "skipped_logs": table.skipped_logs,
                           "skipped_lines": table.skipped_lines},
         "held_out": {r.network: r.metrics for r in results},
+        **({"baseline": {"name": native.name, "held_out": {r.network: r.metrics for r in baseline_results}}}
+           if native is not None else {}),
         "fit_seconds": fit_seconds,
         "time_limit": time_limit if model_type == "autogluon" else None,
     }
-    return TrainedCostModel(model, model_type, table, results, fit_seconds, metadata)
+    return TrainedCostModel(model, model_type, table, results, fit_seconds, metadata,
+                            native.name if native else "", baseline_results)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from lorien.dialects.base import CompiledModel, Dialect, TuneOptions, TuneOutcome
+from lorien.dialects.base import CompiledModel, Dialect, NativeCostModel, TuneOptions, TuneOutcome
 from lorien.errors import InvalidInput
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
@@ -116,6 +116,11 @@ class TVMDialect(Dialect):
         from lorien.dialects.tvm.features import schedule_features
 
         return schedule_features(workload, target, schedules)
+
+    def native_cost_model(self) -> NativeCostModel:
+        from lorien.dialects.tvm.native_cost_model import MetaScheduleXGBCostModel, per_store_rows
+
+        return NativeCostModel("metaschedule-xgb", per_store_rows, MetaScheduleXGBCostModel)
 
     def import_native_database(
         self, path: Path, build: str

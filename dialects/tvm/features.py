@@ -34,21 +34,21 @@ def pool_stores(per_store: np.ndarray) -> np.ndarray:
     return np.concatenate([per_store.sum(0), per_store.mean(0), per_store.max(0)]).astype(np.float32)
 
 
-def schedule_features(
+def per_store_features(
     workload: Workload, target: Target, schedules: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Features of each schedule of ``workload``.
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """MetaSchedule's raw per-store features of each schedule of ``workload``.
 
     Returns:
-        ``(features, ok)``: a (len(schedules), FEATURE_WIDTH) float32 array, and a boolean mask of
-        the schedules that applied (rows of the others are zeros).
+        ``(per_store, ok)``: one float32 (stores, 164) array per schedule, and a boolean mask of
+        the schedules that applied (the arrays of the others have no rows).
     """
     tvm_target = to_tvm_target(target)
     load_intrinsics_for(tvm_target.kind.name)
     mod = from_workload(workload)
     context = ms.TuneContext(mod=mod, target=tvm_target, num_threads=1)
     args_info = ArgInfo.from_prim_func(mod["main"])
-    features = np.zeros((len(schedules), FEATURE_WIDTH), dtype=np.float32)
+    per_store = [np.zeros((0, PER_STORE_WIDTH), dtype=np.float32) for _ in schedules]
     ok = np.zeros(len(schedules), dtype=bool)
     candidates, rows = [], []
     for row, schedule in enumerate(schedules):
@@ -61,7 +61,23 @@ def schedule_features(
         rows.append(row)
     if candidates:
         extracted = ms.feature_extractor.PerStoreFeature().extract_from(context, candidates)
-        for row, per_store in zip(rows, extracted, strict=True):
-            features[row] = pool_stores(per_store.numpy())
+        for row, stores in zip(rows, extracted, strict=True):
+            per_store[row] = stores.numpy().astype(np.float32)
             ok[row] = True
+    return per_store, ok
+
+
+def schedule_features(
+    workload: Workload, target: Target, schedules: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features of each schedule of ``workload``, pooled to a fixed length.
+
+    Returns:
+        ``(features, ok)``: a (len(schedules), FEATURE_WIDTH) float32 array, and a boolean mask of
+        the schedules that applied (rows of the others are zeros).
+    """
+    per_store, ok = per_store_features(workload, target, schedules)
+    features = np.zeros((len(schedules), FEATURE_WIDTH), dtype=np.float32)
+    for row in np.flatnonzero(ok):
+        features[row] = pool_stores(per_store[row])
     return features, ok

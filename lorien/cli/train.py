@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from lorien.cli.common import print_json, print_table
 from lorien.config import data_dir, open_logs
+from lorien.errors import InvalidInput
+
+METRICS = ("top1", "top5", "ndcg@5", "pairwise_accuracy")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--held-out", nargs="*", default=None, metavar="NETWORK",
                         help="networks (model@batch, or model for all batches) to evaluate on, "
                              "each left out of its own training; default every logged model")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also evaluate the compiler's own cost model (TVM: MetaSchedule's "
+                             "XGBoost) on the same held-out networks and training rows")
+    parser.add_argument("--plots", metavar="DIR", type=Path, default=None,
+                        help="write predicted_vs_measured.png and top_k_by_network.png into DIR")
     parser.add_argument("--json", action="store_true", help="print the metadata as JSON")
     parser.set_defaults(handler=run)
 
@@ -38,18 +47,34 @@ def run(args: argparse.Namespace) -> int:
 
     trained = train_cost_model(open_logs(args.logs), args.model_type, args.held_out,
                                time_limit=args.time_limit,
-                               progress=sys.stderr.isatty())
+                               progress=sys.stderr.isatty(), baseline=args.baseline)
     tag = register_model(args.out, trained.model, trained.metadata)
+    plots = []
+    if args.plots is not None:
+        from lorien.training.plots import write_plots
+
+        evaluated = {args.model_type: trained.held_out}
+        if trained.baseline:
+            evaluated[trained.baseline_name] = trained.baseline
+        try:
+            plots = write_plots(evaluated, args.plots)
+        except OSError as exc:
+            raise InvalidInput(f"cannot write plots to {args.plots}: {exc.strerror or exc}") from exc
     if args.json:
-        print_json({"tag": tag, **trained.metadata})
+        print_json({"tag": tag, **trained.metadata, "plots": [str(p) for p in plots]})
         return 0
     data = trained.metadata["training_data"]
     print(f"registered {tag}: {args.model_type} on {data['rows']} schedules of "
           f"{data['workloads']} workloads ({data['failed_rows']} failed measurements kept; "
           f"{data['skipped_logs']} unreadable logs, {data['skipped_lines']} bad lines skipped); "
           f"fit {trained.fit_seconds:.1f} s")
-    if trained.held_out:
-        print_table(["held-out network", "workloads", "top1", "top5", "ndcg@5", "pairwise"],
-                    [[r.network, r.test_workloads, *(f"{r.metrics[m]:.3f}" for m in
-                      ("top1", "top5", "ndcg@5", "pairwise_accuracy"))] for r in trained.held_out])
+    rows = [[r.network, args.model_type, r.test_workloads,
+             *(f"{r.metrics[m]:.3f}" for m in METRICS)] for r in trained.held_out]
+    rows += [[r.network, trained.baseline_name, r.test_workloads,
+              *(f"{r.metrics[m]:.3f}" for m in METRICS)] for r in trained.baseline]
+    if rows:
+        print_table(["held-out network", "model", "workloads", "top1", "top5", "ndcg@5", "pairwise"],
+                    sorted(rows, key=lambda row: row[0]))
+    for path in plots:
+        print(f"wrote {path}")
     return 0

@@ -46,3 +46,17 @@ def test_leave_network_out_reports_per_network() -> None:
 def test_unknown_network() -> None:
     with pytest.raises(InvalidInput, match="no logged workload"):
         leave_network_out(make_table(), NETWORKS, GradientBoostingCostModel, ["mobilenet@1"])
+
+
+def test_variants_joined_by_plus_are_held_out_together() -> None:
+    table = make_table(1)
+    train, test = network_split(table, NETWORKS, "bert@1+vgg16")
+    assert set(table.workload_keys[test]) == {"b", "d", "e", "f"}
+    assert set(table.workload_keys[train]) == {"a", "c"}
+
+
+def test_results_keep_their_predictions() -> None:
+    [result] = leave_network_out(make_table(), NETWORKS, lambda: GradientBoostingCostModel(max_iter=30),
+                                 ["vgg16"])
+    assert len(result.predicted) == len(result.score) == len(result.workload_keys) == result.test_rows
+    assert set(result.workload_keys) == {"b", "d"}

@@ -70,3 +70,30 @@ def test_an_unknown_registered_model(capsys: pytest.CaptureFixture[str]) -> None
 
     with pytest.raises(NotFound):
         load_model("no-such-model")
+
+
+def test_train_with_the_metaschedule_baseline_and_plots(log_folder: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    plots = tmp_path / "plots"
+    assert main(["train", "--logs", f"file://{log_folder}", "--model-type", "sklearn", "--out", "cm-b",
+                 "--baseline", "--plots", str(plots)]) == 0
+    out = capsys.readouterr().out
+    assert "metaschedule-xgb" in out and "sklearn" in out
+    for name in ("predicted_vs_measured.png", "top_k_by_network.png"):
+        assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    assert main(["train", "--logs", f"file://{log_folder}", "--model-type", "sklearn", "--out", "cm-b",
+                 "--baseline", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["baseline"]["name"] == "metaschedule-xgb"
+    assert set(summary["baseline"]["held_out"]) == set(summary["held_out"]) == {"conv", "mlp"}
+
+
+def test_plots_into_an_unwritable_place_is_one_line(log_folder: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["train", "--logs", f"file://{log_folder}", "--model-type", "sklearn", "--out", "cm-p",
+                 "--plots", str(blocker / "plots")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write plots" in err[0]
