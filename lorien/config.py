@@ -57,7 +57,8 @@ def _local_path(uri: str, scheme: str) -> tuple[Path, dict[str, list[str]]]:
 def open_store(uri: str) -> ScheduleStore:
     """Open the schedule store a URI names.
 
-    Supported: ``sqlite:///path/to/lorien.db[?keep=N]``.
+    Supported: ``sqlite:///path/to/lorien.db[?keep=N]`` and
+    ``dynamodb://TABLE_PREFIX[?region=R&endpoint_url=URL&keep=N&blobs=s3://bucket/prefix]``.
 
     Raises:
         InvalidInput: unknown scheme or malformed URI.
@@ -67,11 +68,16 @@ def open_store(uri: str) -> ScheduleStore:
     if scheme == "sqlite":
         path, query = _local_path(uri, "sqlite")
         return SQLiteScheduleStore(path, keep=_int_option(query, "keep", 5, uri))
-    raise InvalidInput(f"unsupported store URI {uri!r}: expected sqlite:///path")
+    if scheme == "dynamodb":
+        from lorien.store.dynamodb import DynamoDBScheduleStore
+
+        return DynamoDBScheduleStore(uri)
+    raise InvalidInput(f"unsupported store URI {uri!r}: expected sqlite:///path or dynamodb://TABLE_PREFIX")
 
 
 def open_logs(uri: str) -> LogStore:
-    """Open the log store a URI names. Supported: ``file:///folder``.
+    """Open the log store a URI names. Supported: ``file:///folder`` and
+    ``s3://bucket[/prefix][?region=R&endpoint_url=URL]``.
 
     Raises:
         InvalidInput: unknown scheme or malformed URI.
@@ -81,7 +87,11 @@ def open_logs(uri: str) -> LogStore:
     if scheme == "file":
         path, _ = _local_path(uri, "file")
         return LocalLogStore(path)
-    raise InvalidInput(f"unsupported log URI {uri!r}: expected file:///folder")
+    if scheme == "s3":
+        from lorien.logstore.s3 import S3LogStore
+
+        return S3LogStore(uri)
+    raise InvalidInput(f"unsupported log URI {uri!r}: expected file:///folder or s3://bucket/prefix")
 
 
 def _int_option(query: dict[str, list[str]], name: str, default: int, uri: str) -> int:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 
+from lorien.errors import InvalidInput
 from lorien.records import content_hash
 
 LOG_SUFFIX = ".jsonl.gz"
@@ -18,6 +20,17 @@ LOG_SUFFIX = ".jsonl.gz"
 def log_key(dialect: str, workload_key: str, data: bytes) -> str:
     """The content-addressed key of a compressed tuning log: ``DIALECT/WORKLOAD/DIGEST.jsonl.gz``."""
     return f"{dialect}/{workload_key}/{content_hash(data.hex(), length=24)}{LOG_SUFFIX}"
+
+
+def check_key(key: str) -> str:
+    """``key`` when it is a relative ``/``-separated path without ``.``/``..`` parts.
+
+    Raises:
+        InvalidInput: a malformed key.
+    """
+    if not key or key.startswith("/") or any(p in ("..", ".") for p in PurePosixPath(key).parts):
+        raise InvalidInput(f"invalid log key {key!r}")
+    return key
 
 
 class LogStore(abc.ABC):

@@ -7,8 +7,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from lorien.errors import InvalidInput, NotFound, StoreError
-from lorien.logstore.base import LogStore
+from lorien.errors import NotFound, StoreError
+from lorien.logstore.base import LogStore, check_key
 
 
 class LocalLogStore(LogStore):
@@ -28,10 +28,7 @@ class LocalLogStore(LogStore):
             raise StoreError(f"cannot create log folder {self.root}: {exc.strerror}") from exc
 
     def _path(self, key: str) -> Path:
-        parts = PurePosixPath(key).parts
-        if not key or key.startswith("/") or any(p in ("..", ".") for p in parts):
-            raise InvalidInput(f"invalid log key {key!r}")
-        return self.root.joinpath(*parts)
+        return self.root.joinpath(*PurePosixPath(check_key(key)).parts)
 
     def put(self, key: str, data: bytes) -> str:
         path = self._path(key)

@@ -1,0 +1,77 @@
+"""The DynamoDB backend over HTTP (moto's server on 127.0.0.1): the conformance suite, plus what
+is particular to DynamoDB."""
+
+from __future__ import annotations
+
+import pytest
+
+from lorien.config import open_store
+from lorien.errors import InvalidInput, StoreError
+from lorien.records import Workload
+from lorien.store.dynamodb import DynamoDBScheduleStore
+from tests.aws import unique
+from tests.factories import CPU_A, record
+from tests.store.conformance import ScheduleStoreConformance
+
+
+def make_store_uri(endpoint: str, **options: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in {"endpoint_url": endpoint, "region": "us-east-1",
+                                             **options}.items())
+    uri = f"dynamodb://{unique('lorien')}?{query}"
+    store = DynamoDBScheduleStore(uri, check_tables=False)
+    store.create_tables()
+    store.close()
+    return uri
+
+
+class TestDynamoDBConformance(ScheduleStoreConformance):
+    @pytest.fixture
+    def store_uri(self, aws: str) -> str:
+        return make_store_uri(aws)
+
+
+def test_create_tables_twice_is_safe(aws: str) -> None:
+    uri = make_store_uri(aws)
+    with open_store(uri) as store:
+        store.commit([record()])
+        assert store.create_tables() == []  # type: ignore[attr-defined]
+        assert store.count() == 1
+
+
+def test_missing_tables_are_one_clear_line(aws: str) -> None:
+    with pytest.raises(StoreError, match="lorien db init"):
+        open_store(f"dynamodb://nothing-here?endpoint_url={aws}&region=us-east-1")
+
+
+def test_wrong_credentials_are_one_clear_line(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    uri = make_store_uri(aws)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(StoreError, match="no AWS credentials"):
+        open_store(uri)
+
+
+def test_unknown_uri_options(aws: str) -> None:
+    with pytest.raises(InvalidInput, match="unknown option 'colour'"):
+        open_store(f"dynamodb://x?colour=red&endpoint_url={aws}")
+    with pytest.raises(InvalidInput, match="keep"):
+        open_store(f"dynamodb://x?keep=many&endpoint_url={aws}")
+
+
+def test_large_schedules_and_payloads_go_to_the_blob_store(aws: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    rng = random.Random(0)
+    huge = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(300_000))
+    uri = make_store_uri(aws)
+    with open_store(uri) as store, pytest.raises(StoreError, match="blobs="):
+        store.commit([record(schedule=huge)])
+    blobs = tmp_path / "blobs"
+    with open_store(f"{uri}&blobs=file://{blobs}") as store:
+        assert store.commit([record(schedule=huge), record(seconds=2e-3)]).kept == 2
+        big = Workload(dialect="fake", key="00000000000000ee", name="big", flops=1.0, payload=huge)
+        assert store.put_workloads([big]) == 1
+    with open_store(f"{uri}&blobs=file://{blobs}") as store:
+        assert store.top_k("00000000000000aa", CPU_A, 2)[0].schedule == huge
+        assert store.get_workload("fake", "00000000000000ee") == big
+    assert len(list(blobs.rglob("*.z"))) == 2
