@@ -54,15 +54,18 @@ def _local_path(uri: str, scheme: str) -> tuple[Path, dict[str, list[str]]]:
     return Path("/" + path.lstrip("/")), parse_qs(parts.query)
 
 
-def open_store(uri: str) -> ScheduleStore:
+def open_store(uri: str, *, create: bool = False) -> ScheduleStore:
     """Open the schedule store a URI names.
 
     Supported: ``sqlite:///path/to/lorien.db[?keep=N]`` and
     ``dynamodb://TABLE_PREFIX[?region=R&endpoint_url=URL&keep=N&blobs=s3://bucket/prefix]``.
 
+    Args:
+        create: create what the backend lacks (DynamoDB tables; a SQLite file is always created).
+
     Raises:
         InvalidInput: unknown scheme or malformed URI.
-        StoreError: the store cannot be opened.
+        StoreError: the store cannot be opened (e.g. DynamoDB tables missing and not ``create``).
     """
     scheme = urlsplit(uri).scheme
     if scheme == "sqlite":
@@ -71,13 +74,19 @@ def open_store(uri: str) -> ScheduleStore:
     if scheme == "dynamodb":
         from lorien.store.dynamodb import DynamoDBScheduleStore
 
-        return DynamoDBScheduleStore(uri)
+        store = DynamoDBScheduleStore(uri, check_tables=not create)
+        if create:
+            store.create_tables()
+        return store
     raise InvalidInput(f"unsupported store URI {uri!r}: expected sqlite:///path or dynamodb://TABLE_PREFIX")
 
 
-def open_logs(uri: str) -> LogStore:
+def open_logs(uri: str, *, create: bool = False) -> LogStore:
     """Open the log store a URI names. Supported: ``file:///folder`` and
     ``s3://bucket[/prefix][?region=R&endpoint_url=URL]``.
+
+    Args:
+        create: create the S3 bucket when missing (a folder is always created).
 
     Raises:
         InvalidInput: unknown scheme or malformed URI.
@@ -90,7 +99,10 @@ def open_logs(uri: str) -> LogStore:
     if scheme == "s3":
         from lorien.logstore.s3 import S3LogStore
 
-        return S3LogStore(uri)
+        logs = S3LogStore(uri)
+        if create:
+            logs.create_bucket()
+        return logs
     raise InvalidInput(f"unsupported log URI {uri!r}: expected file:///folder or s3://bucket/prefix")
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lorien.cli.common import open_schedule_store, storage_options
+from lorien.cli.common import open_schedule_store, print_json, print_table, storage_options
+from lorien.config import open_logs, open_store, resolve_logs_uri, resolve_store_uri
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +37,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp.add_argument("--target", default=None, help="only records of this target")
     exp.set_defaults(handler=run_export)
 
+    init = commands.add_parser(
+        "init", parents=[storage_options()], help="create the store's tables and the log bucket",
+        description="Create what the store and log URIs need (DynamoDB tables with on-demand "
+                    "billing, an S3 bucket, a SQLite file, a folder). Safe to run twice.")
+    init.set_defaults(handler=run_init)
+
+    cp = commands.add_parser(
+        "copy", help="copy schedules (store to store) or logs (log store to log store)",
+        description="Copy every workload and record from one schedule store to another, or every "
+                    "log from one log store to another, any backend to any. Resumable: run it "
+                    "again after an interruption and it goes on where it stopped.")
+    cp.add_argument("--from", dest="source", required=True, metavar="URI")
+    cp.add_argument("--to", dest="destination", required=True, metavar="URI")
+    cp.add_argument("--restart", action="store_true", help="ignore an earlier run's checkpoint")
+    cp.set_defaults(handler=run_copy)
+
+    prune = commands.add_parser(
+        "prune", parents=[storage_options()], help="keep only the best N records of every group",
+        description="Trim every (workload, target, build, source) group to its N fastest records.")
+    prune.add_argument("--keep", type=int, required=True, metavar="N")
+    prune.set_defaults(handler=run_prune)
+
+    st = commands.add_parser("stats", parents=[storage_options()], help="what the store holds",
+                             description="Workloads, records and groups, by dialect, target, build "
+                                         "and source.")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(handler=run_stats)
+
 
 def run_import(args: argparse.Namespace) -> int:
     from lorien.dialects import get_dialect
@@ -62,4 +91,62 @@ def run_export(args: argparse.Namespace) -> int:
     written = dialect.export_native_database(args.folder, workloads, records)
     print(f"exported {written} records of {len({r.workload_key for r in records})} workloads "
           f"to {args.folder}")
+    return 0
+
+
+def run_init(args: argparse.Namespace) -> int:
+    store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
+    with open_store(store_uri, create=True) as store:
+        count = store.count()
+    open_logs(logs_uri, create=True).close()
+    print(f"ready: store {store_uri} ({count} records), logs {logs_uri}")
+    return 0
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    import sys
+
+    from tqdm import tqdm
+
+    from lorien.admin import copy
+
+    with tqdm(desc="copying", unit="item", disable=not sys.stderr.isatty(), leave=False) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        report = copy(args.source, args.destination, progress=progress, restart=args.restart)
+    if report.kind == "logs":
+        print(f"copied {report.logs} logs ({report.skipped} already there) to {args.destination}")
+    else:
+        resumed = f", resumed after workload {report.resumed_after}" if report.resumed_after else ""
+        print(f"copied {report.records} records and {report.workloads} new workloads "
+              f"({report.skipped} workloads done by an earlier run{resumed}) to {args.destination}")
+    return 0
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    with open_schedule_store(args) as store:
+        deleted = store.prune(args.keep)
+        left = store.count()
+    print(f"deleted {deleted} records; {left} left (at most {args.keep} per group)")
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from lorien.admin import stats
+
+    result = stats(resolve_store_uri(args.store))
+    if args.json:
+        print_json(asdict(result))
+        return 0
+    print(f"{result.workloads} workloads ({result.tuned_workloads} with tuned records), "
+          f"{result.records} records in {result.groups} groups")
+    for title, counter in (("dialect", result.by_dialect), ("target", result.by_target),
+                           ("build", result.by_build), ("source", result.by_source)):
+        if counter:
+            print_table([title, "records"], [[name, n] for name, n in counter.most_common()])
     return 0

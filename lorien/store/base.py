@@ -32,6 +32,19 @@ class CommitResult:
     dropped: int
 
 
+@dataclass(frozen=True)
+class GroupSummary:
+    """One (workload, target, build, source) group: how many records it holds and its best."""
+
+    dialect: str
+    workload_key: str
+    target: Target
+    build: str
+    source: RecordSource
+    records: int
+    best_seconds: float
+
+
 class ScheduleStore(abc.ABC):
     """Best-N schedule records and the workloads they belong to.
 
@@ -138,6 +151,23 @@ class ScheduleStore(abc.ABC):
 
         Returns:
             How many records were deleted.
+        """
+
+    @abc.abstractmethod
+    def groups(self) -> Iterator[GroupSummary]:
+        """A summary of every stored group, ordered by workload key, target, build and source;
+        reads no schedule (cheap even for large stores)."""
+
+    @abc.abstractmethod
+    def prune(self, keep: int) -> int:
+        """Trim every group to its ``keep`` best records (later commits keep the store's own
+        :attr:`keep` again).
+
+        Returns:
+            How many records were deleted.
+
+        Raises:
+            InvalidInput: ``keep`` below 1.
         """
 
     @abc.abstractmethod

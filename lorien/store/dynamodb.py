@@ -48,7 +48,7 @@ from lorien.records import (
     best_per_group,
     content_hash,
 )
-from lorien.store.base import CommitResult, ScheduleStore, TargetMatch
+from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch
 
 #: Compressed schedules or payloads larger than this go to the blob store.
 INLINE_LIMIT = 48 * 1024
@@ -67,7 +67,7 @@ def table_names(prefix: str) -> tuple[str, str]:
     return f"{prefix}-records", f"{prefix}-workloads"
 
 
-def _group_key(rec: ScheduleRecord) -> str:
+def _group_key(rec: ScheduleRecord | GroupSummary) -> str:
     return "#".join((rec.target.loose_key, content_hash(rec.target.canonical), rec.build, rec.source))
 
 
@@ -423,6 +423,46 @@ class DynamoDBScheduleStore(ScheduleStore):
             deleted += int(item["n"]["N"])
         return deleted
 
+    def groups(self) -> Iterator[GroupSummary]:
+        items = self._group_items(None, None, None, None, _SUMMARY_ATTRIBUTES)
+        summaries = [GroupSummary(i["dialect"]["S"], i["wk"]["S"], Target(i["target"]["S"], i["loose"]["S"]),
+                                  i["build"]["S"], i["source"]["S"], int(i["n"]["N"]), float(i["best"]["N"]))
+                     for i in items]
+        summaries.sort(key=lambda g: (g.workload_key, g.target.canonical, g.build, g.source))
+        return iter(summaries)
+
+    def prune(self, keep: int) -> int:
+        if keep < 1:
+            raise InvalidInput(f"keep must be at least 1, got {keep}")
+        deleted = 0
+        for group in self.groups():
+            if group.records <= keep:
+                continue
+            deleted += self._trim_group((group.workload_key, _group_key(group)), keep)
+        return deleted
+
+    def _trim_group(self, key: tuple[str, str], keep: int) -> int:
+        """Cut one group to ``keep`` records with a conditional write; returns how many went."""
+        for attempt in range(CONFLICT_RETRIES):
+            item = self._read_groups([key]).get(key)
+            if item is None:
+                return 0
+            records = sorted(self._decode_group(item), key=lambda r: (r.latency.mean, r.record_id))
+            if len(records) <= keep:
+                return 0
+            version = int(item["version"]["N"])
+            try:
+                self._client.put_item(TableName=self.records_table,
+                                      Item=self._encode_group(records[:keep], version + 1),
+                                      ConditionExpression="version = :v",
+                                      ExpressionAttributeValues={":v": {"N": str(version)}})
+                return len(records) - keep
+            except Exception as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise aws_error(exc, f"{self.uri}: cannot prune records of {key[0]}") from exc
+                _backoff(attempt)
+        raise StoreError(f"{self.uri}: pruning {key[0]} lost {CONFLICT_RETRIES} races in a row; try again")
+
     def close(self) -> None:
         if self._blobs is not None:
             self._blobs.close()
@@ -431,6 +471,7 @@ class DynamoDBScheduleStore(ScheduleStore):
 
 _INDEX_ATTRIBUTES = ("wk", "grp", "dialect", "target", "build", "source")
 _COUNT_ATTRIBUTES = ("wk", "grp", "dialect", "target", "build", "n")
+_SUMMARY_ATTRIBUTES = ("wk", "grp", "dialect", "target", "loose", "build", "source", "n", "best")
 
 
 def _projection(attributes: Sequence[str] | None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from lorien.errors import InvalidInput, StoreError
 from lorien.records import Latency, RecordSource, ScheduleRecord, Target, Workload
-from lorien.store.base import CommitResult, ScheduleStore, TargetMatch
+from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch
 
 SCHEMA_VERSION = 1
 
@@ -283,6 +283,27 @@ class SQLiteScheduleStore(ScheduleStore):
         try:
             with self._transaction() as conn:
                 return conn.execute(f"DELETE FROM records{where}", params).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
+    def groups(self) -> Iterator[GroupSummary]:
+        rows = self._query(
+            "SELECT dialect, workload_key, target, loose_target, build, source, COUNT(*), "
+            "MIN(latency_mean) FROM records GROUP BY dialect, workload_key, target, loose_target, "
+            "build, source ORDER BY workload_key, target, build, source")
+        return (GroupSummary(dialect, key, Target(target, loose), build, source, int(n), float(best))
+                for dialect, key, target, loose, build, source, n, best in rows)
+
+    def prune(self, keep: int) -> int:
+        if keep < 1:
+            raise InvalidInput(f"keep must be at least 1, got {keep}")
+        try:
+            with self._transaction() as conn:
+                return conn.execute(
+                    "DELETE FROM records WHERE record_id IN (SELECT record_id FROM (SELECT record_id, "
+                    "ROW_NUMBER() OVER (PARTITION BY workload_key, target, build, source "
+                    "ORDER BY latency_mean, record_id) AS rank FROM records) WHERE rank > ?)",
+                    (keep,)).rowcount
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path}: {exc}") from exc
 

@@ -115,6 +115,30 @@ class ScheduleStoreConformance:
         assert store.delete("00000000000000aa") == 1
         assert store.count() == 1
 
+    def test_groups_summarise_without_reading_schedules(self, store: ScheduleStore) -> None:
+        store.commit([record(seconds=t) for t in (3e-3, 1e-3)]
+                     + [record(seconds=2e-3, target=CPU_B), record("00000000000000bb", 5e-3, build="fake-2")])
+        summary = [(g.workload_key, g.target, g.build, g.source, g.records, g.best_seconds)
+                   for g in store.groups()]
+        assert summary == sorted(summary, key=lambda g: (g[0], g[1].canonical, g[2], g[3]))
+        assert sorted(summary, key=lambda g: (g[0], g[1].canonical)) == sorted([
+            ("00000000000000aa", CPU_A, "fake-1", "tuned", 2, pytest.approx(1e-3)),
+            ("00000000000000aa", CPU_B, "fake-1", "tuned", 1, pytest.approx(2e-3)),
+            ("00000000000000bb", CPU_A, "fake-2", "tuned", 1, pytest.approx(5e-3)),
+        ], key=lambda g: (g[0], g[1].canonical))
+
+    def test_prune_keeps_the_best_of_every_group(self, store: ScheduleStore) -> None:
+        from lorien.errors import InvalidInput
+
+        recs = [record(seconds=(i + 1) * 1e-3, schedule=f"s{i}") for i in range(4)]
+        recs += [record("00000000000000bb", (i + 1) * 1e-3, schedule=f"s{i}", target=CPU_B) for i in range(3)]
+        store.commit(recs)
+        assert store.prune(2) == 3
+        assert _ids(list(store.records())) == _ids(best_per_group(recs, 2))
+        assert store.prune(2) == 0
+        with pytest.raises(InvalidInput):
+            store.prune(0)
+
     def test_empty_commit_and_bad_arguments(self, store: ScheduleStore) -> None:
         from lorien.errors import InvalidInput
 
