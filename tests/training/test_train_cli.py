@@ -97,3 +97,18 @@ def test_plots_into_an_unwritable_place_is_one_line(log_folder: Path, tmp_path: 
                  "--plots", str(blocker / "plots")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot write plots" in err[0]
+
+
+def test_train_reads_logs_from_s3(log_folder: Path, aws: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The offline training command on S3 logs: the same pipeline, another log store URI."""
+    from tests.aws import unique
+
+    s3 = f"s3://{unique('lorien')}/campaign?endpoint_url={aws}&region=us-east-1"
+    assert main(["db", "copy", "--from", f"file://{log_folder}", "--to", s3]) == 0
+    capsys.readouterr()
+    assert main(["train", "--logs", s3, "--model-type", "lightgbm", "--out", "cm-s3", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["training_data"]["logs"] == s3
+    assert summary["training_data"]["workloads"] == 2
+    assert summary["training_data"]["skipped_logs"] == 1  # the truncated one, read from S3 too
+    assert set(summary["held_out"]) == {"conv", "mlp"}
