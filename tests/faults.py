@@ -22,6 +22,12 @@ THROTTLE_DYNAMODB = (400, "application/x-amz-json-1.0",
 THROTTLE_S3 = (503, "application/xml",
                b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code>"
                b"<Message>Please reduce your request rate.</Message></Error>")
+CANCELLED_BY_THROTTLING = (400, "application/x-amz-json-1.0",
+                           b'{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException",'
+                           b'"message":"Transaction cancelled, please refer cancellation reasons for specific '
+                           b'reasons [ThrottlingError]","CancellationReasons":[{"Code":"ThrottlingError",'
+                           b'"Message":"Throughput exceeds the current capacity for one or more global '
+                           b'secondary indexes."}]}')
 INTERNAL_DYNAMODB = (500, "application/x-amz-json-1.0",
                      b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError",'
                      b'"message":"Internal server error"}')

@@ -207,10 +207,11 @@ class DynamoDBScheduleStore(ScheduleStore):
     def list_workloads(self, dialect: str | None = None) -> list[Workload]:
         if dialect is not None:
             pages = self._pages("query", "cannot list workloads", TableName=self.workloads_table,
-                                KeyConditionExpression="dialect = :d",
+                                ConsistentRead=True, KeyConditionExpression="dialect = :d",
                                 ExpressionAttributeValues={":d": {"S": dialect}})
         else:
-            pages = self._pages("scan", "cannot list workloads", TableName=self.workloads_table)
+            pages = self._pages("scan", "cannot list workloads", TableName=self.workloads_table,
+                                ConsistentRead=True)
         found = [self._workload(item) for page in pages for item in page.get("Items", ())]
         return sorted(found, key=lambda w: (w.key, w.dialect))
 
@@ -317,8 +318,7 @@ class DynamoDBScheduleStore(ScheduleStore):
                                            "ConditionalCheckFailedException"):
                     raise aws_error(exc, f"{self.uri}: commit failed") from exc
                 reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", ())]
-                if any(code not in (None, "None", "ConditionalCheckFailed", "TransactionConflict")
-                       for code in reasons):
+                if any(code not in _RETRYABLE_CANCELLATIONS for code in reasons):
                     why = ", ".join(map(str, reasons))
                     raise aws_error(exc, f"{self.uri}: commit failed ({why})") from exc
                 _backoff(attempt)
@@ -469,6 +469,9 @@ class DynamoDBScheduleStore(ScheduleStore):
         self._client.close()
 
 
+#: Why a transaction may be cancelled and simply tried again (None: that item was fine).
+_RETRYABLE_CANCELLATIONS = (None, "None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError",
+                            "ProvisionedThroughputExceeded")
 _INDEX_ATTRIBUTES = ("wk", "grp", "dialect", "target", "build", "source")
 _COUNT_ATTRIBUTES = ("wk", "grp", "dialect", "target", "build", "n")
 _SUMMARY_ATTRIBUTES = ("wk", "grp", "dialect", "target", "loose", "build", "source", "n", "best")

@@ -15,6 +15,7 @@ from lorien.tuning_log import Measurement, TuningLog
 from tests.aws import unique
 from tests.factories import CPU_A, record, workload
 from tests.faults import (
+    CANCELLED_BY_THROTTLING,
     INTERNAL_DYNAMODB,
     INTERNAL_S3,
     THROTTLE_DYNAMODB,
@@ -28,6 +29,7 @@ from tests.faults import (
 
 def test_dynamodb_throttling_and_server_errors_are_retried(aws: str) -> None:
     rules = [FaultRule(dynamodb_call("TransactWriteItems"), THROTTLE_DYNAMODB, times=3),
+             FaultRule(dynamodb_call("TransactWriteItems"), CANCELLED_BY_THROTTLING, times=2),
              FaultRule(dynamodb_call("BatchGetItem"), THROTTLE_DYNAMODB, times=2),
              FaultRule(dynamodb_call("Query"), INTERNAL_DYNAMODB, times=2)]
     with fault_proxy(aws, rules) as proxy:
@@ -38,7 +40,7 @@ def test_dynamodb_throttling_and_server_errors_are_retried(aws: str) -> None:
             store.commit(recs[4:])
             assert [r.record_id for r in store.top_k("00000000000000aa", CPU_A, 10)] == [
                 r.record_id for r in sorted(best_per_group(recs, store.keep), key=lambda r: r.latency.mean)]
-    assert [r.injected for r in rules] == [3, 2, 2]
+    assert [r.injected for r in rules] == [3, 2, 2, 2]
 
 
 def test_s3_slow_down_and_server_errors_are_retried(aws: str) -> None:
