@@ -24,10 +24,10 @@ THROTTLE_S3 = (503, "application/xml",
                b"<Message>Please reduce your request rate.</Message></Error>")
 CANCELLED_BY_THROTTLING = (400, "application/x-amz-json-1.0",
                            b'{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException",'
-                           b'"message":"Transaction cancelled, please refer cancellation reasons for specific '
-                           b'reasons [ThrottlingError]","CancellationReasons":[{"Code":"ThrottlingError",'
-                           b'"Message":"Throughput exceeds the current capacity for one or more global '
-                           b'secondary indexes."}]}')
+                           b'"message":"Transaction cancelled, please refer cancellation reasons '
+                           b'for specific reasons [ThrottlingError]","CancellationReasons":'
+                           b'[{"Code":"ThrottlingError","Message":"Throughput exceeds the current '
+                           b'capacity of your table or index."}]}')
 INTERNAL_DYNAMODB = (500, "application/x-amz-json-1.0",
                      b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError",'
                      b'"message":"Internal server error"}')
