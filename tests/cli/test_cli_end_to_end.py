@@ -59,3 +59,27 @@ def test_extract_tune_query_compile_export_import(tmp_path: Path) -> None:
     from_other = json.loads(lorien("query", "--workload", kernel["key"], "--top", "10", "--json",
                                    env=other).stdout)
     assert [r["schedule"] for r in from_other] == [r["schedule"] for r in records]
+
+
+def test_tune_query_compile_on_dynamodb_and_s3(tmp_path: Path, aws: str) -> None:
+    """The production backends are one URI each: the same commands, DynamoDB and S3 over HTTP."""
+    from lorien.config import open_logs, open_store
+    from tests.aws import unique
+
+    name = unique("lorien")
+    env = {**os.environ,
+           "LORIEN_STORE": f"dynamodb://{name}?endpoint_url={aws}&region=us-east-1",
+           "LORIEN_LOGS": f"s3://{name}/logs?endpoint_url={aws}&region=us-east-1"}
+    assert lorien("db", "init", env=env).returncode == 0
+    tuned = lorien("tune", "--model", MODEL, "--trials", "4", "--quiet", "--seed", "1", env=env)
+    assert tuned.returncode == 0, tuned.stderr
+    assert "tuned 1, already tuned 0, failed 0" in tuned.stdout
+    [kernel] = json.loads(lorien("extract", "--model", MODEL, "--json", env=env).stdout)
+    records = json.loads(lorien("query", "--workload", kernel["key"], "--top", "10", "--json", env=env).stdout)
+    assert 1 <= len(records) <= 5 and records[0]["source"] == "tuned"
+    assert open_logs(env["LORIEN_LOGS"]).exists(records[0]["log_ref"])
+    compiled = lorien("compile", "--model", MODEL, "--repeat", "3", "--json", env=env)
+    assert compiled.returncode == 0, compiled.stderr
+    assert json.loads(compiled.stdout)["kernels_scheduled"] == 1
+    with open_store(env["LORIEN_STORE"]) as store:
+        assert store.count() == len(records)
