@@ -75,7 +75,8 @@ def test_tune_query_compile_on_dynamodb_and_s3(tmp_path: Path, aws: str) -> None
     assert tuned.returncode == 0, tuned.stderr
     assert "tuned 1, already tuned 0, failed 0" in tuned.stdout
     [kernel] = json.loads(lorien("extract", "--model", MODEL, "--json", env=env).stdout)
-    records = json.loads(lorien("query", "--workload", kernel["key"], "--top", "10", "--json", env=env).stdout)
+    queried = lorien("query", "--workload", kernel["key"], "--top", "10", "--json", env=env)
+    records = json.loads(queried.stdout)
     assert 1 <= len(records) <= 5 and records[0]["source"] == "tuned"
     assert open_logs(env["LORIEN_LOGS"]).exists(records[0]["log_ref"])
     compiled = lorien("compile", "--model", MODEL, "--repeat", "3", "--json", env=env)
