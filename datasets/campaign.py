@@ -83,11 +83,16 @@ def read_networks(logs: LogStore) -> dict[str, set[str]]:
 
 
 def measured_trials(logs: LogStore, dialect: str, target: Target, build: str) -> dict[str, int]:
-    """Trials measured per workload key in the log store for this target and build."""
+    """Trial budget covered per workload key in the log store, for this target and build.
+
+    A log is written when a tuning run finishes, so it covers its whole budget even when it holds
+    fewer measurements: the kernel's design space ran out of distinct schedules (an elementwise
+    kernel may have one). Counting measurements instead would tune such kernels again forever."""
     counts: dict[str, int] = {}
     for log in read_logs(logs, prefix=f"{dialect}/")[0]:
         if log.target == target and log.build == build:
-            counts[log.workload.key] = counts.get(log.workload.key, 0) + len(log.measurements)
+            covered = max(log.trials, len(log.measurements))
+            counts[log.workload.key] = counts.get(log.workload.key, 0) + covered
     return counts
 
 

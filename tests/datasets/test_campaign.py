@@ -53,3 +53,12 @@ def test_manifests_merge_network_membership(tmp_path: Path) -> None:
     logs.put("campaign/networks-broken.json", b"{not json")
     assert read_networks(logs) == {"aa": {"resnet18@1", "vgg16@1"}, "bb": {"vgg16@1"}}
     assert measured_trials(logs, "fake", CPU_A, "b1") == {}
+
+
+def test_a_finished_run_covers_its_budget_even_with_few_candidates(tmp_path: Path) -> None:
+    logs = LocalLogStore(tmp_path)
+    exhausted = TuningLog(workload("ee"), CPU_A, "b1", 64, 0.0, 1.0,
+                          (Measurement("only", Latency((1e-3,))),))
+    data = exhausted.to_bytes()
+    logs.put(log_key("fake", "ee", data), data)
+    assert measured_trials(logs, "fake", CPU_A, "b1") == {"ee": 64}
