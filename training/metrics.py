@@ -1,8 +1,10 @@
 """How well a cost model ranks schedules, measured per workload and averaged over workloads.
 
-All metrics take parallel arrays: the model's ``predicted`` score (higher = faster), the measured
-``latency`` in seconds (``inf`` for a failed measurement) and each row's ``group`` (workload key).
-A workload's metric counts with its ``weight`` (e.g. how often networks run it; 1 by default).
+A workload with fewer than two successful measurements has nothing to rank: its metrics are NaN
+and it does not count. All metrics take parallel arrays: the model's ``predicted`` score (higher =
+faster), the measured ``latency`` in seconds (``inf`` for a failed measurement) and each row's
+``group`` (workload key). A workload's metric counts with its ``weight`` (e.g. how often
+networks run it; 1 by default).
 
 - ``top_k_score`` (TenSet, Zheng et al. 2021): best latency of the workload divided by the best
   latency among the model's top-k picks; 1.0 means the model's k picks include the fastest.
@@ -31,7 +33,7 @@ def _relevance(latency: np.ndarray) -> np.ndarray:
 
 def _top_k_score(k: int) -> GroupMetric:
     def metric(predicted: np.ndarray, latency: np.ndarray) -> float:
-        if not np.isfinite(latency).any():
+        if np.isfinite(latency).sum() < 2:  # nothing to rank
             return float("nan")
         picks = np.argsort(-predicted, kind="stable")[:k]
         best_pick = latency[picks].min()
@@ -43,7 +45,7 @@ def _top_k_score(k: int) -> GroupMetric:
 def _ndcg(k: int) -> GroupMetric:
     def metric(predicted: np.ndarray, latency: np.ndarray) -> float:
         relevance = _relevance(latency)
-        if not relevance.any():
+        if np.count_nonzero(relevance) < 2:  # nothing to rank
             return float("nan")
         discounts = 1.0 / np.log2(np.arange(2, min(k, len(relevance)) + 2))
         gained = relevance[np.argsort(-predicted, kind="stable")][:k]

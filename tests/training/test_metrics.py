@@ -34,9 +34,15 @@ def test_failures_and_workload_weights() -> None:
 
 
 def test_workloads_where_everything_failed_are_left_out() -> None:
-    report = ranking_report(np.array([1.0, 2.0, 1.0]), np.array([INF, INF, 1.0]),
-                            np.array(["a", "a", "b"]))
+    report = ranking_report(np.array([1.0, 2.0, 1.0, 2.0]), np.array([INF, INF, 2.0, 1.0]),
+                            np.array(["a", "a", "b", "b"]))
     assert report["top1"] == 1.0
+
+
+def test_workloads_with_one_schedule_have_nothing_to_rank() -> None:
+    report = ranking_report(np.array([1.0, 1.0, 2.0]), np.array([5.0, 2.0, 1.0]),
+                            np.array(["single", "b", "b"]))
+    assert report["top1"] == 1.0 and report["ndcg@5"] == 1.0  # only "b" counts
 
 
 def test_mismatched_lengths() -> None:
