@@ -28,7 +28,8 @@ from tests.faults import (
 
 
 def test_dynamodb_throttling_and_server_errors_are_retried(aws: str) -> None:
-    rules = [FaultRule(dynamodb_call("TransactWriteItems"), THROTTLE_DYNAMODB, times=3),
+    rules = [FaultRule(dynamodb_call("PutItem"), THROTTLE_DYNAMODB, times=2),
+             FaultRule(dynamodb_call("TransactWriteItems"), THROTTLE_DYNAMODB, times=3),
              FaultRule(dynamodb_call("TransactWriteItems"), CANCELLED_BY_THROTTLING, times=2),
              FaultRule(dynamodb_call("BatchGetItem"), THROTTLE_DYNAMODB, times=2),
              FaultRule(dynamodb_call("Query"), INTERNAL_DYNAMODB, times=2)]
@@ -36,11 +37,13 @@ def test_dynamodb_throttling_and_server_errors_are_retried(aws: str) -> None:
         uri = f"dynamodb://{unique('lorien')}?endpoint_url={proxy}&region=us-east-1"
         with open_store(uri, create=True) as store:
             recs = [record(seconds=(i + 1) * 1e-3, schedule=f"s{i}") for i in range(8)]
-            store.commit(recs[:4])
-            store.commit(recs[4:])
+            other = [record("00000000000000bb", (i + 1) * 1e-3, schedule=f"s{i}") for i in range(3)]
+            store.commit(recs[:4])  # one group: a conditional put
+            store.commit(recs[4:] + other)  # two groups: a transaction
             assert [r.record_id for r in store.top_k("00000000000000aa", CPU_A, 10)] == [
                 r.record_id for r in sorted(best_per_group(recs, store.keep), key=lambda r: r.latency.mean)]
-    assert [r.injected for r in rules] == [3, 2, 2, 2]
+            assert store.count(workload_key="00000000000000bb") == 3
+    assert [r.injected for r in rules] == [2, 3, 2, 2, 2]
 
 
 def test_s3_slow_down_and_server_errors_are_retried(aws: str) -> None:
