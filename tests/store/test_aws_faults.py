@@ -75,3 +75,23 @@ def test_a_failed_log_upload_stores_no_record(aws: str, tmp_path) -> None:  # ty
         committed = commit_outcome(store, logs, outcome)
         assert all(logs.exists(r.log_ref) for r in store.records())  # type: ignore[arg-type]
         assert len(committed) == store.count() == 2
+
+
+REJECTED_DYNAMODB = (400, "application/x-amz-json-1.0",
+                     b'{"__type":"com.amazon.coral.service#UnrecognizedClientException",'
+                     b'"message":"The security token included in the request is invalid."}')
+REJECTED_S3 = (403, "application/xml",
+               b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>InvalidAccessKeyId</Code>"
+               b"<Message>The AWS Access Key Id you provided does not exist in our records.</Message>"
+               b"</Error>")
+
+
+def test_rejected_credentials_are_one_clear_line(aws: str) -> None:
+    """AWS answers wrong keys with UnrecognizedClientException (DynamoDB) and 403
+    InvalidAccessKeyId (S3); moto accepts any key, so the proxy answers as AWS would."""
+    everything = [FaultRule(lambda *_: True, REJECTED_DYNAMODB, times=None)]
+    with fault_proxy(aws, everything) as proxy, pytest.raises(StoreError, match="rejected the credentials"):
+        open_store(f"dynamodb://t?endpoint_url={proxy}&region=us-east-1")
+    everything = [FaultRule(lambda *_: True, REJECTED_S3, times=None)]
+    with fault_proxy(aws, everything) as proxy, pytest.raises(StoreError, match="rejected the credentials"):
+        list(open_logs(f"s3://b/logs?endpoint_url={proxy}&region=us-east-1").list())
