@@ -26,7 +26,7 @@ class HeldOutResult:
     network: str
     train_rows: int
     test_rows: int
-    test_workloads: int
+    test_workloads: int             # with at least two successful measurements: something to rank
     metrics: dict[str, float]
     predicted: np.ndarray
     score: np.ndarray
@@ -79,10 +79,16 @@ def leave_network_out(
             network=network,
             train_rows=int(train.sum()),
             test_rows=int(test.sum()),
-            test_workloads=len(set(table.workload_keys[test])),
+            test_workloads=_rankable(table.workload_keys[test], table.latency[test]),
             metrics=ranking_report(predicted, table.latency[test], table.workload_keys[test]),
             predicted=np.asarray(predicted, dtype=np.float64),
             score=table.score[test],
             workload_keys=table.workload_keys[test],
         ))
     return results
+
+
+def _rankable(keys: np.ndarray, latency: np.ndarray) -> int:
+    """Workloads with at least two successful measurements (the others have nothing to rank)."""
+    ok_keys, counts = np.unique(keys[np.isfinite(latency)], return_counts=True)
+    return int((counts >= 2).sum()) if len(ok_keys) else 0
