@@ -69,8 +69,13 @@ def table_names(prefix: str) -> tuple[str, str]:
     return f"{prefix}-records", f"{prefix}-workloads"
 
 
+def _target_prefix(target: Target) -> str:
+    """The start of the sort key of every group of ``target``: ``LOOSE#TARGET_HASH#``."""
+    return f"{target.loose_key}#{content_hash(target.canonical)}#"
+
+
 def _group_key(rec: ScheduleRecord | GroupSummary) -> str:
-    return "#".join((rec.target.loose_key, content_hash(rec.target.canonical), rec.build, rec.source))
+    return f"{_target_prefix(rec.target)}{rec.build}#{rec.source}"
 
 
 class DynamoDBScheduleStore(ScheduleStore):
@@ -231,6 +236,8 @@ class DynamoDBScheduleStore(ScheduleStore):
         ) for row in rows]
 
     def _encode_group(self, records: Sequence[ScheduleRecord], version: int) -> dict[str, Any]:
+        """The item of a group; its records are stored fastest first (ties by record id)."""
+        records = sorted(records, key=lambda r: (r.latency.mean, r.record_id))
         first = records[0]
         rows = []
         for rec in records:
@@ -283,24 +290,31 @@ class DynamoDBScheduleStore(ScheduleStore):
         stored: dict[str, float] = {}
         for start in range(0, len(keys), GROUPS_PER_TRANSACTION):
             chunk = keys[start:start + GROUPS_PER_TRANSACTION]
-            stored.update(self._commit_groups({key: by_group[key] for key in chunk}))
+            stored.update(self._commit_groups({key: by_group[key] for key in chunk})[0])
         kept = sum(1 for rec in records if stored.get(rec.record_id) == rec.latency.mean)
         return CommitResult(kept=kept, dropped=len(records) - kept)
 
-    def _commit_groups(self, new: dict[tuple[str, str], list[ScheduleRecord]]) -> dict[str, float]:
-        """Merge ``new`` into its groups in one transaction, retrying lost races; returns the
-        stored latency of every record now in those groups."""
+    def _commit_groups(self, new: dict[tuple[str, str], list[ScheduleRecord]],
+                       keep: int | None = None) -> tuple[dict[str, float], int]:
+        """Merge ``new`` into its groups, keeping the best ``keep`` (the store's own by default),
+        in one conditional write, retrying lost races.
+
+        Returns:
+            The stored latency of every record now in those groups, and how many records that
+            were stored before are gone.
+        """
+        keep = self.keep if keep is None else keep
         for attempt in range(CONFLICT_RETRIES):
             current = self._read_groups(list(new))
-            writes, stored = [], {}
+            writes, stored, removed = [], {}, 0
             for key, incoming in new.items():
                 item = current.get(key)
                 existing = self._decode_group(item) if item else []
-                merged = sorted(best_per_group([*existing, *incoming], self.keep),
-                                key=lambda r: (r.latency.mean, r.record_id))
+                merged = best_per_group([*existing, *incoming], keep)
                 stored.update({r.record_id: r.latency.mean for r in merged})
                 if _fingerprint(merged) == _fingerprint(existing):
                     continue
+                removed += len({r.record_id for r in existing} - {r.record_id for r in merged})
                 version = int(item["version"]["N"]) if item else 0
                 put: dict[str, Any] = {"TableName": self.records_table,
                                        "Item": self._encode_group(merged, version + 1)}
@@ -311,13 +325,13 @@ class DynamoDBScheduleStore(ScheduleStore):
                     put["ConditionExpression"] = "attribute_not_exists(wk)"
                 writes.append({"Put": put})
             if not writes:
-                return stored
+                return stored, 0
             try:
                 if len(writes) == 1:  # one item: a conditional put is atomic and costs half a transaction
                     self._client.put_item(**writes[0]["Put"])
                 else:
                     self._client.transact_write_items(TransactItems=writes)
-                return stored
+                return stored, removed
             except Exception as exc:
                 if error_code(exc) not in ("TransactionCanceledException", "TransactionConflictException",
                                            "ConditionalCheckFailedException"):
@@ -357,7 +371,7 @@ class DynamoDBScheduleStore(ScheduleStore):
             raise InvalidInput(f"k must be at least 1, got {k}")
         if match not in ("exact", "loose"):
             raise InvalidInput(f"match must be 'exact' or 'loose', got {match!r}")
-        prefix = f"{target.loose_key}#" + (f"{content_hash(target.canonical)}#" if match == "exact" else "")
+        prefix = _target_prefix(target) if match == "exact" else f"{target.loose_key}#"
         found = [rec for item in self._query_groups(workload_key, prefix)
                  if (build is None or item["build"]["S"] == build)
                  and (source is None or item["source"]["S"] == source)
@@ -368,7 +382,7 @@ class DynamoDBScheduleStore(ScheduleStore):
     def _group_items(self, dialect: str | None, workload_key: str | None, target: Target | None,
                      build: str | None, attributes: Sequence[str] | None) -> Iterator[dict[str, Any]]:
         if workload_key is not None:
-            prefix = (f"{target.loose_key}#{content_hash(target.canonical)}#" if target is not None else None)
+            prefix = _target_prefix(target) if target is not None else None
             items: Iterable[dict[str, Any]] = self._query_groups(workload_key, prefix, attributes)
         else:
             kwargs: dict[str, Any] = {"TableName": self.records_table, "ConsistentRead": True,
@@ -399,8 +413,7 @@ class DynamoDBScheduleStore(ScheduleStore):
             items = self._read_groups(keys)
             for key in keys:
                 if key in items:
-                    yield from sorted(self._decode_group(items[key]),
-                                      key=lambda r: (r.latency.mean, r.record_id))
+                    yield from self._decode_group(items[key])  # stored fastest first
 
     def count(
         self,
@@ -439,34 +452,8 @@ class DynamoDBScheduleStore(ScheduleStore):
     def prune(self, keep: int) -> int:
         if keep < 1:
             raise InvalidInput(f"keep must be at least 1, got {keep}")
-        deleted = 0
-        for group in self.groups():
-            if group.records <= keep:
-                continue
-            deleted += self._trim_group((group.workload_key, _group_key(group)), keep)
-        return deleted
-
-    def _trim_group(self, key: tuple[str, str], keep: int) -> int:
-        """Cut one group to ``keep`` records with a conditional write; returns how many went."""
-        for attempt in range(CONFLICT_RETRIES):
-            item = self._read_groups([key]).get(key)
-            if item is None:
-                return 0
-            records = sorted(self._decode_group(item), key=lambda r: (r.latency.mean, r.record_id))
-            if len(records) <= keep:
-                return 0
-            version = int(item["version"]["N"])
-            try:
-                self._client.put_item(TableName=self.records_table,
-                                      Item=self._encode_group(records[:keep], version + 1),
-                                      ConditionExpression="version = :v",
-                                      ExpressionAttributeValues={":v": {"N": str(version)}})
-                return len(records) - keep
-            except Exception as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise aws_error(exc, f"{self.uri}: cannot prune records of {key[0]}") from exc
-                _backoff(attempt)
-        raise StoreError(f"{self.uri}: pruning {key[0]} lost {CONFLICT_RETRIES} races in a row; try again")
+        return sum(self._commit_groups({(group.workload_key, _group_key(group)): []}, keep)[1]
+                   for group in self.groups() if group.records > keep)
 
     def close(self) -> None:
         if self._blobs is not None:
