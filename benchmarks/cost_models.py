@@ -22,11 +22,9 @@ from typing import Any
 import numpy as np
 
 from lorien.config import open_logs
-from lorien.datasets.campaign import read_networks
-from lorien.datasets.tabular import LogTable, build_table, read_logs
-from lorien.dialects import get_dialect
+from lorien.datasets.tabular import LogTable, build_table
 from lorien.training.evaluation import HeldOutResult, leave_network_out
-from lorien.training.pipeline import MODEL_TYPES, default_held_out
+from lorien.training.pipeline import MODEL_TYPES, default_held_out, load_training_data
 from lorien.training.plots import TENSET_REFERENCE, write_plots
 
 METRICS = ("top1", "top5", "ndcg@5", "pairwise_accuracy")
@@ -61,24 +59,21 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, default=Path("benchmarks/results/cost_models"))
     args = parser.parse_args()
 
-    logs = open_logs(args.logs)
-    tuning_logs, skipped_logs, skipped_lines = read_logs(logs, progress=True)
-    dialect = get_dialect(tuning_logs[0].workload.dialect)
     started = time.perf_counter()
-    table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines,
-                        progress=True)
-    feature_s = time.perf_counter() - started
-    networks_of = read_networks(logs)
+    data = load_training_data(open_logs(args.logs), progress=True)
+    load_s = time.perf_counter() - started
+    dialect, table, networks_of = data.dialect, data.table, data.networks_of
     held_out = default_held_out(table, networks_of)
     print(f"{len(table)} schedules ({int(table.failed.sum())} failed) of {len(table.workloads)} "
-          f"workloads; {len(held_out)} networks held out in turn (all batches); "
-          f"features in {feature_s:.1f} s; {skipped_logs} unreadable logs, {skipped_lines} bad lines")
+          f"workloads; {len(held_out)} networks held out in turn (all batches); logs read and "
+          f"features in {load_s:.1f} s; {table.skipped_logs} unreadable logs, "
+          f"{table.skipped_lines} bad lines")
 
     candidates: list[tuple[str, LogTable, Callable[[], Any]]] = [
         (name, table, lambda name=name: MODEL_TYPES[name](args.time_limit)) for name in args.model_types]
     native = None if args.no_baseline else dialect.native_cost_model()
     if native is not None:
-        native_table = build_table(dialect, tuning_logs, progress=True, featurize=native.featurize)
+        native_table = build_table(dialect, data.tuning_logs, progress=True, featurize=native.featurize)
         candidates.append((native.name, native_table, native.make))
 
     evaluated: dict[str, list[HeldOutResult]] = {}

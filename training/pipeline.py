@@ -16,11 +16,12 @@ from typing import Any
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.tabular import LogTable, build_table, read_logs
 from lorien.datasets.zoo import model_family
-from lorien.dialects import get_dialect
+from lorien.dialects import Dialect, get_dialect
 from lorien.errors import InvalidInput
 from lorien.logstore import LogStore
 from lorien.training.cost_models import GradientBoostingCostModel, LightGBMRankingCostModel
 from lorien.training.evaluation import HeldOutResult, leave_network_out
+from lorien.tuning_log import TuningLog
 
 
 def _autogluon(time_limit: float) -> Any:
@@ -63,6 +64,34 @@ def default_held_out(table: LogTable, networks_of: Mapping[str, set[str]]) -> li
     return ["+".join(sorted(models)) for _, models in sorted(families.items())]
 
 
+@dataclass
+class TrainingData:
+    """Everything a log store gives training: its logs, their table, and the campaign manifest."""
+
+    dialect: Dialect
+    tuning_logs: list[TuningLog]
+    table: LogTable
+    networks_of: dict[str, set[str]]
+
+
+def load_training_data(logs: LogStore, progress: bool = False) -> TrainingData:
+    """Read every log of ``logs`` and build its table (the dialect's features).
+
+    Raises:
+        InvalidInput: no readable log, or logs of several dialects.
+    """
+    tuning_logs, skipped_logs, skipped_lines = read_logs(logs, progress=progress)
+    if not tuning_logs:
+        raise InvalidInput(f"no readable tuning log in {logs.uri} ({skipped_logs} unreadable)")
+    dialects = {log.workload.dialect for log in tuning_logs}
+    if len(dialects) != 1:
+        raise InvalidInput(f"logs of several dialects ({', '.join(sorted(dialects))}); train one at a time")
+    dialect = get_dialect(dialects.pop())
+    table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines,
+                        progress=progress)
+    return TrainingData(dialect, tuning_logs, table, read_networks(logs))
+
+
 def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None = None,
                      time_limit: float = 60.0, progress: bool = False,
                      baseline: bool = False) -> TrainedCostModel:
@@ -81,16 +110,8 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     """
     if model_type not in MODEL_TYPES:
         raise InvalidInput(f"unknown model type {model_type!r}; choose from {', '.join(MODEL_TYPES)}")
-    tuning_logs, skipped_logs, skipped_lines = read_logs(logs, progress=progress)
-    if not tuning_logs:
-        raise InvalidInput(f"no readable tuning log in {logs.uri} ({skipped_logs} unreadable)")
-    dialects = {log.workload.dialect for log in tuning_logs}
-    if len(dialects) != 1:
-        raise InvalidInput(f"logs of several dialects ({', '.join(sorted(dialects))}); train one at a time")
-    dialect = get_dialect(dialects.pop())
-    table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines,
-                        progress=progress)
-    networks_of = read_networks(logs)
+    data = load_training_data(logs, progress)
+    dialect, tuning_logs, table, networks_of = data.dialect, data.tuning_logs, data.table, data.networks_of
     targets = sorted({log.target.canonical for log in tuning_logs})
     make_model = functools.partial(MODEL_TYPES[model_type], time_limit)
     networks = held_out if held_out is not None else default_held_out(table, networks_of)
