@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lorien.errors import InvalidInput
 from lorien.logstore import LocalLogStore, LogStore
+from lorien.queue import JobQueue, SQLiteJobQueue
 from lorien.store import ScheduleStore, SQLiteScheduleStore
 
 STORE_ENV = "LORIEN_STORE"
@@ -78,6 +79,31 @@ def open_store(uri: str, *, create: bool = False) -> ScheduleStore:
         if create:
             store.create_tables()
         return store
+    raise InvalidInput(f"unsupported store URI {uri!r}: expected sqlite:///path or dynamodb://TABLE_PREFIX")
+
+
+def open_queue(uri: str, *, create: bool = False) -> JobQueue:
+    """Open the job queue that lives beside the schedule store a URI names: a ``jobs`` table in
+    the same SQLite file, or ``PREFIX-jobs`` for ``dynamodb://PREFIX``.
+
+    Args:
+        create: create the DynamoDB table when missing.
+
+    Raises:
+        InvalidInput: unknown scheme or malformed URI.
+        StoreError: the queue cannot be opened (e.g. the DynamoDB table is missing and not ``create``).
+    """
+    scheme = urlsplit(uri).scheme
+    if scheme == "sqlite":
+        path, _ = _local_path(uri, "sqlite")
+        return SQLiteJobQueue(path)
+    if scheme == "dynamodb":
+        from lorien.queue.dynamodb import DynamoDBJobQueue
+
+        queue = DynamoDBJobQueue(uri, check_table=not create)
+        if create:
+            queue.create_table()
+        return queue
     raise InvalidInput(f"unsupported store URI {uri!r}: expected sqlite:///path or dynamodb://TABLE_PREFIX")
 
 

@@ -1,0 +1,182 @@
+"""Tuning jobs: what to tune (a :class:`JobSpec`), and a job's life in the queue (a :class:`Job`).
+
+One job exists per (dialect, workload, target, build): its id is a content hash of those, so
+enqueueing the same work twice finds the job that is there. A job moves through::
+
+    waiting --claim--> running --finish--> done
+       ^                  |  \\--fail (no attempts left)--> failed
+       +--lease expired---+   \\--cancel--> cancelled
+       +--fail (retry)----+
+
+A running job is held by one *attempt*: claiming increments ``attempts``, and the attempt number
+is the holder's token for heartbeats and for giving the job up. A lease renewed by heartbeats says
+how long the holder is trusted; once it has expired any worker may claim the job again (the old
+holder is presumed dead), until ``max_attempts`` is reached and the job fails with its reason.
+``finish`` is accepted from any attempt while the job is not terminal: the first attempt to finish
+wins, a later one learns that the job is done and commits nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from lorien.errors import InvalidInput
+from lorien.records import Target, content_hash
+
+JobState = Literal["waiting", "running", "done", "failed", "cancelled"]
+JOB_STATES: tuple[JobState, ...] = ("waiting", "running", "done", "failed", "cancelled")
+TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+
+
+def job_id(dialect: str, workload_key: str, target: Target, build: str) -> str:
+    """The id of the one job for this workload, target and compiler build."""
+    return content_hash("job", dialect, workload_key, target.canonical, build, length=20)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a job tunes and how hard.
+
+    Attributes:
+        dialect: the dialect that tunes it.
+        workload_key: the stored workload's key (its payload is read from the store).
+        workload_name: readable name, for listings.
+        target: where to measure.
+        build: the compiler build the records are for; only a worker of this build claims it.
+        trials: the measurement budget.
+        keep: best schedules kept as records.
+        seed: search seed, None for random.
+        priority: higher runs first.
+    """
+
+    dialect: str
+    workload_key: str
+    workload_name: str
+    target: Target
+    build: str
+    trials: int
+    keep: int = 5
+    seed: int | None = None
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise InvalidInput(f"trials must be at least 1, got {self.trials}")
+        if self.keep < 1:
+            raise InvalidInput(f"keep must be at least 1, got {self.keep}")
+        for name in ("dialect", "workload_key", "build"):
+            if not getattr(self, name):
+                raise InvalidInput(f"a job needs a non-empty {name}")
+
+    @property
+    def job_id(self) -> str:
+        return job_id(self.dialect, self.workload_key, self.target, self.build)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target"] = self.target.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:
+        try:
+            return cls(dialect=str(data["dialect"]), workload_key=str(data["workload_key"]),
+                       workload_name=str(data.get("workload_name", "")),
+                       target=Target.from_dict(data["target"]), build=str(data["build"]),
+                       trials=int(data["trials"]), keep=int(data.get("keep", 5)),
+                       seed=None if data.get("seed") is None else int(data["seed"]),
+                       priority=int(data.get("priority", 0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"malformed job spec: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What the attempt that finished a job produced."""
+
+    records: int
+    measured: int
+    failed_measurements: int
+    best_seconds: float | None
+    log_ref: str | None
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobResult:
+        best = data.get("best_seconds")
+        return cls(records=int(data["records"]), measured=int(data["measured"]),
+                   failed_measurements=int(data.get("failed_measurements", 0)),
+                   best_seconds=None if best is None else float(best), log_ref=data.get("log_ref"),
+                   seconds=float(data.get("seconds", 0.0)))
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as the queue holds it.
+
+    Attributes:
+        spec: what to tune.
+        state: see the module docstring.
+        attempts: how many times it was claimed (the current holder's token while running).
+        max_attempts: claims allowed before it fails for good.
+        worker: who holds (running) or last held it.
+        lease_expires: Unix time the holder's lease ends (running jobs).
+        error: why the last attempt failed or was given up (kept after a successful retry too).
+        batch_job_id: the AWS Batch job of the worker that last claimed it, when it ran in Batch.
+        result: what the finishing attempt produced (done jobs).
+    """
+
+    spec: JobSpec
+    state: JobState
+    attempts: int = 0
+    max_attempts: int = 3
+    worker: str | None = None
+    lease_expires: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    error: str | None = None
+    batch_job_id: str | None = None
+    result: JobResult | None = None
+    history: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def job_id(self) -> str:
+        return self.spec.job_id
+
+    def lease_expired(self, now: float) -> bool:
+        """Whether this running job's holder is presumed gone."""
+        return self.state == "running" and (self.lease_expires or 0.0) < now
+
+    def with_event(self, event: str) -> Job:
+        """This job with one more line of history (the last 20 are kept)."""
+        return replace(self, history=(*self.history, event)[-20:])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "spec": self.spec.to_dict(), "state": self.state,
+                "attempts": self.attempts, "max_attempts": self.max_attempts, "worker": self.worker,
+                "lease_expires": self.lease_expires, "created_at": self.created_at,
+                "updated_at": self.updated_at, "error": self.error, "batch_job_id": self.batch_job_id,
+                "result": self.result.to_dict() if self.result else None, "history": list(self.history)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        try:
+            state = str(data["state"])
+            if state not in JOB_STATES:
+                raise ValueError(f"unknown job state {state!r}")
+            lease = data.get("lease_expires")
+            return cls(spec=JobSpec.from_dict(data["spec"]), state=state,  # type: ignore[arg-type]
+                       attempts=int(data.get("attempts", 0)), max_attempts=int(data.get("max_attempts", 3)),
+                       worker=data.get("worker"), lease_expires=None if lease is None else float(lease),
+                       created_at=float(data.get("created_at", 0.0)),
+                       updated_at=float(data.get("updated_at", 0.0)), error=data.get("error"),
+                       batch_job_id=data.get("batch_job_id"),
+                       result=JobResult.from_dict(data["result"]) if data.get("result") else None,
+                       history=tuple(str(h) for h in data.get("history", ())))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"malformed job: {exc!r}") from exc
