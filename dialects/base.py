@@ -34,6 +34,39 @@ class TorchModel:
 
 
 @dataclass(frozen=True)
+class RPCEndpoint:
+    """Devices registered with a TVM-style RPC tracker under one key: ``HOST:PORT:KEY``.
+
+    Attributes:
+        host: the tracker's address.
+        port: the tracker's port.
+        key: the device key devices registered under (e.g. ``rasp4b``).
+    """
+
+    host: str
+    port: int
+    key: str
+
+    @classmethod
+    def parse(cls, text: str) -> RPCEndpoint:
+        """``HOST:PORT:KEY`` as an endpoint.
+
+        Raises:
+            InvalidInput: not of that form, or a port that is not a number in 1..65535.
+        """
+        parts = text.rsplit(":", 2)
+        if len(parts) != 3 or not all(parts):
+            raise InvalidInput(f"expected an RPC tracker as HOST:PORT:KEY, got {text!r}")
+        host, port, key = parts
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidInput(f"{text!r}: the tracker port must be a number in 1..65535")
+        return cls(host, int(port), key)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}:{self.key}"
+
+
+@dataclass(frozen=True)
 class TuneOptions:
     """How hard to tune one workload.
 
@@ -44,6 +77,8 @@ class TuneOptions:
         build_timeout_s: how long one candidate may take to build.
         run_timeout_s: how long one candidate may take to run.
         repeat: timed repetitions per measured candidate.
+        rpc: measure on the devices of an RPC tracker instead of this machine.
+        session_timeout_s: how long one RPC measurement session may take.
     """
 
     trials: int = 32
@@ -52,6 +87,8 @@ class TuneOptions:
     build_timeout_s: float = 120.0
     run_timeout_s: float = 30.0
     repeat: int = 3
+    rpc: RPCEndpoint | None = None
+    session_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -161,6 +198,14 @@ class Dialect(abc.ABC):
         Args:
             on_trial: called as ``on_trial(done, total)`` while measuring, for progress bars.
         """
+
+    def measurement_problem(self, target: Target, options: TuneOptions) -> str | None:
+        """Why measuring for ``target`` with ``options`` cannot proceed right now, in one line
+        (the RPC tracker is unreachable, no device is registered under the key), or None when it
+        can. Workers ask before a job and, as a watchdog, while it runs; it must answer within a
+        few seconds and must not raise. The default (measuring on this machine) is always None.
+        """
+        return None
 
     @abc.abstractmethod
     def apply(self, workload: Workload, record: ScheduleRecord) -> object:
