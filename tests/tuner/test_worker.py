@@ -1,0 +1,138 @@
+"""The worker loop with the instant dialect (no compiler): claims, commits once, gives up in
+bounded time, waits out store outages. Each test runs a real tuning child process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lorien.config import open_logs, open_queue, open_store
+from lorien.dialects import TuneOptions, get_dialect
+from lorien.dialects.instant import instant_workload
+from lorien.errors import StoreError
+from lorien.tuner.submit import follow, submit
+from lorien.tuner.worker import Worker, WorkerConfig
+
+TARGET = get_dialect("instant").parse_target("cpu")
+
+
+class Env:
+    def __init__(self, tmp_path: Path) -> None:
+        self.uri = f"sqlite:///{tmp_path}/lorien.db"
+        self.store = open_store(self.uri)
+        self.queue = open_queue(self.uri)
+        self.logs = open_logs(f"file://{tmp_path}/logs")
+
+    def submit(self, *workloads, trials: int = 4, **kwargs):  # type: ignore[no-untyped-def]
+        return submit(self.queue, self.store, get_dialect("instant"), list(workloads), TARGET,
+                      TuneOptions(trials=trials, keep=3), **kwargs)
+
+    def worker(self, **config) -> Worker:  # type: ignore[no-untyped-def]
+        defaults = {"poll_s": 0.05, "idle_exit_s": 0.0, "health_interval_s": 0.1, "heartbeat_s": 0.2,
+                    "lease_s": 5.0}
+        return Worker(self.queue, self.store, self.logs, WorkerConfig(**{**defaults, **config}))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    return Env(tmp_path)
+
+
+def test_a_worker_drains_the_queue_and_commits_each_job_once(env: Env) -> None:
+    submission = env.submit(instant_workload("a" * 16), instant_workload("b" * 16))
+    report = env.worker().run()
+    assert sorted(report.done) == sorted(submission.jobs)
+    assert env.store.count() == 6  # keep=3 per workload
+    for job in env.queue.jobs():
+        assert job.state == "done" and job.result is not None and job.result.records == 3
+        assert env.logs.get(job.result.log_ref)  # type: ignore[arg-type]
+    again = env.submit(instant_workload("a" * 16), instant_workload("b" * 16))
+    assert sorted(again.enqueued.done) == sorted(submission.jobs) and not again.enqueued.active
+
+
+def test_workloads_tuned_before_jobs_existed_are_skipped_unless_forced(env: Env) -> None:
+    env.submit(instant_workload("a" * 16))
+    env.worker().run()
+    env.queue._execute("DELETE FROM jobs")  # type: ignore[attr-defined]  # as a store from before jobs
+    assert env.submit(instant_workload("a" * 16)).tuned_without_job == ["a" * 16]
+    assert env.submit(instant_workload("a" * 16), force=True).enqueued.added
+
+
+def test_a_failing_job_is_retried_then_failed_with_its_reason(env: Env) -> None:
+    env.submit(instant_workload("f" * 16, fail=True), max_attempts=2)
+    report = env.worker().run()
+    assert len(report.given_up) == 2
+    [job] = env.queue.jobs()
+    assert job.state == "failed" and job.attempts == 2
+    assert "every measurement of instant[ffffffffffffffff] failed" in (job.error or "")
+    assert env.store.count() == 0
+
+
+def test_the_watchdog_gives_up_a_stalled_attempt_in_bounded_time(env: Env) -> None:
+    env.submit(instant_workload("s" * 16, seconds=60.0), trials=1)
+    started = time.monotonic()
+    report = env.worker(stall_timeout_s=1.5, max_jobs=1).run()
+    assert time.monotonic() - started < 15
+    assert report.given_up and "no measurement finished for 1.5 s" in report.given_up[0][1]
+    [job] = env.queue.jobs()
+    assert job.state == "waiting" and "no measurement finished" in (job.error or "")
+
+
+def test_a_measurement_problem_requeues_the_job_within_the_grace(env: Env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    dialect = get_dialect("instant")
+    monkeypatch.setattr(type(dialect), "measurement_problem",
+                        lambda self, target, options: "no device registered under key 'k'")
+    env.submit(instant_workload("a" * 16))
+    started = time.monotonic()
+    report = env.worker(health_grace_s=0.5, max_jobs=1).run()
+    assert time.monotonic() - started < 10
+    assert report.given_up[0][1] == "no device registered under key 'k' (for 0.5 s)"
+    assert env.queue.jobs()[0].state == "waiting"
+
+
+def test_a_job_finished_elsewhere_meanwhile_is_not_committed_again(env: Env) -> None:
+    env.submit(instant_workload("a" * 16, seconds=2.0))
+    worker = env.worker(heartbeat_s=0.2)
+    done = threading.Event()
+
+    def finish_elsewhere() -> None:
+        while (job := env.queue.get(env.queue.jobs()[0].job_id)) and job.state != "running":
+            time.sleep(0.05)
+        from tests.queue.conformance import RESULT
+
+        env.queue.finish(job.job_id, job.attempts, RESULT)
+        done.set()
+
+    threading.Thread(target=finish_elsewhere, daemon=True).start()
+    report = worker.run()
+    assert done.is_set() and report.lost and not report.done
+    assert env.store.count() == 0
+
+
+def test_a_worker_keeps_its_result_while_the_store_is_down(env: Env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    env.submit(instant_workload("a" * 16))
+    real_commit = type(env.store).commit
+    outage_until = time.monotonic() + 2.5
+    calls = []
+
+    def flaky_commit(self, records):  # type: ignore[no-untyped-def]
+        calls.append(time.monotonic())
+        if time.monotonic() < outage_until:
+            raise StoreError("database is locked")
+        return real_commit(self, records)
+
+    monkeypatch.setattr(type(env.store), "commit", flaky_commit)
+    report = env.worker().run()
+    assert len(calls) >= 2 and report.done
+    assert env.store.count() == 3
+
+
+def test_follow_reports_changes_until_every_job_ends(env: Env) -> None:
+    submission = env.submit(instant_workload("a" * 16))
+    seen = []
+    threading.Thread(target=lambda: (time.sleep(0.3), env.worker().run()), daemon=True).start()
+    jobs = follow(env.queue, submission.jobs, poll_s=0.05, on_change=lambda js: seen.append(js[0].state))
+    assert [j.state for j in jobs] == ["done"] and seen[0] == "waiting" and seen[-1] == "done"

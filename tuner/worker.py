@@ -1,0 +1,286 @@
+"""The worker: claim a job, tune it in a child process, heartbeat, commit, repeat.
+
+One worker runs anywhere (a laptop, an AWS Batch container, a host wired to edge boards through an
+RPC tracker) and needs only the store and log URIs. Its promises:
+
+* **Nothing lost.** The result of a job is committed log first, then records pointing at it, then
+  the job is marked done. A worker killed at any point leaves a job whose lease expires; another
+  worker claims it again. Commits are idempotent (records are content-keyed), so a job re-run after
+  a crash between commit and ``finish`` duplicates nothing.
+* **Done once.** Before committing, the worker checks that no other attempt finished the job (a
+  slow worker returning after its lease was taken commits nothing when the job is done); ``finish``
+  itself is conditional, so exactly one attempt marks the job done.
+* **Bounded time.** A watchdog gives up an attempt (and re-queues the job while attempts are
+  left) when measurement cannot proceed for ``health_grace_s`` (the dialect's
+  :meth:`~lorien.dialects.Dialect.measurement_problem`: RPC tracker down, every device gone), when
+  no measurement arrives for ``stall_timeout_s``, or after ``job_timeout_s`` in all; the tuning
+  child is killed with everything it started.
+* **Patient with the store.** If the store is unreachable when a result is ready, the worker keeps
+  the result and retries the commit until ``store_patience_s`` has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lorien.dialects import Dialect, RPCEndpoint, TuneOptions, TuneOutcome, get_dialect
+from lorien.errors import LorienError, StoreError
+from lorien.jobs import TERMINAL_STATES, Job, JobResult
+from lorien.logstore import LogStore
+from lorien.queue import ClaimFilter, JobQueue
+from lorien.records import Target
+from lorien.store.base import ScheduleStore
+from lorien.tuner.local import commit_outcome
+from lorien.tuner.process import Died, Failed, Progress, TuningProcess
+
+logger = logging.getLogger("lorien.worker")
+
+#: The environment variable AWS Batch sets in every container it runs.
+BATCH_JOB_ID_ENV = "AWS_BATCH_JOB_ID"
+
+
+def default_worker_id() -> str:
+    """``host:pid:random``, or ``batch:<job id>:...`` inside an AWS Batch container."""
+    batch = os.environ.get(BATCH_JOB_ID_ENV)
+    where = f"batch:{batch}" if batch else socket.gethostname()
+    return f"{where}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How a worker behaves; every time is in seconds.
+
+    Attributes:
+        worker_id: how jobs name their holder.
+        lease_s: how long a claim is trusted without a heartbeat.
+        heartbeat_s: how often the lease is renewed (well under ``lease_s``).
+        poll_s: how long to wait before asking again when there is nothing to claim.
+        idle_exit_s: stop after this long with nothing to claim (None: never).
+        max_jobs: stop after this many jobs (None: no limit).
+        target: claim only jobs for this canonical target (None: any).
+        rpc: measure on the devices of this RPC tracker.
+        health_interval_s: how often the watchdog asks the dialect whether measurement can go on.
+        health_grace_s: how long a measurement problem may last before the attempt is given up.
+        stall_timeout_s: give up an attempt when no measurement arrives for this long.
+        job_timeout_s: give up an attempt that takes longer than this in all.
+        store_patience_s: how long to keep retrying a commit while the store is unreachable.
+        session_timeout_s: how long one RPC measurement session may take.
+    """
+
+    worker_id: str = field(default_factory=default_worker_id)
+    lease_s: float = 60.0
+    heartbeat_s: float = 10.0
+    poll_s: float = 2.0
+    idle_exit_s: float | None = None
+    max_jobs: int | None = None
+    target: str | None = None
+    rpc: RPCEndpoint | None = None
+    health_interval_s: float = 5.0
+    health_grace_s: float = 30.0
+    stall_timeout_s: float = 1800.0
+    job_timeout_s: float = 6 * 3600.0
+    store_patience_s: float = 3600.0
+    session_timeout_s: float = 60.0
+
+
+@dataclass
+class WorkerReport:
+    """What a worker did before it stopped."""
+
+    done: list[str] = field(default_factory=list)            # jobs this worker finished
+    given_up: list[tuple[str, str]] = field(default_factory=list)  # (job, why) attempts abandoned
+    lost: list[str] = field(default_factory=list)            # finished or cancelled elsewhere meanwhile
+
+
+class Worker:
+    """Claims and runs jobs from ``queue`` until told to stop (see :class:`WorkerConfig`).
+
+    Ownership: the worker uses but does not close ``queue``, ``store`` and ``logs``; it owns its
+    tuning child process. One thread runs one worker.
+    """
+
+    def __init__(self, queue: JobQueue, store: ScheduleStore, logs: LogStore, config: WorkerConfig,
+                 *, dialects: Callable[[str], Dialect] = get_dialect,
+                 on_event: Callable[[str], None] | None = None) -> None:
+        self.queue, self.store, self.logs, self.config = queue, store, logs, config
+        self._dialects = dialects
+        self._on_event = on_event
+        self._process = TuningProcess()
+        self._stop = False
+
+    def stop(self) -> None:
+        """Finish the current job, then stop (safe from a signal handler)."""
+        self._stop = True
+
+    def _say(self, line: str) -> None:
+        logger.info(line)
+        if self._on_event is not None:
+            self._on_event(line)
+
+    def claim_filter(self) -> ClaimFilter:
+        """The jobs this worker can run: every installed dialect's current build."""
+        from lorien.dialects import available_dialects
+
+        builds = frozenset((name, self._dialects(name).build_id()) for name in available_dialects())
+        return ClaimFilter(builds=builds, target=self.config.target)
+
+    def run(self) -> WorkerReport:
+        """Claim and run jobs until ``max_jobs``, ``idle_exit_s`` or :meth:`stop`."""
+        report = WorkerReport()
+        claim = self.claim_filter()
+        idle_since = time.monotonic()
+        batch_job_id = os.environ.get(BATCH_JOB_ID_ENV)
+        try:
+            while not self._stop and (self.config.max_jobs is None
+                                      or len(report.done) + len(report.given_up) < self.config.max_jobs):
+                try:
+                    job = self.queue.claim(self.config.worker_id, self.config.lease_s, claim,
+                                           batch_job_id=batch_job_id)
+                except StoreError as exc:
+                    self._say(f"cannot claim ({exc}); retrying")
+                    job = None
+                if job is None:
+                    if (self.config.idle_exit_s is not None
+                            and time.monotonic() - idle_since >= self.config.idle_exit_s):
+                        break
+                    time.sleep(self.config.poll_s)
+                    continue
+                self.run_job(job, report)
+                idle_since = time.monotonic()
+        finally:
+            self._process.close()
+        return report
+
+    # -- one job ---------------------------------------------------------------------------------
+    def run_job(self, job: Job, report: WorkerReport) -> None:
+        """Run one claimed job to its end: done, given up (re-queued or failed), or lost."""
+        spec = job.spec
+        self._say(f"claimed {job.job_id} {spec.workload_name} (attempt {job.attempts}/{job.max_attempts})")
+        try:
+            dialect = self._dialects(spec.dialect)
+            workload = self.store.get_workload(spec.dialect, spec.workload_key)
+        except LorienError as exc:
+            self._give_up(job, f"cannot start: {exc}", report, retry=isinstance(exc, StoreError))
+            return
+        if workload is None:
+            self._give_up(job, f"workload {spec.workload_key} is not in the store", report, retry=False)
+            return
+        options = TuneOptions(trials=spec.trials, keep=spec.keep, seed=spec.seed, rpc=self.config.rpc,
+                              session_timeout_s=self.config.session_timeout_s)
+        problem = self._wait_for_measurement(dialect, spec.target, options)
+        if problem is not None:
+            self._give_up(job, problem, report)
+            time.sleep(self.config.poll_s)  # the devices are gone: do not claim the next job at once
+            return
+        outcome = self._tune(job, dialect, workload, options, report)
+        if outcome is not None:
+            self._commit(job, outcome, report)
+
+    def _wait_for_measurement(self, dialect: Dialect, target: Target, options: TuneOptions) -> str | None:
+        """None once measurement can proceed; the problem if it persists for ``health_grace_s``."""
+        deadline = time.monotonic() + self.config.health_grace_s
+        while (problem := dialect.measurement_problem(target, options)) is not None:
+            if time.monotonic() >= deadline:
+                return f"{problem} (for {self.config.health_grace_s:g} s)"
+            time.sleep(min(self.config.health_interval_s, max(0.0, deadline - time.monotonic())))
+        return None
+
+    def _tune(self, job: Job, dialect: Dialect, workload: object, options: TuneOptions,
+              report: WorkerReport) -> TuneOutcome | None:
+        """Tune in the child process under the watchdog; None when the attempt ended otherwise."""
+        config = self.config
+        started = last_progress = next_beat = next_check = time.monotonic()
+        problem_since: float | None = None
+        self._process.start(job.spec.dialect, workload, job.spec.target, options)  # type: ignore[arg-type]
+        while True:
+            event = self._process.next_event(timeout_s=0.2)
+            now = time.monotonic()
+            if isinstance(event, TuneOutcome):
+                return event
+            if isinstance(event, Failed):
+                self._give_up(job, f"tuning failed: {event.message}", report)
+                return None
+            if isinstance(event, Died):
+                self._give_up(job, f"the tuning process died (exit code {event.exitcode})", report)
+                return None
+            if isinstance(event, Progress):
+                last_progress = now
+            why = None
+            if now >= next_beat:
+                next_beat = now + config.heartbeat_s
+                try:
+                    if not self.queue.heartbeat(job.job_id, job.attempts, config.lease_s):
+                        self._process.kill()
+                        self._lost(job, report)
+                        return None
+                except StoreError as exc:  # keep tuning: the result is kept until the store is back
+                    self._say(f"heartbeat of {job.job_id} failed ({exc}); tuning goes on")
+            if now >= next_check:
+                next_check = now + config.health_interval_s
+                problem = dialect.measurement_problem(job.spec.target, options)
+                problem_since = None if problem is None else (problem_since or now)
+                if problem is not None and now - problem_since >= config.health_grace_s:
+                    why = f"{problem} (for {config.health_grace_s:g} s)"
+            if why is None and now - last_progress >= config.stall_timeout_s:
+                why = f"no measurement finished for {config.stall_timeout_s:g} s"
+            if why is None and now - started >= config.job_timeout_s:
+                why = f"tuning took longer than {config.job_timeout_s:g} s"
+            if why is not None:
+                self._process.kill()
+                self._give_up(job, why, report)
+                return None
+
+    def _commit(self, job: Job, outcome: TuneOutcome, report: WorkerReport) -> None:
+        """Commit a finished attempt's result once, waiting out store outages."""
+        deadline = time.monotonic() + self.config.store_patience_s
+        delay = 1.0
+        while True:
+            try:
+                current = self.queue.get(job.job_id)
+                if current is None or current.state in TERMINAL_STATES:
+                    self._lost(job, report)
+                    return
+                records = commit_outcome(self.store, self.logs, outcome)
+                log_ref = records[0].log_ref if records else None
+                best = outcome.best
+                measured = len(outcome.log.measurements)
+                result = JobResult(records=len(records), measured=measured,
+                                   failed_measurements=measured - len(outcome.log.succeeded),
+                                   best_seconds=best.latency.mean if best else None, log_ref=log_ref,
+                                   seconds=outcome.seconds)
+                if self.queue.finish(job.job_id, job.attempts, result):
+                    report.done.append(job.job_id)
+                    self._say(f"done {job.job_id} {job.spec.workload_name}: {len(records)} records, "
+                              f"best {result.best_seconds}")
+                else:
+                    self._lost(job, report)
+                return
+            except StoreError as exc:
+                if time.monotonic() >= deadline:
+                    self._say(f"store unreachable for {self.config.store_patience_s:.0f} s; "
+                              f"result of {job.job_id} dropped ({exc})")
+                    report.given_up.append((job.job_id, f"store unreachable: {exc}"))
+                    return
+                self._say(f"store unreachable ({exc}); keeping the result of {job.job_id}, "
+                          f"retry in {delay:.0f} s")
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _give_up(self, job: Job, why: str, report: WorkerReport, *, retry: bool = True) -> None:
+        report.given_up.append((job.job_id, why))
+        try:
+            state = self.queue.fail(job.job_id, job.attempts, why, retry=retry)
+        except StoreError as exc:  # the lease will expire and the job comes back by itself
+            self._say(f"cannot give {job.job_id} back ({exc}); its lease will expire")
+            return
+        self._say(f"gave up {job.job_id} (attempt {job.attempts}): {why} -> {state or 'no longer ours'}")
+
+    def _lost(self, job: Job, report: WorkerReport) -> None:
+        report.lost.append(job.job_id)
+        self._say(f"{job.job_id} was finished, taken or cancelled elsewhere; committed nothing")
