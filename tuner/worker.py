@@ -64,6 +64,8 @@ class WorkerConfig:
         idle_exit_s: stop after this long with nothing to claim (None: never).
         max_jobs: stop after this many jobs (None: no limit).
         target: claim only jobs for this canonical target (None: any).
+        dialects: claim only jobs of these dialects (None: every installed one; naming them saves
+            importing compilers this worker will not use).
         rpc: measure on the devices of this RPC tracker.
         health_interval_s: how often the watchdog asks the dialect whether measurement can go on.
         health_grace_s: how long a measurement problem may last before the attempt is given up.
@@ -80,6 +82,7 @@ class WorkerConfig:
     idle_exit_s: float | None = None
     max_jobs: int | None = None
     target: str | None = None
+    dialects: tuple[str, ...] | None = None
     rpc: RPCEndpoint | None = None
     health_interval_s: float = 5.0
     health_grace_s: float = 30.0
@@ -113,9 +116,10 @@ class Worker:
         self._on_event = on_event
         self._process = TuningProcess()
         self._stop = False
+        self.current: Job | None = None
 
     def stop(self) -> None:
-        """Finish the current job, then stop (safe from a signal handler)."""
+        """Stop after the current job, if any (safe from a signal handler)."""
         self._stop = True
 
     def _say(self, line: str) -> None:
@@ -124,10 +128,11 @@ class Worker:
             self._on_event(line)
 
     def claim_filter(self) -> ClaimFilter:
-        """The jobs this worker can run: every installed dialect's current build."""
+        """The jobs this worker can run: its dialects' current builds."""
         from lorien.dialects import available_dialects
 
-        builds = frozenset((name, self._dialects(name).build_id()) for name in available_dialects())
+        names = self.config.dialects or available_dialects()
+        builds = frozenset((name, self._dialects(name).build_id()) for name in names)
         return ClaimFilter(builds=builds, target=self.config.target)
 
     def run(self) -> WorkerReport:
@@ -151,7 +156,15 @@ class Worker:
                         break
                     time.sleep(self.config.poll_s)
                     continue
-                self.run_job(job, report)
+                self.current = job
+                try:
+                    self.run_job(job, report)
+                except KeyboardInterrupt:
+                    self._process.kill()
+                    self._give_up(job, "the worker was stopped", report)
+                    raise
+                finally:
+                    self.current = None
                 idle_since = time.monotonic()
         finally:
             self._process.close()

@@ -13,9 +13,15 @@ from lorien.logstore import LogStore
 from lorien.store import ScheduleStore
 
 
-def storage_options() -> argparse.ArgumentParser:
-    """A parent parser with ``--store`` and ``--logs``."""
-    parser = argparse.ArgumentParser(add_help=False)
+def storage_options(*, nested: bool = False) -> argparse.ArgumentParser:
+    """A parent parser with ``--store`` and ``--logs``.
+
+    Args:
+        nested: for a sub-command of a command that has these flags too: set only when given, so
+            ``lorien jobs --store X retry`` and ``lorien jobs retry --store X`` mean the same.
+    """
+    parser = argparse.ArgumentParser(add_help=False,
+                                     argument_default=argparse.SUPPRESS if nested else None)
     group = parser.add_argument_group("storage")
     group.add_argument("--store", metavar="URI",
                        help="schedule store, e.g. sqlite:///path/lorien.db (env LORIEN_STORE; "
