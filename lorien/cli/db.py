@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lorien.cli.common import open_schedule_store, print_json, print_table, storage_options
-from lorien.config import open_logs, open_store, resolve_logs_uri, resolve_store_uri
+from lorien.config import open_logs, open_queue, open_store, resolve_logs_uri, resolve_store_uri
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,9 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp.set_defaults(handler=run_export)
 
     init = commands.add_parser(
-        "init", parents=[storage_options()], help="create the store's tables and the log bucket",
+        "init", parents=[storage_options()],
+        help="create the store's and the job queue's tables and the log bucket",
         description="Create what the store and log URIs need (DynamoDB tables with on-demand "
-                    "billing, an S3 bucket, a SQLite file, a folder). Safe to run twice.")
+                    "billing for schedules and for the job queue, an S3 bucket, a SQLite file, a "
+                    "folder). Safe to run twice.")
     init.set_defaults(handler=run_init)
 
     cp = commands.add_parser(
@@ -98,8 +100,10 @@ def run_init(args: argparse.Namespace) -> int:
     store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
     with open_store(store_uri, create=True) as store:
         count = store.count()
+    with open_queue(store_uri, create=True) as queue:
+        jobs = sum(queue.counts().values())
     open_logs(logs_uri, create=True).close()
-    print(f"ready: store {store_uri} ({count} records), logs {logs_uri}")
+    print(f"ready: store {store_uri} ({count} records), job queue ({jobs} jobs), logs {logs_uri}")
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lorien.admin import copy
-from lorien.config import open_logs, open_store
+from lorien.config import open_logs, open_queue, open_store
 from lorien.records import best_per_group
 from tests.aws import unique
 from tests.cli.test_cli_errors import assert_one_line_error, run_cli
@@ -39,9 +39,19 @@ def test_init_twice_then_stats(aws: str, capsys: pytest.CaptureFixture[str]) -> 
     store, logs = dynamodb_uri(aws), s3_uri(aws)
     for _ in range(2):
         code, out, _ = run_cli(capsys, "db", "init", "--store", store, "--logs", logs)
-        assert code == 0 and "ready" in out
+        assert code == 0 and "ready" in out and "job queue (0 jobs)" in out
     code, out, _ = run_cli(capsys, "db", "stats", "--store", store, "--json")
     assert code == 0 and json.loads(out)["records"] == 0
+    with open_queue(store) as queue:  # the jobs table and its index exist (checked on open)
+        assert queue.table.endswith("-jobs") and queue.counts()["waiting"] == 0  # type: ignore[attr-defined]
+
+
+def test_init_sqlite_creates_the_job_queue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = f"sqlite:///{tmp_path}/lorien.db"
+    code, out, _ = run_cli(capsys, "db", "init", "--store", store, "--logs", f"file://{tmp_path}/logs")
+    assert code == 0 and "(0 records), job queue (0 jobs)" in out
+    with open_queue(store) as queue:
+        assert queue.counts()["waiting"] == 0
 
 
 def test_copy_sqlite_to_dynamodb_and_back(aws: str, tmp_path: Path,
