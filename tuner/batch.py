@@ -33,13 +33,17 @@ class BatchSubmission:
     command: list[str]
 
 
-def worker_command(store_uri: str, logs_uri: str, extra: Sequence[str] = ()) -> list[str]:
-    """The container command of a Batch worker: drain the queue, then exit when idle."""
-    return ["lorien", "worker", "--store", store_uri, "--logs", logs_uri, "--quiet", *extra]
+def worker_command(store_uri: str, logs_uri: str, extra: Sequence[str] = (),
+                   idle_exit_s: float = 60.0) -> list[str]:
+    """The container command of a Batch worker: drain the queue, then exit after ``idle_exit_s``
+    with nothing to claim (so the machine goes back)."""
+    return ["lorien", "worker", "--store", store_uri, "--logs", logs_uri, "--quiet",
+            "--idle-exit", f"{idle_exit_s:g}", *extra]
 
 
 def submit_workers(job_queue: str, job_definition: str, count: int, store_uri: str, logs_uri: str,
-                   extra: Sequence[str] = (), *, name: str = "lorien-worker") -> BatchSubmission:
+                   extra: Sequence[str] = (), *, idle_exit_s: float = 60.0,
+                   name: str = "lorien-worker") -> BatchSubmission:
     """Submit ``count`` Batch jobs, each running :func:`worker_command`.
 
     Raises:
@@ -55,7 +59,7 @@ def submit_workers(job_queue: str, job_definition: str, count: int, store_uri: s
     if store_uri.startswith("sqlite:") or logs_uri.startswith("file:"):
         raise InvalidInput("Batch containers cannot reach this machine's SQLite file or log folder; "
                            "use dynamodb:// and s3:// URIs with --batch")
-    command = worker_command(store_uri, logs_uri, extra)
+    command = worker_command(store_uri, logs_uri, extra, idle_exit_s)
     client = make_client("batch", {})
     tag = content_hash(store_uri, logs_uri, length=8)
     ids = []

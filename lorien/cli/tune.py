@@ -52,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--job-definition", metavar="NAME", help="Batch job definition (with --aws-batch)")
     parser.add_argument("--batch-workers", type=int, default=None, metavar="N",
                         help="Batch workers to submit (default: one per job, at most 16)")
+    parser.add_argument("--batch-idle-exit", type=float, default=60.0, metavar="S",
+                        help="a Batch worker stops after S seconds with nothing to claim (60)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
             count = args.batch_workers or min(len(active), 16)
             batch = submit_workers(args.aws_batch, args.job_definition, count, store_uri, logs_uri,
-                                   _worker_flags(args))
+                                   _worker_flags(args), idle_exit_s=args.batch_idle_exit)
             print(f"submitted {len(batch.job_ids)} Batch worker(s) to {args.aws_batch}: "
                   f"{', '.join(batch.job_ids)}", flush=True)
         if args.detach or not active:
