@@ -85,6 +85,18 @@ class TVMDialect(Dialect):
 
         return tune_workload(workload, target, options, self.build_id(), on_trial)
 
+    def measurement_problem(self, target: Target, options: TuneOptions) -> str | None:
+        """With ``options.rpc``: why its tracker cannot take measurements now (unreachable, or no
+        device under the key), asked in at most a few seconds; otherwise None (this machine)."""
+        if options.rpc is None:
+            return None
+        try:
+            from lorien.dialects.tvm.rpc import tracker_problem
+
+            return tracker_problem(options.rpc)
+        except Exception as exc:  # a probe answers in a line, never raises
+            return f"RPC tracker {options.rpc}: {type(exc).__name__}: {exc}".splitlines()[0]
+
     def apply(self, workload: Workload, record: ScheduleRecord) -> object:
         import tvm
         from tvm.s_tir.schedule import Trace

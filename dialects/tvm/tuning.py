@@ -1,5 +1,5 @@
-"""Tuning one TVM workload with MetaSchedule on this machine: every measurement into a log, the
-best into records."""
+"""Tuning one TVM workload with MetaSchedule, measured on this machine or on RPC devices: every
+measurement into a log, the best into records."""
 
 from __future__ import annotations
 
@@ -85,8 +85,8 @@ def tune_workload(
     build: str,
     on_trial: Callable[[int, int], None] | None = None,
 ) -> TuneOutcome:
-    """Tune ``workload`` for ``target`` with MetaSchedule's evolutionary search, measuring on this
-    machine with the local builder and runner.
+    """Tune ``workload`` for ``target`` with MetaSchedule's evolutionary search, building on this
+    machine and measuring on it or, with ``options.rpc``, on the devices of an RPC tracker.
 
     Raises:
         TuningError: not a single candidate could be measured.
@@ -109,12 +109,7 @@ def tune_workload(
     builder = ms.builder.LocalBuilder(
         timeout_sec=options.build_timeout_s, initializer=builder_initializer
     )
-    runner = ms.runner.LocalRunner(
-        timeout_sec=options.run_timeout_s,
-        evaluator_config=ms.runner.EvaluatorConfig(
-            number=1, repeat=options.repeat, min_repeat_ms=50, enable_cpu_cache_flush=False
-        ),
-    )
+    runner = _runner(options)
     with tempfile.TemporaryDirectory(prefix="lorien-tune-") as work_dir:
         ms.tune_tasks(
             tasks=[context],
@@ -144,6 +139,44 @@ def tune_workload(
         raise TuningError(f"MetaSchedule measured no candidate of {workload.name} ({workload.key})")
     records = best_records(log, options.keep)
     return TuneOutcome(records=tuple(records), log=log, seconds=finished - started)
+
+
+def _runner(options: TuneOptions) -> ms.runner.Runner:
+    """Where candidates run: this machine, or the devices of ``options.rpc``'s tracker (one
+    session per free device at a time; the builder stays on this machine either way).
+
+    Raises:
+        TuningError: the tracker cannot be asked or lists no device under the key (MetaSchedule
+            would otherwise wait for a device forever).
+    """
+    evaluator_config = ms.runner.EvaluatorConfig(
+        number=1, repeat=options.repeat, min_repeat_ms=50, enable_cpu_cache_flush=False
+    )
+    if options.rpc is None:
+        return ms.runner.LocalRunner(
+            timeout_sec=options.run_timeout_s, evaluator_config=evaluator_config
+        )
+    from lorien.dialects.tvm.rpc import TrackerError, tracker_status
+
+    endpoint = options.rpc
+    try:
+        status = tracker_status(endpoint)
+    except TrackerError as exc:
+        raise TuningError(str(exc)) from None
+    if status.registered == 0:
+        raise TuningError(f"no device registered under key {endpoint.key!r} at tracker "
+                          f"{endpoint.host}:{endpoint.port}")
+    return ms.runner.RPCRunner(
+        rpc_config=ms.runner.RPCConfig(
+            tracker_host=endpoint.host,
+            tracker_port=endpoint.port,
+            tracker_key=endpoint.key,
+            session_priority=1,
+            session_timeout_sec=max(1, int(options.session_timeout_s)),
+        ),
+        evaluator_config=evaluator_config,
+        max_workers=max(1, status.free),
+    )
 
 
 def best_records(log: TuningLog, keep: int) -> list[ScheduleRecord]:
