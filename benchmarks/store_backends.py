@@ -20,16 +20,14 @@ commits are not benchmarked at 100k here; single-group commits are conditional p
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import random
-import socket
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+
+from local_aws import local_aws  # benchmarks/ is the script's folder
 
 from lorien.config import open_store
 from lorien.records import Latency, ScheduleRecord, Target
@@ -37,22 +35,6 @@ from lorien.store import ScheduleStore
 
 TARGET = Target('{"keys":["cpu"],"kind":"llvm","mcpu":"bench","num-cores":2}', "llvm_cpu")
 RECORDS_PER_GROUP = 5
-
-
-@contextmanager
-def local_aws() -> Iterator[str]:
-    """moto's server on a free port of 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def make_record(key: str, i: int, rng: random.Random) -> ScheduleRecord:
@@ -120,10 +102,6 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--samples", type=int, default=400, help="timed operations per figure")
     args = parser.parse_args()
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-
     columns = ("fill_rec_s", "get_p50", "get_p99", "get_per_s", "commit_p50", "commit_p99", "commit_per_s")
     print(f"{'records':>8} {'backend':<9}" + "".join(f"{c:>13}" for c in columns))
     with local_aws() as endpoint, tempfile.TemporaryDirectory() as folder:

@@ -159,7 +159,10 @@ class JobQueue(abc.ABC):
                           and (job.state == "waiting" or job.lease_expired(now))]
             if not candidates:
                 return None
-            waiting = [c for c in candidates if c[0].state == "waiting"]
+            # Workers that scanned at the same moment would all race for the same first job;
+            # each takes the most urgent jobs in its own random order instead (priority first).
+            waiting = sorted((c for c in candidates if c[0].state == "waiting"),
+                             key=lambda c: (-c[0].spec.priority, random.random()))
             expired = [c for c in candidates if c[0].state == "running"]
             lost = 0
             for job, version in [*expired, *waiting]:
