@@ -1,6 +1,10 @@
 """A dialect with no compiler that "tunes" at once: for queue benchmarks, worker tests and fault
 drills, where the tuner's own behaviour is under test and a real compiler would only add minutes.
 
+Given an RPC endpoint, it asks the tracker whether devices are there, as the TVM dialect does
+(:meth:`measurement_problem`), so workers' watchdogs can be drilled against a real tracker in
+seconds; it measures nothing on them.
+
 Its workloads carry their behaviour in the payload, as JSON (see :func:`instant_workload`):
 ``seconds`` (how long tuning takes, reported as progress in steps) and ``fail`` (every
 measurement fails). Schedules and latencies are derived from the workload key, the trial number
@@ -41,6 +45,13 @@ class InstantDialect(Dialect):
 
     def build_id(self) -> str:
         return BUILD
+
+    def measurement_problem(self, target: Target, options: TuneOptions) -> str | None:
+        if options.rpc is None:
+            return None
+        from lorien.dialects.tvm.rpc import tracker_problem  # the tracker protocol; imports no TVM
+
+        return tracker_problem(options.rpc)
 
     def tune(self, workload: Workload, target: Target, options: TuneOptions,
              on_trial: Callable[[int, int], None] | None = None) -> TuneOutcome:

@@ -15,6 +15,8 @@ RPC tracker) and needs only the store and log URIs. Its promises:
   :meth:`~lorien.dialects.Dialect.measurement_problem`: RPC tracker down, every device gone), when
   no measurement arrives for ``stall_timeout_s``, or after ``job_timeout_s`` in all; the tuning
   child is killed with everything it started.
+  A job whose devices are gone before it starts goes back uncounted, and the worker backs off
+  (up to a minute) before claiming again: missing devices are the worker's problem, not the job's.
 * **Patient with the store.** If the store is unreachable when a result is ready, the worker keeps
   the result and retries the commit until ``store_patience_s`` has passed.
 """
@@ -120,6 +122,7 @@ class Worker:
         self._process = TuningProcess()
         self._stop = False
         self.current: Job | None = None
+        self._device_backoff = 0.0
 
     def stop(self) -> None:
         """Stop after the current job, if any (safe from a signal handler)."""
@@ -190,10 +193,12 @@ class Worker:
         options = TuneOptions(trials=spec.trials, keep=spec.keep, seed=spec.seed, rpc=self.config.rpc,
                               session_timeout_s=self.config.session_timeout_s)
         problem = self._wait_for_measurement(dialect, spec.target, options)
-        if problem is not None:
-            self._give_up(job, problem, report)
-            time.sleep(self.config.poll_s)  # the devices are gone: do not claim the next job at once
+        if problem is not None:  # this worker's devices are gone: the job is not to blame
+            self._give_up(job, problem, report, count=False)
+            self._device_backoff = min(60.0, max(self.config.poll_s, self._device_backoff * 2 or 1.0))
+            time.sleep(self._device_backoff)  # do not claim the next job at once
             return
+        self._device_backoff = 0.0
         outcome = self._tune(job, dialect, workload, options, report)
         if outcome is not None:
             self._commit(job, outcome, report)
@@ -294,10 +299,11 @@ class Worker:
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    def _give_up(self, job: Job, why: str, report: WorkerReport, *, retry: bool = True) -> None:
+    def _give_up(self, job: Job, why: str, report: WorkerReport, *, retry: bool = True,
+                 count: bool = True) -> None:
         report.given_up.append((job.job_id, why))
         try:
-            state = self.queue.fail(job.job_id, job.attempts, why, retry=retry)
+            state = self.queue.fail(job.job_id, job.attempts, why, retry=retry, count=count)
         except StoreError as exc:  # the lease will expire and the job comes back by itself
             self._say(f"cannot give {job.job_id} back ({exc}); its lease will expire")
             return

@@ -234,9 +234,14 @@ class JobQueue(abc.ABC):
         self._change(job_id, change)
         return won[0]
 
-    def fail(self, job_id: str, attempt: int, error: str, *, retry: bool = True) -> JobState | None:
+    def fail(self, job_id: str, attempt: int, error: str, *, retry: bool = True,
+             count: bool = True) -> JobState | None:
         """Give up the attempt holding a running job: back to ``waiting`` when ``retry`` and
         attempts are left, else ``failed``; ``error`` is kept on the job either way.
+
+        Args:
+            count: False when the attempt never started on the job (the worker's devices were
+                gone): the job goes back to ``waiting`` and the attempt is not counted.
 
         Returns:
             The job's new state, or None when this attempt did not hold it (nothing changed).
@@ -247,9 +252,15 @@ class JobQueue(abc.ABC):
             if current is None or current.state != "running" or current.attempts != attempt:
                 new_state[0] = None
                 return None
+            now = self._clock()
+            if not count:
+                new_state[0] = "waiting"
+                line = f"not started by {current.worker}: {error}"
+                return dataclasses.replace(current, state="waiting", attempts=current.attempts - 1,
+                                           error=line, lease_expires=None, updated_at=now,
+                                           ).with_event(f"{_stamp(now)} waiting: {line}")
             state: JobState = "waiting" if retry and current.attempts < current.max_attempts else "failed"
             new_state[0] = state
-            now = self._clock()
             line = f"attempt {attempt}/{current.max_attempts}: {error}"
             return dataclasses.replace(current, state=state, error=line, lease_expires=None,
                                        updated_at=now).with_event(f"{_stamp(now)} {state}: {line}")

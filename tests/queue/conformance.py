@@ -139,6 +139,16 @@ class JobQueueConformance:
         other = queue.claim("w", 60)
         assert other is not None and queue.fail(other.job_id, other.attempts, "bad", retry=False) == "failed"
 
+    def test_an_attempt_that_never_started_is_not_counted(self, queue: JobQueue) -> None:
+        queue.enqueue([spec()], max_attempts=1)
+        job = queue.claim("w", 60)
+        assert job is not None
+        assert queue.fail(job.job_id, job.attempts, "no devices", count=False) == "waiting"
+        back = queue.get(job.job_id)
+        assert back is not None and back.attempts == 0 and back.error == "not started by w: no devices"
+        again = queue.claim("w", 60)
+        assert again is not None and again.attempts == 1
+
     def test_enqueue_skips_done_jobs_unless_the_budget_grows_or_forced(self, queue: JobQueue) -> None:
         queue.enqueue([spec(trials=8)])
         job = queue.claim("w", 60)

@@ -6,17 +6,13 @@ worker drill with real TVM tuning."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from lorien.config import open_logs, open_queue, open_store
 from lorien.dialects import TuneOptions, get_dialect
@@ -24,39 +20,10 @@ from lorien.dialects.instant import instant_workload
 from lorien.queue import JobQueue
 from lorien.store import ScheduleStore
 from lorien.tuner.submit import submit
+from tests.tuner.conftest import Backend
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET = get_dialect("instant").parse_target("cpu")
-
-
-@dataclass
-class Backend:
-    store_uri: str
-    logs_uri: str
-
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "LORIEN_STORE": self.store_uri, "LORIEN_LOGS": self.logs_uri}
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "sqlite":
-        return Backend(f"sqlite:///{tmp_path}/lorien.db", f"file://{tmp_path}/logs")
-    from tests.aws import unique
-
-    endpoint = request.getfixturevalue("aws")
-    uri = f"dynamodb://{unique('drill')}?endpoint_url={endpoint}&region=us-east-1"
-    open_store(uri, create=True).close()
-    open_queue(uri, create=True).close()
-    logs = f"s3://{unique('drill')}/logs?endpoint_url={endpoint}&region=us-east-1"
-    open_logs(logs, create=True).close()
-    return Backend(uri, logs)
-
-
-@pytest.fixture
-def opened(backend: Backend) -> Iterator[tuple[ScheduleStore, JobQueue]]:
-    with open_store(backend.store_uri) as store, open_queue(backend.store_uri) as queue:
-        yield store, queue
 
 
 def lorien(*argv: str, backend: Backend) -> subprocess.Popen[str]:

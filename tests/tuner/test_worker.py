@@ -81,16 +81,34 @@ def test_the_watchdog_gives_up_a_stalled_attempt_in_bounded_time(env: Env) -> No
     assert job.state == "waiting" and "no measurement finished" in (job.error or "")
 
 
-def test_a_measurement_problem_requeues_the_job_within_the_grace(env: Env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    dialect = get_dialect("instant")
-    monkeypatch.setattr(type(dialect), "measurement_problem",
+def test_devices_gone_before_the_start_send_the_job_back_uncounted(env: Env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(type(get_dialect("instant")), "measurement_problem",
                         lambda self, target, options: "no device registered under key 'k'")
     env.submit(instant_workload("a" * 16))
     started = time.monotonic()
     report = env.worker(health_grace_s=0.5, max_jobs=1).run()
     assert time.monotonic() - started < 10
     assert report.given_up[0][1] == "no device registered under key 'k' (for 0.5 s)"
-    assert env.queue.jobs()[0].state == "waiting"
+    [job] = env.queue.jobs()
+    assert job.state == "waiting" and job.attempts == 0
+    assert job.error is not None and job.error.startswith("not started by ")
+
+
+def test_devices_gone_during_the_job_give_the_attempt_up_in_bounded_time(env: Env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    asked: list[float] = []
+
+    def problem(self, target, options):  # type: ignore[no-untyped-def]
+        asked.append(time.monotonic())
+        return None if len(asked) == 1 else "RPC tracker 127.0.0.1:9 is unreachable (Connection refused)"
+
+    monkeypatch.setattr(type(get_dialect("instant")), "measurement_problem", problem)
+    env.submit(instant_workload("a" * 16, seconds=60.0))
+    started = time.monotonic()
+    report = env.worker(health_grace_s=1.0, max_jobs=1).run()
+    assert time.monotonic() - started < 15
+    assert report.given_up[0][1] == "RPC tracker 127.0.0.1:9 is unreachable (Connection refused) (for 1 s)"
+    [job] = env.queue.jobs()
+    assert job.state == "waiting" and job.attempts == 1 and job.error.startswith("attempt 1/3: RPC tracker")  # type: ignore[union-attr]
 
 
 def test_a_job_finished_elsewhere_meanwhile_is_not_committed_again(env: Env) -> None:
