@@ -1,4 +1,5 @@
-"""A real TVM RPC tracker and real RPC servers on 127.0.0.1, each in its own process group.
+"""A real TVM RPC tracker and real RPC servers on 127.0.0.1, each in its own process group: for
+tests, drills and benchmarks of RPC measurement on one machine (the servers measure on this CPU).
 
 ``python -m tvm.exec.rpc_server`` is a launcher: the socket and the tracker connection are held by
 a ``popen_worker`` child, and every session forks again. Killing the launcher's PID alone leaves
