@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from local_aws import local_aws  # benchmarks/ is the script's folder
+from local_aws import aws_backend, local_aws  # benchmarks/ is the script's folder
 
 from lorien.config import open_logs, open_queue, open_store
 from lorien.dialects import TuneOptions, get_dialect
@@ -212,11 +212,7 @@ def main() -> None:
     ]
     print(f"{'drill':<28} {'backend':<9} {'settings':<24} {'to back in queue s':>18} {'to done s':>10}")
     with local_aws(own_process=True) as endpoint, tempfile.TemporaryDirectory() as folder:
-        ddb = f"dynamodb://drills?endpoint_url={endpoint}&region=us-east-1"
-        ddb_logs = f"s3://drills/logs?endpoint_url={endpoint}&region=us-east-1"
-        open_store(ddb, create=True).close()
-        open_queue(ddb, create=True).close()
-        open_logs(ddb_logs, create=True).close()
+        ddb, ddb_logs = aws_backend(endpoint, "drills")
         backends = {"sqlite": (f"sqlite:///{folder}/drills.db", f"file://{folder}/logs"),
                     "dynamodb": (ddb, ddb_logs)}
         for name, settings, drill in drills:

@@ -53,3 +53,16 @@ def local_aws(own_process: bool = False) -> Iterator[str]:
         yield endpoint
     finally:
         server.stop()
+
+
+def aws_backend(endpoint: str, name: str) -> tuple[str, str]:
+    """A DynamoDB store (with its job queue) and an S3 log store named ``name`` on the local
+    server, created; returns their URIs."""
+    from lorien.config import open_logs, open_queue, open_store
+
+    store_uri = f"dynamodb://{name}?endpoint_url={endpoint}&region=us-east-1"
+    logs_uri = f"s3://{name}/logs?endpoint_url={endpoint}&region=us-east-1"
+    open_store(store_uri, create=True).close()
+    open_queue(store_uri, create=True).close()
+    open_logs(logs_uri, create=True).close()
+    return store_uri, logs_uri

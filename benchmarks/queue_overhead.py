@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 
-from local_aws import local_aws  # benchmarks/ is the script's folder
+from local_aws import aws_backend, local_aws  # benchmarks/ is the script's folder
 
 from lorien.config import open_logs, open_queue, open_store
 from lorien.dialects import TuneOptions, get_dialect
@@ -71,11 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'workers':>7} {'sqlite jobs/s':>14} {'dynamodb jobs/s':>16} {'sqlite/ddb':>11}")
     with local_aws(own_process=True) as endpoint, tempfile.TemporaryDirectory() as folder:
-        ddb_store = f"dynamodb://queue-bench?endpoint_url={endpoint}&region=us-east-1"
-        ddb_logs = f"s3://queue-bench/logs?endpoint_url={endpoint}&region=us-east-1"
-        open_store(ddb_store, create=True).close()
-        open_queue(ddb_store, create=True).close()
-        open_logs(ddb_logs, create=True).close()
+        ddb_store, ddb_logs = aws_backend(endpoint, "queue-bench")
         for workers in args.workers:
             sqlite_rate, sqlite_done = run(f"sqlite:///{folder}/bench.db", f"file://{folder}/logs", workers,
                                            args.jobs)

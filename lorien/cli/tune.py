@@ -106,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
                                    _worker_flags(args), idle_exit_s=args.batch_idle_exit)
             print(f"submitted {len(batch.job_ids)} Batch worker(s) to {args.aws_batch}: "
                   f"{', '.join(batch.job_ids)}", flush=True)
-        if args.detach or not active:
+        if args.detach:
             print(f"follow with: lorien jobs --store {store_uri}")
             return 0
-        jobs = _run_and_follow(queue, active, workers, store_uri, logs_uri, args)
+        jobs = _run_and_follow(queue, active, workers, store_uri, logs_uri, args) if active else []
     tuned = [job for job in jobs if job.state == "done"]
     failed = [job for job in jobs if job.state != "done"]
     _print_jobs(jobs)

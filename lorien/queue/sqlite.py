@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from lorien.errors import StoreError
 from lorien.jobs import Job, JobState
 from lorien.queue.base import ClaimFilter, JobQueue, Versioned
+from lorien.store.sqlite_file import SQLiteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -50,52 +50,12 @@ class SQLiteJobQueue(JobQueue):
                  clock: Callable[[], float] | None = None) -> None:
         super().__init__(**({"clock": clock} if clock else {}))
         self.path = Path(path).expanduser()
-        self.uri = f"sqlite://{self.path}" if self.path.is_absolute() else f"sqlite:///{self.path}"
-        self._busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except OSError as exc:
-            raise StoreError(f"cannot create the folder of {self.path}: {exc.strerror}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a usable Lorien SQLite store: {exc}") from exc
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError(f"job queue {self.uri} is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None,
-                                       check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open SQLite job queue {self.path}: {exc}") from exc
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        self._file = SQLiteFile(self.path, "job queue", busy_timeout_s)
+        self.uri = self._file.uri
+        self._file.create_schema(_SCHEMA)
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-        try:
-            return self._connection().execute(sql, params)
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite job queue {self.path}: {exc}") from exc
+        return self._file.execute(sql, params)
 
     def _read(self, job_id: str) -> Versioned | None:
         row = self._execute("SELECT job, version FROM jobs WHERE job_id=?", (job_id,)).fetchone()
@@ -141,8 +101,4 @@ class SQLiteJobQueue(JobQueue):
         return iter(jobs)
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._closed = True
+        self._file.close()

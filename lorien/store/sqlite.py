@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from lorien.errors import InvalidInput, StoreError
 from lorien.records import Latency, RecordSource, ScheduleRecord, Target, Workload
 from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch
+from lorien.store.sqlite_file import SQLiteFile
 
 SCHEMA_VERSION = 1
 
@@ -77,80 +76,21 @@ class SQLiteScheduleStore(ScheduleStore):
             raise InvalidInput(f"keep must be at least 1, got {keep}")
         self.path = Path(path).expanduser()
         self.keep = keep
-        self.uri = f"sqlite://{self.path}" if self.path.is_absolute() else f"sqlite:///{self.path}"
-        self._busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create the folder of {self.path}: {exc.strerror}") from exc
-        self._create_schema()
-
-    # -- connections -----------------------------------------------------------------------------
-    def _connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError(f"store {self.uri} is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(
-                    self.path, timeout=self._busy_timeout_s, isolation_level=None,
-                    check_same_thread=False,
-                )
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
-            self._local.conn = conn
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise StoreError(f"SQLite store {self.path}: commit failed: {exc}") from exc
+        self._file = SQLiteFile(self.path, "store", busy_timeout_s)
+        self.uri = self._file.uri
+        self._transaction = self._file.transaction
+        self._file.create_schema(_SCHEMA, self._check_version)
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return self._connection().execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+        return self._file.execute(sql, params).fetchall()
 
-    def _create_schema(self) -> None:
-        try:
-            with self._transaction() as conn:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                if row is None:
-                    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                elif int(row[0]) > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.path} has schema version {row[0]}, newer than this Lorien "
-                        f"({SCHEMA_VERSION}); upgrade Lorien"
-                    )
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a usable Lorien SQLite store: {exc}") from exc
+    def _check_version(self, conn: sqlite3.Connection) -> None:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema version {row[0]}, newer than this Lorien "
+                             f"({SCHEMA_VERSION}); upgrade Lorien")
 
     # -- workloads -------------------------------------------------------------------------------
     def put_workloads(self, workloads: Iterable[Workload]) -> int:
@@ -308,11 +248,7 @@ class SQLiteScheduleStore(ScheduleStore):
             raise StoreError(f"SQLite store {self.path}: {exc}") from exc
 
     def close(self) -> None:
-        with self._connections_lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._closed = True
+        self._file.close()
 
 
 def _filters(
