@@ -155,9 +155,10 @@ def drill_store_outage(store_uri: str, logs_uri: str) -> tuple[float, float]:
         stack.callback(store.close)
         stack.callback(queue.close)
         job_id = one_job(store_uri, "o", 1.0)
+        said: list[str] = []
         worker = Worker(queue, store, open_logs(logs_uri),
                         WorkerConfig(lease_s=60, heartbeat_s=0.5, poll_s=0.1, idle_exit_s=0, max_jobs=1,
-                                     dialects=("instant",)))
+                                     dialects=("instant",)), on_event=said.append)
         thread = threading.Thread(target=worker.run)
         thread.start()
         while worker.current is None:
@@ -168,7 +169,8 @@ def drill_store_outage(store_uri: str, logs_uri: str) -> tuple[float, float]:
         thread.join()
         committed = time.monotonic() - back
         with open_queue(store_uri) as plain:
-            assert plain.get(job_id).state == "done"  # type: ignore[union-attr]
+            job = plain.get(job_id)
+            assert job is not None and job.state == "done", (job, said)
         return committed, committed
 
 

@@ -52,12 +52,17 @@ def _serve(conn: Connection) -> None:
             conn.send(("progress", done, total))
 
         try:
-            outcome = get_dialect(dialect_name).tune(workload, target, options, on_trial)
-            conn.send(("outcome", outcome))
-        except LorienError as exc:
-            conn.send(("error", type(exc).__name__, str(exc)))
-        except Exception as exc:  # a compiler failure must reach the worker as a value
-            conn.send(("error", type(exc).__name__, f"{type(exc).__name__}: {exc}"))
+            try:
+                outcome = get_dialect(dialect_name).tune(workload, target, options, on_trial)
+                conn.send(("outcome", outcome))
+            except LorienError as exc:
+                conn.send(("error", type(exc).__name__, str(exc)))
+            except (BrokenPipeError, EOFError):
+                raise
+            except Exception as exc:  # a compiler failure must reach the worker as a value
+                conn.send(("error", type(exc).__name__, f"{type(exc).__name__}: {exc}"))
+        except (BrokenPipeError, EOFError):  # the worker is gone; so is the reason to go on
+            return
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from lorien.dialects import Dialect, RPCEndpoint, TuneOptions, TuneOutcome, get_dialect
 from lorien.errors import LorienError, StoreError
@@ -42,6 +43,7 @@ from lorien.tuner.local import commit_outcome
 from lorien.tuner.process import Died, Failed, Progress, TuningProcess
 
 logger = logging.getLogger("lorien.worker")
+T = TypeVar("T")
 
 #: The environment variable AWS Batch sets in every container it runs.
 BATCH_JOB_ID_ENV = "AWS_BATCH_JOB_ID"
@@ -183,7 +185,8 @@ class Worker:
         self._say(f"claimed {job.job_id} {spec.workload_name} (attempt {job.attempts}/{job.max_attempts})")
         try:
             dialect = self._dialects(spec.dialect)
-            workload = self.store.get_workload(spec.dialect, spec.workload_key)
+            workload = self._patiently(lambda: self.store.get_workload(spec.dialect, spec.workload_key),
+                                       f"reading the workload of {job.job_id}")
         except LorienError as exc:
             self._give_up(job, f"cannot start: {exc}", report, retry=isinstance(exc, StoreError))
             return
@@ -264,38 +267,51 @@ class Worker:
                 return None
 
     def _commit(self, job: Job, outcome: TuneOutcome, report: WorkerReport) -> None:
-        """Commit a finished attempt's result once, waiting out store outages."""
+        """Commit a finished attempt's result once, waiting out store outages (every step is
+        idempotent, so a step retried after an outage stores nothing twice)."""
+
+        def commit_once() -> JobResult | None:
+            current = self.queue.get(job.job_id)
+            if current is None or current.state in TERMINAL_STATES:
+                return None
+            records = commit_outcome(self.store, self.logs, outcome)
+            best, measured = outcome.best, len(outcome.log.measurements)
+            result = JobResult(records=len(records), measured=measured,
+                               failed_measurements=measured - len(outcome.log.succeeded),
+                               best_seconds=best.latency.mean if best else None,
+                               log_ref=records[0].log_ref if records else None, seconds=outcome.seconds)
+            return result if self.queue.finish(job.job_id, job.attempts, result) else None
+
+        try:
+            result = self._patiently(commit_once, f"keeping the result of {job.job_id}, committing it")
+        except StoreError as exc:
+            self._say(f"store unreachable for {self.config.store_patience_s:g} s; "
+                      f"result of {job.job_id} dropped ({exc})")
+            report.given_up.append((job.job_id, f"store unreachable: {exc}"))
+            return
+        if result is None:
+            self._lost(job, report)
+            return
+        report.done.append(job.job_id)
+        self._say(f"done {job.job_id} {job.spec.workload_name}: {result.records} records, "
+                  f"best {result.best_seconds}")
+
+    def _patiently(self, read: Callable[[], T], what: str) -> T:
+        """``read()``, retried with backoff while the store is unreachable, for up to
+        ``store_patience_s``.
+
+        Raises:
+            StoreError: the store stayed unreachable that long.
+        """
         deadline = time.monotonic() + self.config.store_patience_s
         delay = 1.0
         while True:
             try:
-                current = self.queue.get(job.job_id)
-                if current is None or current.state in TERMINAL_STATES:
-                    self._lost(job, report)
-                    return
-                records = commit_outcome(self.store, self.logs, outcome)
-                log_ref = records[0].log_ref if records else None
-                best = outcome.best
-                measured = len(outcome.log.measurements)
-                result = JobResult(records=len(records), measured=measured,
-                                   failed_measurements=measured - len(outcome.log.succeeded),
-                                   best_seconds=best.latency.mean if best else None, log_ref=log_ref,
-                                   seconds=outcome.seconds)
-                if self.queue.finish(job.job_id, job.attempts, result):
-                    report.done.append(job.job_id)
-                    self._say(f"done {job.job_id} {job.spec.workload_name}: {len(records)} records, "
-                              f"best {result.best_seconds}")
-                else:
-                    self._lost(job, report)
-                return
+                return read()
             except StoreError as exc:
                 if time.monotonic() >= deadline:
-                    self._say(f"store unreachable for {self.config.store_patience_s:.0f} s; "
-                              f"result of {job.job_id} dropped ({exc})")
-                    report.given_up.append((job.job_id, f"store unreachable: {exc}"))
-                    return
-                self._say(f"store unreachable ({exc}); keeping the result of {job.job_id}, "
-                          f"retry in {delay:.0f} s")
+                    raise
+                self._say(f"store unreachable ({exc}); {what} again in {delay:.0f} s")
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
