@@ -197,6 +197,7 @@ def drill_rpc(store_uri: str, logs_uri: str, fault: str) -> tuple[float, float]:
             worker.kill()
             worker.wait()
             server.kill()
+            queue.cancel([job_id])  # the next run's worker must claim its own job, not this one
 
 
 def main() -> None:
