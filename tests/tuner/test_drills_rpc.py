@@ -73,7 +73,7 @@ def test_every_rpc_server_gone_gives_the_job_back_and_it_resumes_when_one_return
     target = get_dialect("instant").parse_target("board")
     with open_store(backend.store_uri) as store, open_queue(backend.store_uri) as queue, \
             rpc_tracker() as (host, port):
-        slow, other = instant_workload("e" * 16, seconds=20.0), instant_workload("f" * 16, seconds=1.0)
+        slow, other = instant_workload("e" * 16, seconds=6.0), instant_workload("f" * 16, seconds=1.0)
         [slow_id] = submit(queue, store, get_dialect("instant"), [slow], target, TuneOptions(trials=4),
                            priority=1).jobs
         [other_id] = submit(queue, store, get_dialect("instant"), [other], target, TuneOptions(trials=4)).jobs
@@ -139,7 +139,7 @@ def test_real_tvm_every_server_gone_mid_measurement_kills_the_hung_tuning(
     workload, target = mlp_workload
     with open_store(backend.store_uri) as store, open_queue(backend.store_uri) as queue, \
             rpc_tracker() as (host, port):
-        [job_id] = submit(queue, store, get_dialect("tvm"), [workload], target, TuneOptions(trials=8)).jobs
+        [job_id] = submit(queue, store, get_dialect("tvm"), [workload], target, TuneOptions(trials=4)).jobs
         server = rpc_server(port, "cpu")
         running = Running(backend, RPCEndpoint(host, port, "cpu"), session_timeout_s=600.0)
         # Kill the only server once the first candidates are being measured on it.
@@ -169,7 +169,7 @@ def test_real_tvm_one_server_killed_during_measurement_the_other_finishes_the_jo
     workload, target = mlp_workload
     with open_store(backend.store_uri) as store, open_queue(backend.store_uri) as queue, \
             rpc_tracker() as (host, port):
-        [job_id] = submit(queue, store, get_dialect("tvm"), [workload], target, TuneOptions(trials=8)).jobs
+        [job_id] = submit(queue, store, get_dialect("tvm"), [workload], target, TuneOptions(trials=4)).jobs
         first, second = rpc_server(port, "cpu"), rpc_server(port, "cpu")
         running = Running(backend, RPCEndpoint(host, port, "cpu"), session_timeout_s=60.0)
         wait_for(lambda: "connected from" in first.output() or running.job(job_id).state == "done", 240,
