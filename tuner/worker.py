@@ -107,6 +107,11 @@ class WorkerReport:
     given_up: list[tuple[str, str]] = field(default_factory=list)  # (job, why) attempts abandoned
     lost: list[str] = field(default_factory=list)            # finished or cancelled elsewhere meanwhile
 
+    @property
+    def handled(self) -> int:
+        """Claims this worker saw to an end, whichever end."""
+        return len(self.done) + len(self.given_up) + len(self.lost)
+
 
 class Worker:
     """Claims and runs jobs from ``queue`` until told to stop (see :class:`WorkerConfig`).
@@ -150,8 +155,7 @@ class Worker:
         idle_since = time.monotonic()
         batch_job_id = os.environ.get(BATCH_JOB_ID_ENV)
         try:
-            while not self._stop and (self.config.max_jobs is None
-                                      or len(report.done) + len(report.given_up) < self.config.max_jobs):
+            while not self._stop and (self.config.max_jobs is None or report.handled < self.config.max_jobs):
                 try:
                     job = self.queue.claim(self.config.worker_id, self.config.lease_s, claim,
                                            batch_job_id=batch_job_id)

@@ -8,9 +8,11 @@ exactly as the TVM dialect does; the last two measure real TVM kernels through t
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -130,26 +132,34 @@ def mlp_workload():  # type: ignore[no-untyped-def]
     return use.workload, target
 
 
-@pytest.mark.slow
-def test_real_tvm_every_server_gone_mid_measurement_kills_the_hung_tuning(
-        tmp_path: Path, mlp_workload) -> None:  # type: ignore[no-untyped-def]
-    import psutil
-
+@pytest.fixture
+def tvm_job(tmp_path: Path, mlp_workload) -> Iterator[tuple[Backend, str, str, int]]:  # type: ignore[no-untyped-def]
+    """A queued real TVM job on SQLite, and a tracker with no server yet: (backend, job, host, port)."""
     backend = Backend(f"sqlite:///{tmp_path}/lorien.db", f"file://{tmp_path}/logs")
     workload, target = mlp_workload
-    with open_store(backend.store_uri) as store, open_queue(backend.store_uri) as queue, \
-            rpc_tracker() as (host, port):
+    with open_store(backend.store_uri) as store, open_queue(backend.store_uri) as queue:
         [job_id] = submit(queue, store, get_dialect("tvm"), [workload], target, TuneOptions(trials=4)).jobs
-        server = rpc_server(port, "cpu")
-        running = Running(backend, RPCEndpoint(host, port, "cpu"), session_timeout_s=600.0)
-        # Kill the only server once the first candidates are being measured on it.
-        wait_for(lambda: "connected from" in server.output() or running.job(job_id).state == "done", 240,
-                 "a measurement session")
-        server.kill()
-        killed = time.monotonic()
-        wait_for(lambda: running.job(job_id).state in ("waiting", "done"), 60, "the watchdog")
-        bound = time.monotonic() - killed
-        report = running.stop()
+    with rpc_tracker() as (host, port):
+        yield backend, job_id, host, port
+
+
+@pytest.mark.slow
+def test_real_tvm_every_server_gone_mid_measurement_kills_the_hung_tuning(
+        tvm_job: tuple[Backend, str, str, int]) -> None:
+    import psutil
+
+    backend, job_id, host, port = tvm_job
+    server = rpc_server(port, "cpu")
+    running = Running(backend, RPCEndpoint(host, port, "cpu"), session_timeout_s=600.0)
+    # Kill the only server once the first candidates are being measured on it.
+    wait_for(lambda: "connected from" in server.output() or running.job(job_id).state == "done", 240,
+             "a measurement session")
+    tuning_group = running.worker._process._process.pid  # type: ignore[attr-defined]  # its own session
+    server.kill()
+    killed = time.monotonic()
+    wait_for(lambda: running.job(job_id).state in ("waiting", "done"), 60, "the watchdog")
+    bound = time.monotonic() - killed
+    report = running.stop()
     with open_queue(backend.store_uri) as queue:
         job = queue.get(job_id)
     assert job is not None
@@ -157,29 +167,28 @@ def test_real_tvm_every_server_gone_mid_measurement_kills_the_hung_tuning(
         pytest.fail("tuning finished before the server was killed; the drill measured nothing")
     assert "no device registered under key 'cpu'" in (job.error or "") and bound < GRACE_S + 10, job
     assert report.given_up
-    lingering = [p for p in psutil.Process().children(recursive=True)
-                 if any(name in " ".join(p.cmdline()) for name in ("spawn_main", "popen_worker"))]
-    assert not lingering  # the tuning child and its builders and runners (not the resource tracker)
+    lingering = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(process.pid) == tuning_group:
+                lingering.append(process)
+    assert not lingering  # the tuning child and the builders and runners it started
 
 
 @pytest.mark.slow
 def test_real_tvm_one_server_killed_during_measurement_the_other_finishes_the_job(
-        tmp_path: Path, mlp_workload) -> None:  # type: ignore[no-untyped-def]
-    backend = Backend(f"sqlite:///{tmp_path}/lorien.db", f"file://{tmp_path}/logs")
-    workload, target = mlp_workload
-    with open_store(backend.store_uri) as store, open_queue(backend.store_uri) as queue, \
-            rpc_tracker() as (host, port):
-        [job_id] = submit(queue, store, get_dialect("tvm"), [workload], target, TuneOptions(trials=4)).jobs
-        first, second = rpc_server(port, "cpu"), rpc_server(port, "cpu")
-        running = Running(backend, RPCEndpoint(host, port, "cpu"), session_timeout_s=60.0)
-        wait_for(lambda: "connected from" in first.output() or running.job(job_id).state == "done", 240,
-                 "a measurement session on the first server")
-        assert running.job(job_id).state != "done", "tuning finished before the drill began"
-        first.kill()
-        started = time.monotonic()
-        wait_for(lambda: running.job(job_id).state == "done", 300, "the job to finish on the second server")
-        report = running.stop()
-        second.kill()
+        tvm_job: tuple[Backend, str, str, int]) -> None:
+    backend, job_id, host, port = tvm_job
+    first, second = rpc_server(port, "cpu"), rpc_server(port, "cpu")
+    running = Running(backend, RPCEndpoint(host, port, "cpu"), session_timeout_s=60.0)
+    wait_for(lambda: "connected from" in first.output() or running.job(job_id).state == "done", 240,
+             "a measurement session on the first server")
+    assert running.job(job_id).state != "done", "tuning finished before the drill began"
+    first.kill()
+    started = time.monotonic()
+    wait_for(lambda: running.job(job_id).state == "done", 300, "the job to finish on the second server")
+    report = running.stop()
+    second.kill()
     assert report.done == [job_id] and time.monotonic() - started < 300
     with open_queue(backend.store_uri) as queue:
         job = queue.get(job_id)
