@@ -212,12 +212,15 @@ class Worker:
 
     def _wait_for_measurement(self, dialect: Dialect, target: Target, options: TuneOptions) -> str | None:
         """None once measurement can proceed; the problem if it persists for ``health_grace_s``."""
-        deadline = time.monotonic() + self.config.health_grace_s
-        while (problem := dialect.measurement_problem(target, options)) is not None:
-            if time.monotonic() >= deadline:
-                return f"{problem} (for {self.config.health_grace_s:g} s)"
-            time.sleep(min(self.config.health_interval_s, max(0.0, deadline - time.monotonic())))
-        return None
+        watch = _ProblemWatch(self.config.health_grace_s)
+        while True:
+            problem = dialect.measurement_problem(target, options)
+            if problem is None:
+                return None
+            now = time.monotonic()
+            if (why := watch.persisting(problem, now)) is not None:
+                return why
+            time.sleep(min(self.config.health_interval_s, watch.remaining(now)))
 
     def _tune(self, job: Job, dialect: Dialect, workload: object, options: TuneOptions,
               report: WorkerReport) -> TuneOutcome | None:
@@ -230,7 +233,7 @@ class Worker:
                 self._give_up(job, f"tuning failed: {exc}", report)
                 return None
         started = last_progress = next_beat = next_check = time.monotonic()
-        problem_since: float | None = None
+        watch = _ProblemWatch(config.health_grace_s)
         self._process.start(job.spec.dialect, workload, job.spec.target, options)  # type: ignore[arg-type]
         while True:
             event = self._process.next_event(timeout_s=0.2)
@@ -257,10 +260,7 @@ class Worker:
                     self._say(f"heartbeat of {job.job_id} failed ({exc}); tuning goes on")
             if now >= next_check:
                 next_check = now + config.health_interval_s
-                problem = dialect.measurement_problem(job.spec.target, options)
-                problem_since = None if problem is None else (problem_since or now)
-                if problem is not None and now - problem_since >= config.health_grace_s:
-                    why = f"{problem} (for {config.health_grace_s:g} s)"
+                why = watch.persisting(dialect.measurement_problem(job.spec.target, options), now)
             if why is None and now - last_progress >= config.stall_timeout_s:
                 why = f"no measurement finished for {config.stall_timeout_s:g} s"
             if why is None and now - started >= config.job_timeout_s:
@@ -332,3 +332,25 @@ class Worker:
     def _lost(self, job: Job, report: WorkerReport) -> None:
         report.lost.append(job.job_id)
         self._say(f"{job.job_id} was finished, taken or cancelled elsewhere; committed nothing")
+
+
+class _ProblemWatch:
+    """Tells when a measurement problem has lasted ``grace_s`` without a break."""
+
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
+        self._since: float | None = None
+
+    def persisting(self, problem: str | None, now: float) -> str | None:
+        """The line to give up with once ``problem`` has been seen continuously for the grace,
+        else None (a None problem starts the count again)."""
+        if problem is None:
+            self._since = None
+            return None
+        if self._since is None:
+            self._since = now
+        return f"{problem} (for {self.grace_s:g} s)" if now - self._since >= self.grace_s else None
+
+    def remaining(self, now: float) -> float:
+        """Seconds until a problem seen since the last call would have lasted the grace."""
+        return max(0.0, self.grace_s - (now - (self._since if self._since is not None else now)))

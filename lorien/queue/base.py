@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from lorien.errors import InvalidInput, StoreError
+from lorien.errors import InvalidInput, NotFound, StoreError
 from lorien.jobs import JOB_STATES, TERMINAL_STATES, Job, JobResult, JobSpec, JobState
 
 #: Conditional writes tried for one job before giving up (each lost race re-reads the job).
@@ -208,11 +208,6 @@ class JobQueue(abc.ABC):
         self._change(job_id, change)
         return held[0]
 
-    def holds(self, job_id: str, attempt: int) -> bool:
-        """Whether ``attempt`` still holds the job (running, not re-claimed since)."""
-        found = self._read(job_id)
-        return found is not None and found[0].state == "running" and found[0].attempts == attempt
-
     def finish(self, job_id: str, attempt: int, result: JobResult) -> bool:
         """Mark the job done with ``result``, if no other attempt finished it first and nobody
         cancelled it; any attempt that is still tuning it is then told by its next heartbeat.
@@ -324,8 +319,6 @@ class JobQueue(abc.ABC):
 
     def _transition(self, job_ids: Sequence[str] | None, sources: tuple[JobState, ...],
                     target: JobState, verb: str) -> list[str]:
-        from lorien.errors import NotFound
-
         if job_ids is None:
             ids = [job.job_id for job in self.jobs(sources)]
         else:
