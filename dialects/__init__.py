@@ -4,6 +4,8 @@ Importing this package imports no compiler; :func:`get_dialect` loads one on dem
 """
 
 from lorien.dialects.base import (
+    CandidateOptions,
+    Candidates,
     CompiledModel,
     Dialect,
     NativeCostModel,
@@ -15,6 +17,8 @@ from lorien.dialects.base import (
 from lorien.dialects.registry import available_dialects, get_dialect
 
 __all__ = [
+    "CandidateOptions",
+    "Candidates",
     "CompiledModel",
     "Dialect",
     "NativeCostModel",

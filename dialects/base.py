@@ -113,6 +113,44 @@ class TuneOutcome:
         return min(self.records, key=lambda r: r.latency.mean) if self.records else None
 
 
+@dataclass(frozen=True)
+class CandidateOptions:
+    """How many candidate schedules to propose for a workload, and how.
+
+    Attributes:
+        samples: random draws from the design space.
+        evolve: also run an evolutionary search guided by the scorer (when one is given).
+        population: candidates the evolutionary search keeps and returns.
+        generations: its rounds of mutation.
+        seed: random seed; None for a random one.
+    """
+
+    samples: int = 64
+    evolve: bool = True
+    population: int = 64
+    generations: int = 2
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("samples", "population", "generations"):
+            if getattr(self, name) < 0:
+                raise InvalidInput(f"{name} must not be negative, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Candidate schedules of one workload with their features (rows of
+    :meth:`Dialect.schedule_features`), and where each came from: ``neighbour`` (a similar
+    workload's schedule adapted), ``evolved`` or ``space`` (a random design-space sample)."""
+
+    schedules: list[str]
+    features: np.ndarray
+    origins: list[str]
+
+    def __len__(self) -> int:
+        return len(self.schedules)
+
+
 @dataclass
 class CompiledModel:
     """A model built for a target, with how many of its kernels took a schedule from the store.
@@ -185,6 +223,20 @@ class Dialect(abc.ABC):
         """The content key of one of the compiler's kernels, equal to the :attr:`Workload.key`
         :meth:`extract` gives the same kernel, whichever frontend or process produced it."""
 
+    def check_workload(self, workload: Workload) -> Workload:
+        """A workload received from outside (the service), checked: its payload readable and its
+        key the one the payload hashes to; returned with what can be recomputed (FLOPs) recomputed.
+        The default accepts any workload of this dialect.
+
+        Raises:
+            InvalidInput: another dialect's workload, an unreadable payload, or a key that does
+                not match it.
+        """
+        if workload.dialect != self.name:
+            raise InvalidInput(f"workload {workload.key} is of dialect {workload.dialect!r}, "
+                               f"not {self.name!r}")
+        return workload
+
     @abc.abstractmethod
     def tune(
         self,
@@ -235,6 +287,28 @@ class Dialect(abc.ABC):
             Dialects without features raise :class:`InvalidInput`.
         """
         raise InvalidInput(f"dialect {self.name!r} has no schedule features")
+
+    def candidates(
+        self,
+        workload: Workload,
+        target: Target,
+        seeds: Sequence[str],
+        scorer: Callable[[np.ndarray], np.ndarray] | None,
+        options: CandidateOptions,
+    ) -> Candidates:
+        """Schedules of ``workload`` proposed without measuring: design-space samples, ``seeds``
+        (best schedules of similar workloads) adapted to it, and schedules evolved under
+        ``scorer`` (features in, higher-is-faster scores out). Dialects without a design space
+        raise :class:`InvalidInput`.
+        """
+        raise InvalidInput(f"dialect {self.name!r} cannot propose schedules")
+
+    def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
+                options: TuneOptions) -> list[Latency | None]:
+        """Measure given schedules of ``workload`` (on this machine, or the RPC devices of
+        ``options.rpc``); None for each one that failed. Dialects that cannot raise
+        :class:`InvalidInput`."""
+        raise InvalidInput(f"dialect {self.name!r} cannot measure given schedules")
 
     #: Names the feature recipe; cost models record it and refuse features of another version.
     feature_version: ClassVar[str] = ""

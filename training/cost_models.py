@@ -15,6 +15,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from lorien.errors import InvalidInput
+
 #: LightGBM's lambdarank takes integer relevance grades; scores in [0, 1] map onto 0..RELEVANCE_GRADES.
 RELEVANCE_GRADES = 30
 
@@ -48,7 +50,6 @@ class GradientBoostingCostModel(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         return self.model_.predict(X)
-
 
 class LightGBMRankingCostModel(BaseEstimator):
     """LightGBM with the lambdarank objective: learns the order of schedules within a workload.
@@ -93,3 +94,27 @@ class LightGBMRankingCostModel(BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         return self.model_.predict(X)
+
+    def to_text(self) -> str:
+        """The fitted model in LightGBM's own text format (no pickle), for :meth:`from_text`."""
+        check_is_fitted(self)
+        booster = self.model_.booster_ if hasattr(self.model_, "booster_") else self.model_
+        return booster.model_to_string()
+
+    @classmethod
+    def from_text(cls, text: str) -> LightGBMRankingCostModel:
+        """A fitted model read back from :meth:`to_text`; predicts exactly as the original.
+
+        Raises:
+            InvalidInput: not a LightGBM model text.
+        """
+        from lightgbm import Booster
+
+        try:
+            booster = Booster(model_str=text)
+        except Exception as exc:
+            raise InvalidInput(f"not a LightGBM model: {str(exc).splitlines()[0][:200]}") from None
+        model = cls()
+        model.model_ = booster
+        model.n_features_in_ = booster.num_feature()
+        return model

@@ -8,7 +8,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from lorien.dialects.base import CompiledModel, Dialect, NativeCostModel, TuneOptions, TuneOutcome
+from lorien.dialects.base import (
+    CandidateOptions,
+    Candidates,
+    CompiledModel,
+    Dialect,
+    NativeCostModel,
+    TuneOptions,
+    TuneOutcome,
+)
 from lorien.errors import InvalidInput
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
@@ -74,6 +82,23 @@ class TVMDialect(Dialect):
             raise InvalidInput(f"a tvm kernel is an IRModule or PrimFunc, not {type(kernel).__name__}")
         return workload_key(kernel)
 
+    def check_workload(self, workload: Workload) -> Workload:
+        import dataclasses
+
+        import tvm
+
+        from lorien.dialects.tvm.workloads import from_workload, kernel_flops, workload_key
+
+        mod = from_workload(workload)
+        functions = {gv.name_hint: gv for gv in mod.get_global_vars()}
+        if list(functions) != ["main"] or not isinstance(mod[functions["main"]], tvm.tirx.PrimFunc):
+            raise InvalidInput(f"workload {workload.key}: the payload must hold one TIR function named main")
+        key = workload_key(mod)
+        if key != workload.key:
+            raise InvalidInput(f"workload key {workload.key!r} does not match its payload "
+                               f"(which hashes to {key})")
+        return dataclasses.replace(workload, flops=kernel_flops(mod))
+
     def tune(
         self,
         workload: Workload,
@@ -128,6 +153,24 @@ class TVMDialect(Dialect):
         from lorien.dialects.tvm.features import schedule_features
 
         return schedule_features(workload, target, schedules)
+
+    def candidates(
+        self,
+        workload: Workload,
+        target: Target,
+        seeds: Sequence[str],
+        scorer: Callable[[np.ndarray], np.ndarray] | None,
+        options: CandidateOptions,
+    ) -> Candidates:
+        from lorien.dialects.tvm.candidates import generate_candidates
+
+        return generate_candidates(workload, target, seeds, scorer, options)
+
+    def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
+                options: TuneOptions) -> list[Latency | None]:
+        from lorien.dialects.tvm.measure import measure_schedules
+
+        return measure_schedules(workload, target, schedules, options)
 
     def native_cost_model(self) -> NativeCostModel:
         from lorien.dialects.tvm.native_cost_model import MetaScheduleXGBCostModel, per_store_rows

@@ -19,6 +19,7 @@ from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.schedule import Trace
 
 from lorien.dialects.tvm.workloads import readable_name, workload_key
+from lorien.lookup import find_schedule
 from lorien.records import ScheduleRecord, Target
 from lorien.store.base import ScheduleStore
 
@@ -54,8 +55,8 @@ def trace_record(mod: tvm.IRModule, record: ScheduleRecord, target: tvm.target.T
 class LorienDatabase(ms.database.PyDatabase):
     """MetaSchedule database view of a :class:`ScheduleStore` for one target and build.
 
-    Look-up order per kernel: exact target and this build; exact target, any build; any target of
-    the same loose kind (``llvm_cpu``) and this build; then any build. Not thread-safe: one build at
+    Look-up order per kernel: :func:`lorien.lookup.find_schedule` (tuned before predicted, exact
+    target before one of the same kind, this build before another). Not thread-safe: one build at
     a time. ``stats`` tells what was asked and answered.
     """
 
@@ -66,12 +67,8 @@ class LorienDatabase(ms.database.PyDatabase):
         self.stats = HookStats()
 
     def lookup(self, key: str) -> ScheduleRecord | None:
-        for match, build in (("exact", self.build), ("exact", None),
-                             ("loose", self.build), ("loose", None)):
-            found = self.store.top_k(key, self.target, 1, match=match, build=build)  # type: ignore[arg-type]
-            if found:
-                return found[0]
-        return None
+        found = find_schedule(self.store, key, self.target, self.build)
+        return found.record if found else None
 
     def has_workload(self, mod: tvm.IRModule) -> bool:
         return self.lookup(workload_key(mod)) is not None

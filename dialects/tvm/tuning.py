@@ -109,7 +109,7 @@ def tune_workload(
     builder = ms.builder.LocalBuilder(
         timeout_sec=options.build_timeout_s, initializer=builder_initializer
     )
-    runner = _runner(options)
+    runner = make_runner(options)
     with tempfile.TemporaryDirectory(prefix="lorien-tune-") as work_dir:
         ms.tune_tasks(
             tasks=[context],
@@ -141,7 +141,7 @@ def tune_workload(
     return TuneOutcome(records=tuple(records), log=log, seconds=finished - started)
 
 
-def _runner(options: TuneOptions) -> ms.runner.Runner:
+def make_runner(options: TuneOptions) -> ms.runner.Runner:
     """Where candidates run: this machine, or the devices of ``options.rpc``'s tracker (one
     session per free device at a time; the builder stays on this machine either way).
 

@@ -23,6 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build a model with the store's schedules through the compiler hook, and "
                     "print its latency beside the untuned build and PyTorch eager.",
     )
+    parser.add_argument("--service", metavar="URL",
+                        help="ask a Lorien service (lorien serve) for the schedules instead of the store: "
+                             "one request for the whole model; misses come back predicted")
+    parser.add_argument("--no-predict", action="store_true",
+                        help="with --service: only stored schedules, no predictions for misses")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each build (5)")
     parser.add_argument("--no-baselines", action="store_true",
                         help="time only the build with Lorien's schedules")
@@ -40,8 +45,18 @@ def run(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise InvalidInput(f"--repeat must be at least 1, got {args.repeat}")
     dialect, target, source, model = load_for_dialect(args)
-    with open_schedule_store(args) as store:
-        tuned = dialect.compile(model, target, store)
+    answered: dict[str, int] = {}
+    if args.service:
+        from lorien.serving.client import ServiceClient, fetch_schedules
+
+        workloads = [use.workload for use in dialect.extract(model, target)]
+        with ServiceClient(args.service) as client, \
+                fetch_schedules(client, target, workloads, predict=not args.no_predict) as fetched:
+            answered = {s: fetched.count(s) for s in ("tuned", "predicted", "missing")}
+            tuned = dialect.compile(model, target, fetched.store)
+    else:
+        with open_schedule_store(args) as store:
+            tuned = dialect.compile(model, target, store)
     results = {"lorien": dialect.time(tuned, args.repeat).median}
     if not args.no_baselines:
         results["untuned"] = dialect.time(dialect.compile(model, target, None), args.repeat).median
@@ -54,12 +69,15 @@ def run(args: argparse.Namespace) -> int:
         "kernels_scheduled": tuned.kernels_scheduled,
         "missing": tuned.missing,
         "latency_s": results,
+        **({"service": args.service, "answers": answered} if args.service else {}),
     }
     if args.json:
         print_json(summary)
         return 0
     print(f"{args.model} on {target.canonical}")
     print(f"kernels with a stored schedule: {tuned.kernels_scheduled}/{tuned.kernels}")
+    if answered:
+        print(f"from {args.service}: " + ", ".join(f"{n} {status}" for status, n in answered.items()))
     lorien_s = results["lorien"]
     print_table(
         ["build", "median latency", "vs Lorien"],

@@ -1,0 +1,239 @@
+"""Candidate schedules of a TVM workload without measuring any: the predictor's raw material.
+
+Three sources, all through MetaSchedule's own design space (``post-order-apply`` with the target's
+rules and postprocessors):
+
+* **samples**: random draws from the design space (MetaSchedule's ``replay-trace`` strategy);
+* **adapted neighbours**: the best schedules of similar workloads replayed onto this one. A
+  neighbour's sampling decisions are paired, in order, with those of a design space of this
+  workload with the same sampling instructions; tile sizes are moved to the nearest factorisation
+  of the new loop extents, categorical choices kept when they exist here, and the postprocessors
+  are run again, so the result is a valid schedule of *this* workload;
+* **evolved**: MetaSchedule's ``EvolutionarySearch`` seeded with the adapted neighbours and guided
+  by the caller's scorer (a trained cost model) instead of measurements.
+
+Every candidate comes back as Lorien's schedule string with its pooled features, so the caller
+ranks them without applying any trace again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm.ir.utils import derived_object
+from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+from tvm.s_tir.schedule import Trace
+
+from lorien.dialects.base import CandidateOptions, Candidates
+from lorien.dialects.tvm.features import pool_stores
+from lorien.dialects.tvm.intrinsics import load_intrinsics_for
+from lorien.dialects.tvm.target import to_tvm_target
+from lorien.dialects.tvm.tuning import schedule_json
+from lorien.dialects.tvm.workloads import from_workload
+from lorien.records import Target, Workload
+
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+def generate_candidates(workload: Workload, target: Target, seeds: Sequence[str],
+                        scorer: Scorer | None, options: CandidateOptions) -> Candidates:
+    """Candidates of ``workload`` for ``target`` from samples, ``seeds`` (schedules of other
+    workloads) adapted to it, and, when ``scorer`` is given, an evolutionary search it guides.
+
+    Duplicates are dropped; the order is adapted neighbours, evolved, then samples.
+    """
+    mod = from_workload(workload)
+    tvm_target = to_tvm_target(target)
+    load_intrinsics_for(tvm_target.kind.name)
+    context = _context(mod, tvm_target, "replay-trace", options.seed)
+    spaces = context.generate_design_space()
+    found = _Collected(context)
+    for seed in seeds:
+        adapted = adapt_schedule(context, spaces, mod, seed)
+        if adapted is not None:
+            found.add(adapted, "neighbour")
+    if scorer is not None and options.evolve and options.population > 0:
+        for sch in _evolve(mod, tvm_target, spaces, found.schedules("neighbour"), scorer, options):
+            found.add(sch, "evolved")
+    if options.samples > 0:
+        context.pre_tuning(max_trials=options.samples, num_trials_per_iter=options.samples,
+                           design_spaces=spaces)
+        for candidate in context.generate_measure_candidates() or []:
+            found.add(candidate.sch, "space")
+        context.post_tuning()
+    return found.result()
+
+
+class _Collected:
+    """Distinct candidates in the order found, with their features computed in one pass."""
+
+    def __init__(self, context: ms.TuneContext) -> None:
+        self.context = context
+        self.items: dict[str, tuple[tvm.s_tir.Schedule, str]] = {}
+
+    def add(self, sch: tvm.s_tir.Schedule, origin: str) -> None:
+        self.items.setdefault(schedule_json(sch.trace), (sch, origin))
+
+    def schedules(self, origin: str) -> list[tvm.s_tir.Schedule]:
+        return [sch for sch, o in self.items.values() if o == origin]
+
+    def result(self) -> Candidates:
+        texts = list(self.items)
+        features = features_of(self.context, [sch for sch, _ in self.items.values()])
+        return Candidates(texts, features, [o for _, o in self.items.values()])
+
+
+def features_of(context: ms.TuneContext, schedules: Sequence[tvm.s_tir.Schedule]) -> np.ndarray:
+    """Pooled per-store features (see :mod:`lorien.dialects.tvm.features`) of scheduled kernels."""
+    if not schedules:
+        return np.zeros((0, 3 * 164), dtype=np.float32)
+    args_info = ArgInfo.from_prim_func(context.mod["main"])
+    candidates = [ms.MeasureCandidate(sch, args_info) for sch in schedules]
+    extracted = ms.feature_extractor.PerStoreFeature().extract_from(context, candidates)
+    return np.stack([pool_stores(stores.numpy().astype(np.float32)) for stores in extracted])
+
+
+def _context(mod: tvm.IRModule, target: tvm.target.Target, strategy: Any,
+             seed: int | None) -> ms.TuneContext:
+    return ms.TuneContext(mod=mod, target=target, space_generator="post-order-apply",
+                          search_strategy=strategy, rand_state=-1 if seed is None else seed,
+                          num_threads=1)
+
+
+# -- adapting a neighbour's schedule -------------------------------------------------------------
+def adapt_schedule(context: ms.TuneContext, spaces: Sequence[tvm.s_tir.Schedule],
+                   mod: tvm.IRModule, schedule: str) -> tvm.s_tir.Schedule | None:
+    """``schedule`` (of another workload) replayed onto ``mod``, or None when no design space of
+    ``mod`` has the same sampling instructions and the trace does not apply as it is."""
+    try:
+        insts, decisions = json.loads(schedule)
+        theirs = [(insts[index][0], decision) for index, decision in decisions]
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+    for space in spaces:
+        sch = _replay_with(context, mod, space.trace, theirs)
+        if sch is not None:
+            return sch
+    try:  # structurally identical kernels of other shapes: the trace may apply as it is
+        sch = tvm.s_tir.Schedule(mod)
+        Trace.apply_json_to_schedule(json.loads(schedule), sch)
+    except Exception:  # a trace that does not fit: no candidate
+        return None
+    return sch
+
+
+def _replay_with(context: ms.TuneContext, mod: tvm.IRModule, trace: Trace,
+                 theirs: list[tuple[str, Any]]) -> tvm.s_tir.Schedule | None:
+    ours = [(inst, trace.get_decision(inst)) for inst in trace.insts]
+    ours = [(inst, decision) for inst, decision in ours if decision is not None]
+    if [inst.kind.name for inst, _ in ours] != [kind for kind, _ in theirs]:
+        return None
+    adapted = trace
+    for (inst, own), (_, their) in zip(ours, theirs, strict=True):
+        new = _adapt_decision(inst, own, their)
+        if new is not None:
+            adapted = adapted.with_decision(inst, new, remove_postproc=True)
+    sch = tvm.s_tir.Schedule(mod)
+    try:
+        adapted.apply_to_schedule(sch, remove_postproc=True)
+        for postproc in context.space_generator.postprocs:
+            if not postproc.apply(sch):
+                return None
+    except Exception:  # decisions that do not fit this kernel
+        return None
+    return sch
+
+
+def _adapt_decision(inst: Any, own: Any, their: Any) -> Any:
+    """Their decision moved onto this instruction, or None to keep our own."""
+    kind = inst.kind.name
+    if kind == "SamplePerfectTile" and isinstance(their, list):
+        extent = math.prod(int(f) for f in own)
+        max_inner = int(inst.attrs[1]) if len(inst.attrs) > 1 else 0
+        if len(their) != len(own):
+            return None
+        return [tvm.tirx.IntImm("int64", f) for f in nearest_tiling(extent, their, max_inner)]
+    if kind == "SampleCategorical" and isinstance(their, int):
+        return tvm.tirx.IntImm("int64", their) if 0 <= their < len(inst.attrs[0]) else None
+    return None  # compute locations and other samples: this design space's own choice
+
+
+def nearest_tiling(extent: int, factors: Sequence[int], max_innermost: int = 0) -> list[int]:
+    """A factorisation of ``extent`` into ``len(factors)`` tiles close to ``factors`` (in log
+    scale), innermost first; the outermost tile takes what is left.
+
+    >>> nearest_tiling(56, [8, 16, 2, 1])
+    [2, 14, 2, 1]
+    """
+    tiles = [1] * len(factors)
+    remaining = extent
+    for position in range(len(factors) - 1, 0, -1):
+        wanted = max(1, int(factors[position]))
+        divisors = [d for d in _divisors(remaining)
+                    if not (position == len(factors) - 1 and max_innermost > 0 and d > max_innermost)]
+        best = min(divisors, key=lambda d: (abs(math.log(d) - math.log(wanted)), d))
+        tiles[position] = best
+        remaining //= best
+    tiles[0] = remaining
+    return tiles
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted({*small, *(n // d for d in small)})
+
+
+# -- evolutionary search guided by a scorer ------------------------------------------------------
+@derived_object
+class _ScorerCostModel(ms.cost_model.PyCostModel):
+    """MetaSchedule cost model that asks a Python scorer (pooled features in, scores out)."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+
+    def load(self, path: str) -> None:
+        return None
+
+    def save(self, path: str) -> None:
+        return None
+
+    def update(self, context: Any, candidates: Any, results: Any) -> None:
+        return None
+
+    def predict(self, context: ms.TuneContext, candidates: list[Any]) -> np.ndarray:
+        features = features_of(context, [c.sch for c in candidates])
+        return np.asarray(self.scorer(features), dtype="float64")
+
+
+def _evolve(mod: tvm.IRModule, target: tvm.target.Target, spaces: Sequence[tvm.s_tir.Schedule],
+            seeds: Sequence[tvm.s_tir.Schedule], scorer: Scorer,
+            options: CandidateOptions) -> list[tvm.s_tir.Schedule]:
+    """The ``options.population`` best schedules by ``scorer`` after ``options.generations`` rounds
+    of MetaSchedule's mutations, starting from the seeds and random samples."""
+    strategy = ms.search_strategy.EvolutionarySearch(
+        population_size=options.population,
+        init_measured_ratio=0.5 if seeds else 0.0,
+        init_min_unmeasured=max(1, options.population // 2),
+        genetic_num_iters=options.generations,
+        eps_greedy=0.0,
+    )
+    context = _context(mod, target, strategy, options.seed)
+    database = ms.database.MemoryDatabase()
+    if seeds:  # the adapted neighbours enter the first population as if measured, best first
+        entry = database.commit_workload(mod)
+        args_info = ArgInfo.from_prim_func(mod["main"])
+        for rank, sch in enumerate(seeds):
+            database.commit_tuning_record(ms.database.TuningRecord(
+                sch.trace, entry, [1e-3 * (rank + 1)], target, args_info))
+    count = options.population
+    context.pre_tuning(max_trials=count, num_trials_per_iter=count, design_spaces=list(spaces),
+                       database=database, cost_model=_ScorerCostModel(scorer))
+    picked = [c.sch for c in context.generate_measure_candidates() or []]
+    context.post_tuning()
+    return picked

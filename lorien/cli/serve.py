@@ -1,0 +1,158 @@
+"""``lorien serve``: the schedule service, with local workers that tune what it was asked for."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lorien.cli.common import storage_options
+from lorien.config import data_dir, open_store, resolve_logs_uri, resolve_store_uri
+from lorien.errors import InvalidInput, StoreError
+
+#: The service must answer /readyz within this many seconds of starting.
+READY_TIMEOUT_S = 180.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", parents=[storage_options()],
+        help="serve schedules over HTTP (BentoML), predicting misses and tuning them in the background",
+        description="Start the BentoML service on the store: stored schedules come back in "
+                    "milliseconds, misses are predicted by the cost model in seconds and queued for "
+                    "tuning, which --workers local workers do (the default on the embedded store). A "
+                    "fresh store is seeded with Lorien's own tuned schedules; the shipped cost model "
+                    "is registered when no other is named. Write endpoints (enqueue, commit) need "
+                    "the token: --token, LORIEN_SERVICE_TOKEN, or one generated into the data folder.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="port to listen on (3000)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="local tuning workers (default 1 on SQLite, 0 on DynamoDB: workers "
+                             "elsewhere drain the same queue)")
+    parser.add_argument("--target", default="host",
+                        help="the target the local workers tune for (host); jobs of other targets "
+                             "wait for workers that can measure them")
+    parser.add_argument("--model", default=None, metavar="TAG",
+                        help="registered cost model (env LORIEN_MODEL; default: the shipped one)")
+    parser.add_argument("--token", default=None,
+                        help="the write token (env LORIEN_SERVICE_TOKEN; default: generated once "
+                             "into <data>/service-token)")
+    parser.add_argument("--refill-trials", type=int, default=32, metavar="N",
+                        help="trials of the tuning jobs queued for misses (32)")
+    parser.add_argument("--no-refill", action="store_true", help="queue no tuning for misses")
+    parser.add_argument("--no-seed", action="store_true",
+                        help="do not seed an empty store with Lorien's own tuned schedules")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536:
+        raise InvalidInput(f"--port must be in 1..65535, got {args.port}")
+    if args.refill_trials < 1:
+        raise InvalidInput(f"--refill-trials must be at least 1, got {args.refill_trials}")
+    store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
+    workers = args.workers if args.workers is not None else (1 if store_uri.startswith("sqlite") else 0)
+    if workers < 0:
+        raise InvalidInput(f"--workers cannot be negative, got {workers}")
+    os.environ.setdefault("BENTOML_HOME", str(data_dir() / "bentoml"))
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    from lorien.serving.seed import ensure_shipped_model, seed_store
+
+    with open_store(store_uri, create=True) as store:
+        if not args.no_seed and not store.list_workloads():
+            count, kept = seed_store(store)
+            print(f"seeded {store_uri} with Lorien's tuned schedules: {count} workloads, {kept} records")
+    model = ensure_shipped_model(args.model or os.environ.get("LORIEN_MODEL") or "lorien-cost-model")
+    token, token_note = _token(args.token)
+    env = {**os.environ, "LORIEN_STORE": store_uri, "LORIEN_LOGS": logs_uri, "LORIEN_MODEL": model,
+           "LORIEN_SERVICE_TOKEN": token, "LORIEN_REFILL": "0" if args.no_refill else "1",
+           "LORIEN_REFILL_TRIALS": str(args.refill_trials)}
+    url = f"http://{args.host}:{args.port}"
+    service = subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", "lorien.serving.service:LorienService",
+         "--host", args.host, "--port", str(args.port)], env=env, preexec_fn=_service_preexec)
+    workers_command = [sys.executable, "-m", "lorien.cli.main", "worker", "--store", store_uri,
+                       "--logs", logs_uri, "--target", args.target, "--quiet"]
+    local: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _wait_ready(url, service)
+        print(f"serving schedules on {url} (OpenAPI at {url}/docs.json) with cost model {model}; "
+              f"{workers} local worker(s) tune for {args.target}; {token_note}", flush=True)
+        while not stopping and service.poll() is None:
+            for process in [p for p in local if p.poll() is not None]:
+                local.remove(process)
+            while len(local) < workers:
+                local.append(subprocess.Popen(workers_command, env=env, preexec_fn=_die_with_parent))
+            time.sleep(0.5)
+        if not stopping:
+            raise StoreError(f"the service exited with code {service.returncode}; see its log above")
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for process in [service, *local]:
+            if process.poll() is None:
+                process.terminate()
+        for process in [service, *local]:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _token(flag: str | None) -> tuple[str, str]:
+    """The write token and where it came from (never printed itself)."""
+    if flag:
+        return flag, "write token from --token"
+    if os.environ.get("LORIEN_SERVICE_TOKEN"):
+        return os.environ["LORIEN_SERVICE_TOKEN"], "write token from LORIEN_SERVICE_TOKEN"
+    path = data_dir() / "service-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    return Path(path).read_text().strip(), f"write token in {path}"
+
+
+def _wait_ready(url: str, service: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if service.poll() is not None:
+            raise StoreError(f"the service exited with code {service.returncode} while starting")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise StoreError(f"the service at {url} was not ready within {READY_TIMEOUT_S:.0f} s")
+
+
+def _die_with_parent() -> None:
+    from lorien.tuner.process import die_with_parent
+
+    die_with_parent()
+
+
+def _service_preexec() -> None:
+    """BentoML's server runs worker processes of its own: SIGTERM (not SIGKILL) when ``lorien
+    serve`` dies lets it stop them."""
+    from lorien.tuner.process import die_with_parent
+
+    die_with_parent(signal.SIGTERM)

@@ -1,0 +1,134 @@
+"""Zero-shot delivery: a schedule for a workload nobody has tuned, chosen by a cost model.
+
+For a workload with no record for the target, :class:`ZeroShotPredictor` asks the dialect for
+candidates (design-space samples, the best schedules of the most similar tuned workloads adapted to
+the new shapes, and an evolutionary search guided by the cost model), ranks them with the cost model
+and returns the best as a ``predicted`` record. With ``measure_top_k`` the best few are measured and
+the fastest wins. Predicted records live in their own store groups: they never shadow a ``tuned``
+record, and a tuned record for the same workload takes over as soon as tuning commits it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lorien.dialects import CandidateOptions, Dialect, TuneOptions, get_dialect
+from lorien.errors import InvalidInput, TuningError
+from lorien.predictor.neighbours import NeighbourIndex, estimated_latency
+from lorien.predictor.scoring import CostModelScorer
+from lorien.records import Latency, ScheduleRecord, Target, Workload
+from lorien.store.base import ScheduleStore
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How hard to look for a schedule without tuning.
+
+    Attributes:
+        candidates: how many candidates the dialect proposes, and how.
+        neighbours: how many similar tuned workloads lend their best schedules.
+        measure_top_k: measure the best this many on the target's device and return the fastest;
+            0 returns the cost model's first choice unmeasured.
+        measure_timeout_s: how long building, and running, one measured candidate may take.
+    """
+
+    candidates: CandidateOptions = field(default_factory=CandidateOptions)
+    neighbours: int = 8
+    measure_top_k: int = 0
+    measure_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted schedule and how it was found.
+
+    Attributes:
+        record: the chosen schedule, ``source="predicted"``; its latency is measured when
+            ``measured``, else estimated from the neighbours' throughput.
+        score: the cost model's score of the chosen schedule.
+        measured: whether the latency was measured.
+        origin: where the chosen candidate came from (``neighbour``, ``evolved``, ``space``).
+        candidates: how many candidates were ranked, by origin.
+        neighbours: keys of the similar workloads that lent schedules.
+        seconds: time spent.
+    """
+
+    record: ScheduleRecord
+    score: float
+    measured: bool
+    origin: str
+    candidates: dict[str, int]
+    neighbours: list[str]
+    seconds: float
+
+
+class ZeroShotPredictor:
+    """Predicts schedules from a store's tuned neighbours and a cost model.
+
+    Thread safety: :meth:`predict` may run in several threads at once (each call builds its own
+    compiler objects); the store is borrowed and must itself be thread-safe, as every
+    :class:`ScheduleStore` is.
+    """
+
+    def __init__(self, store: ScheduleStore, scorer: CostModelScorer,
+                 options: PredictOptions | None = None) -> None:
+        self.store = store
+        self.scorer = scorer
+        self.options = options or PredictOptions()
+        self.index = NeighbourIndex(store)
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.scorer.dialect
+
+    def predict(self, workload: Workload, target: Target, *, commit: bool = True,
+                options: PredictOptions | None = None) -> Prediction:
+        """The best schedule the cost model can find for ``workload`` on ``target``.
+
+        Args:
+            commit: store the workload and the predicted record.
+
+        Raises:
+            InvalidInput: a workload of another dialect than the cost model's.
+            TuningError: the dialect proposed no usable candidate.
+        """
+        options = options or self.options
+        started = time.perf_counter()
+        dialect = get_dialect(workload.dialect)
+        if dialect.name != self.dialect.name:
+            raise InvalidInput(f"workload {workload.key} is of dialect {workload.dialect!r}; the cost "
+                               f"model scores {self.dialect.name!r}")
+        neighbours = self.index.nearest(workload, target, options.neighbours)
+        scorer = self.scorer.for_workload(workload)
+        found = dialect.candidates(workload, target, [n.record.schedule for n in neighbours], scorer,
+                                   options.candidates)
+        if not len(found):
+            raise TuningError(f"no candidate schedule for {workload.name} ({workload.key})")
+        scores = scorer(found.features)
+        order = np.argsort(-scores, kind="stable")
+        chosen, latency = int(order[0]), None
+        if options.measure_top_k > 0:
+            top = [int(i) for i in order[:options.measure_top_k]]
+            timeouts = TuneOptions(trials=1, build_timeout_s=options.measure_timeout_s,
+                                   run_timeout_s=options.measure_timeout_s)
+            measured = dialect.measure(workload, target, [found.schedules[i] for i in top], timeouts)
+            timed = [(lat.mean, i, lat) for i, lat in zip(top, measured, strict=True) if lat is not None]
+            if timed:
+                _, chosen, latency = min(timed, key=lambda t: t[0])
+        record = ScheduleRecord(
+            dialect=dialect.name, workload_key=workload.key, target=target, build=dialect.build_id(),
+            schedule=found.schedules[chosen],
+            latency=latency or Latency((estimated_latency(workload, neighbours),)),
+            source="predicted",
+        )
+        if commit:
+            self.store.put_workloads([workload])
+            self.store.commit([record])
+        return Prediction(record=record, score=float(scores[chosen]), measured=latency is not None,
+                          origin=found.origins[chosen], candidates=dict(Counter(found.origins)),
+                          neighbours=[n.workload.key for n in neighbours],
+                          seconds=time.perf_counter() - started)

@@ -1,0 +1,172 @@
+"""Asking a Lorien service over HTTP, and the compiler hook that does so.
+
+:class:`ServiceClient` speaks the service's JSON (see :mod:`lorien.serving.service`); errors come
+back as Lorien's own (400 -> :class:`InvalidInput`, 404 -> :class:`NotFound`, unreachable or 5xx ->
+:class:`StoreError`). :func:`fetch_schedules` asks for every kernel of a model in one request and
+keeps the answers in a private SQLite store for the duration of one build, so the compiler's hook
+(:meth:`lorien.dialects.Dialect.compiler_hook`) answers each kernel locally: one round trip per
+model, none per kernel.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lorien.errors import InvalidInput, LorienError, NotFound, StoreError
+from lorien.records import ScheduleRecord, Target, Workload
+from lorien.serving.schemas import MAX_BATCH
+from lorien.store.base import ScheduleStore
+
+
+class ServiceClient:
+    """A blocking client of one Lorien service.
+
+    Args:
+        url: the service's base URL, e.g. ``http://127.0.0.1:3000``.
+        token: the service's write token (needed by :meth:`enqueue` and :meth:`commit` only).
+        timeout_s: how long one request may take (a batch of misses is predicted in the call).
+
+    Thread safety: one client may be shared by threads (httpx's client is). Call :meth:`close`.
+    """
+
+    def __init__(self, url: str, token: str | None = None, timeout_s: float = 600.0) -> None:
+        import httpx
+
+        if not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"expected the service as http://HOST:PORT, got {url!r}")
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, headers=headers)
+
+    def call(self, endpoint: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST ``body`` to ``/endpoint`` and return the JSON answer.
+
+        Raises:
+            InvalidInput: the service refused the request (4xx other than 404).
+            NotFound: 404.
+            StoreError: the service is unreachable or failed (5xx).
+        """
+        import httpx
+
+        try:
+            response = self._http.post(f"/{endpoint}", json=body or {})
+        except httpx.HTTPError as exc:
+            raise StoreError(f"Lorien service at {self.url} is unreachable: {exc}") from None
+        if response.status_code < 400:
+            return response.json()
+        message = _error_message(response)
+        if response.status_code == 404:
+            raise NotFound(message)
+        if response.status_code < 500:
+            raise InvalidInput(f"service refused /{endpoint} ({response.status_code}): {message}")
+        raise StoreError(f"service failed /{endpoint} ({response.status_code}): {message}")
+
+    def schedules(self, target: Target, workloads: Sequence[Workload], *, predict: bool = True
+                  ) -> list[dict[str, Any]]:
+        """Answers for ``workloads`` (sent whole, so new ones can be predicted), in order; asked in
+        batches of at most the service's limit."""
+        answers: list[dict[str, Any]] = []
+        for start in range(0, len(workloads), MAX_BATCH):
+            chunk = workloads[start:start + MAX_BATCH]
+            body = {"target": target.canonical, "predict": predict,
+                    "workloads": [{"workload": w.to_dict(), "dialect": w.dialect} for w in chunk]}
+            answers.extend(self.call("schedules", body)["answers"])
+        return answers
+
+    def schedule(self, target: Target | str, key: str, dialect: str = "tvm") -> dict[str, Any]:
+        return self.call("schedule", {"target": _target_text(target), "key": key, "dialect": dialect})
+
+    def enqueue(self, target: Target | str, key: str, *, priority: int = 0, trials: int | None = None,
+                dialect: str = "tvm") -> dict[str, Any]:
+        body: dict[str, Any] = {"target": _target_text(target), "key": key, "dialect": dialect,
+                                "priority": priority}
+        if trials is not None:
+            body["trials"] = trials
+        return self.call("enqueue", body)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.call("job", {"job_id": job_id})["job"]
+
+    def health(self) -> dict[str, Any]:
+        return self.call("health")
+
+    def model(self) -> dict[str, Any]:
+        return self.call("model")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ServiceClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+@dataclass
+class FetchedSchedules:
+    """A model's schedules as the service answered them, held in a private store for one build."""
+
+    store: ScheduleStore
+    answers: list[dict[str, Any]]
+
+    def count(self, status: str) -> int:
+        return sum(a["status"] == status for a in self.answers)
+
+
+@contextmanager
+def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[Workload], *,
+                    predict: bool = True) -> Iterator[FetchedSchedules]:
+    """Ask the service for every workload in one batch and keep the answers in a temporary SQLite
+    store (removed on exit): pass ``.store`` to :meth:`Dialect.compile` or
+    :meth:`Dialect.compiler_hook`, so the build asks no further.
+
+    Raises:
+        InvalidInput: an answer is not a schedule record.
+    """
+    from lorien.store.sqlite import SQLiteScheduleStore
+
+    answers = client.schedules(target, workloads, predict=predict)
+    records = []
+    for answer in answers:
+        if answer.get("record"):
+            try:
+                records.append(ScheduleRecord.from_dict(answer["record"]))
+            except LorienError as exc:
+                raise InvalidInput(f"the service answered a malformed record: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="lorien-fetched-") as folder:
+        store = SQLiteScheduleStore(Path(folder) / "schedules.db")
+        try:
+            store.put_workloads(workloads)
+            store.commit(records)
+            yield FetchedSchedules(store, answers)
+        finally:
+            store.close()
+
+
+def _target_text(target: Target | str) -> str:
+    return target.canonical if isinstance(target, Target) else target
+
+
+def _error_message(response: Any) -> str:
+    """The service's error text (BentoML answers ``{"error": ...}``, sometimes inside a list)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        detail = data.get("detail")
+        error = str(data.get("error", ""))
+        if isinstance(detail, list) and detail:
+            first = detail[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            return f"{error}: {where}: {first.get('msg', '')}"
+        return error or str(data)[:300]
+    return str(data)[:300]

@@ -1,0 +1,330 @@
+"""What the service does, without HTTP: find, predict, queue and report schedules.
+
+The BentoML service (:mod:`lorien.serving.service`) is a thin shell over :class:`ScheduleProvider`;
+everything here is testable with a store file and no server. A request names a workload (its key,
+or the whole workload when it may be new) and a target; the answer is the store's best record by
+:func:`lorien.lookup.find_schedule`, else a schedule predicted on the spot. Whatever is not tuned
+for exactly this target and build gets a refill job in the queue, its priority rising by one with
+every request that wanted it, so the next answer is a tuned schedule.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lorien.config import open_queue, open_store, resolve_store_uri
+from lorien.dialects import Dialect, TuneOptions, get_dialect
+from lorien.errors import InvalidInput, LorienError, NotFound
+from lorien.jobs import TERMINAL_STATES, JobSpec
+from lorien.lookup import find_schedule
+from lorien.predictor import CostModelScorer, PredictOptions, ZeroShotPredictor
+from lorien.queue import JobQueue
+from lorien.records import ScheduleRecord, Target, Workload
+from lorien.serving.schemas import (
+    Answer,
+    BatchAnswer,
+    CommitAnswer,
+    HealthAnswer,
+    JobAnswer,
+    ModelAnswer,
+    PredictionAnswer,
+    WorkloadBody,
+    WorkloadRef,
+)
+from lorien.store.base import ScheduleStore
+
+
+class Unauthorized(LorienError):
+    """A write without the service's token."""
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How a service instance runs; :meth:`from_env` reads them from ``LORIEN_*`` variables.
+
+    Attributes:
+        store_uri: the schedule store (and queue) to serve from.
+        model: the registered cost model's tag (``LORIEN_MODEL``).
+        token: the secret that write endpoints require (``LORIEN_SERVICE_TOKEN``); None refuses
+            every write.
+        refill: queue tuning for what is not tuned for the exact target (``LORIEN_REFILL``).
+        refill_trials: the budget of those jobs (``LORIEN_REFILL_TRIALS``).
+        predict: how hard a miss is predicted.
+    """
+
+    store_uri: str
+    model: str = "lorien-cost-model"
+    token: str | None = None
+    refill: bool = True
+    refill_trials: int = 32
+    predict: PredictOptions = field(default_factory=PredictOptions)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServiceSettings:
+        """Settings from the environment (the service's processes inherit ``lorien serve``'s).
+
+        Raises:
+            InvalidInput: a malformed number.
+        """
+        trials = environ.get("LORIEN_REFILL_TRIALS", "32")
+        if not trials.isdigit() or int(trials) < 1:
+            raise InvalidInput(f"LORIEN_REFILL_TRIALS must be a positive integer, got {trials!r}")
+        return cls(store_uri=resolve_store_uri(None, environ),
+                   model=environ.get("LORIEN_MODEL", "lorien-cost-model"),
+                   token=environ.get("LORIEN_SERVICE_TOKEN") or None,
+                   refill=environ.get("LORIEN_REFILL", "1") not in ("0", "false", "no"),
+                   refill_trials=int(trials))
+
+
+class ScheduleProvider:
+    """Answers schedule requests from a store, a queue and a cost model.
+
+    Thread safety: every method may be called from several threads at once (the service runs
+    synchronous endpoints in a thread pool). Concurrent misses of the same workload and target
+    predict once; the others wait and read the stored prediction.
+
+    Ownership: the provider opens and owns its store and queue unless they are given; call
+    :meth:`close` when done.
+
+    Errors: bad requests raise :class:`InvalidInput`, unknown workloads or jobs :class:`NotFound`,
+    writes without the token :class:`Unauthorized`, store failures
+    :class:`lorien.errors.StoreError`.
+    """
+
+    def __init__(self, settings: ServiceSettings, *, store: ScheduleStore | None = None,
+                 queue: JobQueue | None = None, model: tuple[Any, dict[str, Any]] | None = None) -> None:
+        self.settings = settings
+        self._owns = store is None
+        self.store = store or open_store(settings.store_uri, create=True)
+        self.queue = queue or open_queue(settings.store_uri, create=True)
+        if model is None:
+            from lorien.serving.seed import ensure_shipped_model
+            from lorien.training.registry import load_model
+
+            self.model_tag = ensure_shipped_model(settings.model)
+            model = load_model(self.model_tag)
+        else:
+            self.model_tag = settings.model
+        self.model, self.model_metadata = model
+        self._predictors: dict[str, ZeroShotPredictor] = {}
+        self._lock = threading.Lock()
+        self._in_flight: dict[tuple[str, str], threading.Lock] = {}
+        self._trained_kinds: dict[str, set[str]] = {}
+
+    # -- answers -----------------------------------------------------------------------------------
+    def answer(self, ref: WorkloadRef, target_text: str, *, predict: bool = True,
+               refill: bool = True) -> Answer:
+        """The schedule of one workload for a target (see the module docstring).
+
+        Raises:
+            InvalidInput: unknown dialect, malformed target or workload.
+            NotFound: a key the store does not know, without the workload.
+        """
+        started = time.perf_counter()
+        dialect, workload = self._workload(ref)
+        target = self._target(dialect, target_text)
+        return self._answer(dialect, workload, target, predict, refill, started)
+
+    def answer_many(self, refs: Sequence[WorkloadRef], target_text: str, *, predict: bool = True,
+                    refill: bool = True) -> BatchAnswer:
+        """Answers for many workloads of one target (a whole model), in the order given.
+
+        Every reference is checked before anything is predicted or queued, so one bad workload
+        fails the request and changes nothing.
+        """
+        started = time.perf_counter()
+        resolved = [self._workload(ref) for ref in refs]
+        targets: dict[str, Target] = {}
+        answers = []
+        for dialect, _ in resolved:
+            if dialect.name not in targets:
+                targets[dialect.name] = self._target(dialect, target_text)
+        for dialect, workload in resolved:
+            answers.append(self._answer(dialect, workload, targets[dialect.name], predict, refill,
+                                        time.perf_counter()))
+        counts = {s: sum(a.status == s for a in answers) for s in ("tuned", "predicted", "missing")}
+        return BatchAnswer(answers=answers, seconds=time.perf_counter() - started, **counts)
+
+    def predict_only(self, ref: WorkloadRef, target_text: str, measure_top_k: int = 0) -> PredictionAnswer:
+        """The cost model's choice for a workload, whatever the store holds; stores nothing."""
+        dialect, workload = self._workload(ref)
+        target = self._target(dialect, target_text)
+        self._check_predictable(dialect, target)
+        options = self.settings.predict
+        if measure_top_k:
+            import dataclasses
+
+            options = dataclasses.replace(options, measure_top_k=measure_top_k)
+        prediction = self._predictor(dialect).predict(workload, target, commit=False, options=options)
+        return PredictionAnswer(key=workload.key, record=prediction.record.to_dict(), score=prediction.score,
+                                measured=prediction.measured, origin=prediction.origin,
+                                candidates=prediction.candidates, neighbours=prediction.neighbours,
+                                seconds=prediction.seconds)
+
+    # -- writes --------------------------------------------------------------------------------------
+    def check_token(self, presented: str | None) -> None:
+        """Raises :class:`Unauthorized` unless ``presented`` is the service's token."""
+        expected = self.settings.token
+        if expected is None:
+            raise Unauthorized("this service accepts no writes: it was started without a token")
+        if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise Unauthorized("a valid token is required (Authorization: Bearer TOKEN)")
+
+    def enqueue(self, ref: WorkloadRef, target_text: str, *, priority: int = 0,
+                trials: int | None = None) -> JobAnswer:
+        """Queue tuning of a workload (re-queue it when done with a smaller budget, or failed)."""
+        dialect, workload = self._workload(ref)
+        target = self._target(dialect, target_text)
+        spec = self._spec(dialect, workload, target, trials or self.settings.refill_trials, priority)
+        self.store.put_workloads([workload])
+        report = self.queue.enqueue([spec])
+        verdict = next(name for name in ("added", "queued", "requeued", "done")
+                       if spec.job_id in getattr(report, name))
+        return JobAnswer(job=self._job(spec.job_id), enqueued=verdict)
+
+    def commit(self, workloads: Sequence[WorkloadBody], records: Sequence[Mapping[str, Any]]) -> CommitAnswer:
+        """Store workloads and records measured elsewhere. Every record's workload must be stored
+        or given; everything is checked before anything is written."""
+        checked = [self._workload(WorkloadRef(workload=w, dialect=w.dialect))[1] for w in workloads]
+        known = {(w.dialect, w.key) for w in checked}
+        parsed = [ScheduleRecord.from_dict(r) for r in records]
+        for record in parsed:
+            get_dialect(record.dialect)
+            if (record.dialect, record.workload_key) not in known and \
+                    self.store.get_workload(record.dialect, record.workload_key) is None:
+                raise NotFound(f"record of unknown workload {record.workload_key}: send the workload too")
+        added = self.store.put_workloads(checked)
+        result = self.store.commit(parsed)
+        return CommitAnswer(workloads=added, kept=result.kept, dropped=result.dropped)
+
+    # -- status --------------------------------------------------------------------------------------
+    def job(self, job_id: str) -> JobAnswer:
+        return JobAnswer(job=self._job(job_id))
+
+    def model_info(self) -> ModelAnswer:
+        return ModelAnswer(tag=self.model_tag, metadata=self.model_metadata)
+
+    def health(self) -> HealthAnswer:
+        """Whether the store and the queue answer now; never raises."""
+        try:
+            counts = self.queue.counts()
+            groups = sum(1 for _ in self.store.groups())
+            return HealthAnswer(ok=True, store=self.store.uri, queue=counts, model=self.model_tag,
+                                record_groups=groups)
+        except LorienError as exc:
+            return HealthAnswer(ok=False, store=self.store.uri, queue={}, model=self.model_tag,
+                                record_groups=0, detail=str(exc))
+
+    def close(self) -> None:
+        if self._owns:
+            self.store.close()
+            self.queue.close()
+
+    # -- inside ----------------------------------------------------------------------------------
+    def _answer(self, dialect: Dialect, workload: Workload, target: Target, predict: bool, refill: bool,
+                started: float) -> Answer:
+        build = dialect.build_id()
+        found = find_schedule(self.store, workload.key, target, build)
+        detail = ""
+        if found is None and predict:
+            try:
+                self._check_predictable(dialect, target)
+                found = self._predict_once(dialect, workload, target, build)
+            except InvalidInput as exc:
+                detail = str(exc)
+        job: dict[str, Any] = {}
+        if refill and self.settings.refill and (found is None or not found.complete):
+            job = self._refill(dialect, workload, target)
+        if found is None:
+            return Answer(key=workload.key, status="missing", job=job, detail=detail or "no schedule stored",
+                          seconds=time.perf_counter() - started)
+        return Answer(key=workload.key, status=found.record.source, match=found.match,
+                      record=found.record.to_dict(), job=job, seconds=time.perf_counter() - started)
+
+    def _predict_once(self, dialect: Dialect, workload: Workload, target: Target, build: str):  # type: ignore[no-untyped-def]
+        """Predict and store, once per workload and target across this process's threads."""
+        key = (workload.key, target.canonical)
+        with self._lock:
+            lock = self._in_flight.setdefault(key, threading.Lock())
+        with lock:
+            found = find_schedule(self.store, workload.key, target, build)
+            if found is None:
+                self._predictor(dialect).predict(workload, target, commit=True)
+                found = find_schedule(self.store, workload.key, target, build)
+        with self._lock:
+            self._in_flight.pop(key, None)
+        return found
+
+    def _refill(self, dialect: Dialect, workload: Workload, target: Target) -> dict[str, Any]:
+        """Make sure a job will tune the workload; each call adds one to a waiting job's priority.
+        A failed or cancelled job is reported, not retried (``enqueue`` retries on purpose)."""
+        spec = self._spec(dialect, workload, target, self.settings.refill_trials, 1)
+        current = self.queue.get(spec.job_id)
+        if current is not None and current.state in TERMINAL_STATES:
+            if current.state != "done" or current.spec.trials >= spec.trials:
+                return _job_summary(current.to_dict())
+        if current is not None and current.state in ("waiting", "running"):
+            spec = JobSpec(**{**spec.__dict__, "priority": current.spec.priority + 1})
+        self.store.put_workloads([workload])
+        self.queue.enqueue([spec])
+        return _job_summary(self._job(spec.job_id))
+
+    def _spec(self, dialect: Dialect, workload: Workload, target: Target, trials: int,
+              priority: int) -> JobSpec:
+        options = TuneOptions(trials=trials)
+        return JobSpec(dialect=dialect.name, workload_key=workload.key, workload_name=workload.name,
+                       target=target, build=dialect.build_id(), trials=options.trials, keep=options.keep,
+                       priority=priority)
+
+    def _job(self, job_id: str) -> dict[str, Any]:
+        job = self.queue.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        return job.to_dict()
+
+    def _workload(self, ref: WorkloadRef) -> tuple[Dialect, Workload]:
+        if ref.workload is not None:
+            dialect = get_dialect(ref.workload.dialect)
+            if ref.key is not None and ref.key != ref.workload.key:
+                raise InvalidInput(f"key {ref.key!r} and the workload's key {ref.workload.key!r} differ")
+            return dialect, dialect.check_workload(Workload(**ref.workload.model_dump()))
+        if ref.key is None:
+            raise InvalidInput("name a workload: its key, or the whole workload")
+        dialect = get_dialect(ref.dialect)
+        workload = self.store.get_workload(dialect.name, ref.key)
+        if workload is None:
+            raise NotFound(f"unknown {dialect.name} workload {ref.key!r}: send the whole workload")
+        return dialect, workload
+
+    @staticmethod
+    def _target(dialect: Dialect, text: str) -> Target:
+        return dialect.parse_target(text.strip())
+
+    def _check_predictable(self, dialect: Dialect, target: Target) -> None:
+        """Raises InvalidInput when the cost model knows nothing of this target's kind."""
+        if dialect.name not in self._trained_kinds:
+            trained = self.model_metadata.get("targets") or []
+            self._trained_kinds[dialect.name] = {dialect.parse_target(t).loose_key for t in trained}
+        kinds = self._trained_kinds[dialect.name]
+        if kinds and target.loose_key not in kinds:
+            raise InvalidInput(f"the cost model {self.model_tag} was trained for {', '.join(sorted(kinds))}, "
+                               f"not {target.loose_key}: no prediction for this target")
+
+    def _predictor(self, dialect: Dialect) -> ZeroShotPredictor:
+        with self._lock:
+            if dialect.name not in self._predictors:
+                scorer = CostModelScorer(self.model, self.model_metadata, dialect, self.model_tag)
+                self._predictors[dialect.name] = ZeroShotPredictor(self.store, scorer, self.settings.predict)
+            return self._predictors[dialect.name]
+
+
+def _job_summary(job: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a job an answer carries."""
+    return {"job_id": job["job_id"], "state": job["state"], "priority": job["spec"]["priority"],
+            "trials": job["spec"]["trials"], "attempts": job["attempts"]}

@@ -1,0 +1,120 @@
+"""The service's request and response bodies: plain JSON, validated by pydantic, never pickled.
+
+Sizes are bounded here (string lengths, list lengths) and the whole body by
+:class:`lorien.serving.limits.BodySizeLimit`, so a request cannot make the service hold more than a
+few megabytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: A workload's serialised kernel, at most (TVM payloads of large kernels are ~100 KB).
+MAX_PAYLOAD_CHARS = 2_000_000
+#: Workloads in one batch request, at most.
+MAX_BATCH = 512
+KEY_PATTERN = r"^[0-9A-Za-z_.-]{1,64}$"
+TargetText = Field(min_length=1, max_length=4000,
+                   description='the target: "host" (the service\'s CPU), a kind such as "llvm", or the '
+                               "dialect's JSON target dict as text")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkloadBody(Strict):
+    """A workload as :meth:`lorien.records.Workload.to_dict` writes it."""
+
+    dialect: str = Field(min_length=1, max_length=64)
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = Field(default="", max_length=4000)
+    flops: float = Field(default=0.0, ge=0, le=1e21)
+    payload: str = Field(min_length=1, max_length=MAX_PAYLOAD_CHARS)
+
+
+class WorkloadRef(Strict):
+    """Which workload: ``key`` of one the service knows, or the whole ``workload`` (needed when it
+    may be new; its key is checked against its payload)."""
+
+    key: str | None = Field(default=None, pattern=KEY_PATTERN)
+    workload: WorkloadBody | None = None
+    dialect: str = Field(default="tvm", min_length=1, max_length=64)
+
+
+class Answer(BaseModel):
+    """The schedule of one workload for a target.
+
+    ``status``: ``tuned`` (a measured record), ``predicted`` (chosen by the cost model, tuning
+    queued), or ``missing`` (no record and nothing predicted; ``detail`` says why). ``match``:
+    ``exact`` target or ``loose`` (another target of the same kind). ``record`` is
+    :meth:`lorien.records.ScheduleRecord.to_dict`, empty when missing. ``job`` is the refill job
+    (id, state, priority), empty when none was needed.
+    """
+
+    key: str
+    status: Literal["tuned", "predicted", "missing"]
+    match: Literal["exact", "loose", ""] = ""
+    record: dict[str, Any] = Field(default_factory=dict)
+    job: dict[str, Any] = Field(default_factory=dict)
+    seconds: float = 0.0
+    detail: str = ""
+
+
+class BatchAnswer(BaseModel):
+    """Answers for many workloads, in the order asked, with counts by status."""
+
+    answers: list[Answer]
+    tuned: int
+    predicted: int
+    missing: int
+    seconds: float
+
+
+class PredictionAnswer(BaseModel):
+    """The cost model's choice for a workload, without looking in or writing to the store."""
+
+    key: str
+    record: dict[str, Any]
+    score: float
+    measured: bool
+    origin: str
+    candidates: dict[str, int]
+    neighbours: list[str]
+    seconds: float
+
+
+class JobAnswer(BaseModel):
+    """A tuning job: :meth:`lorien.jobs.Job.to_dict` plus, on enqueue, what the queue did."""
+
+    job: dict[str, Any]
+    enqueued: str = ""
+
+
+class CommitAnswer(BaseModel):
+    """What a commit stored."""
+
+    workloads: int
+    kept: int
+    dropped: int
+
+
+class ModelAnswer(BaseModel):
+    """The cost model in use: its tag and the metadata it was registered with."""
+
+    tag: str
+    metadata: dict[str, Any]
+
+
+class HealthAnswer(BaseModel):
+    """Whether the store and the queue answer; the queue's job counts, the store's record groups
+    (workload x target x build x source) and the cost model in use."""
+
+    ok: bool
+    store: str
+    queue: dict[str, int]
+    model: str
+    record_groups: int
+    detail: str = ""

@@ -1,0 +1,111 @@
+"""What a fresh service starts with: the project's own tuned schedules and a trained cost model.
+
+Both ship in the repository. The schedules are the best measurements of the tuning-log data set
+(``datasets/tuning_logs``, tuned with MetaSchedule on a 2-core CPU); the cost model is a LightGBM
+ranker trained on the same logs, kept in LightGBM's text format (``shipped/cost_model.txt``, no
+pickle) with its metadata beside it. Regenerate the model after the logs or the features change::
+
+    python -m lorien.serving.seed --train
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from lorien.datasets.tabular import read_logs
+from lorien.errors import NotFound
+from lorien.logstore import LocalLogStore
+from lorien.records import ScheduleRecord
+from lorien.store.base import ScheduleStore
+
+SHIPPED = Path(__file__).resolve().parent / "shipped"
+MODEL_TEXT = SHIPPED / "cost_model.txt"
+MODEL_METADATA = SHIPPED / "cost_model.json"
+#: The registered name of the shipped cost model, the service's default.
+DEFAULT_MODEL = "lorien-cost-model"
+
+
+def tuning_logs_dir() -> Path:
+    """The data set of tuning logs that ships with Lorien."""
+    from lorien import datasets
+
+    return Path(datasets.__file__).resolve().parent / "tuning_logs"
+
+
+def seed_store(store: ScheduleStore, logs_dir: Path | None = None) -> tuple[int, int]:
+    """Store the workloads of the shipped tuning logs and their best measured schedules
+    (``tuned`` records; the store keeps its best N). Safe to repeat: records are content-keyed.
+
+    Returns:
+        ``(workloads, records kept)``.
+    """
+    logs, _, _ = read_logs(LocalLogStore(logs_dir or tuning_logs_dir()))
+    records = [
+        ScheduleRecord(dialect=log.workload.dialect, workload_key=log.workload.key, target=log.target,
+                       build=log.build, schedule=m.schedule, latency=m.latency, source="tuned",
+                       created_at=log.finished_at)
+        for log in logs for m in log.succeeded if m.latency is not None
+    ]
+    store.put_workloads(log.workload for log in logs)
+    result = store.commit(records)
+    return len({log.workload.key for log in logs}), result.kept
+
+
+def ensure_shipped_model(tag: str = DEFAULT_MODEL) -> str:
+    """Register the shipped cost model under ``tag`` unless a model of that name is registered;
+    returns the tag in use. Other names must have been registered with ``lorien train``.
+
+    Raises:
+        NotFound: ``tag`` is not the shipped model's name and is not registered.
+    """
+    import bentoml
+
+    try:
+        return str(bentoml.models.get(tag).tag)
+    except bentoml.exceptions.NotFound:
+        if tag.split(":")[0] != DEFAULT_MODEL:
+            raise NotFound(f"no registered cost model {tag!r} (register one with lorien train --out)"
+                           ) from None
+    from lorien.training.cost_models import LightGBMRankingCostModel
+    from lorien.training.registry import register_model
+
+    model = LightGBMRankingCostModel.from_text(MODEL_TEXT.read_text())
+    return register_model(DEFAULT_MODEL, model, shipped_metadata())
+
+
+def shipped_metadata() -> dict[str, Any]:
+    return json.loads(MODEL_METADATA.read_text())
+
+
+def train_shipped_model(time_limit: float = 60.0) -> dict[str, Any]:
+    """Train the shipped LightGBM model on the shipped logs and write it beside this module."""
+    from lorien.training.pipeline import train_cost_model
+
+    trained = train_cost_model(LocalLogStore(tuning_logs_dir()), "lightgbm", progress=True,
+                               time_limit=time_limit)
+    metadata = {**trained.metadata, "training_data": {**trained.metadata["training_data"],
+                                                      "logs": "datasets/tuning_logs"}}
+    SHIPPED.mkdir(exist_ok=True)
+    MODEL_TEXT.write_text(trained.model.to_text())
+    MODEL_METADATA.write_text(json.dumps(metadata, indent=1, sort_keys=True) + "\n")
+    return metadata
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lorien.serving.seed", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", action="store_true", help="retrain the shipped cost model")
+    args = parser.parse_args(argv)
+    if args.train:
+        metadata = train_shipped_model()
+        print(json.dumps(metadata["held_out"], indent=1), file=sys.stderr)
+        print(f"wrote {MODEL_TEXT} ({MODEL_TEXT.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

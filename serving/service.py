@@ -1,0 +1,164 @@
+"""The BentoML service: Lorien's schedules over HTTP.
+
+A thin shell over :class:`lorien.serving.provider.ScheduleProvider`: each endpoint validates its
+JSON body (pydantic, bounded sizes), calls the provider, and maps Lorien's errors to HTTP (400 bad
+input, 401 no or wrong token, 404 unknown workload or job, 413 body too large, 422 nothing to
+predict from, 503 store unreachable). Bodies are JSON only: BentoML refuses pickled bodies on the
+main server, and nothing here unpickles what arrives.
+
+    bentoml serve lorien.serving.service:LorienService      # or: lorien serve
+
+Configuration comes from the environment (see :class:`~lorien.serving.provider.ServiceSettings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Annotated, Any, TypeVar
+
+import bentoml
+from pydantic import Field
+
+from lorien.errors import InvalidInput, NotFound, StoreError, TuningError
+from lorien.serving.limits import MAX_BODY_BYTES, BodySizeLimit
+from lorien.serving.provider import ScheduleProvider, ServiceSettings, Unauthorized
+from lorien.serving.schemas import (
+    KEY_PATTERN,
+    MAX_BATCH,
+    Answer,
+    BatchAnswer,
+    CommitAnswer,
+    HealthAnswer,
+    JobAnswer,
+    ModelAnswer,
+    PredictionAnswer,
+    WorkloadBody,
+    WorkloadRef,
+)
+from lorien.serving.seed import DEFAULT_MODEL
+
+T = TypeVar("T")
+TargetText = Annotated[str, Field(min_length=1, max_length=4000, description=(
+    'the target: "host" (the service\'s own CPU), a kind such as "llvm", or the dialect\'s JSON '
+    "target dict as text"))]
+Key = Annotated[str | None, Field(pattern=KEY_PATTERN, description="a stored workload's key")]
+Dialect = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Unauthorized(bentoml.exceptions.BentoMLException):
+    error_code = HTTPStatus.UNAUTHORIZED
+
+
+def _http_errors(call: Callable[[], T]) -> T:
+    """Run a provider call, turning Lorien's errors into BentoML's HTTP errors."""
+    try:
+        return call()
+    except Unauthorized as exc:
+        raise _Unauthorized(str(exc)) from None
+    except NotFound as exc:
+        raise bentoml.exceptions.NotFound(str(exc)) from None
+    except InvalidInput as exc:
+        raise bentoml.exceptions.InvalidArgument(str(exc)) from None
+    except TuningError as exc:
+        raise bentoml.exceptions.UnprocessableEntity(str(exc)) from None
+    except StoreError as exc:
+        raise bentoml.exceptions.ServiceUnavailable(str(exc)) from None
+
+
+def _bearer(ctx: bentoml.Context) -> str | None:
+    header = ctx.request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _ref(key: str | None, workload: WorkloadBody | None, dialect: str) -> WorkloadRef:
+    return WorkloadRef(key=key, workload=workload, dialect=dialect)
+
+
+@bentoml.service(name="lorien", traffic={"timeout": 600})
+class LorienService:
+    """Schedules for the workloads of any model: stored, predicted, or queued for tuning."""
+
+    #: The shipped cost model; a built Bento carries it. ``LORIEN_MODEL`` selects another one.
+    cost_model = bentoml.models.BentoModel(DEFAULT_MODEL)
+
+    def __init__(self) -> None:
+        self.provider = ScheduleProvider(ServiceSettings.from_env())
+        self.answers = bentoml.metrics.Counter(
+            name="lorien_answers", documentation="schedule answers by status", labelnames=["status"])
+
+    def __is_ready__(self) -> bool:
+        return self.provider.health().ok
+
+    def _count(self, *answers: Answer) -> None:
+        for answer in answers:
+            self.answers.labels(status=answer.status).inc()
+
+    @bentoml.api
+    def schedule(self, target: TargetText, key: Key = None, workload: WorkloadBody | None = None,
+                 dialect: Dialect = "tvm", predict: bool = True) -> Answer:
+        """The schedule of one workload for a target: stored (tuned first), else predicted now
+        (unless ``predict`` is false); tuning is queued for anything not tuned for this target."""
+        answer = _http_errors(lambda: self.provider.answer(_ref(key, workload, dialect), target,
+                                                           predict=predict))
+        self._count(answer)
+        return answer
+
+    @bentoml.api
+    def schedules(self, target: TargetText,
+                  workloads: Annotated[list[WorkloadRef], Field(min_length=1, max_length=MAX_BATCH)],
+                  predict: bool = True) -> BatchAnswer:
+        """The schedules of many workloads (a whole model) in one call, in the order given."""
+        answers = _http_errors(lambda: self.provider.answer_many(workloads, target, predict=predict))
+        self._count(*answers.answers)
+        return answers
+
+    @bentoml.api
+    def predict(self, target: TargetText, key: Key = None, workload: WorkloadBody | None = None,
+                dialect: Dialect = "tvm",
+                measure_top_k: Annotated[int, Field(ge=0, le=16)] = 0) -> PredictionAnswer:
+        """The cost model's choice for a workload, ignoring and not changing the store; with
+        ``measure_top_k``, the fastest of the best few measured on the service's machine."""
+        return _http_errors(lambda: self.provider.predict_only(_ref(key, workload, dialect), target,
+                                                               measure_top_k))
+
+    @bentoml.api
+    def enqueue(self, ctx: bentoml.Context, target: TargetText, key: Key = None,
+                workload: WorkloadBody | None = None, dialect: Dialect = "tvm",
+                priority: Annotated[int, Field(ge=-1000, le=1000)] = 0,
+                trials: Annotated[int | None, Field(ge=1, le=100_000)] = None) -> JobAnswer:
+        """Queue tuning of a workload (requires the token)."""
+        def call() -> JobAnswer:
+            self.provider.check_token(_bearer(ctx))
+            return self.provider.enqueue(_ref(key, workload, dialect), target, priority=priority,
+                                         trials=trials)
+        return _http_errors(call)
+
+    @bentoml.api
+    def commit(self, ctx: bentoml.Context,
+               records: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=4096)],
+               workloads: Annotated[list[WorkloadBody], Field(max_length=MAX_BATCH)] = []) -> CommitAnswer:  # noqa: B006
+        """Store records measured elsewhere, with their workloads when new (requires the token)."""
+        def call() -> CommitAnswer:
+            self.provider.check_token(_bearer(ctx))
+            return self.provider.commit(workloads, records)
+        return _http_errors(call)
+
+    @bentoml.api
+    def job(self, job_id: Annotated[str, Field(pattern=r"^[0-9a-f]{1,64}$")]) -> JobAnswer:
+        """A tuning job's state, attempts, result and history."""
+        return _http_errors(lambda: self.provider.job(job_id))
+
+    @bentoml.api
+    def model(self) -> ModelAnswer:
+        """The cost model in use and what it was trained on."""
+        return self.provider.model_info()
+
+    @bentoml.api
+    def health(self) -> HealthAnswer:
+        """Whether the store and queue answer, with the queue's job counts."""
+        return self.provider.health()
+
+
+LorienService.add_asgi_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)

@@ -1,0 +1,69 @@
+"""Neighbour search and tile adaptation: pure logic, no compiler."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from lorien.predictor.neighbours import NeighbourIndex, estimated_latency
+from lorien.records import Latency, ScheduleRecord, Target, Workload
+from lorien.store.sqlite import SQLiteScheduleStore
+
+CPU = Target('{"kind":"llvm","mcpu":"a"}', "llvm_cpu")
+OTHER_CPU = Target('{"kind":"llvm","mcpu":"b"}', "llvm_cpu")
+GPU = Target('{"kind":"cuda"}', "cuda")
+
+
+def conv(key: str, channels: int, flops: float) -> Workload:
+    return Workload("fake", key, f"fused_conv2d_add_relu(1x{channels}x56x56:float32, "
+                                 f"{channels}x{channels}x3x3:float32, 1x{channels}x56x56:float32)",
+                    flops, "{}")
+
+
+def dense(key: str) -> Workload:
+    name = "fused_matmul_add(1x512:float32, 512x1000:float32, 1x1000:float32)"
+    return Workload("fake", key, name, 1e6, "{}")
+
+
+def tuned(workload: Workload, target: Target, seconds: float) -> ScheduleRecord:
+    return ScheduleRecord("fake", workload.key, target, "b1", f"s-{workload.key}", Latency((seconds,)))
+
+
+def test_nearest_tuned_workloads_of_the_same_kind_come_first(tmp_path: Path) -> None:
+    store = SQLiteScheduleStore(tmp_path / "s.db")
+    near, far, other_op = conv("a1", 64, 2e9), conv("a2", 512, 3e10), dense("a3")
+    untuned = conv("a4", 64, 2e9)
+    store.put_workloads([near, far, other_op, untuned])
+    store.commit([tuned(near, OTHER_CPU, 1e-3), tuned(far, CPU, 5e-3), tuned(other_op, CPU, 1e-5)])
+    found = NeighbourIndex(store).nearest(conv("new", 96, 3e9), CPU, k=3)
+    assert [n.workload.key for n in found] == ["a1", "a2", "a3"]  # a1 tuned on another CPU counts
+    assert found[0].distance < found[1].distance < found[2].distance
+    assert NeighbourIndex(store).nearest(conv("new", 96, 3e9), GPU, k=3) == []  # none tuned for cuda
+    assert [n.workload.key for n in NeighbourIndex(store).nearest(near, CPU, k=1)] == ["a2"]  # not itself
+
+
+def test_latency_estimate_uses_the_neighbours_throughput(tmp_path: Path) -> None:
+    store = SQLiteScheduleStore(tmp_path / "s.db")
+    a, b = conv("a1", 64, 2e9), conv("a2", 128, 4e9)
+    store.put_workloads([a, b])
+    store.commit([tuned(a, CPU, 1e-2), tuned(b, CPU, 1e-2)])  # 200 and 400 GFLOP/s
+    found = NeighbourIndex(store).nearest(conv("new", 96, 3e9), CPU, k=3)
+    assert math.isclose(estimated_latency(conv("new", 96, 3e9), found), 3e9 / 3e11)
+    assert estimated_latency(conv("new", 96, 0.0), found, default_s=0.5) == 0.5
+    assert estimated_latency(conv("new", 96, 3e9), [], default_s=0.5) == 0.5
+
+
+@pytest.mark.parametrize(("extent", "factors", "inner"), [
+    (56, [8, 16, 2, 1], 0), (7, [1, 4, 2, 8], 0), (1000, [1, 1000], 64), (64, [64, 1], 0), (1, [3, 5], 0),
+])
+def test_nearest_tiling_is_an_exact_factorisation(extent: int, factors: list[int], inner: int) -> None:
+    from lorien.dialects.tvm.candidates import nearest_tiling
+
+    tiles = nearest_tiling(extent, factors, inner)
+    assert len(tiles) == len(factors) and math.prod(tiles) == extent
+    if inner:
+        assert tiles[-1] <= inner
+    if extent == 64:
+        assert tiles == [64, 1]  # already exact: unchanged
