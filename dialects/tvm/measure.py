@@ -17,6 +17,9 @@ from lorien.dialects.tvm.tuning import make_runner, valid_runs
 from lorien.dialects.tvm.workloads import from_workload
 from lorien.records import Latency, Target, Workload
 
+#: The runtime device of a target kind, where the names differ.
+_DEVICES = {"llvm": "cpu", "c": "cpu"}
+
 
 def measure_schedules(workload: Workload, target: Target, schedules: Sequence[str],
                       options: TuneOptions) -> list[Latency | None]:
@@ -27,6 +30,7 @@ def measure_schedules(workload: Workload, target: Target, schedules: Sequence[st
     tvm_target = to_tvm_target(target)
     initializer = load_intrinsics_for(tvm_target.kind.name)
     args_info = ArgInfo.from_prim_func(mod["main"])
+    device = _DEVICES.get(tvm_target.kind.name, tvm_target.kind.name)
     results: list[Latency | None] = [None] * len(schedules)
     inputs, rows = [], []
     for row, schedule in enumerate(schedules):
@@ -44,8 +48,7 @@ def measure_schedules(workload: Workload, target: Target, schedules: Sequence[st
     runner_inputs, run_rows = [], []
     for row, result in zip(rows, built, strict=True):
         if result.error_msg is None and result.artifact_path is not None:
-            runner_inputs.append(ms.runner.RunnerInput(result.artifact_path, tvm_target.kind.name,
-                                                       args_info))
+            runner_inputs.append(ms.runner.RunnerInput(result.artifact_path, device, args_info))
             run_rows.append(row)
     if runner_inputs:
         for row, future in zip(run_rows, make_runner(options).run(runner_inputs), strict=True):

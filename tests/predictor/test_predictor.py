@@ -1,0 +1,102 @@
+"""The zero-shot predictor with the real TVM dialect, the shipped cost model and the shipped
+tuned schedules as neighbours."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lorien.dialects import CandidateOptions, Dialect, get_dialect
+from lorien.errors import InvalidInput
+from lorien.lookup import find_schedule
+from lorien.predictor import CostModelScorer, PredictOptions, ZeroShotPredictor
+from lorien.records import Latency, ScheduleRecord, Target, Workload
+from lorien.serving.seed import MODEL_TEXT, seed_store, shipped_metadata
+from lorien.store.sqlite import SQLiteScheduleStore
+from lorien.training.cost_models import LightGBMRankingCostModel
+from tests.tvm_models import sampled_schedules, small_conv, small_mlp
+
+FAST = PredictOptions(candidates=CandidateOptions(samples=16, population=16, generations=1, seed=1))
+
+
+@dataclass
+class Setup:
+    dialect: Dialect
+    target: Target
+    store: SQLiteScheduleStore
+    predictor: ZeroShotPredictor
+    conv: Workload
+    mlp: Workload
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    store = SQLiteScheduleStore(tmp_path_factory.mktemp("predictor") / "s.db")
+    seed_store(store)
+    scorer = CostModelScorer(LightGBMRankingCostModel.from_text(MODEL_TEXT.read_text()), shipped_metadata(),
+                             dialect, "shipped")
+    conv, mlp = (dialect.extract(dialect.load_model(model()), target)[0].workload
+                 for model in (small_conv, small_mlp))
+    yield Setup(dialect, target, store, ZeroShotPredictor(store, scorer, FAST), conv, mlp)
+    store.close()
+
+
+def test_an_unseen_workload_gets_a_predicted_schedule_that_tuning_later_replaces(setup: Setup) -> None:
+    prediction = setup.predictor.predict(setup.conv, setup.target)
+    record = prediction.record
+    assert record.source == "predicted" and record.target == setup.target
+    assert record.build == setup.dialect.build_id() and record.latency.mean > 0
+    assert not prediction.measured and len(prediction.neighbours) == 8
+    assert set(prediction.candidates) == {"neighbour", "evolved", "space"}
+    assert prediction.candidates["neighbour"] >= 1  # seeded convolutions adapted to the new shapes
+    setup.dialect.apply(setup.conv, record)  # a valid schedule of this very workload
+    found = find_schedule(setup.store, setup.conv.key, setup.target, record.build)
+    assert found is not None and found.record == record and not found.complete
+
+    tuned = ScheduleRecord("tvm", setup.conv.key, setup.target, record.build,
+                           sampled_schedules(setup.conv, setup.target, 1)[0], Latency((1.0,)))
+    setup.store.commit([tuned])  # slower than the estimate, and still preferred: it was measured
+    found = find_schedule(setup.store, setup.conv.key, setup.target, record.build)
+    assert found is not None and found.record == tuned and found.complete
+    assert setup.store.top_k(setup.conv.key, setup.target, 5, source="predicted") == [record]
+
+
+def test_measuring_the_top_candidates_returns_the_fastest_measured(setup: Setup) -> None:
+    options = PredictOptions(candidates=FAST.candidates, measure_top_k=2, measure_timeout_s=60)
+    prediction = setup.predictor.predict(setup.mlp, setup.target, commit=False, options=options)
+    assert prediction.measured and len(prediction.record.latency.runs) >= 1
+    assert prediction.record.latency.mean < 0.1
+    assert setup.store.top_k(setup.mlp.key, setup.target, 1) == []  # commit=False stores nothing
+
+
+def test_neighbours_schedules_are_adapted_into_valid_schedules(setup: Setup) -> None:
+    seeds = [setup.store.best(n.workload.key, setup.target, match="loose").schedule  # type: ignore[union-attr]
+             for n in setup.predictor.index.nearest(setup.conv, setup.target, 4)]
+    found = setup.dialect.candidates(setup.conv, setup.target, seeds, None,
+                                     CandidateOptions(samples=0, evolve=False))
+    assert 1 <= len(found) <= len(seeds) and set(found.origins) == {"neighbour"}
+    assert found.features.shape == (len(found), 492)
+    for schedule in found.schedules:
+        assert schedule not in seeds  # re-tiled for this workload's extents
+        setup.dialect.apply(setup.conv, ScheduleRecord("tvm", setup.conv.key, setup.target, "b", schedule,
+                                                       Latency((1.0,))))
+
+
+def test_a_cost_model_of_other_features_is_refused(setup: Setup) -> None:
+    model = LightGBMRankingCostModel.from_text(MODEL_TEXT.read_text())
+    with pytest.raises(InvalidInput, match="retrain"):
+        CostModelScorer(model, {**shipped_metadata(), "feature_version": "old"}, setup.dialect)
+    with pytest.raises(InvalidInput, match="dialect"):
+        CostModelScorer(model, {**shipped_metadata(), "dialect": "other"}, setup.dialect)
+
+
+def test_the_shipped_model_reads_back_without_pickle(tmp_path: Path) -> None:
+    model = LightGBMRankingCostModel.from_text(MODEL_TEXT.read_text())
+    assert model.n_features_in_ == 492 + 20
+    with pytest.raises(InvalidInput, match="LightGBM"):
+        LightGBMRankingCostModel.from_text("not a model")
