@@ -1,0 +1,151 @@
+"""The service's logic without HTTP: look-up order, prediction on a miss, refill jobs, writes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lorien.dialects import CandidateOptions, get_dialect
+from lorien.errors import InvalidInput, NotFound
+from lorien.predictor import PredictOptions
+from lorien.records import Latency, ScheduleRecord, Workload
+from lorien.serving.provider import ScheduleProvider, ServiceSettings, Unauthorized
+from lorien.serving.schemas import WorkloadBody, WorkloadRef
+from lorien.serving.seed import MODEL_TEXT, seed_store, shipped_metadata
+from lorien.training.cost_models import LightGBMRankingCostModel
+from tests.tvm_models import small_conv, small_mlp
+
+FAST = PredictOptions(candidates=CandidateOptions(samples=8, population=8, generations=1, seed=2))
+
+
+@pytest.fixture(scope="module")
+def model() -> tuple[object, dict]:
+    return LightGBMRankingCostModel.from_text(MODEL_TEXT.read_text()), shipped_metadata()
+
+
+@pytest.fixture(scope="module")
+def kernels() -> dict[str, Workload]:
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    return {m.__name__: dialect.extract(dialect.load_model(m()), target)[0].workload
+            for m in (small_conv, small_mlp)}
+
+
+@pytest.fixture
+def provider(tmp_path: Path, model: tuple[object, dict]) -> Iterator[ScheduleProvider]:
+    settings = ServiceSettings(store_uri=f"sqlite:///{tmp_path}/s.db", token="secret", refill_trials=4,
+                               predict=FAST)
+    provider = ScheduleProvider(settings, model=model)  # type: ignore[arg-type]
+    seed_store(provider.store)
+    yield provider
+    provider.close()
+
+
+def ref(workload: Workload) -> WorkloadRef:
+    return WorkloadRef(workload=WorkloadBody(**workload.to_dict()))
+
+
+def seeded(provider: ScheduleProvider) -> ScheduleRecord:
+    return next(provider.store.records())
+
+
+def test_an_exact_tuned_hit_needs_no_job_and_a_loose_one_queues_with_rising_priority(
+        provider: ScheduleProvider) -> None:
+    record = seeded(provider)
+    exact = provider.answer(WorkloadRef(key=record.workload_key), record.target.canonical)
+    assert (exact.status, exact.match, exact.job) == ("tuned", "exact", {})
+    best = provider.store.best(record.workload_key, record.target)
+    assert best is not None and exact.record["latency"]["mean"] == best.latency.mean
+    by_key = WorkloadRef(key=record.workload_key)
+    priorities = [provider.answer(by_key, "host").job["priority"] for _ in range(3)]
+    assert priorities == [1, 2, 3]  # demand raises the refill job's priority
+    assert provider.queue.counts()["waiting"] == 1
+
+
+def test_a_miss_is_predicted_once_then_answered_from_the_store_until_tuned(
+        provider: ScheduleProvider, kernels: dict[str, Workload]) -> None:
+    conv = kernels["small_conv"]
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(provider.answer(ref(conv), "host")))
+               for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {a.status for a in answers} == {"predicted"}
+    assert len({a.record["schedule"] for a in answers}) == 1  # concurrent misses predicted once
+    assert provider.store.count(workload_key=conv.key) == 1
+    job_id = answers[0].job["job_id"]
+    assert provider.job(job_id).job["state"] == "waiting"
+
+    target = get_dialect("tvm").parse_target("host")
+    predicted = ScheduleRecord.from_dict(answers[0].record)
+    provider.store.commit([replace(predicted, source="tuned", latency=Latency((5e-5,)))])
+    after = provider.answer(WorkloadRef(key=conv.key), "host")
+    assert (after.status, after.match, after.job) == ("tuned", "exact", {})
+    assert after.record["target"] == target.to_dict()
+
+
+def test_unsupported_targets_are_looked_up_but_not_predicted(provider: ScheduleProvider,
+                                                             kernels: dict[str, Workload]) -> None:
+    answer = provider.answer(ref(kernels["small_mlp"]), "cuda")
+    assert answer.status == "missing" and "trained for llvm_cpu" in answer.detail
+    assert answer.job["state"] == "waiting"  # a worker with a GPU may still tune it
+    with pytest.raises(InvalidInput, match="no prediction"):
+        provider.predict_only(ref(kernels["small_mlp"]), "cuda")
+
+
+def test_failed_refill_jobs_are_reported_not_retried_by_reads(provider: ScheduleProvider,
+                                                              kernels: dict[str, Workload]) -> None:
+    mlp = kernels["small_mlp"]
+    job_id = provider.answer(ref(mlp), "host", predict=False).job["job_id"]
+    claimed = provider.queue.claim("w", 60)
+    assert claimed is not None and claimed.job_id == job_id
+    provider.queue.fail(job_id, claimed.attempts, "compiler crashed", retry=False)
+    again = provider.answer(ref(mlp), "host", predict=False)
+    assert again.status == "missing" and again.job["state"] == "failed"
+    enqueued = provider.enqueue(ref(mlp), "host", priority=5)  # an explicit enqueue retries it
+    assert enqueued.enqueued == "requeued" and enqueued.job["spec"]["priority"] == 5
+
+
+def test_bad_workloads_and_writes_change_nothing(provider: ScheduleProvider,
+                                                 kernels: dict[str, Workload]) -> None:
+    before = (provider.store.count(), provider.queue.counts())
+    mlp = kernels["small_mlp"]
+    forged = WorkloadRef(workload=WorkloadBody(**{**mlp.to_dict(), "key": "00000000000000ff"}))
+    with pytest.raises(InvalidInput, match="does not match"):
+        provider.answer(forged, "host")
+    with pytest.raises(InvalidInput, match="unreadable"):
+        provider.answer(WorkloadRef(workload=WorkloadBody(**{**mlp.to_dict(), "payload": "{]"})), "host")
+    with pytest.raises(NotFound):
+        provider.answer(WorkloadRef(key="0123456789abcdef"), "host")
+    with pytest.raises(InvalidInput):
+        provider.answer_many([ref(mlp), forged], "host")  # one bad workload fails the whole batch
+    for token in (None, "", "wrong"):
+        with pytest.raises(Unauthorized):
+            provider.check_token(token)
+    provider.check_token("secret")
+    record = {**seeded(provider).to_dict(), "workload_key": "0123456789abcdef"}
+    with pytest.raises(NotFound, match="unknown workload"):
+        provider.commit([], [record])
+    with pytest.raises(InvalidInput, match="malformed"):
+        provider.commit([], [{"dialect": "tvm"}])
+    assert (provider.store.count(), provider.queue.counts()) == before
+
+
+def test_commit_stores_records_measured_elsewhere(provider: ScheduleProvider,
+                                                  kernels: dict[str, Workload]) -> None:
+    mlp = kernels["small_mlp"]
+    target = get_dialect("tvm").parse_target("host")
+    predicted = provider.predict_only(ref(mlp), "host")
+    assert provider.store.count(workload_key=mlp.key) == 0  # prediction only stores nothing
+    record = {**predicted.record, "source": "tuned", "latency": {"runs": [1e-4, 2e-4]}}
+    result = provider.commit([WorkloadBody(**mlp.to_dict())], [record])
+    assert (result.workloads, result.kept) == (1, 1)
+    answer = provider.answer(WorkloadRef(key=mlp.key), target.canonical)
+    assert (answer.status, answer.match) == ("tuned", "exact")
+    assert provider.health().ok and provider.model_info().metadata["dialect"] == "tvm"
