@@ -1,4 +1,4 @@
-"""A bound on request bodies, enforced before anything is parsed."""
+"""Bounds on request bodies, enforced before anything is parsed: their size, and JSON only."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 #: The largest request body accepted: a batch of a large model's workloads fits (ResNet-50's 50
 #: kernels take ~2 MB of payload).
 MAX_BODY_BYTES = 16 * 1024 * 1024
+#: Media types BentoML reads as form fields instead of JSON.
+FORM_MEDIA_TYPES = (b"multipart/form-data", b"application/x-www-form-urlencoded")
 
 
 class BodySizeLimit:
@@ -26,39 +28,61 @@ class BodySizeLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(send)
             return
+        # The whole body is read here, before the application sees any of it: an exception raised
+        # from inside the application's ``receive`` would meet the application's own error handler
+        # (BentoML answers 500 to any exception), never this middleware.
+        chunks: list[bytes] = []
         received = 0
-        refused = False
-
-        async def counting_receive() -> dict[str, Any]:
-            nonlocal received, refused
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    refused = True
-                    raise _TooLarge
-            return message
-
-        started = False
-
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client left before sending its whole body: nobody to answer
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
                 await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Any) -> None:
-        body = json.dumps({"error": f"request body larger than {self.max_bytes} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await _answer_error(send, 413, f"request body larger than {self.max_bytes} bytes")
 
 
-class _TooLarge(Exception):
-    pass
+class JsonBodiesOnly:
+    """ASGI middleware answering 415 to HTTP requests with a form body (multipart or URL-encoded).
+
+    BentoML parses such bodies as form fields rather than JSON, and answers 500 to one it cannot
+    parse (a multipart body without a boundary); the service's bodies are JSON."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers") or []:
+                media_type = value.split(b";")[0].strip().lower()
+                if name.lower() == b"content-type" and media_type in FORM_MEDIA_TYPES:
+                    await _answer_error(send, 415, f"unsupported media type {media_type.decode('latin-1')}: "
+                                                   "send JSON (Content-Type: application/json)")
+                    return
+        await self.app(scope, receive, send)
+
+
+async def _answer_error(send: Any, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -127,8 +127,8 @@ class ScheduleProvider:
             NotFound: a key the store does not know, without the workload.
         """
         started = time.perf_counter()
+        target = self._target(self._dialect(ref), target_text)  # the cheap check first
         dialect, workload = self._workload(ref)
-        target = self._target(dialect, target_text)
         return self._answer(dialect, workload, target, predict, refill, started)
 
     def answer_many(self, refs: Sequence[WorkloadRef], target_text: str, *, predict: bool = True,
@@ -153,8 +153,8 @@ class ScheduleProvider:
 
     def predict_only(self, ref: WorkloadRef, target_text: str, measure_top_k: int = 0) -> PredictionAnswer:
         """The cost model's choice for a workload, whatever the store holds; stores nothing."""
+        target = self._target(self._dialect(ref), target_text)  # the cheap check first
         dialect, workload = self._workload(ref)
-        target = self._target(dialect, target_text)
         self._check_predictable(dialect, target)
         options = self.settings.predict
         if measure_top_k:
@@ -179,8 +179,8 @@ class ScheduleProvider:
     def enqueue(self, ref: WorkloadRef, target_text: str, *, priority: int = 0,
                 trials: int | None = None) -> JobAnswer:
         """Queue tuning of a workload (re-queue it when done with a smaller budget, or failed)."""
+        target = self._target(self._dialect(ref), target_text)  # the cheap check first
         dialect, workload = self._workload(ref)
-        target = self._target(dialect, target_text)
         spec = self._spec(dialect, workload, target, trials or self.settings.refill_trials, priority)
         self.store.put_workloads([workload])
         report = self.queue.enqueue([spec])
@@ -301,6 +301,10 @@ class ScheduleProvider:
         if workload is None:
             raise NotFound(f"unknown {dialect.name} workload {ref.key!r}: send the whole workload")
         return dialect, workload
+
+    @staticmethod
+    def _dialect(ref: WorkloadRef) -> Dialect:
+        return get_dialect(ref.workload.dialect if ref.workload is not None else ref.dialect)
 
     @staticmethod
     def _target(dialect: Dialect, text: str) -> Target:

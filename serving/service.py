@@ -2,9 +2,10 @@
 
 A thin shell over :class:`lorien.serving.provider.ScheduleProvider`: each endpoint validates its
 JSON body (pydantic, bounded sizes), calls the provider, and maps Lorien's errors to HTTP (400 bad
-input, 401 no or wrong token, 404 unknown workload or job, 413 body too large, 422 nothing to
-predict from, 503 store unreachable). Bodies are JSON only: BentoML refuses pickled bodies on the
-main server, and nothing here unpickles what arrives.
+input, 401 no or wrong token, 404 unknown workload or job, 413 body too large, 415 a form body,
+422 nothing to predict from, 503 store unreachable). Bodies are JSON only: BentoML refuses pickled
+bodies on the main server, form bodies are refused before BentoML parses them, and nothing here
+unpickles what arrives.
 
     bentoml serve lorien.serving.service:LorienService      # or: lorien serve
 
@@ -21,7 +22,7 @@ import bentoml
 from pydantic import Field
 
 from lorien.errors import InvalidInput, NotFound, StoreError, TuningError
-from lorien.serving.limits import MAX_BODY_BYTES, BodySizeLimit
+from lorien.serving.limits import MAX_BODY_BYTES, BodySizeLimit, JsonBodiesOnly
 from lorien.serving.provider import ScheduleProvider, ServiceSettings, Unauthorized
 from lorien.serving.schemas import (
     KEY_PATTERN,
@@ -162,3 +163,4 @@ class LorienService:
 
 
 LorienService.add_asgi_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+LorienService.add_asgi_middleware(JsonBodiesOnly)

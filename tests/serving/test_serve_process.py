@@ -1,0 +1,172 @@
+"""The service as users run it: ``lorien serve`` (BentoML really serving, a local worker really
+tuning) and a built Bento served by ``bentoml serve``, all over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from lorien.dialects import get_dialect
+from lorien.serving.client import ServiceClient, fetch_schedules
+from tests.tvm_models import small_mlp
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server exited {process.returncode}:\n{log.read_text()[-3000:]}"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} not ready:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class Served:
+    url: str
+    home: Path
+    process: subprocess.Popen
+    env: dict[str, str]
+
+    @property
+    def token(self) -> str:
+        return (self.home / "service-token").read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    home = tmp_path_factory.mktemp("serve-home")
+    env = {**os.environ, "LORIEN_HOME": str(home), "BENTOML_HOME": str(home / "bentoml"),
+           "BENTOML_DO_NOT_TRACK": "True"}
+    for name in ("LORIEN_STORE", "LORIEN_LOGS", "LORIEN_MODEL", "LORIEN_SERVICE_TOKEN"):
+        env.pop(name, None)
+    port = free_port()
+    log = home / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lorien.cli.main", "serve", "--port", str(port), "--workers", "1",
+             "--refill-trials", "2"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, log)
+        yield Served(url, home, process, env)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_a_miss_is_predicted_then_tuned_by_the_local_worker_then_served_tuned(served: Served) -> None:
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    workload = dialect.extract(dialect.load_model(small_mlp()), target)[0].workload
+    with ServiceClient(served.url) as client:
+        assert client.health()["record_groups"] > 80  # seeded with Lorien's tuned schedules
+        started = time.perf_counter()
+        [first] = client.schedules(target, [workload])
+        assert first["status"] == "predicted" and first["job"]["state"] in ("waiting", "running")
+        assert time.perf_counter() - started < 60
+        job_id = first["job"]["job_id"]
+        deadline = time.monotonic() + 300
+        while (job := client.job(job_id))["state"] not in ("done", "failed"):
+            assert time.monotonic() < deadline, job
+            time.sleep(1)
+        assert job["state"] == "done", job
+        answer = client.schedule(target, workload.key)
+        assert (answer["status"], answer["match"], answer["job"]) == ("tuned", "exact", {})
+        assert answer["record"]["latency"]["mean"] == job["result"]["best_seconds"]
+
+
+def test_lorien_compile_asks_the_service_once_for_the_whole_model(served: Served) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lorien.cli.main", "compile", "--model", "tests/tvm_models.py:small_conv",
+         "--service", served.url, "--no-baselines", "--json", "--repeat", "1"],
+        env=served.env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["kernels_scheduled"] == summary["kernels"] == 1
+    assert summary["answers"] == {"tuned": 0, "predicted": 1, "missing": 0}
+
+
+def test_the_compiler_hook_over_http_builds_with_the_services_schedules(served: Served) -> None:
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    model = dialect.load_model(small_mlp())
+    workloads = [use.workload for use in dialect.extract(model, target)]
+    with ServiceClient(served.url) as client, fetch_schedules(client, target, workloads) as fetched:
+        compiled = dialect.compile(model, target, fetched.store)
+    assert compiled.kernels_scheduled == compiled.kernels == 1
+    assert dialect.time(compiled, 1).mean > 0
+
+
+def test_writes_need_the_token_and_bad_input_is_a_4xx(served: Served) -> None:
+    key = "0123456789abcdef"
+    refused = httpx.post(f"{served.url}/enqueue", json={"target": "host", "key": key})
+    assert refused.status_code == 401
+    with ServiceClient(served.url, token=served.token) as client:
+        with pytest.raises(Exception, match="unknown tvm workload"):
+            client.enqueue("host", key)
+    assert httpx.post(f"{served.url}/schedule", json={"target": "{", "key": key}).status_code == 400
+    assert httpx.get(f"{served.url}/metrics").status_code == 200
+    assert "lorien_answers" in httpx.get(f"{served.url}/metrics").text
+
+
+def test_stopping_lorien_serve_stops_the_server_and_its_workers(served: Served) -> None:
+    children = psutil.Process(served.process.pid).children(recursive=True)
+    assert len(children) >= 2  # BentoML's server and the worker
+    served.process.terminate()
+    assert served.process.wait(timeout=60) == 0
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
+
+
+def test_a_built_bento_serves_the_same_api(tmp_path: Path) -> None:
+    env = {**os.environ, "LORIEN_STORE": f"sqlite:///{tmp_path}/s.db"}
+    from lorien.config import open_store
+    from lorien.serving.seed import ensure_shipped_model, seed_store
+
+    ensure_shipped_model()
+    with open_store(env["LORIEN_STORE"], create=True) as store:
+        seed_store(store)
+        record = next(store.records())
+    built = subprocess.run([sys.executable, "-m", "bentoml", "build", "-f", "serving/bentofile.yaml", ".",
+                            "--output", "tag"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    port, log = free_port(), tmp_path / "bento.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "bentoml", "serve", tag, "--host", "127.0.0.1",
+                                    "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, log)
+        with ServiceClient(url) as client:
+            assert client.model()["tag"].startswith("lorien-cost-model:")
+            answer = client.schedule(record.target, record.workload_key)
+            assert (answer["status"], answer["match"]) == ("tuned", "exact")
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
