@@ -100,7 +100,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(folder: Path, store_uri: str) -> Iterator[tuple[str, psutil.Process]]:
+def served(folder: Path, store_uri: str, api_workers: int = 1) -> Iterator[tuple[str, psutil.Process]]:
     """``lorien serve`` on the store until the block ends (also on Ctrl-C): its URL and process."""
     from lorien.tuner.process import die_with_parent
 
@@ -116,7 +116,8 @@ def served(folder: Path, store_uri: str) -> Iterator[tuple[str, psutil.Process]]
         # SIGTERM (lorien serve stops BentoML's processes on it) if this script dies first.
         server = subprocess.Popen(
             [sys.executable, "-m", "lorien.cli.main", "serve", "--workers", "0", "--no-refill",
-             "--host", "127.0.0.1", "--port", str(port), "--store", store_uri],
+             "--host", "127.0.0.1", "--port", str(port), "--store", store_uri,
+             "--api-workers", str(api_workers)],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=lambda: die_with_parent(signal.SIGTERM))
     try:
@@ -242,6 +243,7 @@ def http_caller(url: str, endpoint: str, bodies: Sequence[bytes], check: Callabl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--api-workers", type=int, default=1, help="BentoML API processes (lorien serve)")
     parser.add_argument("--requests", type=int, default=2000, help="timed requests per path and level")
     parser.add_argument("--warmup", type=int, default=100,
                         help="untimed requests per path before it is measured (the first request "
@@ -260,7 +262,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lorien-service-latency-") as tmp:
         folder = Path(tmp)
         store_uri = f"sqlite:///{folder / 's.db'}"
-        with served(folder, store_uri) as (url, server), open_store(store_uri) as store, \
+        with served(folder, store_uri, args.api_workers) as (url, server), open_store(store_uri) as store, \
                 open_queue(store_uri) as queue:
             records = list(store.records())
             targets = {r.target for r in records if r.source == "tuned"}

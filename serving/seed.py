@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,17 @@ def tuning_logs_dir() -> Path:
     return Path(datasets.__file__).resolve().parent / "tuning_logs"
 
 
-def seed_store(store: ScheduleStore, logs_dir: Path | None = None) -> tuple[int, int]:
+def seed_store(store: ScheduleStore, logs_dir: Path | None = None,
+               exclude: Collection[str] = ()) -> tuple[int, int]:
     """Store the workloads of the shipped tuning logs and their best measured schedules
-    (``tuned`` records; the store keeps its best N). Safe to repeat: records are content-keyed.
+    (``tuned`` records; the store keeps its best N), except the workload keys in ``exclude``.
+    Safe to repeat: records are content-keyed.
 
     Returns:
         ``(workloads, records kept)``.
     """
     logs, _, _ = read_logs(LocalLogStore(logs_dir or tuning_logs_dir()))
+    logs = [log for log in logs if log.workload.key not in exclude]
     records = [
         ScheduleRecord(dialect=log.workload.dialect, workload_key=log.workload.key, target=log.target,
                        build=log.build, schedule=m.schedule, latency=m.latency, source="tuned",

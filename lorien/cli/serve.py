@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="local tuning workers (default 1 on SQLite, 0 on DynamoDB: workers "
                              "elsewhere drain the same queue)")
+    parser.add_argument("--api-workers", type=int, default=1, metavar="N",
+                        help="BentoML API processes answering requests (1; each runs a thread pool)")
     parser.add_argument("--target", default="host",
                         help="the target the local workers tune for (host); jobs of other targets "
                              "wait for workers that can measure them")
@@ -54,6 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise InvalidInput(f"--port must be in 1..65535, got {args.port}")
+    if args.api_workers < 1:
+        raise InvalidInput(f"--api-workers must be at least 1, got {args.api_workers}")
     if args.refill_trials < 1:
         raise InvalidInput(f"--refill-trials must be at least 1, got {args.refill_trials}")
     store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
@@ -72,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
     token, token_note = _token(args.token)
     env = {**os.environ, "LORIEN_STORE": store_uri, "LORIEN_LOGS": logs_uri, "LORIEN_MODEL": model,
            "LORIEN_SERVICE_TOKEN": token, "LORIEN_REFILL": "0" if args.no_refill else "1",
-           "LORIEN_REFILL_TRIALS": str(args.refill_trials)}
+           "LORIEN_REFILL_TRIALS": str(args.refill_trials),
+           "BENTOML_CONFIG_OPTIONS": " ".join(filter(None, [os.environ.get("BENTOML_CONFIG_OPTIONS"),
+                                                            f"services.lorien.workers={args.api_workers}"]))}
     url = f"http://{args.host}:{args.port}"
     service = subprocess.Popen(
         [sys.executable, "-m", "bentoml", "serve", "lorien.serving.service:LorienService",

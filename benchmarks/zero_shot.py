@@ -1,0 +1,179 @@
+"""Zero-shot delivery on a held-out network: Lorien's predicted schedules against tuning.
+
+The network's whole architecture family is held out: the cost model is retrained on the shipped
+tuning logs without any workload of the family, and the store that lends neighbours' schedules is
+seeded without them, so every kernel of the network is new to Lorien. Then, in one run on this
+machine, side by side:
+
+* Lorien: time to deliver a predicted schedule for every kernel, and the network's latency with them;
+* untuned TVM and PyTorch eager;
+* MetaSchedule tuning every kernel here with 1, 2, 4, 8 trials (the ladder: the budget that first
+  matches Lorien's latency tells how much tuning time Lorien saves), the 1-trial rung being
+  MetaSchedule at about Lorien's wall-clock;
+* MetaSchedule with 64 trials per kernel: the best schedules of the shipped campaign logs (searched
+  on another x86 CPU of the same build, re-timed here), with the time that search took.
+
+Resumable: every stage writes its result under ``--workdir`` and is skipped when found; tuning
+commits after each kernel.
+
+    python benchmarks/zero_shot.py --network bert_base_s64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lorien.config import open_logs, open_store
+from lorien.datasets.campaign import read_networks
+from lorien.datasets.eager import time_torch_eager
+from lorien.datasets.tabular import read_logs
+from lorien.datasets.zoo import load_model, model_family
+from lorien.dialects import TuneOptions, get_dialect
+from lorien.logstore import LocalLogStore
+from lorien.predictor import CostModelScorer, PredictOptions, ZeroShotPredictor
+from lorien.serving.seed import seed_store, shipped_metadata, tuning_logs_dir
+from lorien.training.cost_models import LightGBMRankingCostModel
+from lorien.training.pipeline import load_training_data
+from lorien.tuner import tune_workloads
+
+LADDER = (1, 2, 4, 8)
+
+
+def stage(workdir: Path, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A stage's result, computed once and kept in ``workdir/name.json``."""
+    path = workdir / f"{name}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    print(f"... {name}", flush=True)
+    result = compute()
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def held_out_keys(network: str) -> set[str]:
+    family = model_family(network)
+    networks = read_networks(LocalLogStore(tuning_logs_dir()))
+    return {key for key, names in networks.items()
+            if any(model_family(name.split("@")[0]) == family for name in names)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", default="bert_base_s64", help="a zoo network (its family is held out)")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=10, help="timed runs of each build")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--ladder", type=int, nargs="+", default=list(LADDER),
+                        help="MetaSchedule trials per kernel to tune with here")
+    args = parser.parse_args()
+    workdir = (args.workdir or Path("benchmarks/results") / f"zero_shot_{args.network}").resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    source = load_model(args.network, batch=args.batch)
+    model = dialect.load_model(source)
+    workloads = [u.workload for u in dialect.extract(model, target)]
+    excluded = held_out_keys(args.network)
+
+    def train() -> dict[str, Any]:
+        data = load_training_data(LocalLogStore(tuning_logs_dir()))
+        keep = ~np.isin(data.table.workload_keys, sorted(excluded))
+        started = time.perf_counter()
+        fitted = LightGBMRankingCostModel().fit(data.table.features[keep], data.table.score[keep],
+                                                group=data.table.workload_keys[keep])
+        (workdir / "cost_model.txt").write_text(fitted.to_text())
+        return {"rows": int(keep.sum()), "rows_held_out": int((~keep).sum()),
+                "fit_seconds": time.perf_counter() - started}
+
+    training = stage(workdir, "training", train)
+    lorien_store = open_store(f"sqlite:///{workdir}/lorien.db")
+    if not lorien_store.list_workloads():
+        seed_store(lorien_store, exclude=excluded)
+    assert not any(lorien_store.top_k(w.key, target, 1, match="loose", source="tuned") for w in workloads), \
+        "a kernel of the held-out network has a tuned record: not zero-shot"
+
+    def deliver() -> dict[str, Any]:
+        scorer = CostModelScorer(LightGBMRankingCostModel.from_text((workdir / "cost_model.txt").read_text()),
+                                 shipped_metadata(), dialect, "held-out")
+        predictor = ZeroShotPredictor(lorien_store, scorer, PredictOptions())
+        seconds = []
+        for workload in workloads:
+            prediction = predictor.predict(workload, target)
+            seconds.append(prediction.seconds)
+            print(f"    {prediction.seconds:5.1f} s  {prediction.origin:9s} {workload.name[:70]}", flush=True)
+        return {"kernels": len(workloads), "total_s": sum(seconds), "median_s": statistics.median(seconds),
+                "max_s": max(seconds)}
+
+    delivery = stage(workdir, "delivery", deliver)
+
+    def latency_with(store: Any) -> dict[str, Any]:
+        compiled = dialect.compile(model, target, store)
+        return {"latency_s": dialect.time(compiled, args.repeat).median,
+                "kernels_scheduled": compiled.kernels_scheduled, "kernels": compiled.kernels}
+
+    rows: list[tuple[str, dict[str, Any], float | None]] = []
+    lorien = stage(workdir, "lorien", lambda: latency_with(lorien_store))
+    rows.append(("Lorien zero-shot (predicted)", lorien, delivery["total_s"]))
+    rows.append(("untuned TVM", stage(workdir, "untuned", lambda: latency_with(None)), None))
+    rows.append(("PyTorch eager", stage(workdir, "torch_eager", lambda: {
+        "latency_s": time_torch_eager(source, args.repeat).median}), None))
+
+    for trials in args.ladder:
+        def tune(trials: int = trials) -> dict[str, Any]:
+            store = open_store(f"sqlite:///{workdir}/metaschedule-{trials}.db")
+            logs = open_logs(f"file://{workdir}/logs-{trials}")
+            options = TuneOptions(trials=trials, seed=0)
+            report = tune_workloads(dialect, workloads, target, store, logs, options, progress=False)
+            tuned_logs, _, _ = read_logs(logs)  # also those of kernels tuned before an interruption
+            spent = sum(log.finished_at - log.started_at for log in tuned_logs)
+            return {**latency_with(store), "tuning_s": spent, "failed": len(report.failed)}
+
+        result = stage(workdir, f"metaschedule_{trials}", tune)
+        rows.append((f"MetaSchedule {trials} trial(s)/kernel", result, result["tuning_s"]))
+
+    def campaign_64() -> dict[str, Any]:
+        logs, _, _ = read_logs(LocalLogStore(tuning_logs_dir()))
+        wanted = {w.key for w in workloads}
+        mine = [log for log in logs if log.workload.key in wanted]
+        store = open_store(f"sqlite:///{workdir}/campaign-64.db")
+        seed_store(store, exclude={log.workload.key for log in logs} - wanted)
+        return {**latency_with(store), "tuning_s": sum(log.finished_at - log.started_at for log in mine),
+                "kernels_logged": len(mine)}
+
+    campaign = stage(workdir, "metaschedule_64_campaign", campaign_64)
+    rows.append((f"MetaSchedule 64 trials/kernel (logs, {campaign['kernels_logged']} kernels)", campaign,
+                 campaign["tuning_s"]))
+
+    lorien_s, lorien_time = lorien["latency_s"], delivery["total_s"]
+    print(f"\n{args.network}@{args.batch} on {target.canonical}; family held out: "
+          f"{training['rows_held_out']} of {training['rows'] + training['rows_held_out']} training rows")
+    print(f"{'build':<48}{'latency':>11}{'vs Lorien':>11}{'kernels':>9}{'time to schedules':>19}"
+          f"{'vs Lorien':>11}")
+    for name, result, spent in rows:
+        kernels = f"{result['kernels_scheduled']}/{result['kernels']}" if "kernels" in result else "-"
+        time_text = (f"{spent:>17.0f} s{spent / lorien_time:>10.1f}x" if spent is not None
+                     else f"{'-':>19}{'':>11}")
+        print(f"{name:<48}{result['latency_s'] * 1e3:>8.2f} ms{result['latency_s'] / lorien_s:>10.2f}x"
+              f"{kernels:>9}{time_text}")
+    matched = [(result["tuning_s"], name) for name, result, spent in rows[3:]
+               if result["latency_s"] <= lorien_s]
+    print(f"\nLorien delivered {delivery['kernels']} schedules in {lorien_time:.0f} s "
+          f"(median {delivery['median_s']:.1f} s, max {delivery['max_s']:.1f} s per kernel)")
+    if matched:
+        spent, name = min(matched)
+        print(f"first MetaSchedule run as fast as Lorien: {name}, after {spent:.0f} s of tuning "
+              f"({spent / lorien_time:.1f}x Lorien's time)")
+    else:
+        print("no MetaSchedule run here reached Lorien's latency")
+
+
+if __name__ == "__main__":
+    main()
