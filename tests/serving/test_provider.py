@@ -149,3 +149,26 @@ def test_commit_stores_records_measured_elsewhere(provider: ScheduleProvider,
     answer = provider.answer(WorkloadRef(key=mlp.key), target.canonical)
     assert (answer.status, answer.match) == ("tuned", "exact")
     assert provider.health().ok and provider.model_info().metadata["dialect"] == "tvm"
+
+
+def test_the_same_answers_and_refill_jobs_on_dynamodb(aws: str, model: tuple[object, dict],
+                                                      kernels: dict[str, Workload]) -> None:
+    from tests.aws import unique
+
+    uri = f"dynamodb://{unique('serve')}?endpoint_url={aws}&region=us-east-1"
+    provider = ScheduleProvider(ServiceSettings(store_uri=uri, refill_trials=4, predict=FAST),
+                                model=model)  # type: ignore[arg-type]
+    try:
+        seed_store(provider.store)
+        record = seeded(provider)
+        hit = provider.answer(WorkloadRef(key=record.workload_key), record.target.canonical)
+        assert (hit.status, hit.match, hit.job) == ("tuned", "exact", {})
+        mlp = kernels["small_mlp"]
+        first = provider.answer(ref(mlp), "host", predict=False)
+        second = provider.answer(WorkloadRef(key=mlp.key), "host", predict=False)
+        assert first.status == second.status == "missing"
+        assert (first.job["priority"], second.job["priority"]) == (1, 2)
+        claimed = provider.queue.claim("worker-elsewhere", 60)  # any worker on the table takes it
+        assert claimed is not None and claimed.spec.workload_key == mlp.key
+    finally:
+        provider.close()
