@@ -55,7 +55,8 @@ class ServiceSettings:
             every write.
         refill: queue tuning for what is not tuned for the exact target (``LORIEN_REFILL``).
         refill_trials: the budget of those jobs (``LORIEN_REFILL_TRIALS``).
-        predict: how hard a miss is predicted.
+        predict: how hard a miss is predicted (``LORIEN_MEASURE_TOP_K``: measure the cost model's
+            best K on this machine and answer the fastest; 0, the default, measures nothing).
     """
 
     store_uri: str
@@ -75,11 +76,14 @@ class ServiceSettings:
         trials = environ.get("LORIEN_REFILL_TRIALS", "32")
         if not trials.isdigit() or int(trials) < 1:
             raise InvalidInput(f"LORIEN_REFILL_TRIALS must be a positive integer, got {trials!r}")
+        measure = environ.get("LORIEN_MEASURE_TOP_K", "0")
+        if not measure.isdigit():
+            raise InvalidInput(f"LORIEN_MEASURE_TOP_K must be a non-negative integer, got {measure!r}")
         return cls(store_uri=resolve_store_uri(None, environ),
                    model=environ.get("LORIEN_MODEL", "lorien-cost-model"),
                    token=environ.get("LORIEN_SERVICE_TOKEN") or None,
                    refill=environ.get("LORIEN_REFILL", "1") not in ("0", "false", "no"),
-                   refill_trials=int(trials))
+                   refill_trials=int(trials), predict=PredictOptions(measure_top_k=int(measure)))
 
 
 class ScheduleProvider:

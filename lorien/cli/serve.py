@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--refill-trials", type=int, default=32, metavar="N",
                         help="trials of the tuning jobs queued for misses (32)")
     parser.add_argument("--no-refill", action="store_true", help="queue no tuning for misses")
+    parser.add_argument("--measure-top-k", type=int, default=0, metavar="K",
+                        help="measure the cost model's best K candidates of a miss on this machine and "
+                             "answer the fastest (slower answers, better schedules; 0: none)")
     parser.add_argument("--no-seed", action="store_true",
                         help="do not seed an empty store with Lorien's own tuned schedules")
     parser.set_defaults(handler=run)
@@ -58,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--port must be in 1..65535, got {args.port}")
     if args.api_workers < 1:
         raise InvalidInput(f"--api-workers must be at least 1, got {args.api_workers}")
+    if args.measure_top_k < 0:
+        raise InvalidInput(f"--measure-top-k cannot be negative, got {args.measure_top_k}")
     if args.refill_trials < 1:
         raise InvalidInput(f"--refill-trials must be at least 1, got {args.refill_trials}")
     store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
@@ -76,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     token, token_note = _token(args.token)
     env = {**os.environ, "LORIEN_STORE": store_uri, "LORIEN_LOGS": logs_uri, "LORIEN_MODEL": model,
            "LORIEN_SERVICE_TOKEN": token, "LORIEN_REFILL": "0" if args.no_refill else "1",
-           "LORIEN_REFILL_TRIALS": str(args.refill_trials),
+           "LORIEN_REFILL_TRIALS": str(args.refill_trials), "LORIEN_MEASURE_TOP_K": str(args.measure_top_k),
            "BENTOML_CONFIG_OPTIONS": " ".join(filter(None, [os.environ.get("BENTOML_CONFIG_OPTIONS"),
                                                             f"services.lorien.workers={args.api_workers}"]))}
     url = f"http://{args.host}:{args.port}"

@@ -138,7 +138,7 @@ def test_stopping_lorien_serve_stops_the_server_and_its_workers(served: Served) 
     assert len(children) >= 2  # BentoML's server and the worker
     served.process.terminate()
     assert served.process.wait(timeout=60) == 0
-    gone, alive = psutil.wait_procs(children, timeout=30)
+    _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, [p.cmdline() for p in alive]
 
 
@@ -152,7 +152,8 @@ def test_a_built_bento_serves_the_same_api(tmp_path: Path) -> None:
         seed_store(store)
         record = next(store.records())
     built = subprocess.run([sys.executable, "-m", "bentoml", "build", "-f", "serving/bentofile.yaml", ".",
-                            "--output", "tag"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+                            "--output", "tag"],
+                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     tag = built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
     port, log = free_port(), tmp_path / "bento.log"
