@@ -10,6 +10,7 @@ every request that wanted it, so the next answer is a tuned schedule.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import os
 import threading
@@ -162,8 +163,6 @@ class ScheduleProvider:
         self._check_predictable(dialect, target)
         options = self.settings.predict
         if measure_top_k:
-            import dataclasses
-
             options = dataclasses.replace(options, measure_top_k=measure_top_k)
         prediction = self._predictor(dialect).predict(workload, target, commit=False, options=options)
         return PredictionAnswer(key=workload.key, record=prediction.record.to_dict(), score=prediction.score,
@@ -274,7 +273,7 @@ class ScheduleProvider:
             if current.state != "done" or current.spec.trials >= spec.trials:
                 return _job_summary(current.to_dict())
         if current is not None and current.state in ("waiting", "running"):
-            spec = JobSpec(**{**spec.__dict__, "priority": current.spec.priority + 1})
+            spec = dataclasses.replace(spec, priority=current.spec.priority + 1)
         self.store.put_workloads([workload])
         self.queue.enqueue([spec])
         return _job_summary(self._job(spec.job_id))
