@@ -161,9 +161,10 @@ class ScheduleProvider:
         target = self._target(self._dialect(ref), target_text)  # the cheap check first
         dialect, workload = self._workload(ref)
         self._check_predictable(dialect, target)
-        options = self.settings.predict
-        if measure_top_k:
-            options = dataclasses.replace(options, measure_top_k=measure_top_k)
+        if measure_top_k and not self._measurable(dialect, target):
+            raise InvalidInput(f"measure_top_k: this service measures on its own CPU only "
+                               f"({dialect.parse_target('host').canonical}), not on {target.canonical}")
+        options = dataclasses.replace(self.settings.predict, measure_top_k=measure_top_k)
         prediction = self._predictor(dialect).predict(workload, target, commit=False, options=options)
         return PredictionAnswer(key=workload.key, record=prediction.record.to_dict(), score=prediction.score,
                                 measured=prediction.measured, origin=prediction.origin,
@@ -258,7 +259,10 @@ class ScheduleProvider:
         with lock:
             found = find_schedule(self.store, workload.key, target, build)
             if found is None:
-                self._predictor(dialect).predict(workload, target, commit=True)
+                options = self.settings.predict
+                if options.measure_top_k and not self._measurable(dialect, target):
+                    options = dataclasses.replace(options, measure_top_k=0)  # not this machine's CPU
+                self._predictor(dialect).predict(workload, target, commit=True, options=options)
                 found = find_schedule(self.store, workload.key, target, build)
         with self._lock:
             self._in_flight.pop(key, None)
@@ -312,6 +316,11 @@ class ScheduleProvider:
     @staticmethod
     def _target(dialect: Dialect, text: str) -> Target:
         return dialect.parse_target(text.strip())
+
+    @staticmethod
+    def _measurable(dialect: Dialect, target: Target) -> bool:
+        """Whether ``target`` is this machine, where candidates can be measured."""
+        return target == dialect.parse_target("host")
 
     def _check_predictable(self, dialect: Dialect, target: Target) -> None:
         """Raises InvalidInput when the cost model knows nothing of this target's kind."""

@@ -97,6 +97,9 @@ def test_unsupported_targets_are_looked_up_but_not_predicted(provider: ScheduleP
     assert answer.job["state"] == "waiting"  # a worker with a GPU may still tune it
     with pytest.raises(InvalidInput, match="no prediction"):
         provider.predict_only(ref(kernels["small_mlp"]), "cuda")
+    other_cpu = '{"kind": "llvm", "mcpu": "skylake", "num-cores": 4}'
+    with pytest.raises(InvalidInput, match="measures on its own CPU only"):
+        provider.predict_only(ref(kernels["small_mlp"]), other_cpu, measure_top_k=2)
 
 
 def test_failed_refill_jobs_are_reported_not_retried_by_reads(provider: ScheduleProvider,
