@@ -21,7 +21,7 @@ from typing import Any
 
 from lorien.config import open_queue, open_store, resolve_store_uri
 from lorien.dialects import Dialect, TuneOptions, get_dialect
-from lorien.errors import InvalidInput, LorienError, NotFound
+from lorien.errors import InvalidInput, LorienError, NotFound, TuningError
 from lorien.jobs import TERMINAL_STATES, JobSpec
 from lorien.lookup import find_schedule
 from lorien.predictor import CostModelScorer, PredictOptions, ZeroShotPredictor
@@ -240,7 +240,7 @@ class ScheduleProvider:
             try:
                 self._check_predictable(dialect, target)
                 found = self._predict_once(dialect, workload, target, build)
-            except InvalidInput as exc:
+            except (InvalidInput, TuningError) as exc:  # nothing to predict from: missing, still queued
                 detail = str(exc)
         job: dict[str, Any] = {}
         if refill and self.settings.refill and (found is None or not found.complete):
@@ -256,16 +256,18 @@ class ScheduleProvider:
         key = (workload.key, target.canonical)
         with self._lock:
             lock = self._in_flight.setdefault(key, threading.Lock())
-        with lock:
-            found = find_schedule(self.store, workload.key, target, build)
-            if found is None:
-                options = self.settings.predict
-                if options.measure_top_k and not self._measurable(dialect, target):
-                    options = dataclasses.replace(options, measure_top_k=0)  # not this machine's CPU
-                self._predictor(dialect).predict(workload, target, commit=True, options=options)
+        try:
+            with lock:
                 found = find_schedule(self.store, workload.key, target, build)
-        with self._lock:
-            self._in_flight.pop(key, None)
+                if found is None:
+                    options = self.settings.predict
+                    if options.measure_top_k and not self._measurable(dialect, target):
+                        options = dataclasses.replace(options, measure_top_k=0)  # not this machine's CPU
+                    self._predictor(dialect).predict(workload, target, commit=True, options=options)
+                    found = find_schedule(self.store, workload.key, target, build)
+        finally:
+            with self._lock:
+                self._in_flight.pop(key, None)
         return found
 
     def _refill(self, dialect: Dialect, workload: Workload, target: Target) -> dict[str, Any]:

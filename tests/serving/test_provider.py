@@ -175,3 +175,12 @@ def test_the_same_answers_and_refill_jobs_on_dynamodb(aws: str, model: tuple[obj
         assert claimed is not None and claimed.spec.workload_key == mlp.key
     finally:
         provider.close()
+
+
+def test_a_workload_nothing_can_predict_is_missing_and_still_queued(provider: ScheduleProvider) -> None:
+    from lorien.dialects.instant import instant_workload
+
+    workload = instant_workload("00000000000000ab")
+    answers = provider.answer_many([ref(workload), ref(workload)], "cpu")  # no design space, no model
+    assert [a.status for a in answers.answers] == ["missing", "missing"] and answers.missing == 2
+    assert answers.answers[0].detail and answers.answers[1].job["priority"] == 2
