@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from lorien.dialects import Dialect, get_dialect
-from lorien.records import Target, WorkloadUse
+from lorien.errors import NotFound
+from lorien.records import Target, Workload, WorkloadUse
+from lorien.store.base import ScheduleStore
 
 
 def load_for_dialect(args: argparse.Namespace) -> tuple[Dialect, Target, object, object]:
@@ -21,3 +23,18 @@ def load_for_dialect(args: argparse.Namespace) -> tuple[Dialect, Target, object,
 def extract_model(args: argparse.Namespace) -> tuple[Target, list[WorkloadUse]]:
     dialect, target, _, model = load_for_dialect(args)
     return target, dialect.extract(model, target)
+
+
+def stored_workloads(store: ScheduleStore, dialect: Dialect, keys: list[str]) -> list[Workload]:
+    """The stored workloads ``--workload KEY`` names, in order.
+
+    Raises:
+        NotFound: a key the store does not hold.
+    """
+    workloads = []
+    for key in keys:
+        workload = store.get_workload(dialect.name, key)
+        if workload is None:
+            raise NotFound(f"no workload {key!r} in {store.uri}; run 'lorien extract' first")
+        workloads.append(workload)
+    return workloads

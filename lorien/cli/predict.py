@@ -14,7 +14,7 @@ from lorien.cli.common import (
     target_options,
 )
 from lorien.config import data_dir, open_store, resolve_store_uri
-from lorien.errors import InvalidInput, NotFound
+from lorien.errors import InvalidInput
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,12 +63,9 @@ def run(args: argparse.Namespace) -> int:
             workloads = list({u.workload.key: u.workload for u in uses}.values())
         else:
             target = dialect.parse_target(args.target)
-            workloads = []
-            for key in args.workload:
-                workload = store.get_workload(dialect.name, key)
-                if workload is None:
-                    raise NotFound(f"no workload {key!r} in {store.uri}; run 'lorien extract' first")
-                workloads.append(workload)
+            from lorien.cli.models import stored_workloads
+
+            workloads = stored_workloads(store, dialect, args.workload)
         build = dialect.build_id()
         predictor = ZeroShotPredictor(store, scorer, PredictOptions(measure_top_k=args.measure_top_k))
         results, skipped = [], 0

@@ -15,7 +15,7 @@ from lorien.cli.common import (
     target_options,
 )
 from lorien.cli.worker import worker_options
-from lorien.errors import InvalidInput, NotFound, StoreError, TuningError
+from lorien.errors import InvalidInput, StoreError, TuningError
 from lorien.jobs import Job
 
 #: Local workers that exit with an error this many times in a row end the run.
@@ -84,12 +84,9 @@ def run(args: argparse.Namespace) -> int:
             workloads = [u.workload for u in uses]
         else:
             target = dialect.parse_target(args.target)
-            workloads = []
-            for key in args.workload:
-                workload = store.get_workload(dialect.name, key)
-                if workload is None:
-                    raise NotFound(f"no workload {key!r} in {store.uri}; run 'lorien extract' first")
-                workloads.append(workload)
+            from lorien.cli.models import stored_workloads
+
+            workloads = stored_workloads(store, dialect, args.workload)
         open_logs(logs_uri).close()  # a bad log URI is one line now, not one per worker later
         submission = submit(queue, store, dialect, workloads, target, options, force=args.force,
                             priority=args.priority, max_attempts=args.max_attempts)
