@@ -22,7 +22,7 @@ def local_aws(own_process: bool = False) -> Iterator[str]:
             compete with it for this interpreter's lock (its figures then scale with workers as
             a remote service's would, up to this machine's cores).
     """
-    from moto.server import ThreadedMotoServer
+    from lorien.local_aws import moto_server
 
     for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
                         ("AWS_DEFAULT_REGION", "us-east-1")):
@@ -33,7 +33,7 @@ def local_aws(own_process: bool = False) -> Iterator[str]:
         port = sock.getsockname()[1]
     endpoint = f"http://127.0.0.1:{port}"
     if own_process:
-        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        process = subprocess.Popen([sys.executable, "-m", "lorien.local_aws", "--port", str(port)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             for _ in range(300):
@@ -47,12 +47,8 @@ def local_aws(own_process: bool = False) -> Iterator[str]:
             process.terminate()
             process.wait(timeout=10)
         return
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
+    with moto_server(port):
         yield endpoint
-    finally:
-        server.stop()
 
 
 def aws_backend(endpoint: str, name: str) -> tuple[str, str]:

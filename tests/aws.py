@@ -16,16 +16,12 @@ def free_port() -> int:
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """Start moto's threaded server on 127.0.0.1 and yield its endpoint URL; stop it after."""
-    from moto.server import ThreadedMotoServer
+    """Start moto's server on 127.0.0.1 (one request at a time, each atomic as on AWS) and yield
+    its endpoint URL; stop it after."""
+    from lorien.local_aws import moto_server as serve
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with serve(free_port()) as endpoint:
+        yield endpoint
 
 
 def unique(name: str) -> str:
