@@ -60,6 +60,7 @@ from lorien.config import open_queue, open_store
 from lorien.dialects import get_dialect
 from lorien.lookup import find_schedule
 from lorien.records import Target
+from lorien.serving.client import wait_until_ready
 from lorien.serving.provider import ScheduleProvider, ServiceSettings
 from lorien.serving.schemas import Answer, WorkloadRef
 
@@ -122,17 +123,9 @@ def served(folder: Path, store_uri: str, api_workers: int = 1) -> Iterator[tuple
             preexec_fn=lambda: die_with_parent(signal.SIGTERM))
     try:
         started = time.monotonic()
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"lorien serve exited with code {server.returncode}:\n{tail(log_path)}")
-            if time.monotonic() - started > READY_TIMEOUT_S:
-                raise SystemExit(f"lorien serve not ready in {READY_TIMEOUT_S:.0f} s:\n{tail(log_path)}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
+        not_ready = wait_until_ready(url, server, timeout_s=READY_TIMEOUT_S)
+        if not_ready:
+            raise SystemExit(f"{not_ready}:\n{tail(log_path)}")
         print(f"lorien serve ready on {url} after {time.monotonic() - started:.1f} s", flush=True)
         yield url, psutil.Process(server.pid)
     finally:

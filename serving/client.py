@@ -10,7 +10,9 @@ model, none per kernel.
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,6 +149,36 @@ def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[W
             yield FetchedSchedules(store, answers)
         finally:
             store.close()
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes] | None = None, *, timeout_s: float = 180.0,
+                     interval_s: float = 0.3) -> str | None:
+    """Poll ``url``'s ``/readyz`` until it answers 200.
+
+    Args:
+        url: the service's base URL.
+        process: the process serving it, if started here: its exit ends the wait at once.
+        timeout_s: how long to wait.
+        interval_s: the pause between polls.
+
+    Returns:
+        None once the service is ready, else why it is not (one line: the process exited with
+        its code, or the time ran out).
+    """
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process is not None and process.poll() is not None:
+            return f"the service exited with code {process.returncode} while starting"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return None
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() >= deadline:
+            return f"the service at {url} was not ready within {timeout_s:.0f} s"
+        time.sleep(interval_s)
 
 
 def _target_text(target: Target | str) -> str:

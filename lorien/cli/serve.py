@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--workers cannot be negative, got {workers}")
     os.environ.setdefault("BENTOML_HOME", str(data_dir() / "bentoml"))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    from lorien.serving.client import wait_until_ready
     from lorien.serving.seed import ensure_shipped_model, seed_store
 
     with open_store(store_uri, create=True) as store:
@@ -99,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _wait_ready(url, service)
+        not_ready = wait_until_ready(url, service, timeout_s=READY_TIMEOUT_S)
+        if not_ready:
+            raise StoreError(not_ready)
         print(f"serving schedules on {url} (OpenAPI at {url}/docs.json) with cost model {model}; "
               f"{workers} local worker(s) tune for {args.target}; {token_note}", flush=True)
         while not stopping and service.poll() is None:
@@ -137,22 +140,6 @@ def _token(flag: str | None) -> tuple[str, str]:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(32) + "\n")
     return Path(path).read_text().strip(), f"write token in {path}"
-
-
-def _wait_ready(url: str, service: subprocess.Popen[bytes]) -> None:
-    import httpx
-
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if service.poll() is not None:
-            raise StoreError(f"the service exited with code {service.returncode} while starting")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise StoreError(f"the service at {url} was not ready within {READY_TIMEOUT_S:.0f} s")
 
 
 def _die_with_parent() -> None:

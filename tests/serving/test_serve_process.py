@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from lorien.dialects import get_dialect
-from lorien.serving.client import ServiceClient, fetch_schedules
+from lorien.serving.client import ServiceClient, fetch_schedules, wait_until_ready
 from tests.tvm_models import small_mlp
 
 pytestmark = pytest.mark.slow
@@ -32,16 +32,8 @@ def free_port() -> int:
 
 
 def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited {process.returncode}:\n{log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} not ready:\n{log.read_text()[-3000:]}")
+    not_ready = wait_until_ready(url, process, timeout_s=timeout_s, interval_s=0.5)
+    assert not_ready is None, f"{not_ready}:\n{log.read_text()[-3000:]}"
 
 
 @dataclass
