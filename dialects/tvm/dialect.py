@@ -24,6 +24,8 @@ from lorien.store.base import ScheduleStore
 if TYPE_CHECKING:
     import numpy as np
 
+    from lorien.dialects.tvm.measure import KeptMeasurers
+
 
 class TVMDialect(Dialect):
     """Apache TVM 0.27 with MetaSchedule: Relax models, fused TIR kernels, trace schedules.
@@ -168,9 +170,14 @@ class TVMDialect(Dialect):
 
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
                 options: TuneOptions) -> list[Latency | None]:
-        from lorien.dialects.tvm.measure import measure_schedules
+        return self._measurers().measure(workload, target, schedules, options)
 
-        return measure_schedules(workload, target, schedules, options)
+    @functools.cache  # noqa: B019 - one dialect instance per process
+    def _measurers(self) -> KeptMeasurers:
+        """Builder and runner processes kept between measurements (starting them costs seconds)."""
+        from lorien.dialects.tvm.measure import KeptMeasurers
+
+        return KeptMeasurers()
 
     def native_cost_model(self) -> NativeCostModel:
         from lorien.dialects.tvm.native_cost_model import MetaScheduleXGBCostModel, per_store_rows

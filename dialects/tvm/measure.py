@@ -1,14 +1,26 @@
-"""Measuring given schedules of a TVM workload on this machine: the predictor's optional check."""
+"""Measuring given schedules of a TVM workload on this machine: the predictor's optional check.
+
+MetaSchedule's ``LocalBuilder`` starts a fresh pool of processes for every ``build`` call (and
+another one to check itself when created), and each process imports TVM: seconds before the
+first candidate compiles, paid again by every workload the predictor measures. A
+:class:`ScheduleMeasurer` keeps its builder processes and its local runner between calls instead;
+a builder process is replaced after :data:`BUILDS_PER_PROCESS` builds, which bounds the memory
+that long-lived TVM builder processes are known to accumulate.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 import tvm
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.schedule import Trace
+from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
 
 from lorien.dialects.base import TuneOptions
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
@@ -20,40 +32,140 @@ from lorien.records import Latency, Target, Workload
 #: The runtime device of a target kind, where the names differ.
 _DEVICES = {"llvm": "cpu", "c": "cpu"}
 
+#: Builds a builder process serves before it is replaced.
+BUILDS_PER_PROCESS = 64
+
+#: Measurers :class:`KeptMeasurers` keeps at most (one per target kind and settings).
+MAX_KEPT = 4
+
+
+def _build(mod: tvm.IRModule, target: tvm.target.Target) -> str:
+    """In a builder process: compile one scheduled module and export it; the artifact's path."""
+    from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
+
+    return default_export(default_build(mod, target, None))
+
+
+class ScheduleMeasurer:
+    """Builds and runs schedules of TVM workloads for one target kind and one set of timeouts,
+    keeping its builder processes (and, on this machine, its runner) between calls.
+
+    Thread safety: :meth:`measure` may be called from any thread; calls run one at a time, since
+    measurements sharing the cores would skew each other's timings.
+
+    Ownership: owns its builder and runner processes; :meth:`close` stops them.
+    """
+
+    def __init__(self, target_kind: str, options: TuneOptions, builders: int | None = None) -> None:
+        self.options = options
+        self._lock = threading.Lock()
+        self._builders = PopenPoolExecutor(
+            max_workers=builders or os.cpu_count() or 1, timeout=options.build_timeout_s,
+            initializer=load_intrinsics_for(target_kind), maximum_process_uses=BUILDS_PER_PROCESS)
+        self._local_runner: ms.runner.Runner | None = None
+
+    def _runner(self) -> ms.runner.Runner:
+        if self.options.rpc is not None:  # the tracker's devices come and go: asked every time
+            return make_runner(self.options)
+        if self._local_runner is None:
+            self._local_runner = make_runner(self.options)
+        return self._local_runner
+
+    def measure(self, workload: Workload, target: Target, schedules: Sequence[str]) -> list[Latency | None]:
+        """Build and run each schedule; None for one that does not apply, build or run within the
+        timeouts (or whose timings are not valid).
+
+        Raises:
+            TuningError: ``options.rpc`` names a tracker that cannot be asked or has no device.
+        """
+        mod = from_workload(workload)
+        tvm_target = to_tvm_target(target)
+        results: list[Latency | None] = [None] * len(schedules)
+        modules, rows = [], []
+        for row, schedule in enumerate(schedules):
+            try:
+                sch = tvm.s_tir.Schedule(mod)
+                Trace.apply_json_to_schedule(json.loads(schedule), sch)
+            except Exception:  # a schedule that does not fit is not measured
+                continue
+            modules.append(sch.mod)
+            rows.append(row)
+        if not modules:
+            return results
+        device = _DEVICES.get(tvm_target.kind.name, tvm_target.kind.name)
+        args_info = ArgInfo.from_prim_func(mod["main"])
+        with self._lock:
+            built: list[Any] = list(self._builders.map_with_error_catching(
+                lambda scheduled: _build(scheduled, tvm_target), modules))
+            runner_inputs, run_rows = [], []
+            for row, result in zip(rows, built, strict=True):
+                if result.status == StatusKind.COMPLETE:
+                    runner_inputs.append(ms.runner.RunnerInput(result.value, device, args_info))
+                    run_rows.append(row)
+            if runner_inputs:
+                for row, future in zip(run_rows, self._runner().run(runner_inputs), strict=True):
+                    ran = future.result()
+                    runs = [float(r) for r in (ran.run_secs or [])]
+                    if ran.error_msg is None and valid_runs(runs):
+                        results[row] = Latency(tuple(runs))
+        return results
+
+    def close(self) -> None:
+        """Stop the builder and runner processes. Idempotent."""
+        self._builders.shutdown(wait=False)
+        if self._local_runner is not None:
+            pool = getattr(self._local_runner, "pool", None)
+            if pool is not None:
+                pool.shutdown(wait=False)
+            self._local_runner = None
+
+
+class KeptMeasurers:
+    """One :class:`ScheduleMeasurer` per target kind and measuring settings, kept for the life
+    of the process (the TVM dialect holds one of these): at most :data:`MAX_KEPT`; a call with
+    yet other settings starts and stops processes of its own.
+
+    Thread safety: safe to use from any thread.
+    """
+
+    def __init__(self, limit: int = MAX_KEPT) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._kept: dict[tuple[Any, ...], ScheduleMeasurer] = {}
+
+    def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
+                options: TuneOptions) -> list[Latency | None]:
+        """As :meth:`ScheduleMeasurer.measure`, with the measurer kept for ``options``."""
+        kind = to_tvm_target(target).kind.name
+        key = (kind, options.build_timeout_s, options.run_timeout_s, options.repeat, options.rpc,
+               options.session_timeout_s)
+        with self._lock:
+            measurer = self._kept.get(key)
+            if measurer is None and len(self._kept) < self.limit:
+                measurer = self._kept[key] = ScheduleMeasurer(kind, options)
+        if measurer is None:
+            return measure_schedules(workload, target, schedules, options)
+        return measurer.measure(workload, target, schedules)
+
+    def __len__(self) -> int:
+        """How many measurers are kept."""
+        with self._lock:
+            return len(self._kept)
+
+    def close(self) -> None:
+        """Stop every kept measurer's processes."""
+        with self._lock:
+            kept, self._kept = list(self._kept.values()), {}
+        for measurer in kept:
+            measurer.close()
+
 
 def measure_schedules(workload: Workload, target: Target, schedules: Sequence[str],
                       options: TuneOptions) -> list[Latency | None]:
-    """Build and run each schedule with MetaSchedule's builder and runner (``options.rpc``
-    measures on RPC devices, as tuning does); None for a schedule that does not apply, build or
-    run within the options' timeouts."""
-    mod = from_workload(workload)
-    tvm_target = to_tvm_target(target)
-    initializer = load_intrinsics_for(tvm_target.kind.name)
-    args_info = ArgInfo.from_prim_func(mod["main"])
-    device = _DEVICES.get(tvm_target.kind.name, tvm_target.kind.name)
-    results: list[Latency | None] = [None] * len(schedules)
-    inputs, rows = [], []
-    for row, schedule in enumerate(schedules):
-        try:
-            sch = tvm.s_tir.Schedule(mod)
-            Trace.apply_json_to_schedule(json.loads(schedule), sch)
-        except Exception:  # a schedule that does not fit is not measured
-            continue
-        inputs.append(ms.builder.BuilderInput(sch.mod, tvm_target))
-        rows.append(row)
-    if not inputs:
-        return results
-    builder = ms.builder.LocalBuilder(timeout_sec=options.build_timeout_s, initializer=initializer)
-    built = builder.build(inputs)
-    runner_inputs, run_rows = [], []
-    for row, result in zip(rows, built, strict=True):
-        if result.error_msg is None and result.artifact_path is not None:
-            runner_inputs.append(ms.runner.RunnerInput(result.artifact_path, device, args_info))
-            run_rows.append(row)
-    if runner_inputs:
-        for row, future in zip(run_rows, make_runner(options).run(runner_inputs), strict=True):
-            ran = future.result()
-            runs = [float(r) for r in (ran.run_secs or [])]
-            if ran.error_msg is None and valid_runs(runs):
-                results[row] = Latency(tuple(runs))
-    return results
+    """Measure once, with processes started for this call only (see :class:`ScheduleMeasurer`
+    to keep them)."""
+    measurer = ScheduleMeasurer(to_tvm_target(target).kind.name, options)
+    try:
+        return measurer.measure(workload, target, schedules)
+    finally:
+        measurer.close()

@@ -1,0 +1,100 @@
+"""Measuring given schedules with builder and runner processes kept between calls."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psutil
+import pytest
+
+from lorien.dialects import TuneOptions, get_dialect
+from lorien.dialects.tvm.measure import KeptMeasurers, ScheduleMeasurer, measure_schedules
+from lorien.records import Target, Workload
+from tests.tvm_models import sampled_schedules, small_conv, small_mlp
+
+pytestmark = pytest.mark.slow
+
+OPTIONS = TuneOptions(trials=1, build_timeout_s=60, run_timeout_s=60)
+
+
+@dataclass
+class Kernels:
+    target: Target
+    mlp: Workload
+    conv: Workload
+
+
+@pytest.fixture(scope="module")
+def kernels() -> Kernels:
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    mlp, conv = (dialect.extract(dialect.load_model(model()), target)[0].workload
+                 for model in (small_mlp, small_conv))
+    return Kernels(target, mlp, conv)
+
+
+def _children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _still_alive(pids: set[int], timeout_s: float = 30) -> list[psutil.Process]:
+    processes = []
+    for pid in pids:
+        try:
+            processes.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    return psutil.wait_procs(processes, timeout=timeout_s)[1]
+
+
+@pytest.fixture
+def measurer() -> Iterator[ScheduleMeasurer]:
+    kept = ScheduleMeasurer("llvm", OPTIONS)
+    yield kept
+    kept.close()
+
+
+def test_a_kept_measurer_measures_again_with_the_same_processes(kernels: Kernels,
+                                                                 measurer: ScheduleMeasurer) -> None:
+    before = _children()
+    good = sampled_schedules(kernels.mlp, kernels.target, 3)
+    foreign = sampled_schedules(kernels.conv, kernels.target, 1)[0]  # another kernel's schedule
+    schedules = [*good, "not a trace", json.dumps([[], []]), foreign]
+
+    first = measurer.measure(kernels.mlp, kernels.target, schedules)
+    assert all(latency is not None and 0 < latency.mean < 1 for latency in first[:3])
+    assert first[3] is None and first[5] is None  # what does not apply is not measured
+    started = _children() - before
+    assert started  # the builder and runner processes, still alive
+
+    again = measurer.measure(kernels.mlp, kernels.target, good)
+    assert all(latency is not None and 0 < latency.mean < 1 for latency in again)
+    assert _children() - before == started  # no process started for the second call
+
+    measurer.close()
+    assert not _still_alive(started)
+
+
+def test_a_one_off_measurement_leaves_no_process_behind(kernels: Kernels) -> None:
+    before = _children()
+    schedules = sampled_schedules(kernels.mlp, kernels.target, 1)
+    [latency] = measure_schedules(kernels.mlp, kernels.target, schedules, OPTIONS)
+    assert latency is not None and latency.mean > 0
+    assert not _still_alive(_children() - before)
+
+
+def test_kept_measurers_keep_one_per_setting_up_to_their_limit(kernels: Kernels) -> None:
+    kept = KeptMeasurers(limit=1)
+    try:
+        [schedule] = sampled_schedules(kernels.mlp, kernels.target, 1)
+        assert kept.measure(kernels.mlp, kernels.target, [schedule], OPTIONS)[0] is not None
+        assert kept.measure(kernels.mlp, kernels.target, [schedule], OPTIONS)[0] is not None
+        assert len(kept) == 1
+        other = TuneOptions(trials=1, build_timeout_s=61, run_timeout_s=60)
+        assert kept.measure(kernels.mlp, kernels.target, [schedule], other)[0] is not None
+        assert len(kept) == 1  # beyond the limit: measured with processes of its own, not kept
+    finally:
+        kept.close()
+    assert len(kept) == 0
