@@ -95,6 +95,7 @@ class ScheduleMeasurer:
         device = _DEVICES.get(tvm_target.kind.name, tvm_target.kind.name)
         args_info = ArgInfo.from_prim_func(mod["main"])
         with self._lock:
+            runner = self._runner()  # first: no build is wasted when the tracker cannot be asked
             built: list[Any] = list(self._builders.map_with_error_catching(
                 lambda scheduled: _build(scheduled, tvm_target), modules))
             runner_inputs, run_rows = [], []
@@ -103,7 +104,7 @@ class ScheduleMeasurer:
                     runner_inputs.append(ms.runner.RunnerInput(result.value, device, args_info))
                     run_rows.append(row)
             if runner_inputs:
-                for row, future in zip(run_rows, self._runner().run(runner_inputs), strict=True):
+                for row, future in zip(run_rows, runner.run(runner_inputs), strict=True):
                     ran = future.result()
                     runs = [float(r) for r in (ran.run_secs or [])]
                     if ran.error_msg is None and valid_runs(runs):
