@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     from lorien.serving.client import wait_until_ready
     from lorien.serving.seed import ensure_shipped_model, seed_store
+    from lorien.tuner.supervisor import WorkerSupervisor
 
     with open_store(store_uri, create=True) as store:
         if not args.no_seed and not store.list_workloads():
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
          "--host", args.host, "--port", str(args.port)], env=env, preexec_fn=_service_preexec)
     workers_command = [sys.executable, "-m", "lorien.cli.main", "worker", "--store", store_uri,
                        "--logs", logs_uri, "--target", args.target, "--quiet"]
-    local: list[subprocess.Popen[bytes]] = []
+    supervisor = WorkerSupervisor(workers_command, workers, env)
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -105,11 +106,13 @@ def run(args: argparse.Namespace) -> int:
             raise StoreError(not_ready)
         print(f"serving schedules on {url} (OpenAPI at {url}/docs.json) with cost model {model}; "
               f"{workers} local worker(s) tune for {args.target}; {token_note}", flush=True)
+        reported = 0
         while not stopping and service.poll() is None:
-            for process in [p for p in local if p.poll() is not None]:
-                local.remove(process)
-            while len(local) < workers:
-                local.append(subprocess.Popen(workers_command, env=env, preexec_fn=_die_with_parent))
+            supervisor.check()
+            if supervisor.failures_in_a_row > reported:
+                print(f"a local worker exited with code {supervisor.last_exit_code} "
+                      f"({supervisor.failures_in_a_row} in a row); it is replaced after a pause", flush=True)
+            reported = supervisor.failures_in_a_row
             time.sleep(0.5)
         if not stopping:
             raise StoreError(f"the service exited with code {service.returncode}; see its log above")
@@ -117,14 +120,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for process in [service, *local]:
-            if process.poll() is None:
-                process.terminate()
-        for process in [service, *local]:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        if service.poll() is None:
+            service.terminate()
+        supervisor.stop()
+        try:
+            service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            service.kill()
 
 
 def _token(flag: str | None) -> tuple[str, str]:
@@ -140,12 +142,6 @@ def _token(flag: str | None) -> tuple[str, str]:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(32) + "\n")
     return Path(path).read_text().strip(), f"write token in {path}"
-
-
-def _die_with_parent() -> None:
-    from lorien.tuner.process import die_with_parent
-
-    die_with_parent()
 
 
 def _service_preexec() -> None:

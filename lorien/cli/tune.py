@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -133,26 +132,18 @@ def _run_and_follow(queue, job_ids: Sequence[str], workers: int, store_uri: str,
     the jobs with a progress bar until every one has ended."""
     from tqdm import tqdm
 
-    from lorien.tuner.process import die_with_parent
     from lorien.tuner.submit import follow
+    from lorien.tuner.supervisor import WorkerSupervisor
 
     command = [sys.executable, "-m", "lorien.cli.main", "worker", "--store", store_uri, "--logs", logs_uri,
                "--quiet", "--idle-exit", str(args.lease + 5), "--dialect", args.dialect, *_worker_flags(args)]
-    processes: list[subprocess.Popen[bytes]] = []
-    failures = [0]
-
-    def start() -> None:
-        processes.append(subprocess.Popen(command, preexec_fn=die_with_parent))
+    supervisor = WorkerSupervisor(command, workers)
 
     def keep_going(jobs: list[Job]) -> bool:
-        for process in [p for p in processes if p.poll() is not None]:
-            processes.remove(process)
-            failures[0] = failures[0] + 1 if process.returncode not in (0, None) else 0
-        if failures[0] >= WORKER_FAILURES:
-            raise StoreError(f"local workers failed {failures[0]} times in a row (exit code "
-                             f"{process.returncode}); see their errors above")
-        while len(processes) < workers:
-            start()
+        supervisor.check()
+        if supervisor.failures_in_a_row >= WORKER_FAILURES:
+            raise StoreError(f"local workers failed {supervisor.failures_in_a_row} times in a row (exit code "
+                             f"{supervisor.last_exit_code}); see their errors above")
         return True
 
     bar = tqdm(total=len(job_ids), desc="jobs", unit="job", disable=args.quiet, dynamic_ncols=True)
@@ -168,13 +159,7 @@ def _run_and_follow(queue, job_ids: Sequence[str], workers: int, store_uri: str,
         return follow(queue, job_ids, poll_s=0.5, on_change=on_change, keep_going=keep_going)
     finally:
         bar.close()
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        supervisor.stop()
 
 
 def _print_jobs(jobs: Sequence[Job]) -> None:
