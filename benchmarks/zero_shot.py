@@ -7,6 +7,8 @@ machine, side by side:
 
 * Lorien: time to deliver a predicted schedule for every kernel, and the network's latency with them,
   once with the cost model's first choices and once measuring its best ``--measure-top-k`` per kernel;
+* with ``--without-evolution``, Lorien again with the cost model ranking only design-space samples
+  and adapted neighbours (no model-guided evolution);
 * untuned TVM and PyTorch eager;
 * MetaSchedule tuning every kernel here with 1, 2, 4, 8 trials (the ladder: the budget that first
   matches Lorien's latency tells how much tuning time Lorien saves), the 1-trial rung being
@@ -23,6 +25,7 @@ commits after each kernel.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -76,6 +79,9 @@ def main() -> None:
                         help="the second Lorien row measures the cost model's best K per kernel")
     parser.add_argument("--ladder", type=int, nargs="+", default=list(LADDER),
                         help="MetaSchedule trials per kernel to tune with here")
+    parser.add_argument("--without-evolution", action="store_true",
+                        help="also deliver with the cost model ranking only samples and adapted neighbours "
+                             "(no model-guided evolution): what the evolution adds or costs")
     args = parser.parse_args()
     workdir = (args.workdir or Path("benchmarks/results") / f"zero_shot_{args.network}").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -103,9 +109,13 @@ def main() -> None:
     assert not any(lorien_store.top_k(w.key, target, 1, match="loose", source="tuned") for w in workloads), \
         "a kernel of the held-out network has a tuned record: not zero-shot"
 
-    measured_store = open_store(f"sqlite:///{workdir}/lorien-measured.db")
-    if not measured_store.list_workloads():
-        seed_store(measured_store, exclude=excluded)
+    def seeded_store(name: str) -> Any:
+        store = open_store(f"sqlite:///{workdir}/{name}.db")
+        if not store.list_workloads():
+            seed_store(store, exclude=excluded)
+        return store
+
+    measured_store = seeded_store("lorien-measured")
 
     def deliver(store: Any = lorien_store, options: PredictOptions | None = None) -> dict[str, Any]:
         scorer = CostModelScorer(LightGBMRankingCostModel.from_text((workdir / "cost_model.txt").read_text()),
@@ -136,6 +146,13 @@ def main() -> None:
                  stage(workdir, f"lorien_measured_{args.measure_top_k}",
                        lambda: latency_with(measured_store)),
                  delivery_measured["total_s"]))
+    if args.without_evolution:
+        plain_store = seeded_store("lorien-without-evolution")
+        plain = PredictOptions(candidates=dataclasses.replace(PredictOptions().candidates, evolve=False))
+        plain_delivery = stage(workdir, "delivery_without_evolution", lambda: deliver(plain_store, plain))
+        rows.append(("Lorien zero-shot, no evolved candidates",
+                     stage(workdir, "lorien_without_evolution", lambda: latency_with(plain_store)),
+                     plain_delivery["total_s"]))
     rows.append(("untuned TVM", stage(workdir, "untuned", lambda: latency_with(None)), None))
     rows.append(("PyTorch eager", stage(workdir, "torch_eager", lambda: {
         "latency_s": time_torch_eager(source, args.repeat).median}), None))
