@@ -7,8 +7,8 @@ machine, side by side:
 
 * Lorien: time to deliver a predicted schedule for every kernel, and the network's latency with them,
   once with the cost model's first choices and once measuring its best ``--measure-top-k`` per kernel;
-* with ``--without-evolution``, Lorien again with the cost model ranking only design-space samples
-  and adapted neighbours (no model-guided evolution);
+* with ``--with-evolution``, Lorien again with a model-guided evolutionary search adding
+  candidates (not done by default: see :class:`lorien.dialects.CandidateOptions`);
 * untuned TVM and PyTorch eager;
 * MetaSchedule tuning every kernel here with 1, 2, 4, 8 trials (the ladder: the budget that first
   matches Lorien's latency tells how much tuning time Lorien saves), the 1-trial rung being
@@ -79,9 +79,9 @@ def main() -> None:
                         help="the second Lorien row measures the cost model's best K per kernel")
     parser.add_argument("--ladder", type=int, nargs="+", default=list(LADDER),
                         help="MetaSchedule trials per kernel to tune with here")
-    parser.add_argument("--without-evolution", action="store_true",
-                        help="also deliver with the cost model ranking only samples and adapted neighbours "
-                             "(no model-guided evolution): what the evolution adds or costs")
+    parser.add_argument("--with-evolution", action="store_true",
+                        help="also deliver with model-guided evolution adding candidates (off by default): "
+                             "what the evolution adds or costs")
     args = parser.parse_args()
     workdir = (args.workdir or Path("benchmarks/results") / f"zero_shot_{args.network}").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -146,13 +146,13 @@ def main() -> None:
                  stage(workdir, f"lorien_measured_{args.measure_top_k}",
                        lambda: latency_with(measured_store)),
                  delivery_measured["total_s"]))
-    if args.without_evolution:
-        plain_store = seeded_store("lorien-without-evolution")
-        plain = PredictOptions(candidates=dataclasses.replace(PredictOptions().candidates, evolve=False))
-        plain_delivery = stage(workdir, "delivery_without_evolution", lambda: deliver(plain_store, plain))
-        rows.append(("Lorien zero-shot, no evolved candidates",
-                     stage(workdir, "lorien_without_evolution", lambda: latency_with(plain_store)),
-                     plain_delivery["total_s"]))
+    if args.with_evolution:
+        evolving_store = seeded_store("lorien-with-evolution")
+        evolving = PredictOptions(candidates=dataclasses.replace(PredictOptions().candidates, evolve=True))
+        delivered = stage(workdir, "delivery_with_evolution", lambda: deliver(evolving_store, evolving))
+        rows.append(("Lorien zero-shot, with evolved candidates",
+                     stage(workdir, "lorien_with_evolution", lambda: latency_with(evolving_store)),
+                     delivered["total_s"]))
     rows.append(("untuned TVM", stage(workdir, "untuned", lambda: latency_with(None)), None))
     rows.append(("PyTorch eager", stage(workdir, "torch_eager", lambda: {
         "latency_s": time_torch_eager(source, args.repeat).median}), None))

@@ -19,7 +19,8 @@ from lorien.store.sqlite import SQLiteScheduleStore
 from lorien.training.cost_models import LightGBMRankingCostModel
 from tests.tvm_models import sampled_schedules, small_conv, small_mlp
 
-FAST = PredictOptions(candidates=CandidateOptions(samples=16, population=16, generations=1, seed=1))
+FAST = PredictOptions(candidates=CandidateOptions(samples=16, evolve=True, population=16, generations=1,
+                                                  seed=1))
 
 
 @dataclass
@@ -64,6 +65,13 @@ def test_an_unseen_workload_gets_a_predicted_schedule_that_tuning_later_replaces
     found = find_schedule(setup.store, setup.conv.key, setup.target, record.build)
     assert found is not None and found.record == tuned and found.complete
     assert setup.store.top_k(setup.conv.key, setup.target, 5, source="predicted") == [record]
+
+
+def test_by_default_the_model_ranks_samples_and_neighbours_without_evolving(setup: Setup) -> None:
+    options = PredictOptions(candidates=CandidateOptions(samples=16, seed=1))
+    prediction = setup.predictor.predict(setup.conv, setup.target, commit=False, options=options)
+    assert set(prediction.candidates) == {"neighbour", "space"}
+    setup.dialect.apply(setup.conv, prediction.record)
 
 
 def test_measuring_the_top_candidates_returns_the_fastest_measured(setup: Setup) -> None:
