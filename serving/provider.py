@@ -10,12 +10,14 @@ every request that wanted it, so the next answer is a tuned schedule.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hmac
+import math
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +47,10 @@ class Unauthorized(LorienError):
     """A write without the service's token."""
 
 
+class Busy(LorienError):
+    """Every prediction slot stayed taken for the whole wait: the client should retry later."""
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     """How a service instance runs; :meth:`from_env` reads them from ``LORIEN_*`` variables.
@@ -58,6 +64,12 @@ class ServiceSettings:
         refill_trials: the budget of those jobs (``LORIEN_REFILL_TRIALS``).
         predict: how hard a miss is predicted (``LORIEN_MEASURE_TOP_K``: measure the cost model's
             best K on this machine and answer the fastest; 0, the default, measures nothing).
+        max_predictions: predictions one service process runs at once
+            (``LORIEN_MAX_PREDICTIONS``); prediction is open to every client, so this bounds the
+            CPU they can take.
+        prediction_wait_s: how long a request waits for a prediction slot
+            (``LORIEN_PREDICTION_WAIT_S``); after it a miss is answered ``missing`` (still queued
+            for tuning), and ``/predict`` with HTTP 429.
     """
 
     store_uri: str
@@ -66,6 +78,15 @@ class ServiceSettings:
     refill: bool = True
     refill_trials: int = 32
     predict: PredictOptions = field(default_factory=PredictOptions)
+    max_predictions: int = 2
+    prediction_wait_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_predictions < 1:
+            raise InvalidInput(f"max_predictions must be at least 1, got {self.max_predictions}")
+        if not (math.isfinite(self.prediction_wait_s) and self.prediction_wait_s >= 0):
+            raise InvalidInput(f"prediction_wait_s must be a finite number of seconds, not negative, "
+                               f"got {self.prediction_wait_s}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServiceSettings:
@@ -80,11 +101,20 @@ class ServiceSettings:
         measure = environ.get("LORIEN_MEASURE_TOP_K", "0")
         if not measure.isdigit():
             raise InvalidInput(f"LORIEN_MEASURE_TOP_K must be a non-negative integer, got {measure!r}")
+        slots = environ.get("LORIEN_MAX_PREDICTIONS", "2")
+        if not slots.isdigit() or int(slots) < 1:
+            raise InvalidInput(f"LORIEN_MAX_PREDICTIONS must be a positive integer, got {slots!r}")
+        wait = environ.get("LORIEN_PREDICTION_WAIT_S", "30")
+        try:
+            wait_s = float(wait)
+        except ValueError:
+            raise InvalidInput(f"LORIEN_PREDICTION_WAIT_S must be seconds, got {wait!r}") from None
         return cls(store_uri=resolve_store_uri(None, environ),
                    model=environ.get("LORIEN_MODEL", "lorien-cost-model"),
                    token=environ.get("LORIEN_SERVICE_TOKEN") or None,
                    refill=environ.get("LORIEN_REFILL", "1") not in ("0", "false", "no"),
-                   refill_trials=int(trials), predict=PredictOptions(measure_top_k=int(measure)))
+                   refill_trials=int(trials), predict=PredictOptions(measure_top_k=int(measure)),
+                   max_predictions=int(slots), prediction_wait_s=wait_s)
 
 
 class ScheduleProvider:
@@ -92,13 +122,16 @@ class ScheduleProvider:
 
     Thread safety: every method may be called from several threads at once (the service runs
     synchronous endpoints in a thread pool). Concurrent misses of the same workload and target
-    predict once; the others wait and read the stored prediction.
+    predict once; the others wait and read the stored prediction. At most
+    ``settings.max_predictions`` predictions run at once; a request that cannot get a slot within
+    ``settings.prediction_wait_s`` gets ``missing`` for a miss, :class:`Busy` from
+    :meth:`predict_only`.
 
     Ownership: the provider opens and owns its store and queue unless they are given; call
     :meth:`close` when done.
 
     Errors: bad requests raise :class:`InvalidInput`, unknown workloads or jobs :class:`NotFound`,
-    writes without the token :class:`Unauthorized`, store failures
+    writes without the token :class:`Unauthorized`, no prediction slot :class:`Busy`, store failures
     :class:`lorien.errors.StoreError`.
     """
 
@@ -120,6 +153,7 @@ class ScheduleProvider:
         self._predictors: dict[str, ZeroShotPredictor] = {}
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], threading.Lock] = {}
+        self._prediction_slots = threading.BoundedSemaphore(settings.max_predictions)
         self._trained_kinds: dict[str, set[str]] = {}
 
     # -- answers -----------------------------------------------------------------------------------
@@ -165,7 +199,8 @@ class ScheduleProvider:
             raise InvalidInput(f"measure_top_k: this service measures on its own CPU only "
                                f"({dialect.parse_target('host').canonical}), not on {target.canonical}")
         options = dataclasses.replace(self.settings.predict, measure_top_k=measure_top_k)
-        prediction = self._predictor(dialect).predict(workload, target, commit=False, options=options)
+        with self._prediction_slot():
+            prediction = self._predictor(dialect).predict(workload, target, commit=False, options=options)
         return PredictionAnswer(key=workload.key, record=prediction.record.to_dict(), score=prediction.score,
                                 measured=prediction.measured, origin=prediction.origin,
                                 candidates=prediction.candidates, neighbours=prediction.neighbours,
@@ -240,7 +275,7 @@ class ScheduleProvider:
             try:
                 self._check_predictable(dialect, target)
                 found = self._predict_once(dialect, workload, target, build)
-            except (InvalidInput, TuningError) as exc:  # nothing to predict from: missing, still queued
+            except (InvalidInput, TuningError, Busy) as exc:  # nothing predicted: missing, still queued
                 detail = str(exc)
         job: dict[str, Any] = {}
         if refill and self.settings.refill and (found is None or not found.complete):
@@ -263,12 +298,28 @@ class ScheduleProvider:
                     options = self.settings.predict
                     if options.measure_top_k and not self._measurable(dialect, target):
                         options = dataclasses.replace(options, measure_top_k=0)  # not this machine's CPU
-                    self._predictor(dialect).predict(workload, target, commit=True, options=options)
+                    with self._prediction_slot():
+                        self._predictor(dialect).predict(workload, target, commit=True, options=options)
                     found = find_schedule(self.store, workload.key, target, build)
         finally:
             with self._lock:
                 self._in_flight.pop(key, None)
         return found
+
+    @contextlib.contextmanager
+    def _prediction_slot(self) -> Iterator[None]:
+        """Hold one of the prediction slots for the block.
+
+        Raises:
+            Busy: none came free within ``settings.prediction_wait_s``.
+        """
+        if not self._prediction_slots.acquire(timeout=self.settings.prediction_wait_s):
+            raise Busy(f"the service is busy: its {self.settings.max_predictions} prediction slot(s) stayed "
+                       f"taken for {self.settings.prediction_wait_s:g} s; retry later")
+        try:
+            yield
+        finally:
+            self._prediction_slots.release()
 
     def _refill(self, dialect: Dialect, workload: Workload, target: Target) -> dict[str, Any]:
         """Make sure a job will tune the workload; each call adds one to a waiting job's priority.

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from lorien.errors import InvalidInput, NotFound, StoreError, TuningError
 from lorien.serving.limits import MAX_BODY_BYTES, BodySizeLimit, JsonBodiesOnly
-from lorien.serving.provider import ScheduleProvider, ServiceSettings, Unauthorized
+from lorien.serving.provider import Busy, ScheduleProvider, ServiceSettings, Unauthorized
 from lorien.serving.schemas import (
     KEY_PATTERN,
     MAX_BATCH,
@@ -51,12 +51,18 @@ class _Unauthorized(bentoml.exceptions.BentoMLException):
     error_code = HTTPStatus.UNAUTHORIZED
 
 
+class _TooManyRequests(bentoml.exceptions.BentoMLException):
+    error_code = HTTPStatus.TOO_MANY_REQUESTS
+
+
 def _http_errors(call: Callable[[], T]) -> T:
     """Run a provider call, turning Lorien's errors into BentoML's HTTP errors."""
     try:
         return call()
     except Unauthorized as exc:
         raise _Unauthorized(str(exc)) from None
+    except Busy as exc:
+        raise _TooManyRequests(str(exc)) from None
     except NotFound as exc:
         raise bentoml.exceptions.NotFound(str(exc)) from None
     except InvalidInput as exc:

@@ -51,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--measure-top-k", type=int, default=0, metavar="K",
                         help="measure the cost model's best K candidates of a miss on this machine and "
                              "answer the fastest (slower answers, better schedules; 0: none)")
+    parser.add_argument("--max-predictions", type=int, default=2, metavar="N",
+                        help="predictions each API process runs at once; a miss that waits 30 s for one "
+                             "is answered missing (still queued), /predict with 429 (2)")
     parser.add_argument("--no-seed", action="store_true",
                         help="do not seed an empty store with Lorien's own tuned schedules")
     parser.set_defaults(handler=run)
@@ -63,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--api-workers must be at least 1, got {args.api_workers}")
     if args.measure_top_k < 0:
         raise InvalidInput(f"--measure-top-k cannot be negative, got {args.measure_top_k}")
+    if args.max_predictions < 1:
+        raise InvalidInput(f"--max-predictions must be at least 1, got {args.max_predictions}")
     if args.refill_trials < 1:
         raise InvalidInput(f"--refill-trials must be at least 1, got {args.refill_trials}")
     store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
@@ -84,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     env = {**os.environ, "LORIEN_STORE": store_uri, "LORIEN_LOGS": logs_uri, "LORIEN_MODEL": model,
            "LORIEN_SERVICE_TOKEN": token, "LORIEN_REFILL": "0" if args.no_refill else "1",
            "LORIEN_REFILL_TRIALS": str(args.refill_trials), "LORIEN_MEASURE_TOP_K": str(args.measure_top_k),
+           "LORIEN_MAX_PREDICTIONS": str(args.max_predictions),
            "BENTOML_CONFIG_OPTIONS": " ".join(filter(None, [os.environ.get("BENTOML_CONFIG_OPTIONS"),
                                                             f"services.lorien.workers={args.api_workers}"]))}
     url = f"http://{args.host}:{args.port}"

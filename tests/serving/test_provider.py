@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,3 +185,51 @@ def test_a_workload_nothing_can_predict_is_missing_and_still_queued(provider: Sc
     answers = provider.answer_many([ref(workload), ref(workload)], "cpu")  # no design space, no model
     assert [a.status for a in answers.answers] == ["missing", "missing"] and answers.missing == 2
     assert answers.answers[0].detail and answers.answers[1].job["priority"] == 2
+
+
+def test_predictions_beyond_the_slots_wait_then_answer_missing_or_busy(
+        tmp_path: Path, model: tuple[object, dict], kernels: dict[str, Workload],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from lorien.predictor import ZeroShotPredictor
+    from lorien.serving.provider import Busy
+
+    settings = ServiceSettings(store_uri=f"sqlite:///{tmp_path}/s.db", refill_trials=4, predict=FAST,
+                               max_predictions=1, prediction_wait_s=0.2)
+    provider = ScheduleProvider(settings, model=model)  # type: ignore[arg-type]
+    seed_store(provider.store)
+    original, entered, release = ZeroShotPredictor.predict, threading.Event(), threading.Event()
+
+    def held(self: ZeroShotPredictor, *args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        assert release.wait(60)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ZeroShotPredictor, "predict", held)
+    first: list = []
+    conv, ref_mlp = ref(kernels["small_conv"]), ref(kernels["small_mlp"])
+    thread = threading.Thread(target=lambda: first.append(provider.answer(conv, "host")))
+    thread.start()
+    try:
+        assert entered.wait(60)  # the only slot is taken
+        waiting = provider.answer(ref_mlp, "host")
+        assert waiting.status == "missing" and "busy" in waiting.detail
+        assert waiting.job["state"] == "waiting"  # still queued for tuning
+        with pytest.raises(Busy, match=r"its 1 prediction slot\(s\) stayed taken for 0\.2 s"):
+            provider.predict_only(ref_mlp, "host")
+    finally:
+        release.set()
+        thread.join()
+    assert first[0].status == "predicted"
+    assert provider.answer(ref_mlp, "host").status == "predicted"  # a slot is free again
+    provider.close()
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"LORIEN_MAX_PREDICTIONS": "0"}, "LORIEN_MAX_PREDICTIONS must be a positive integer"),
+    ({"LORIEN_PREDICTION_WAIT_S": "soon"}, "LORIEN_PREDICTION_WAIT_S must be seconds"),
+    ({"LORIEN_PREDICTION_WAIT_S": "-1"}, "prediction_wait_s must be a finite number"),
+    ({"LORIEN_PREDICTION_WAIT_S": "inf"}, "prediction_wait_s must be a finite number"),
+])
+def test_bad_prediction_limits_are_refused(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        ServiceSettings.from_env({"LORIEN_STORE": "sqlite:///x.db", **environ})

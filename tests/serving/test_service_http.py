@@ -548,3 +548,19 @@ def _drop_null_types(node: Any) -> Any:
         if node.get("default", 0) is None:
             node.pop("default")
     return node
+
+
+def test_predict_with_every_slot_taken_is_429_with_a_message(client: Any, store: ScheduleStore,
+                                                           queue: JobQueue,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from lorien.serving.provider import Busy, ScheduleProvider
+
+    def busy(*args: object, **kwargs: object) -> None:
+        raise Busy("the service is busy: its 2 prediction slot(s) stayed taken for 30 s; retry later")
+
+    monkeypatch.setattr(ScheduleProvider, "predict_only", busy)
+    before = snapshot(store, queue)
+    response = client.post("/predict", json={"target": "host", "key": KEY})
+    assert response.status_code == 429
+    assert "busy" in error_message(response)
+    assert snapshot(store, queue) == before
