@@ -67,9 +67,9 @@ class ServiceSettings:
         max_predictions: predictions one service process runs at once
             (``LORIEN_MAX_PREDICTIONS``); prediction is open to every client, so this bounds the
             CPU they can take.
-        prediction_wait_s: how long a request waits for a prediction slot
-            (``LORIEN_PREDICTION_WAIT_S``); after it a miss is answered ``missing`` (still queued
-            for tuning), and ``/predict`` with HTTP 429.
+        prediction_wait_s: how long one request may wait for prediction slots, all its misses
+            together (``LORIEN_PREDICTION_WAIT_S``); past it a miss that finds no free slot is
+            answered ``missing`` (still queued for tuning), and ``/predict`` with HTTP 429.
     """
 
     store_uri: str
@@ -168,7 +168,7 @@ class ScheduleProvider:
         started = time.perf_counter()
         target = self._target(self._dialect(ref), target_text)  # the cheap check first
         dialect, workload = self._workload(ref)
-        return self._answer(dialect, workload, target, predict, refill, started)
+        return self._answer(dialect, workload, target, predict, refill, started, self._slot_deadline())
 
     def answer_many(self, refs: Sequence[WorkloadRef], target_text: str, *, predict: bool = True,
                     refill: bool = True) -> BatchAnswer:
@@ -178,6 +178,7 @@ class ScheduleProvider:
         fails the request and changes nothing.
         """
         started = time.perf_counter()
+        deadline = self._slot_deadline()  # one wait for the whole batch, not one per miss
         resolved = [self._workload(ref) for ref in refs]
         targets: dict[str, Target] = {}
         answers = []
@@ -186,7 +187,7 @@ class ScheduleProvider:
                 targets[dialect.name] = self._target(dialect, target_text)
         for dialect, workload in resolved:
             answers.append(self._answer(dialect, workload, targets[dialect.name], predict, refill,
-                                        time.perf_counter()))
+                                        time.perf_counter(), deadline))
         counts = {s: sum(a.status == s for a in answers) for s in ("tuned", "predicted", "missing")}
         return BatchAnswer(answers=answers, seconds=time.perf_counter() - started, **counts)
 
@@ -199,7 +200,7 @@ class ScheduleProvider:
             raise InvalidInput(f"measure_top_k: this service measures on its own CPU only "
                                f"({dialect.parse_target('host').canonical}), not on {target.canonical}")
         options = dataclasses.replace(self.settings.predict, measure_top_k=measure_top_k)
-        with self._prediction_slot():
+        with self._prediction_slot(self._slot_deadline()):
             prediction = self._predictor(dialect).predict(workload, target, commit=False, options=options)
         return PredictionAnswer(key=workload.key, record=prediction.record.to_dict(), score=prediction.score,
                                 measured=prediction.measured, origin=prediction.origin,
@@ -267,14 +268,14 @@ class ScheduleProvider:
 
     # -- inside ----------------------------------------------------------------------------------
     def _answer(self, dialect: Dialect, workload: Workload, target: Target, predict: bool, refill: bool,
-                started: float) -> Answer:
+                started: float, slot_deadline: float) -> Answer:
         build = dialect.build_id()
         found = find_schedule(self.store, workload.key, target, build)
         detail = ""
         if found is None and predict:
             try:
                 self._check_predictable(dialect, target)
-                found = self._predict_once(dialect, workload, target, build)
+                found = self._predict_once(dialect, workload, target, build, slot_deadline)
             except (InvalidInput, TuningError, Busy) as exc:  # nothing predicted: missing, still queued
                 detail = str(exc)
         job: dict[str, Any] = {}
@@ -286,7 +287,8 @@ class ScheduleProvider:
         return Answer(key=workload.key, status=found.record.source, match=found.match,
                       record=found.record.to_dict(), job=job, seconds=time.perf_counter() - started)
 
-    def _predict_once(self, dialect: Dialect, workload: Workload, target: Target, build: str):  # type: ignore[no-untyped-def]
+    def _predict_once(self, dialect: Dialect, workload: Workload, target: Target, build: str,  # type: ignore[no-untyped-def]
+                      slot_deadline: float):
         """Predict and store, once per workload and target across this process's threads."""
         key = (workload.key, target.canonical)
         with self._lock:
@@ -298,7 +300,7 @@ class ScheduleProvider:
                     options = self.settings.predict
                     if options.measure_top_k and not self._measurable(dialect, target):
                         options = dataclasses.replace(options, measure_top_k=0)  # not this machine's CPU
-                    with self._prediction_slot():
+                    with self._prediction_slot(slot_deadline):
                         self._predictor(dialect).predict(workload, target, commit=True, options=options)
                     found = find_schedule(self.store, workload.key, target, build)
         finally:
@@ -306,16 +308,22 @@ class ScheduleProvider:
                 self._in_flight.pop(key, None)
         return found
 
+    def _slot_deadline(self) -> float:
+        """Until when a request starting now may wait for prediction slots, in all."""
+        return time.monotonic() + self.settings.prediction_wait_s
+
     @contextlib.contextmanager
-    def _prediction_slot(self) -> Iterator[None]:
-        """Hold one of the prediction slots for the block.
+    def _prediction_slot(self, deadline: float) -> Iterator[None]:
+        """Hold one of the prediction slots for the block, waiting for one until ``deadline``
+        (past it, only a slot free at once is taken).
 
         Raises:
-            Busy: none came free within ``settings.prediction_wait_s``.
+            Busy: none came free in time.
         """
-        if not self._prediction_slots.acquire(timeout=self.settings.prediction_wait_s):
+        if not self._prediction_slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise Busy(f"the service is busy: its {self.settings.max_predictions} prediction slot(s) stayed "
-                       f"taken for {self.settings.prediction_wait_s:g} s; retry later")
+                       f"taken while this request could wait ({self.settings.prediction_wait_s:g} s); "
+                       "retry later")
         try:
             yield
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -194,7 +195,7 @@ def test_predictions_beyond_the_slots_wait_then_answer_missing_or_busy(
     from lorien.serving.provider import Busy
 
     settings = ServiceSettings(store_uri=f"sqlite:///{tmp_path}/s.db", refill_trials=4, predict=FAST,
-                               max_predictions=1, prediction_wait_s=0.2)
+                               max_predictions=1, prediction_wait_s=1.0)
     provider = ScheduleProvider(settings, model=model)  # type: ignore[arg-type]
     seed_store(provider.store)
     original, entered, release = ZeroShotPredictor.predict, threading.Event(), threading.Event()
@@ -214,8 +215,13 @@ def test_predictions_beyond_the_slots_wait_then_answer_missing_or_busy(
         waiting = provider.answer(ref_mlp, "host")
         assert waiting.status == "missing" and "busy" in waiting.detail
         assert waiting.job["state"] == "waiting"  # still queued for tuning
-        with pytest.raises(Busy, match=r"its 1 prediction slot\(s\) stayed taken for 0\.2 s"):
+        with pytest.raises(Busy, match=r"its 1 prediction slot\(s\) stayed taken while this request could "
+                                       r"wait \(1 s\)"):
             provider.predict_only(ref_mlp, "host")
+        started = time.monotonic()
+        batch = provider.answer_many([ref_mlp] * 3, "host")
+        assert batch.missing == 3
+        assert time.monotonic() - started < 2.0  # one wait for the batch, not one per miss
     finally:
         release.set()
         thread.join()
