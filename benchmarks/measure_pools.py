@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--kernels", type=int, default=6, help="convolutions and matmuls measured")
     parser.add_argument("--candidates", type=int, default=8, help="schedules measured per kernel")
     args = parser.parse_args()
+    if args.kernels < 1 or args.candidates < 1:
+        parser.error("--kernels and --candidates must be at least 1")
 
     dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
