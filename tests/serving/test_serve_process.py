@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,11 @@ import pytest
 
 from lorien.dialects import get_dialect
 from lorien.serving.client import ServiceClient, fetch_schedules, wait_until_ready
+from tests.aws import free_port
 from tests.tvm_models import small_mlp
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180) -> None:
