@@ -103,7 +103,7 @@ def free_port() -> int:
 @contextmanager
 def served(folder: Path, store_uri: str, api_workers: int = 1) -> Iterator[tuple[str, psutil.Process]]:
     """``lorien serve`` on the store until the block ends (also on Ctrl-C): its URL and process."""
-    from lorien.tuner.process import die_with_parent
+    from lorien.children import die_with_parent
 
     home = folder / "home"
     env = {k: v for k, v in os.environ.items()

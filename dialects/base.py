@@ -242,6 +242,14 @@ class Dialect(abc.ABC):
                                f"not {self.name!r}")
         return workload
 
+    def schedule_problem(self, workload: Workload, schedule: str) -> str | None:
+        """Why a schedule received from outside (a commit, an imported database) cannot be stored
+        for ``workload``, in one line, or None when it applies. It must not raise, and a schedule
+        that would crash the compiler must come back as a reason, not take the caller down. The
+        default accepts any schedule.
+        """
+        return None
+
     @abc.abstractmethod
     def tune(
         self,

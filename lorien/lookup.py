@@ -1,7 +1,8 @@
 """Which stored record answers "the schedule of this workload for this target": one rule for the
 compiler hook and the service.
 
-Measured beats predicted; then the exact target beats another target of the same kind (``loose``,
+Tuned beats measured beats predicted (an estimated latency is never ranked against a measured
+one); then the exact target beats another target of the same kind (``loose``,
 e.g. another x86 CPU); then this compiler build beats another. So a workload tuned on a similar CPU
 is used before a prediction for this one, and a prediction only when nothing was measured.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lorien.records import ScheduleRecord, Target
+from lorien.records import RECORD_SOURCES, ScheduleRecord, Target
 from lorien.store.base import ScheduleStore
 
 Match = Literal["exact", "loose"]
@@ -33,7 +34,7 @@ class Found:
 
 def find_schedule(store: ScheduleStore, workload_key: str, target: Target, build: str) -> Found | None:
     """The best record for the workload and target by the module's rule, or None."""
-    for source in ("tuned", "predicted"):
+    for source in RECORD_SOURCES:
         for match in ("exact", "loose"):
             for wanted in (build, None):
                 found = store.top_k(workload_key, target, 1, match=match, build=wanted,  # type: ignore[arg-type]

@@ -19,8 +19,12 @@ from typing import Any, Literal
 
 from lorien.errors import InvalidInput
 
-RecordSource = Literal["tuned", "predicted"]
-RECORD_SOURCES: tuple[RecordSource, ...] = ("tuned", "predicted")
+RecordSource = Literal["tuned", "measured", "predicted"]
+#: Where a record's schedule and latency come from, most trusted first: ``tuned`` (a search that
+#: measured on the target), ``measured`` (a cost model's few best measured on the target: its
+#: latency is a measurement), ``predicted`` (the cost model's choice, unmeasured: its latency is an
+#: estimate). Records of different sources are never ranked against each other.
+RECORD_SOURCES: tuple[RecordSource, ...] = ("tuned", "measured", "predicted")
 
 
 def content_hash(*parts: str, length: int = 16) -> str:
@@ -144,8 +148,8 @@ class ScheduleRecord:
         build: the compiler build it was measured with (e.g. ``tvm-0.27.0.post1+llvm-22``);
             records of different builds are kept apart.
         schedule: the dialect's serialised schedule (for TVM: the MetaSchedule trace JSON).
-        latency: the measured (``tuned``) or predicted (``predicted``) latency.
-        source: ``tuned`` (measured on the target) or ``predicted`` (ranked by a cost model).
+        latency: the measured (``tuned``, ``measured``) or estimated (``predicted``) latency.
+        source: one of :data:`RECORD_SOURCES`.
         created_at: Unix time the record was made.
         log_ref: reference of the full tuning log in the log store, when there is one.
     """

@@ -48,8 +48,9 @@ class Prediction:
     """A predicted schedule and how it was found.
 
     Attributes:
-        record: the chosen schedule, ``source="predicted"``; its latency is measured when
-            ``measured``, else estimated from the neighbours' throughput.
+        record: the chosen schedule: ``source="measured"`` with its measured latency when
+            ``measured``, else ``source="predicted"`` with a latency estimated from the neighbours'
+            throughput (the two are kept in separate store groups, never ranked together).
         score: the cost model's score of the chosen schedule.
         measured: whether the latency was measured.
         origin: where the chosen candidate came from (``neighbour``, ``evolved``, ``space``).
@@ -124,7 +125,7 @@ class ZeroShotPredictor:
             dialect=dialect.name, workload_key=workload.key, target=target, build=dialect.build_id(),
             schedule=found.schedules[chosen],
             latency=latency or Latency((estimated_latency(workload, neighbours),)),
-            source="predicted",
+            source="measured" if latency is not None else "predicted",
         )
         if commit:
             self.store.put_workloads([workload])

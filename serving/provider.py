@@ -25,7 +25,7 @@ from lorien.config import open_queue, open_store, resolve_store_uri
 from lorien.dialects import Dialect, TuneOptions, get_dialect
 from lorien.errors import InvalidInput, LorienError, NotFound, TuningError
 from lorien.jobs import TERMINAL_STATES, JobSpec
-from lorien.lookup import find_schedule
+from lorien.lookup import Found, find_schedule
 from lorien.predictor import CostModelScorer, PredictOptions, ZeroShotPredictor
 from lorien.queue import JobQueue
 from lorien.records import ScheduleRecord, Target, Workload
@@ -70,6 +70,8 @@ class ServiceSettings:
         prediction_wait_s: how long one request may wait for prediction slots, all its misses
             together (``LORIEN_PREDICTION_WAIT_S``); past it a miss that finds no free slot is
             answered ``missing`` (still queued for tuning), and ``/predict`` with HTTP 429.
+        max_predictions_per_client: of those slots, how many one client (one address) may hold
+            at once (``LORIEN_MAX_PREDICTIONS_PER_CLIENT``), so one client cannot take them all.
     """
 
     store_uri: str
@@ -80,10 +82,14 @@ class ServiceSettings:
     predict: PredictOptions = field(default_factory=PredictOptions)
     max_predictions: int = 2
     prediction_wait_s: float = 30.0
+    max_predictions_per_client: int = 1
 
     def __post_init__(self) -> None:
         if self.max_predictions < 1:
             raise InvalidInput(f"max_predictions must be at least 1, got {self.max_predictions}")
+        if self.max_predictions_per_client < 1:
+            raise InvalidInput(f"max_predictions_per_client must be at least 1, "
+                               f"got {self.max_predictions_per_client}")
         if not (math.isfinite(self.prediction_wait_s) and self.prediction_wait_s >= 0):
             raise InvalidInput(f"prediction_wait_s must be a finite number of seconds, not negative, "
                                f"got {self.prediction_wait_s}")
@@ -104,6 +110,10 @@ class ServiceSettings:
         slots = environ.get("LORIEN_MAX_PREDICTIONS", "2")
         if not slots.isdigit() or int(slots) < 1:
             raise InvalidInput(f"LORIEN_MAX_PREDICTIONS must be a positive integer, got {slots!r}")
+        per_client = environ.get("LORIEN_MAX_PREDICTIONS_PER_CLIENT", "1")
+        if not per_client.isdigit() or int(per_client) < 1:
+            raise InvalidInput(f"LORIEN_MAX_PREDICTIONS_PER_CLIENT must be a positive integer, "
+                               f"got {per_client!r}")
         wait = environ.get("LORIEN_PREDICTION_WAIT_S", "30")
         try:
             wait_s = float(wait)
@@ -114,7 +124,8 @@ class ServiceSettings:
                    token=environ.get("LORIEN_SERVICE_TOKEN") or None,
                    refill=environ.get("LORIEN_REFILL", "1") not in ("0", "false", "no"),
                    refill_trials=int(trials), predict=PredictOptions(measure_top_k=int(measure)),
-                   max_predictions=int(slots), prediction_wait_s=wait_s)
+                   max_predictions=int(slots), prediction_wait_s=wait_s,
+                   max_predictions_per_client=int(per_client))
 
 
 class ScheduleProvider:
@@ -123,9 +134,12 @@ class ScheduleProvider:
     Thread safety: every method may be called from several threads at once (the service runs
     synchronous endpoints in a thread pool). Concurrent misses of the same workload and target
     predict once; the others wait and read the stored prediction. At most
-    ``settings.max_predictions`` predictions run at once; a request that cannot get a slot within
+    ``settings.max_predictions`` predictions run at once, and at most
+    ``settings.max_predictions_per_client`` of them for one client (the ``client`` a request
+    names: the service passes the caller's address); a request that cannot get a slot within
     ``settings.prediction_wait_s`` gets ``missing`` for a miss, :class:`Busy` from
-    :meth:`predict_only`.
+    :meth:`predict_only`. Measuring candidates (``measure_top_k``) builds code on the service's
+    machine, so :meth:`predict_only` measures only for a caller with the token.
 
     Ownership: the provider opens and owns its store and queue unless they are given; call
     :meth:`close` when done.
@@ -154,11 +168,13 @@ class ScheduleProvider:
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], threading.Lock] = {}
         self._prediction_slots = threading.BoundedSemaphore(settings.max_predictions)
+        self._client_slots: dict[str, int] = {}
+        self._client_slots_freed = threading.Condition()
         self._trained_kinds: dict[str, set[str]] = {}
 
     # -- answers -----------------------------------------------------------------------------------
     def answer(self, ref: WorkloadRef, target_text: str, *, predict: bool = True,
-               refill: bool = True) -> Answer:
+               refill: bool = True, client: str | None = None) -> Answer:
         """The schedule of one workload for a target (see the module docstring).
 
         Raises:
@@ -168,10 +184,11 @@ class ScheduleProvider:
         started = time.perf_counter()
         target = self._target(self._dialect(ref), target_text)  # the cheap check first
         dialect, workload = self._workload(ref)
-        return self._answer(dialect, workload, target, predict, refill, started, self._slot_deadline())
+        return self._answer(dialect, workload, target, predict, refill, started,
+                            self._slot_deadline(), client)
 
     def answer_many(self, refs: Sequence[WorkloadRef], target_text: str, *, predict: bool = True,
-                    refill: bool = True) -> BatchAnswer:
+                    refill: bool = True, client: str | None = None) -> BatchAnswer:
         """Answers for many workloads of one target (a whole model), in the order given.
 
         Every reference is checked before anything is predicted or queued, so one bad workload
@@ -187,12 +204,20 @@ class ScheduleProvider:
                 targets[dialect.name] = self._target(dialect, target_text)
         for dialect, workload in resolved:
             answers.append(self._answer(dialect, workload, targets[dialect.name], predict, refill,
-                                        time.perf_counter(), deadline))
-        counts = {s: sum(a.status == s for a in answers) for s in ("tuned", "predicted", "missing")}
+                                        time.perf_counter(), deadline, client))
+        counts = {s: sum(a.status == s for a in answers)
+                  for s in ("tuned", "measured", "predicted", "missing")}
         return BatchAnswer(answers=answers, seconds=time.perf_counter() - started, **counts)
 
-    def predict_only(self, ref: WorkloadRef, target_text: str, measure_top_k: int = 0) -> PredictionAnswer:
-        """The cost model's choice for a workload, whatever the store holds; stores nothing."""
+    def predict_only(self, ref: WorkloadRef, target_text: str, measure_top_k: int = 0, *,
+                     client: str | None = None, token: str | None = None) -> PredictionAnswer:
+        """The cost model's choice for a workload, whatever the store holds; stores nothing.
+
+        Raises:
+            Unauthorized: ``measure_top_k`` without the service's token.
+        """
+        if measure_top_k:
+            self.check_token(token)  # measuring builds code here: not for anonymous clients
         target = self._target(self._dialect(ref), target_text)  # the cheap check first
         dialect, workload = self._workload(ref)
         self._check_predictable(dialect, target)
@@ -200,7 +225,7 @@ class ScheduleProvider:
             raise InvalidInput(f"measure_top_k: this service measures on its own CPU only "
                                f"({dialect.parse_target('host').canonical}), not on {target.canonical}")
         options = dataclasses.replace(self.settings.predict, measure_top_k=measure_top_k)
-        with self._prediction_slot(self._slot_deadline()):
+        with self._prediction_slot(self._slot_deadline(), client):
             prediction = self._predictor(dialect).predict(workload, target, commit=False, options=options)
         return PredictionAnswer(key=workload.key, record=prediction.record.to_dict(), score=prediction.score,
                                 measured=prediction.measured, origin=prediction.origin,
@@ -232,13 +257,19 @@ class ScheduleProvider:
         """Store workloads and records measured elsewhere. Every record's workload must be stored
         or given; everything is checked before anything is written."""
         checked = [self._workload(WorkloadRef(workload=w, dialect=w.dialect))[1] for w in workloads]
-        known = {(w.dialect, w.key) for w in checked}
+        known = {(w.dialect, w.key): w for w in checked}
         parsed = [ScheduleRecord.from_dict(r) for r in records]
-        for record in parsed:
-            get_dialect(record.dialect)
-            if (record.dialect, record.workload_key) not in known and \
-                    self.store.get_workload(record.dialect, record.workload_key) is None:
+        for number, record in enumerate(parsed):
+            dialect = get_dialect(record.dialect)
+            workload = known.get((record.dialect, record.workload_key)) or \
+                self.store.get_workload(record.dialect, record.workload_key)
+            if workload is None:
                 raise NotFound(f"record of unknown workload {record.workload_key}: send the workload too")
+            if dialect.parse_target(record.target.canonical) != record.target:
+                raise InvalidInput(f"record {number}: its target is not in the dialect's canonical form")
+            problem = dialect.schedule_problem(workload, record.schedule)
+            if problem is not None:  # checked where a crash cannot take the service down
+                raise InvalidInput(f"record {number}: {problem}")
         added = self.store.put_workloads(checked)
         result = self.store.commit(parsed)
         return CommitAnswer(workloads=added, kept=result.kept, dropped=result.dropped)
@@ -268,14 +299,14 @@ class ScheduleProvider:
 
     # -- inside ----------------------------------------------------------------------------------
     def _answer(self, dialect: Dialect, workload: Workload, target: Target, predict: bool, refill: bool,
-                started: float, slot_deadline: float) -> Answer:
+                started: float, slot_deadline: float, client: str | None) -> Answer:
         build = dialect.build_id()
         found = find_schedule(self.store, workload.key, target, build)
         detail = ""
         if found is None and predict:
             try:
                 self._check_predictable(dialect, target)
-                found = self._predict_once(dialect, workload, target, build, slot_deadline)
+                found = self._predict_once(dialect, workload, target, build, slot_deadline, client)
             except (InvalidInput, TuningError, Busy) as exc:  # nothing predicted: missing, still queued
                 detail = str(exc)
         job: dict[str, Any] = {}
@@ -287,8 +318,8 @@ class ScheduleProvider:
         return Answer(key=workload.key, status=found.record.source, match=found.match,
                       record=found.record.to_dict(), job=job, seconds=time.perf_counter() - started)
 
-    def _predict_once(self, dialect: Dialect, workload: Workload, target: Target, build: str,  # type: ignore[no-untyped-def]
-                      slot_deadline: float):
+    def _predict_once(self, dialect: Dialect, workload: Workload, target: Target, build: str,
+                      slot_deadline: float, client: str | None) -> Found | None:
         """Predict and store, once per workload and target across this process's threads."""
         key = (workload.key, target.canonical)
         with self._lock:
@@ -300,7 +331,7 @@ class ScheduleProvider:
                     options = self.settings.predict
                     if options.measure_top_k and not self._measurable(dialect, target):
                         options = dataclasses.replace(options, measure_top_k=0)  # not this machine's CPU
-                    with self._prediction_slot(slot_deadline):
+                    with self._prediction_slot(slot_deadline, client):
                         self._predictor(dialect).predict(workload, target, commit=True, options=options)
                     found = find_schedule(self.store, workload.key, target, build)
         finally:
@@ -313,21 +344,47 @@ class ScheduleProvider:
         return time.monotonic() + self.settings.prediction_wait_s
 
     @contextlib.contextmanager
-    def _prediction_slot(self, deadline: float) -> Iterator[None]:
+    def _prediction_slot(self, deadline: float, client: str | None = None) -> Iterator[None]:
         """Hold one of the prediction slots for the block, waiting for one until ``deadline``
-        (past it, only a slot free at once is taken).
+        (past it, only a slot free at once is taken). A ``client`` first waits for one of its own
+        ``max_predictions_per_client`` slots.
 
         Raises:
             Busy: none came free in time.
         """
-        if not self._prediction_slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise Busy(f"the service is busy: its {self.settings.max_predictions} prediction slot(s) stayed "
-                       f"taken while this request could wait ({self.settings.prediction_wait_s:g} s); "
-                       "retry later")
+        with self._client_slot(deadline, client):
+            if not self._prediction_slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise Busy(f"the service is busy: its {self.settings.max_predictions} prediction slot(s) "
+                           f"stayed taken while this request could wait "
+                           f"({self.settings.prediction_wait_s:g} s); retry later")
+            try:
+                yield
+            finally:
+                self._prediction_slots.release()
+
+    @contextlib.contextmanager
+    def _client_slot(self, deadline: float, client: str | None) -> Iterator[None]:
+        """Count one prediction against ``client`` for the block (nothing when None)."""
+        if client is None:
+            yield
+            return
+        limit = self.settings.max_predictions_per_client
+        with self._client_slots_freed:
+            while self._client_slots.get(client, 0) >= limit:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Busy(f"this client already runs {limit} prediction(s) at once, the most one "
+                               f"client may; retry when they are answered")
+                self._client_slots_freed.wait(remaining)
+            self._client_slots[client] = self._client_slots.get(client, 0) + 1
         try:
             yield
         finally:
-            self._prediction_slots.release()
+            with self._client_slots_freed:
+                left = self._client_slots.pop(client) - 1
+                if left:
+                    self._client_slots[client] = left
+                self._client_slots_freed.notify_all()
 
     def _refill(self, dialect: Dialect, workload: Workload, target: Target) -> dict[str, Any]:
         """Make sure a job will tune the workload; each call adds one to a waiting job's priority.

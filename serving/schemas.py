@@ -47,15 +47,16 @@ class WorkloadRef(Strict):
 class Answer(BaseModel):
     """The schedule of one workload for a target.
 
-    ``status``: ``tuned`` (a measured record), ``predicted`` (chosen by the cost model, tuning
-    queued), or ``missing`` (no record and nothing predicted; ``detail`` says why). ``match``:
-    ``exact`` target or ``loose`` (another target of the same kind). ``record`` is
-    :meth:`lorien.records.ScheduleRecord.to_dict`, empty when missing. ``job`` is the refill job
-    (id, state, priority), empty when none was needed.
+    ``status``: ``tuned`` (found by a search that measured), ``measured`` (the cost model's best
+    few measured on the target, the fastest kept), ``predicted`` (the cost model's choice,
+    unmeasured: its latency is an estimate), or ``missing`` (no record and nothing predicted;
+    ``detail`` says why). ``match``: ``exact`` target or ``loose`` (another target of the same
+    kind). ``record`` is :meth:`lorien.records.ScheduleRecord.to_dict`, empty when missing.
+    ``job`` is the refill job (id, state, priority), empty when none was needed.
     """
 
     key: str
-    status: Literal["tuned", "predicted", "missing"]
+    status: Literal["tuned", "measured", "predicted", "missing"]
     match: Literal["exact", "loose", ""] = ""
     record: dict[str, Any] = Field(default_factory=dict)
     job: dict[str, Any] = Field(default_factory=dict)
@@ -68,6 +69,7 @@ class BatchAnswer(BaseModel):
 
     answers: list[Answer]
     tuned: int
+    measured: int
     predicted: int
     missing: int
     seconds: float

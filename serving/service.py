@@ -79,6 +79,12 @@ def _bearer(ctx: bentoml.Context) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
+def _client(ctx: bentoml.Context) -> str:
+    """Who is asking, for per-client limits: the peer's address (headers are not trusted)."""
+    peer = ctx.request.client
+    return peer.host if peer is not None else "unknown"
+
+
 def _ref(key: str | None, workload: WorkloadBody | None, dialect: str) -> WorkloadRef:
     return WorkloadRef(key=key, workload=workload, dialect=dialect)
 
@@ -103,32 +109,36 @@ class LorienService:
             self.answers.labels(status=answer.status).inc()
 
     @bentoml.api
-    def schedule(self, target: TargetText, key: Key = None, workload: WorkloadBody | None = None,
-                 dialect: Dialect = "tvm", predict: bool = True) -> Answer:
-        """The schedule of one workload for a target: stored (tuned first), else predicted now
-        (unless ``predict`` is false); tuning is queued for anything not tuned for this target."""
+    def schedule(self, ctx: bentoml.Context, target: TargetText, key: Key = None,
+                 workload: WorkloadBody | None = None, dialect: Dialect = "tvm",
+                 predict: bool = True) -> Answer:
+        """The schedule of one workload for a target: stored (tuned first, then measured, then
+        predicted), else predicted now (unless ``predict`` is false); tuning is queued for
+        anything not tuned for this target."""
         answer = _http_errors(lambda: self.provider.answer(_ref(key, workload, dialect), target,
-                                                           predict=predict))
+                                                           predict=predict, client=_client(ctx)))
         self._count(answer)
         return answer
 
     @bentoml.api
-    def schedules(self, target: TargetText,
+    def schedules(self, ctx: bentoml.Context, target: TargetText,
                   workloads: Annotated[list[WorkloadRef], Field(min_length=1, max_length=MAX_BATCH)],
                   predict: bool = True) -> BatchAnswer:
         """The schedules of many workloads (a whole model) in one call, in the order given."""
-        answers = _http_errors(lambda: self.provider.answer_many(workloads, target, predict=predict))
+        answers = _http_errors(lambda: self.provider.answer_many(workloads, target, predict=predict,
+                                                                 client=_client(ctx)))
         self._count(*answers.answers)
         return answers
 
     @bentoml.api
-    def predict(self, target: TargetText, key: Key = None, workload: WorkloadBody | None = None,
-                dialect: Dialect = "tvm",
+    def predict(self, ctx: bentoml.Context, target: TargetText, key: Key = None,
+                workload: WorkloadBody | None = None, dialect: Dialect = "tvm",
                 measure_top_k: Annotated[int, Field(ge=0, le=16)] = 0) -> PredictionAnswer:
         """The cost model's choice for a workload, ignoring and not changing the store; with
-        ``measure_top_k``, the fastest of the best few measured on the service's machine."""
-        return _http_errors(lambda: self.provider.predict_only(_ref(key, workload, dialect), target,
-                                                               measure_top_k))
+        ``measure_top_k`` (requires the token: it builds code here), the fastest of the best few
+        measured on the service's machine."""
+        return _http_errors(lambda: self.provider.predict_only(
+            _ref(key, workload, dialect), target, measure_top_k, client=_client(ctx), token=_bearer(ctx)))
 
     @bentoml.api
     def enqueue(self, ctx: bentoml.Context, target: TargetText, key: Key = None,

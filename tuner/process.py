@@ -12,27 +12,18 @@ Not thread safe: one worker thread drives one :class:`TuningProcess`.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import signal
-import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from lorien.children import die_with_parent
 from lorien.dialects.base import TuneOptions, TuneOutcome
 from lorien.records import Target, Workload
 
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """Ask Linux to send ``sig`` (SIGKILL) to this process when its parent exits (a no-op
-    elsewhere). SIGTERM suits a child that must stop children of its own."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
+__all__ = ["Died", "Failed", "Progress", "TuningProcess", "die_with_parent"]
 
 
 def _serve(conn: Connection) -> None:
@@ -54,7 +45,10 @@ def _serve(conn: Connection) -> None:
 
         try:
             try:
-                outcome = get_dialect(dialect_name).tune(workload, target, options, on_trial)
+                dialect = get_dialect(dialect_name)
+                # A workload from the store is checked like one from a client: a payload that
+                # cannot be loaded fails the job with the reason (InvalidInput), never the process.
+                outcome = dialect.tune(dialect.check_workload(workload), target, options, on_trial)
                 conn.send(("outcome", outcome))
             except LorienError as exc:
                 conn.send(("error", type(exc).__name__, str(exc)))

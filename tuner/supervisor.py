@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from lorien.tuner.process import die_with_parent
+from lorien.children import die_with_parent
 
 #: Pause before replacing a worker after its first error exit; doubles with each further one.
 FIRST_BACKOFF_S = 1.0

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lorien.dialects import Dialect, RPCEndpoint, TuneOptions, TuneOutcome, get_dialect
-from lorien.errors import LorienError, StoreError
+from lorien.errors import InvalidInput, LorienError, StoreError
 from lorien.jobs import TERMINAL_STATES, Job, JobResult
 from lorien.logstore import LogStore
 from lorien.queue import ClaimFilter, JobQueue
@@ -228,9 +228,10 @@ class Worker:
         config = self.config
         if config.in_process:
             try:
-                return dialect.tune(workload, job.spec.target, options)  # type: ignore[arg-type]
+                checked = dialect.check_workload(workload)  # type: ignore[arg-type]
+                return dialect.tune(checked, job.spec.target, options)
             except LorienError as exc:
-                self._give_up(job, f"tuning failed: {exc}", report)
+                self._give_up(job, f"tuning failed: {exc}", report, retry=not isinstance(exc, InvalidInput))
                 return None
         started = last_progress = next_beat = next_check = time.monotonic()
         watch = _ProblemWatch(config.health_grace_s)
@@ -240,8 +241,9 @@ class Worker:
             now = time.monotonic()
             if isinstance(event, TuneOutcome):
                 return event
-            if isinstance(event, Failed):
-                self._give_up(job, f"tuning failed: {event.message}", report)
+            if isinstance(event, Failed):  # a workload that cannot be read fails for good
+                self._give_up(job, f"tuning failed: {event.message}", report,
+                              retry=event.kind != InvalidInput.__name__)
                 return None
             if isinstance(event, Died):
                 self._give_up(job, f"the tuning process died (exit code {event.exitcode})", report)

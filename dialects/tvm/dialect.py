@@ -17,7 +17,7 @@ from lorien.dialects.base import (
     TuneOptions,
     TuneOutcome,
 )
-from lorien.errors import InvalidInput
+from lorien.errors import InvalidInput, LorienError, TuningError
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
 
@@ -89,7 +89,12 @@ class TVMDialect(Dialect):
 
         import tvm
 
-        from lorien.dialects.tvm.workloads import from_workload, kernel_flops, workload_key
+        from lorien.dialects.tvm.workloads import (
+            check_kernel_shapes,
+            from_workload,
+            kernel_flops,
+            workload_key,
+        )
 
         mod = from_workload(workload)
         functions = {gv.name_hint: gv for gv in mod.get_global_vars()}
@@ -99,7 +104,15 @@ class TVMDialect(Dialect):
         if key != workload.key:
             raise InvalidInput(f"workload key {workload.key!r} does not match its payload "
                                f"(which hashes to {key})")
+        check_kernel_shapes(mod, workload.key)
         return dataclasses.replace(workload, flops=kernel_flops(mod))
+
+    def schedule_problem(self, workload: Workload, schedule: str) -> str | None:
+        """Checked in Python, then applied to the kernel in a sandboxed child process: TVM's trace
+        reader crashes on malformed traces (see :mod:`lorien.dialects.tvm.untrusted`)."""
+        from lorien.dialects.tvm.untrusted import schedule_problem
+
+        return schedule_problem(workload, schedule)
 
     def tune(
         self,
@@ -166,7 +179,13 @@ class TVMDialect(Dialect):
     ) -> Candidates:
         from lorien.dialects.tvm.candidates import generate_candidates
 
-        return generate_candidates(workload, target, seeds, scorer, options)
+        try:
+            return generate_candidates(workload, target, seeds, scorer, options)
+        except LorienError:
+            raise
+        except Exception as exc:  # TVM refuses the kernel (a loop it cannot tile, a literal too wide)
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            raise TuningError(f"no candidates for workload {workload.key}: {reason}") from exc
 
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
                 options: TuneOptions) -> list[Latency | None]:

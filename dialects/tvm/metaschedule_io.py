@@ -8,15 +8,20 @@ rejected whole.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from pathlib import Path
 
+import tvm
 from tvm.s_tir import meta_schedule as ms
 
 from lorien.dialects.tvm.hook import trace_record
 from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
-from lorien.dialects.tvm.target import canonical_target, to_tvm_target
-from lorien.dialects.tvm.tuning import schedule_json, valid_runs
+from lorien.dialects.tvm.payload import check_object_graph
+from lorien.dialects.tvm.target import to_tvm_target
+from lorien.dialects.tvm.tuning import valid_runs
+from lorien.dialects.tvm.untrusted import check_trace_shape, read_record_in_child, sandbox
 from lorien.dialects.tvm.workloads import DIALECT, from_workload, to_workload
 from lorien.errors import InvalidInput
 from lorien.records import Latency, ScheduleRecord, Workload
@@ -42,7 +47,11 @@ def _lines(path: Path) -> list[tuple[int, object]]:
 def read_json_database(folder: Path, build: str) -> tuple[list[Workload], list[ScheduleRecord]]:
     """Workloads and successfully measured records of a JSONDatabase folder.
 
-    Records whose every run failed (MetaSchedule's 1e10 s) are left out.
+    Records whose every run failed (MetaSchedule's 1e10 s) are left out. Nothing in the folder
+    reaches TVM unchecked: each workload's object graph is checked
+    (:func:`~lorien.dialects.tvm.payload.check_object_graph`) before TVM loads it, and each record
+    is read by TVM in the sandbox (:mod:`lorien.dialects.tvm.untrusted`), so a corrupt or hostile
+    line is reported, never fatal.
 
     Raises:
         InvalidInput: the folder is missing files or any line is malformed.
@@ -52,34 +61,65 @@ def read_json_database(folder: Path, build: str) -> tuple[list[Workload], list[S
     if not folder.is_dir():
         raise InvalidInput(f"{folder} is not a folder")
     workload_path, record_path = folder / WORKLOAD_FILE, folder / RECORD_FILE
-    ms_workloads = []
     workloads = []
     for number, item in _lines(workload_path):
         try:
-            ms_workload = ms.database.Workload.from_json(item)
-            mod = ms_workload.mod
+            text = _workload_graph(item)
+            check_object_graph(text, what="workload")
+            mod = tvm.ir.load_json(text)
+            names = [gv.name_hint for gv in mod.get_global_vars()] if isinstance(mod, tvm.IRModule) else []
+            if names != ["main"]:
+                raise InvalidInput("not a module of one function named main")
             symbol = mod["main"].attrs.get("global_symbol", "kernel") if mod["main"].attrs else "kernel"
             workloads.append(to_workload(str(symbol), mod))
         except Exception as exc:
-            raise InvalidInput(f"{workload_path}:{number}: unreadable workload ({exc!r})"[:300]) from None
-        ms_workloads.append(ms_workload)
+            raise InvalidInput(f"{workload_path}:{number}: unreadable workload ({_reason(exc)})") from None
     records = []
     for number, item in _lines(record_path):
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)
+                and not isinstance(item[0], bool) and 0 <= item[0] < len(workloads)
+                and isinstance(item[1], list) and len(item[1]) == 4):
+            raise InvalidInput(f"{record_path}:{number}: not [workload index, [trace, run_secs, target, "
+                               "args_info]] with a workload index of the workload file")
+        index, body = item
         try:
-            index, body = item  # type: ignore[misc]
-            ms_record = ms.database.TuningRecord.from_json(body, ms_workloads[int(index)])
-            runs = tuple(float(r) for r in (ms_record.run_secs or []))
-            target = canonical_target(ms_record.target)
-            schedule = schedule_json(ms_record.trace)
-        except Exception as exc:
-            raise InvalidInput(f"{record_path}:{number}: unreadable record ({exc!r})"[:300]) from None
+            check_trace_shape(json.dumps(body[0]))
+        except InvalidInput as exc:
+            raise InvalidInput(f"{record_path}:{number}: unreadable record ({exc})") from None
+        outcome = sandbox().call(read_record_in_child, workloads[index].payload, body)
+        if not outcome.ok:
+            raise InvalidInput(f"{record_path}:{number}: unreadable record ({outcome.error})"[:300])
+        runs, target, schedule = outcome.value
         if not valid_runs(list(runs)):
             continue
         records.append(ScheduleRecord(
-            dialect=DIALECT, workload_key=workloads[int(index)].key, target=target, build=build,
+            dialect=DIALECT, workload_key=workloads[index].key, target=target, build=build,
             schedule=schedule, latency=Latency(runs), source="tuned",
         ))
     return workloads, records
+
+
+def _workload_graph(item: object) -> str:
+    """The object graph of a workload line ``[shash, base64]``: the base64 holds the graph's
+    length (8 bytes, little-endian) and then the graph."""
+    if not (isinstance(item, list) and len(item) == 2 and all(isinstance(p, str) for p in item)):
+        raise InvalidInput("not [structural hash, base64 module]")
+    try:
+        raw = base64.b64decode(item[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("the module is not base64") from None
+    size = int.from_bytes(raw[:8], "little")
+    if len(raw) < 8 or size != len(raw) - 8:
+        raise InvalidInput("the module's length does not match its bytes")
+    try:
+        return raw[8:].decode()
+    except UnicodeDecodeError:
+        raise InvalidInput("the module is not text") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) if isinstance(exc, InvalidInput) else f"{type(exc).__name__}: {exc}"
+    return text.splitlines()[0][:240] if text else type(exc).__name__
 
 
 def write_json_database(

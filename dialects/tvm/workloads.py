@@ -8,6 +8,7 @@ import tvm
 import tvm_ffi
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 
+from lorien.dialects.tvm.payload import check_object_graph
 from lorien.errors import InvalidInput
 from lorien.records import Workload
 
@@ -30,6 +31,30 @@ def readable_name(task_name: str, mod: tvm.IRModule) -> str:
         shape = "x".join(str(int(dim)) for dim in info.shape) or "scalar"
         args.append(f"{shape}:{info.dtype}")
     return f"{op}({', '.join(args)})"
+
+
+#: The largest extent of one dimension, and the most elements of one argument, a kernel may have.
+MAX_EXTENT = 2**31 - 1
+MAX_ELEMENTS = 2**34
+
+
+def check_kernel_shapes(mod: tvm.IRModule, key: str) -> None:
+    """Raise :class:`InvalidInput` unless every argument of the kernel has a static shape of
+    positive extents of a sane size (schedules are searched over these extents).
+    """
+    for number, info in enumerate(ArgInfo.from_prim_func(mod["main"])):
+        shape = getattr(info, "shape", None)
+        if shape is None:
+            raise InvalidInput(f"workload {key}: argument {number} is not a tensor")
+        elements = 1
+        for dim in shape:
+            if not isinstance(dim, int) or not 1 <= dim <= MAX_EXTENT:
+                raise InvalidInput(f"workload {key}: argument {number} has a dimension {str(dim)[:40]}; "
+                                   f"extents must be static, from 1 to {MAX_EXTENT}")
+            elements *= dim
+        if elements > MAX_ELEMENTS:
+            raise InvalidInput(f"workload {key}: argument {number} has {elements} elements, "
+                               f"more than {MAX_ELEMENTS}")
 
 
 def kernel_flops(mod: tvm.IRModule) -> float:
@@ -56,11 +81,15 @@ def to_workload(task_name: str, mod: tvm.IRModule) -> Workload:
 def from_workload(workload: Workload) -> tvm.IRModule:
     """The kernel module a workload carries.
 
+    The payload is checked (:func:`~lorien.dialects.tvm.payload.check_object_graph`) before TVM's
+    loader reads it, wherever it came from.
+
     Raises:
         InvalidInput: not a tvm workload, or a payload TVM cannot read.
     """
     if workload.dialect != DIALECT:
         raise InvalidInput(f"workload {workload.key} belongs to dialect {workload.dialect!r}")
+    check_object_graph(workload.payload, what=f"workload {workload.key}")
     try:
         mod = tvm.ir.load_json(workload.payload)
     except Exception as exc:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         workloads = [use.workload for use in dialect.extract(model, target)]
         with ServiceClient(args.service) as client, \
                 fetch_schedules(client, target, workloads, predict=not args.no_predict) as fetched:
-            answered = {s: fetched.count(s) for s in ("tuned", "predicted", "missing")}
+            answered = {s: fetched.count(s) for s in ("tuned", "measured", "predicted", "missing")}
             tuned = dialect.compile(model, target, fetched.store)
     else:
         with open_schedule_store(args) as store:

@@ -54,6 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-predictions", type=int, default=2, metavar="N",
                         help="predictions each API process runs at once; a miss that waits 30 s for one "
                              "is answered missing (still queued), /predict with 429 (2)")
+    parser.add_argument("--max-predictions-per-client", type=int, default=1, metavar="N",
+                        help="of those, how many one client address may hold at once (1)")
     parser.add_argument("--no-seed", action="store_true",
                         help="do not seed an empty store with Lorien's own tuned schedules")
     parser.set_defaults(handler=run)
@@ -68,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--measure-top-k cannot be negative, got {args.measure_top_k}")
     if args.max_predictions < 1:
         raise InvalidInput(f"--max-predictions must be at least 1, got {args.max_predictions}")
+    if args.max_predictions_per_client < 1:
+        raise InvalidInput(f"--max-predictions-per-client must be at least 1, "
+                           f"got {args.max_predictions_per_client}")
     if args.refill_trials < 1:
         raise InvalidInput(f"--refill-trials must be at least 1, got {args.refill_trials}")
     store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
@@ -90,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
            "LORIEN_SERVICE_TOKEN": token, "LORIEN_REFILL": "0" if args.no_refill else "1",
            "LORIEN_REFILL_TRIALS": str(args.refill_trials), "LORIEN_MEASURE_TOP_K": str(args.measure_top_k),
            "LORIEN_MAX_PREDICTIONS": str(args.max_predictions),
+           "LORIEN_MAX_PREDICTIONS_PER_CLIENT": str(args.max_predictions_per_client),
            "BENTOML_CONFIG_OPTIONS": " ".join(filter(None, [os.environ.get("BENTOML_CONFIG_OPTIONS"),
                                                             f"services.lorien.workers={args.api_workers}"]))}
     url = f"http://{args.host}:{args.port}"
@@ -153,6 +159,6 @@ def _token(flag: str | None) -> tuple[str, str]:
 def _service_preexec() -> None:
     """BentoML's server runs worker processes of its own: SIGTERM (not SIGKILL) when ``lorien
     serve`` dies lets it stop them."""
-    from lorien.tuner.process import die_with_parent
+    from lorien.children import die_with_parent
 
     die_with_parent(signal.SIGTERM)

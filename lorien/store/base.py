@@ -111,10 +111,12 @@ class ScheduleStore(abc.ABC):
             match: ``exact`` compares the canonical target; ``loose`` any target with the same
                 :attr:`~lorien.records.Target.loose_key` (e.g. any ``llvm_cpu``).
             build: only records of this compiler build; None for any build.
-            source: only ``tuned`` or only ``predicted`` records; None for both.
+            source: only records of this source (``tuned``, ``measured``, ``predicted``); None
+                for all.
 
         Returns:
-            ``tuned`` records first, then ``predicted``; each by mean latency, fastest first.
+            ``tuned`` records first, then ``measured``, then ``predicted``; each by mean latency,
+            fastest first (an estimate is never ranked against a measurement).
         """
 
     @abc.abstractmethod

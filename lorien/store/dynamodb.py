@@ -42,6 +42,7 @@ from lorien.aws import aws_error, error_code, make_client, parse_aws_uri
 from lorien.errors import InvalidInput, StoreError
 from lorien.logstore.base import LogStore
 from lorien.records import (
+    RECORD_SOURCES,
     Latency,
     RecordSource,
     ScheduleRecord,
@@ -376,7 +377,7 @@ class DynamoDBScheduleStore(ScheduleStore):
                  if (build is None or item["build"]["S"] == build)
                  and (source is None or item["source"]["S"] == source)
                  for rec in self._decode_group(item)]
-        found.sort(key=lambda r: (r.source != "tuned", r.latency.mean, r.record_id))
+        found.sort(key=lambda r: (RECORD_SOURCES.index(r.source), r.latency.mean, r.record_id))
         return found[:k]
 
     def _group_items(self, dialect: str | None, workload_key: str | None, target: Target | None,

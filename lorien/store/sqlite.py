@@ -56,7 +56,7 @@ _RECORD_COLUMNS = (
     "record_id, dialect, workload_key, target, loose_target, build, source, latency_mean, "
     "latency_runs, schedule, created_at, log_ref"
 )
-_SOURCE_ORDER = "CASE source WHEN 'tuned' THEN 0 ELSE 1 END"
+_SOURCE_ORDER = "CASE source WHEN 'tuned' THEN 0 WHEN 'measured' THEN 1 ELSE 2 END"
 
 
 class SQLiteScheduleStore(ScheduleStore):

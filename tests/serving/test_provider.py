@@ -63,7 +63,8 @@ def test_an_exact_tuned_hit_needs_no_job_and_a_loose_one_queues_with_rising_prio
     best = provider.store.best(record.workload_key, record.target)
     assert best is not None and exact.record["latency"]["mean"] == best.latency.mean
     by_key = WorkloadRef(key=record.workload_key)
-    priorities = [provider.answer(by_key, "host").job["priority"] for _ in range(3)]
+    other_cpu = '{"kind": "llvm", "mcpu": "znver3", "num-cores": 2}'  # not the seeded record's CPU
+    priorities = [provider.answer(by_key, other_cpu).job["priority"] for _ in range(3)]
     assert priorities == [1, 2, 3]  # demand raises the refill job's priority
     assert provider.queue.counts()["waiting"] == 1
 
@@ -101,7 +102,14 @@ def test_unsupported_targets_are_looked_up_but_not_predicted(provider: ScheduleP
         provider.predict_only(ref(kernels["small_mlp"]), "cuda")
     other_cpu = '{"kind": "llvm", "mcpu": "skylake", "num-cores": 4}'
     with pytest.raises(InvalidInput, match="measures on its own CPU only"):
-        provider.predict_only(ref(kernels["small_mlp"]), other_cpu, measure_top_k=2)
+        provider.predict_only(ref(kernels["small_mlp"]), other_cpu, measure_top_k=2, token="secret")
+
+
+def test_measuring_needs_the_token(provider: ScheduleProvider, kernels: dict[str, Workload]) -> None:
+    """Measuring builds code on the service's machine: anonymous clients may only rank."""
+    for token in (None, "wrong"):
+        with pytest.raises(Unauthorized):
+            provider.predict_only(ref(kernels["small_mlp"]), "host", measure_top_k=2, token=token)
 
 
 def test_failed_refill_jobs_are_reported_not_retried_by_reads(provider: ScheduleProvider,
@@ -124,7 +132,7 @@ def test_bad_workloads_and_writes_change_nothing(provider: ScheduleProvider,
     forged = WorkloadRef(workload=WorkloadBody(**{**mlp.to_dict(), "key": "00000000000000ff"}))
     with pytest.raises(InvalidInput, match="does not match"):
         provider.answer(forged, "host")
-    with pytest.raises(InvalidInput, match="unreadable"):
+    with pytest.raises(InvalidInput, match="not JSON"):
         provider.answer(WorkloadRef(workload=WorkloadBody(**{**mlp.to_dict(), "payload": "{]"})), "host")
     with pytest.raises(NotFound):
         provider.answer(WorkloadRef(key="0123456789abcdef"), "host")
@@ -230,8 +238,80 @@ def test_predictions_beyond_the_slots_wait_then_answer_missing_or_busy(
     provider.close()
 
 
+def test_one_client_cannot_hold_every_prediction_slot(tmp_path: Path, model: tuple[object, dict],
+                                                       kernels: dict[str, Workload], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Two slots, one per client: while client A's prediction runs, A's next miss waits out its
+    wait and is answered missing, but client B is predicted at once."""
+    from lorien.predictor import ZeroShotPredictor
+
+    settings = ServiceSettings(store_uri=f"sqlite:///{tmp_path}/s.db", refill_trials=4, predict=FAST,
+                               max_predictions=2, max_predictions_per_client=1, prediction_wait_s=1.0)
+    provider = ScheduleProvider(settings, model=model)  # type: ignore[arg-type]
+    seed_store(provider.store)
+    original, entered, release = ZeroShotPredictor.predict, threading.Event(), threading.Event()
+
+    def held(self: ZeroShotPredictor, workload: Workload, *args: Any, **kwargs: Any) -> Any:
+        if workload.key == kernels["small_conv"].key:
+            entered.set()
+            assert release.wait(60)
+        return original(self, workload, *args, **kwargs)
+
+    monkeypatch.setattr(ZeroShotPredictor, "predict", held)
+    first: list = []
+    thread = threading.Thread(target=lambda: first.append(
+        provider.answer(ref(kernels["small_conv"]), "host", client="10.0.0.1")))
+    thread.start()
+    try:
+        assert entered.wait(60)  # client A holds one slot; one is free
+        again = provider.answer(ref(kernels["small_mlp"]), "host", client="10.0.0.1")
+        assert again.status == "missing" and "this client already runs 1 prediction" in again.detail
+        other = provider.answer(ref(kernels["small_mlp"]), "host", client="10.0.0.2")
+        assert other.status == "predicted"
+    finally:
+        release.set()
+        thread.join()
+    assert first[0].status == "predicted"
+    assert provider._client_slots == {}  # every slot given back
+    provider.close()
+
+
+def test_commit_refuses_schedules_that_crash_the_compiler(provider: ScheduleProvider) -> None:
+    """Each hostile trace is applied in the sandbox, refused with its reason, and nothing is stored;
+    the service's process survives and a good schedule still commits."""
+    from tests.payload_corpus import hostile_schedules, shipped_workload_and_schedule
+
+    workload, schedule = shipped_workload_and_schedule()
+    target = get_dialect("tvm").parse_target('{"kind": "llvm", "mcpu": "znver3", "num-cores": 2}')
+    good = ScheduleRecord(dialect="tvm", workload_key=workload.key, target=target,
+                          build=get_dialect("tvm").build_id(), schedule=schedule, latency=Latency((1e-3,)))
+    before = provider.store.count()
+    for name, hostile in hostile_schedules(schedule).items():
+        with pytest.raises(InvalidInput, match="record 0: schedule") as refused:
+            provider.commit([], [replace(good, schedule=hostile).to_dict()])
+        assert "\n" not in str(refused.value), name
+    assert provider.store.count() == before
+    assert provider.commit([], [good.to_dict()]).kept == 1
+
+
+def test_hostile_workloads_are_refused_before_the_compiler_reads_them(provider: ScheduleProvider) -> None:
+    from tests.payload_corpus import hostile_payloads, shipped_workload_and_schedule
+
+    workload, _ = shipped_workload_and_schedule()
+    before = (provider.store.count(), provider.queue.counts())
+    for name, payload in hostile_payloads(workload).items():
+        body = WorkloadBody(**{**workload.to_dict(), "payload": payload})
+        with pytest.raises(InvalidInput) as refused:
+            provider.answer(WorkloadRef(workload=body), "host")
+        assert "\n" not in str(refused.value), name
+        with pytest.raises(InvalidInput):
+            provider.predict_only(WorkloadRef(workload=body), "host")
+    assert provider.store.get_workload("tvm", workload.key) == workload  # the seeded one, untouched
+    assert (provider.store.count(), provider.queue.counts()) == before
+
+
 @pytest.mark.parametrize("environ, message", [
     ({"LORIEN_MAX_PREDICTIONS": "0"}, "LORIEN_MAX_PREDICTIONS must be a positive integer"),
+    ({"LORIEN_MAX_PREDICTIONS_PER_CLIENT": "0"}, "LORIEN_MAX_PREDICTIONS_PER_CLIENT must be a positive"),
     ({"LORIEN_PREDICTION_WAIT_S": "soon"}, "LORIEN_PREDICTION_WAIT_S must be seconds"),
     ({"LORIEN_PREDICTION_WAIT_S": "-1"}, "prediction_wait_s must be a finite number"),
     ({"LORIEN_PREDICTION_WAIT_S": "inf"}, "prediction_wait_s must be a finite number"),

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from lorien.config import open_store
+from lorien.lookup import find_schedule
 from lorien.records import ScheduleRecord, best_per_group
 from lorien.store import ScheduleStore
 from tests.factories import CPU_A, CPU_B, GPU, record, workload
@@ -94,6 +95,23 @@ class ScheduleStoreConformance:
         loose = store.top_k("00000000000000aa", CPU_B, 10, match="loose")
         assert {r.target for r in loose} == {CPU_A, CPU_B}
         assert all(r.target != GPU for r in loose)
+
+    def test_estimates_are_never_ranked_against_measurements(self, store: ScheduleStore) -> None:
+        """An optimistic estimate (predicted) never outranks a measured or tuned record, however
+        fast it claims to be; measured records rank after tuned ones, each group by latency."""
+        store.commit([record(seconds=1e-6, schedule="estimate", source="predicted"),
+                      record(seconds=2e-3, schedule="measured-slow", source="measured"),
+                      record(seconds=1e-3, schedule="measured-fast", source="measured"),
+                      record(seconds=5e-3, schedule="tuned", source="tuned")])
+        ranked = store.top_k("00000000000000aa", CPU_A, 10)
+        assert [r.schedule for r in ranked] == ["tuned", "measured-fast", "measured-slow", "estimate"]
+        assert [r.schedule for r in store.top_k("00000000000000aa", CPU_A, 10, source="measured")] == [
+            "measured-fast", "measured-slow"]
+        store.delete("00000000000000aa")
+        store.commit([record(seconds=1e-6, schedule="estimate", source="predicted"),
+                      record(seconds=1e-3, schedule="measured", source="measured")])
+        found = find_schedule(store, "00000000000000aa", CPU_A, "fake-1")
+        assert found is not None and found.record.schedule == "measured" and not found.complete
 
     def test_predicted_records_never_evict_tuned_ones(self, store: ScheduleStore) -> None:
         store.commit([record(seconds=5e-3 + i * 1e-4, schedule=f"t{i}") for i in range(store.keep)])

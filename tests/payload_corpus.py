@@ -1,0 +1,108 @@
+"""Hostile kernel payloads and schedules: structure-aware mutations of a real shipped workload.
+
+Each entry is one class of input that crashed (SIGSEGV) or could crash TVM's readers before Lorien
+checked them, or that TVM reads into something Lorien must refuse. The tests send them through
+every path that loads compiler objects from outside.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from lorien.records import Workload
+
+Graph = dict[str, Any]
+
+
+def shipped_workload_and_schedule() -> tuple[Workload, str]:
+    """The first shipped workload (a conv2d) and its first measured schedule."""
+    logs = resources.files("lorien.datasets") / "tuning_logs" / "tvm"
+    first = sorted(p for p in logs.iterdir() if p.is_dir())[0]
+    log = next(p for p in first.iterdir() if p.name.endswith(".jsonl.gz"))
+    with gzip.open(str(log), "rt") as lines:
+        header = json.loads(next(lines))
+        schedule = next(json.loads(line)["schedule"] for line in lines if json.loads(line).get("schedule"))
+    return Workload.from_dict(header["workload"]), schedule
+
+
+def _mutant(graph: Graph, change: Callable[[Graph, list[dict[str, Any]]], None]) -> str:
+    mutated = copy.deepcopy(graph)
+    change(mutated, mutated["nodes"])
+    return json.dumps(mutated)
+
+
+def _first(nodes: list[dict[str, Any]], type_key: str) -> int:
+    return next(i for i, n in enumerate(nodes) if n["type"] == type_key)
+
+
+def _deep_chain(graph: Graph, nodes: list[dict[str, Any]], depth: int = 4000) -> None:
+    base = len(nodes)
+    nodes.append({"type": "ffi.Array", "data": []})
+    nodes.extend({"type": "ffi.Array", "data": [base + i]} for i in range(depth))
+    graph["root_index"] = len(nodes) - 1
+
+
+def hostile_payloads(workload: Workload) -> dict[str, str]:
+    """Mutated payloads by crash class; none may crash a process that reads them through Lorien."""
+    graph: Graph = json.loads(workload.payload)
+    root = graph["root_index"]
+    array = _first(graph["nodes"], "ffi.Array")
+    intimm = _first(graph["nodes"], "ir.IntImm")
+    glob = _first(graph["nodes"], "ir.GlobalVar")
+    last = len(graph["nodes"]) - 1
+    return {
+        # SIGSEGV before the checks: the loader recurses forever, or too deep.
+        "self-reference": _mutant(graph, lambda g, n: n.__setitem__(array, {"type": "ffi.Array",
+                                                                            "data": [array]})),
+        "field-cycle": _mutant(graph, lambda g, n: n[glob]["data"].__setitem__("ty", glob)),
+        "root-cycle": _mutant(graph, lambda g, n: n[root]["data"].__setitem__("functions", root)),
+        "two-node-cycle": _mutant(graph, lambda g, n: (n[array]["data"].append(last),
+                                                       n[last]["data"].__setitem__("functions", array))),
+        "deep-chain": _mutant(graph, _deep_chain),
+        # Refused by the checks before TVM sees them (TVM itself would raise or misread).
+        "forward-reference": _mutant(graph, lambda g, n: n[intimm]["data"].__setitem__("ty", last)),
+        "negative-reference": _mutant(graph, lambda g, n: n[array]["data"].append(-1)),
+        "truncated": _mutant(graph, lambda g, n: n.__delitem__(slice(len(n) // 2, None))),
+        "unknown-type": _mutant(graph, lambda g, n: n[intimm].__setitem__("type", "bogus.Node")),
+        "wrong-node-type": _mutant(graph, lambda g, n: n[array].__setitem__("type", "ffi.Shape")),
+        "huge-integer": _mutant(graph, lambda g, n: n[_first(n, "int")].__setitem__("data", 2**70)),
+        "root-not-a-module": _mutant(graph, lambda g, n: g.__setitem__("root_index", array)),
+        "not-a-graph": json.dumps({"nodes": 1}),
+        "not-json": workload.payload[: len(workload.payload) // 2],
+        # Loads, but is not a kernel Lorien can schedule: negative and enormous extents.
+        "negative-extent": _mutant(graph, lambda g, n: _set_first_shape_dim(n, -56)),
+        "enormous-extent": _mutant(graph, lambda g, n: _set_first_shape_dim(n, 2**40)),
+    }
+
+
+def _set_first_shape_dim(nodes: list[dict[str, Any]], value: int) -> None:
+    shape = _first(nodes, "relax.ShapeType")
+    first_dim = nodes[nodes[shape]["data"]["values"]]["data"][0]
+    nodes[nodes[first_dim]["data"]["value"]]["data"] = value
+
+
+def hostile_schedules(schedule: str) -> dict[str, str]:
+    """Mutated traces by crash class (each crashed TVM's trace reader in a plain process)."""
+    trace = json.loads(schedule)
+
+    def mutant(change: Callable[[list[Any], list[Any]], None]) -> str:
+        insts, decisions = copy.deepcopy(trace)
+        change(insts, decisions)
+        return json.dumps([insts, decisions])
+
+    def index(name: str) -> int:
+        return next(i for i, inst in enumerate(trace[0]) if inst[0] == name)
+
+    return {
+        "null-attribute": mutant(lambda i, d: i[index("Split")][2].__setitem__(0, None)),
+        "null-block-name": mutant(lambda i, d: i[index("GetSBlock")][2].__setitem__(0, None)),
+        "decision-on-wrong-instruction": mutant(lambda i, d: d[0].__setitem__(0, 1)),
+        "null-decision": mutant(lambda i, d: d[0].__setitem__(1, None)),
+        "not-a-trace": json.dumps({"insts": []}),
+        "unknown-instruction": mutant(lambda i, d: i[0].__setitem__(0, "Bogus")),
+    }
