@@ -127,3 +127,50 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str], command: str
     assert exited.value.code == 0
     assert "usage: lorien" in capsys.readouterr().out
 
+
+
+def test_hostile_metaschedule_databases_import_nothing(capsys: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:
+    """A real MetaSchedule database with one line replaced by each crash class of kernel payloads
+    and of traces: one clear line, exit code 2, nothing stored, and this process still alive (a
+    crash in TVM's readers would take the test run down with it)."""
+    import base64
+    import json
+
+    from lorien.dialects import get_dialect
+    from lorien.records import Latency, ScheduleRecord
+    from tests.payload_corpus import hostile_payloads, hostile_schedules, shipped_workload_and_schedule
+
+    dialect = get_dialect("tvm")
+    shipped, schedule = shipped_workload_and_schedule()
+    good = ScheduleRecord(dialect="tvm", workload_key=shipped.key, target=dialect.parse_target("host"),
+                          build=dialect.build_id(), schedule=schedule, latency=Latency((1e-3,)))
+    dialect.export_native_database(tmp_path / "good", [shipped], [good])
+    workload_line = json.loads((tmp_path / "good" / "database_workload.json").read_text())
+    record_line = json.loads((tmp_path / "good" / "database_tuning_record.json").read_text())
+    uri = f"sqlite:///{tmp_path}/lorien.db"
+    open_store(uri).close()
+
+    def folder(name: str, workloads: object, records: object) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "database_workload.json").write_text(json.dumps(workloads) + "\n")
+        (path / "database_tuning_record.json").write_text(json.dumps(records) + "\n")
+        return path
+
+    cases = []
+    for name, payload in hostile_payloads(shipped).items():
+        graph = payload.encode()
+        encoded = base64.b64encode(len(graph).to_bytes(8, "little") + graph).decode()
+        cases.append((f"payload-{name}", folder(f"p-{name}", [workload_line[0], encoded], record_line)))
+    for name, hostile in hostile_schedules(schedule).items():
+        body = [json.loads(hostile), *record_line[1][1:]]
+        cases.append((f"trace-{name}", folder(f"t-{name}", workload_line, [0, body])))
+    for name, path in cases:
+        code, _, err = run_cli(capsys, "db", "import-metaschedule", str(path), "--store", uri)
+        assert code == 2 and "unreadable" in err, (name, err)
+        assert_one_line_error(err)
+    with open_store(uri) as store:
+        assert store.count() == 0 and store.list_workloads() == []
+    code, out, _ = run_cli(capsys, "db", "import-metaschedule", str(tmp_path / "good"), "--store", uri)
+    assert code == 0 and "imported 1 workloads" in out

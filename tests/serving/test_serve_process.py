@@ -119,6 +119,67 @@ def test_writes_need_the_token_and_bad_input_is_a_4xx(served: Served) -> None:
     assert "lorien_answers" in httpx.get(f"{served.url}/metrics").text
 
 
+def test_hostile_payloads_are_refused_and_the_service_keeps_serving(served: Served) -> None:
+    """Every crash class of kernel payloads (on the open endpoints) and of schedules (on /commit,
+    with the token), sent over HTTP while a legitimate client keeps asking: each hostile request
+    is a 400 with a one-line reason, no connection drops, every legitimate request is answered,
+    and the service's processes are the ones that started."""
+    import threading
+
+    from tests.payload_corpus import hostile_payloads, hostile_schedules, shipped_workload_and_schedule
+
+    workload, schedule = shipped_workload_and_schedule()
+    processes = api_processes(served)
+    assert processes
+    legit: list[int] = []
+    stop = threading.Event()
+
+    def legitimate_client() -> None:
+        with httpx.Client(timeout=60) as client:
+            while not stop.is_set():
+                answer = client.post(f"{served.url}/schedule",
+                                     json={"target": "host", "key": workload.key, "predict": False})
+                legit.append(answer.status_code)
+
+    thread = threading.Thread(target=legitimate_client)
+    thread.start()
+    try:
+        with httpx.Client(timeout=120) as client:
+            for name, payload in hostile_payloads(workload).items():
+                body = {**workload.to_dict(), "payload": payload}
+                for path, request in (("/schedule", {"target": "host", "workload": body}),
+                                      ("/schedules", {"target": "host", "workloads": [{"workload": body}]}),
+                                      ("/predict", {"target": "host", "workload": body})):
+                    answer = client.post(f"{served.url}{path}", json=request)
+                    assert answer.status_code == 400, (name, path, answer.text)
+                    assert "\n" not in answer.text, (name, path)
+            target = get_dialect("tvm").parse_target("host")
+            record = {"dialect": "tvm", "workload_key": workload.key, "target": target.to_dict(),
+                      "build": get_dialect("tvm").build_id(), "latency": {"runs": [1e-3]}}
+            auth = {"Authorization": f"Bearer {served.token}"}
+            for name, hostile in hostile_schedules(schedule).items():
+                answer = client.post(f"{served.url}/commit", headers=auth,
+                                     json={"records": [{**record, "schedule": hostile}]})
+                assert answer.status_code == 400 and "schedule" in answer.text, (name, answer.text)
+    finally:
+        stop.set()
+        thread.join()
+    assert legit and set(legit) == {200}, legit
+    assert api_processes(served) == processes  # no API process died and was replaced
+
+
+def api_processes(served: Served) -> set[int]:
+    """The BentoML server's processes (not the tuning workers, whose children come and go)."""
+    found = set()
+    for child in psutil.Process(served.process.pid).children(recursive=True):
+        try:
+            if "bentoml" in " ".join(child.cmdline()) and "sandbox" not in child.name():
+                found.add(child.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
 def test_stopping_lorien_serve_stops_the_server_and_its_workers(served: Served) -> None:
     children = psutil.Process(served.process.pid).children(recursive=True)
     assert len(children) >= 2  # BentoML's server and the worker

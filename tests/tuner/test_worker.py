@@ -154,3 +154,27 @@ def test_follow_reports_changes_until_every_job_ends(env: Env) -> None:
     threading.Thread(target=lambda: (time.sleep(0.3), env.worker().run()), daemon=True).start()
     jobs = follow(env.queue, submission.jobs, poll_s=0.05, on_change=lambda js: seen.append(js[0].state))
     assert [j.state for j in jobs] == ["done"] and seen[0] == "waiting" and seen[-1] == "done"
+
+
+def test_a_job_whose_workload_cannot_be_loaded_fails_at_once_and_the_worker_goes_on(env: Env) -> None:
+    """Workloads from the store are read as carefully as from a client: each crash class of kernel
+    payloads fails its job on the first attempt with the reason (in the real tuning child), and
+    the worker then tunes the next job."""
+    import dataclasses
+
+    from tests.payload_corpus import hostile_payloads, shipped_workload_and_schedule
+
+    tvm = get_dialect("tvm")
+    shipped, _ = shipped_workload_and_schedule()
+    hostile = hostile_payloads(shipped)
+    poisoned = [dataclasses.replace(shipped, key=f"{i:016x}", payload=hostile[name])
+                for i, name in enumerate(("self-reference", "two-node-cycle", "deep-chain"))]
+    bad = submit(env.queue, env.store, tvm, poisoned, tvm.parse_target("host"), TuneOptions(trials=2))
+    good = env.submit(instant_workload("c" * 16))
+    report = env.worker().run()
+    for job_id in bad.jobs:
+        job = env.queue.get(job_id)
+        assert job is not None and job.state == "failed" and job.attempts == 1, job
+        why = job.error or ""
+        assert "refers to node" in why or "nested" in why, why
+    assert report.done == good.jobs
