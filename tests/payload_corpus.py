@@ -19,6 +19,18 @@ from lorien.records import Workload
 Graph = dict[str, Any]
 
 
+#: Targets TVM accepts but that crash LLVM later (an unknown triple: SIGSEGV while generating
+#: candidates), change the whole process (``cl-opt``), or make no sense; by class.
+HOSTILE_TARGETS = {
+    "unknown-triple": '{"kind": "llvm", "mtriple": "garbage-triple"}',
+    "unknown-cpu": '{"kind": "llvm", "mcpu": "bogus"}',
+    "process-wide-llvm-options": '{"kind": "llvm", "cl-opt": ["-bogus-flag=1"]}',
+    "no-cores": '{"kind": "llvm", "num-cores": 0}',
+    "nested-host": '{"kind": "llvm", "host": "llvm"}',
+    "deeply-nested": '{"kind": "llvm", "host": ' * 3000 + '"llvm"' + "}" * 3000,
+}
+
+
 def shipped_workload_and_schedule() -> tuple[Workload, str]:
     """The first shipped workload (a conv2d) and its first measured schedule."""
     logs = resources.files("lorien.datasets") / "tuning_logs" / "tvm"

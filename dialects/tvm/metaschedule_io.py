@@ -79,8 +79,8 @@ def read_json_database(folder: Path, build: str) -> tuple[list[Workload], list[S
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)
                 and not isinstance(item[0], bool) and 0 <= item[0] < len(workloads)
                 and isinstance(item[1], list) and len(item[1]) == 4):
-            raise InvalidInput(f"{record_path}:{number}: not [workload index, [trace, run_secs, target, "
-                               "args_info]] with a workload index of the workload file")
+            raise InvalidInput(f"{record_path}:{number}: unreadable record (not [workload index, [trace, "
+                               "run_secs, target, args_info]] with an index of the workload file)")
         index, body = item
         try:
             check_trace_shape(json.dumps(body[0]))

@@ -41,6 +41,11 @@ def parse_target(text: str) -> Target:
     CPU, and without ``num-cores`` the host's core count: TVM compiles generic, several times
     slower x86-64 code without the first, and MetaSchedule needs the second.
 
+    Targets arrive from clients, so an LLVM target is checked before TVM uses it: LLVM must know
+    its ``mtriple`` and its ``mcpu`` (TVM accepts any string and LLVM crashes the process later on
+    an unknown triple), ``num-cores`` must be from 1 to :data:`MAX_CORES`, and ``cl-opt`` is
+    refused (it sets LLVM options for the whole process).
+
     Raises:
         InvalidInput: the text is not valid JSON or TVM rejects the target.
     """
@@ -54,7 +59,9 @@ def parse_target(text: str) -> Target:
         try:
             config = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InvalidInput(f"malformed target JSON {text!r}: {exc.msg}") from None
+            raise InvalidInput(f"malformed target JSON {text[:200]!r}: {exc.msg}") from None
+        except RecursionError:
+            raise InvalidInput("target JSON nested too deeply") from None
         if not isinstance(config, dict) or "kind" not in config:
             raise InvalidInput(f"a target JSON must be an object with a 'kind', got {text!r}")
     elif all(ch.isalnum() or ch in "-_" for ch in text):
@@ -68,7 +75,46 @@ def parse_target(text: str) -> Target:
         if "mcpu" not in config and "mtriple" not in config:
             config["mcpu"] = host_cpu()
         config.setdefault("num-cores", host_cores())
+        _check_llvm_config(config)
+    if "host" in config:
+        raise InvalidInput("a target with a separate 'host' target is not supported")
     return canonical_target(to_tvm_target_config(config))
+
+
+#: The most cores a target may name.
+MAX_CORES = 4096
+
+
+def _check_llvm_config(config: dict[str, Any]) -> None:
+    """Refuse what TVM accepts but LLVM crashes on or applies process-wide (see parse_target)."""
+    from tvm.target import codegen
+
+    if "cl-opt" in config:
+        raise InvalidInput("targets with 'cl-opt' are refused: it sets LLVM options for the whole process")
+    cores = config.get("num-cores")
+    if not isinstance(cores, int) or isinstance(cores, bool) or not 1 <= cores <= MAX_CORES:
+        raise InvalidInput(f"num-cores must be an integer from 1 to {MAX_CORES}, got {str(cores)[:40]}")
+    triple = config.get("mtriple", str(codegen.llvm_get_system_triple()))
+    if not isinstance(triple, str) or len(triple) > 200 or \
+            triple.split("-")[0] not in _llvm_architectures() or not _llvm_knows(triple, "generic"):
+        raise InvalidInput(f"LLVM does not know the target triple {str(triple)[:80]!r}")
+    cpu = config.get("mcpu")
+    if cpu is not None and (not isinstance(cpu, str) or len(cpu) > 100 or not _llvm_knows(triple, cpu)):
+        raise InvalidInput(f"LLVM does not know the CPU {str(cpu)[:80]!r} for {triple}")
+
+
+@functools.cache
+def _llvm_architectures() -> frozenset[str]:
+    from tvm.target import codegen
+
+    return frozenset(str(name) for name in codegen.llvm_get_targets())
+
+
+@functools.cache
+def _llvm_knows(triple: str, cpu: str) -> bool:
+    from tvm.target import codegen
+
+    return bool(codegen.llvm_is_valid_cpu(cpu, triple))
 
 
 def to_tvm_target_config(config: dict[str, Any]) -> tvm.target.Target:

@@ -89,7 +89,7 @@ def from_workload(workload: Workload) -> tvm.IRModule:
     """
     if workload.dialect != DIALECT:
         raise InvalidInput(f"workload {workload.key} belongs to dialect {workload.dialect!r}")
-    check_object_graph(workload.payload, what=f"workload {workload.key}")
+    check_object_graph(workload.payload, what=f"the payload of workload {workload.key}")
     try:
         mod = tvm.ir.load_json(workload.payload)
     except Exception as exc:

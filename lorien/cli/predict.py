@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--measure-top-k", type=int, default=0, metavar="K",
                         help="measure the best K candidates and keep the fastest (0: none)")
     parser.add_argument("--commit", action="store_true",
-                        help="store the predictions as 'predicted' records (never shadowing tuned ones)")
+                        help="store the predictions: 'predicted' records, 'measured' ones with "
+                             "--measure-top-k (never shadowing tuned ones)")
     parser.add_argument("--all", action="store_true", help="predict tuned workloads too")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run)

@@ -8,6 +8,7 @@ import pytest
 
 from lorien.dialects import get_dialect
 from lorien.errors import InvalidInput
+from tests.payload_corpus import HOSTILE_TARGETS
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,8 @@ def test_gpu_loose_key(tvm_dialect) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("text", ["", "llvm -mcpu=skylake", '{"kind": "bogus"}', '{"kind": ',
-                                  "[1, 2]", '{"mcpu": "x"}', '{"kind": "llvm", "num-cores": "many"}'])
+                                  "[1, 2]", '{"mcpu": "x"}', '{"kind": "llvm", "num-cores": "many"}',
+                                  *HOSTILE_TARGETS.values()])
 def test_bad_targets_are_one_line_errors(tvm_dialect, text: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInput) as raised:
         tvm_dialect.parse_target(text)

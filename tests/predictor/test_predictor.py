@@ -78,6 +78,7 @@ def test_measuring_the_top_candidates_returns_the_fastest_measured(setup: Setup)
     options = PredictOptions(candidates=FAST.candidates, measure_top_k=2, measure_timeout_s=60)
     prediction = setup.predictor.predict(setup.mlp, setup.target, commit=False, options=options)
     assert prediction.measured and len(prediction.record.latency.runs) >= 1
+    assert prediction.record.source == "measured"  # a measurement, kept apart from estimates
     assert prediction.record.latency.mean < 0.1
     assert setup.store.top_k(setup.mlp.key, setup.target, 1) == []  # commit=False stores nothing
 

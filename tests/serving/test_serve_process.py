@@ -93,7 +93,7 @@ def test_lorien_compile_asks_the_service_once_for_the_whole_model(served: Served
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["kernels_scheduled"] == summary["kernels"] == 1
-    assert summary["answers"] == {"tuned": 0, "predicted": 1, "missing": 0}
+    assert summary["answers"] == {"tuned": 0, "measured": 0, "predicted": 1, "missing": 0}
 
 
 def test_the_compiler_hook_over_http_builds_with_the_services_schedules(served: Served) -> None:
@@ -120,13 +120,18 @@ def test_writes_need_the_token_and_bad_input_is_a_4xx(served: Served) -> None:
 
 
 def test_hostile_payloads_are_refused_and_the_service_keeps_serving(served: Served) -> None:
-    """Every crash class of kernel payloads (on the open endpoints) and of schedules (on /commit,
-    with the token), sent over HTTP while a legitimate client keeps asking: each hostile request
+    """Every crash class of kernel payloads and targets (on the open endpoints) and of schedules
+    (on /commit, with the token), sent over HTTP while a legitimate client keeps asking: each hostile request
     is a 400 with a one-line reason, no connection drops, every legitimate request is answered,
     and the service's processes are the ones that started."""
     import threading
 
-    from tests.payload_corpus import hostile_payloads, hostile_schedules, shipped_workload_and_schedule
+    from tests.payload_corpus import (
+        HOSTILE_TARGETS,
+        hostile_payloads,
+        hostile_schedules,
+        shipped_workload_and_schedule,
+    )
 
     workload, schedule = shipped_workload_and_schedule()
     processes = api_processes(served)
@@ -153,6 +158,11 @@ def test_hostile_payloads_are_refused_and_the_service_keeps_serving(served: Serv
                     answer = client.post(f"{served.url}{path}", json=request)
                     assert answer.status_code == 400, (name, path, answer.text)
                     assert "\n" not in answer.text, (name, path)
+            for name, hostile_target in HOSTILE_TARGETS.items():
+                for path in ("/schedule", "/predict"):
+                    answer = client.post(f"{served.url}{path}", json={"target": hostile_target,
+                                                                     "key": workload.key})
+                    assert answer.status_code == 400, (name, path, answer.text)
             target = get_dialect("tvm").parse_target("host")
             record = {"dialect": "tvm", "workload_key": workload.key, "target": target.to_dict(),
                       "build": get_dialect("tvm").build_id(), "latency": {"runs": [1e-3]}}
