@@ -2,8 +2,9 @@
 
 A thin shell over :class:`lorien.serving.provider.ScheduleProvider`: each endpoint validates its
 JSON body (pydantic, bounded sizes), calls the provider, and maps Lorien's errors to HTTP (400 bad
-input, 401 no or wrong token, 404 unknown workload or job, 413 body too large, 415 a form body,
-422 nothing to predict from, 503 store unreachable). Bodies are JSON only: BentoML refuses pickled
+input, 401 no or wrong token on a write or a measuring ``/predict``, 404 unknown workload or job,
+413 body too large, 415 a form body, 422 nothing to predict from, 429 no prediction slot, 503 store
+unreachable). Bodies are JSON only: BentoML refuses pickled
 bodies on the main server, form bodies are refused before BentoML parses them, and nothing here
 unpickles what arrives.
 

@@ -23,8 +23,6 @@ from lorien.children import die_with_parent
 from lorien.dialects.base import TuneOptions, TuneOutcome
 from lorien.records import Target, Workload
 
-__all__ = ["Died", "Failed", "Progress", "TuningProcess", "die_with_parent"]
-
 
 def _serve(conn: Connection) -> None:
     """The child's loop: receive a job, tune it, send progress and the outcome."""
