@@ -290,6 +290,22 @@ class Dialect(abc.ABC):
     def time(self, compiled: CompiledModel, repeat: int = 5) -> Latency:
         """Run a compiled model ``repeat`` times on this machine and return its latency."""
 
+    def outputs(self, compiled: CompiledModel) -> list[np.ndarray]:
+        """The outputs of one run of a compiled model on its inputs, flattened in order.
+
+        Raises:
+            InvalidInput: the dialect cannot run models.
+        """
+        raise InvalidInput(f"the {self.name} dialect cannot run models")
+
+    def export(self, compiled: CompiledModel, path: Path) -> list[Path]:
+        """Write a compiled model as a library a user can load and run; returns the files written.
+
+        Raises:
+            InvalidInput: the dialect cannot export models, or ``path`` cannot be written.
+        """
+        raise InvalidInput(f"the {self.name} dialect cannot export models")
+
     def schedule_features(
         self, workload: Workload, target: Target, schedules: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -36,3 +36,9 @@ class TuningError(LorienError):
     """Tuning a workload could not produce a single valid measurement."""
 
     exit_code = 5
+
+
+class WrongOutput(LorienError):
+    """A built model's outputs differ from the reference's beyond the tolerance."""
+
+    exit_code = 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import tvm
@@ -79,6 +80,39 @@ def compile_model(
     return CompiledModel(
         executable, len(stats.queried), len(stats.answered), stats.missing, model.inputs
     )
+
+
+def run_compiled(compiled: CompiledModel) -> list[np.ndarray]:
+    """The outputs of one run of ``compiled`` on its inputs, tuples flattened in order."""
+    device = tvm.cpu()
+    vm = relax.VirtualMachine(compiled.executable, device)
+    result = vm["main"](*[tvm.runtime.tensor(x, device) for x in compiled.inputs or ()])
+    flat: list[np.ndarray] = []
+    pending = [result]
+    while pending:
+        value = pending.pop(0)
+        if isinstance(value, tvm.runtime.Tensor):
+            flat.append(value.numpy())
+        elif isinstance(value, (list, tuple, tvm.ir.Array)):
+            pending = list(value) + pending
+        else:
+            raise InvalidInput(f"the model returns a {type(value).__name__}, not tensors")
+    return flat
+
+
+def export_compiled(compiled: CompiledModel, path: Path) -> list[Path]:
+    """Write the built model as one shared library (weights included as constants), loadable
+    with ``tvm.runtime.load_module`` and runnable by ``relax.VirtualMachine``."""
+    path = Path(path)
+    if path.suffix != ".so":
+        raise InvalidInput(f"--output must name a .so file, got {path}")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"cannot write {path}: {path.parent} is not a folder")
+    try:
+        compiled.executable.export_library(str(path))
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}") from None
+    return [path]
 
 
 def time_compiled(compiled: CompiledModel, repeat: int = 5) -> Latency:

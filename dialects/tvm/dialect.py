@@ -162,6 +162,16 @@ class TVMDialect(Dialect):
 
         return time_compiled(compiled, repeat)
 
+    def outputs(self, compiled: CompiledModel) -> list[np.ndarray]:
+        from lorien.dialects.tvm.build import run_compiled
+
+        return run_compiled(compiled)
+
+    def export(self, compiled: CompiledModel, path: Path) -> list[Path]:
+        from lorien.dialects.tvm.build import export_compiled
+
+        return export_compiled(compiled, path)
+
     def schedule_features(
         self, workload: Workload, target: Target, schedules: Sequence[str]
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from lorien.cli.common import (
     format_seconds,
@@ -13,7 +14,8 @@ from lorien.cli.common import (
     storage_options,
     target_options,
 )
-from lorien.errors import InvalidInput
+from lorien.errors import InvalidInput, WrongOutput
+from lorien.outputs import DEFAULT_ATOL, DEFAULT_RTOL, max_abs_error, output_mismatch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each build (5)")
     parser.add_argument("--no-baselines", action="store_true",
                         help="time only the build with Lorien's schedules")
+    parser.add_argument("--check", action="store_true",
+                        help="compare the build's outputs with the reference (PyTorch for a torch model, "
+                             "the untuned build otherwise); exit code 6 beyond the tolerance")
+    parser.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
+                        help=f"--check's relative tolerance ({DEFAULT_RTOL:g})")
+    parser.add_argument("--atol", type=float, default=DEFAULT_ATOL,
+                        help=f"--check's absolute tolerance ({DEFAULT_ATOL:g})")
+    parser.add_argument("--output", metavar="FILE.so",
+                        help="write the built model as a shared library (weights included) that "
+                             "tvm.runtime.load_module loads; with --check, only once it passed")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run)
 
@@ -44,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput("--model is required")
     if args.repeat < 1:
         raise InvalidInput(f"--repeat must be at least 1, got {args.repeat}")
+    if not (0 <= args.rtol < 1 and 0 <= args.atol):
+        raise InvalidInput(f"--rtol must be in [0, 1) and --atol not negative, got {args.rtol}, {args.atol}")
+    if args.output and not args.output.endswith(".so"):
+        raise InvalidInput(f"--output must name a .so file, got {args.output}")
     dialect, target, source, model = load_for_dialect(args)
     answered: dict[str, int] = {}
     if args.service:
@@ -57,9 +73,27 @@ def run(args: argparse.Namespace) -> int:
     else:
         with open_schedule_store(args) as store:
             tuned = dialect.compile(model, target, store)
+    untuned = None
+    check: dict[str, object] = {}
+    if args.check:
+        from lorien.datasets.eager import torch_outputs
+
+        if isinstance(source, TorchModel):
+            reference, reference_name = torch_outputs(source), "torch"
+        else:
+            untuned = dialect.compile(model, target, None)
+            reference, reference_name = dialect.outputs(untuned), "untuned"
+        got = dialect.outputs(tuned)
+        problem = output_mismatch(got, reference, rtol=args.rtol, atol=args.atol)
+        if problem is not None:
+            raise WrongOutput(f"{args.model} built with these schedules computes the wrong thing: {problem}")
+        check = {"reference": reference_name, "max_abs_error": max_abs_error(got, reference),
+                 "rtol": args.rtol, "atol": args.atol}
+    written = [str(p) for p in dialect.export(tuned, Path(args.output))] if args.output else []
     results = {"lorien": dialect.time(tuned, args.repeat).median}
     if not args.no_baselines:
-        results["untuned"] = dialect.time(dialect.compile(model, target, None), args.repeat).median
+        untuned = untuned or dialect.compile(model, target, None)
+        results["untuned"] = dialect.time(untuned, args.repeat).median
         if isinstance(source, TorchModel):
             results["torch_eager"] = time_torch_eager(source, args.repeat).median
     summary = {
@@ -70,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         "missing": tuned.missing,
         "latency_s": results,
         **({"service": args.service, "answers": answered} if args.service else {}),
+        **({"check": check} if check else {}),
+        **({"output": written} if written else {}),
     }
     if args.json:
         print_json(summary)
@@ -78,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"kernels with a stored schedule: {tuned.kernels_scheduled}/{tuned.kernels}")
     if answered:
         print(f"from {args.service}: " + ", ".join(f"{n} {status}" for status, n in answered.items()))
+    if check:
+        print(f"outputs match {check['reference']} (largest difference {check['max_abs_error']:.3g})")
+    for path in written:
+        print(f"wrote {path}")
     lorien_s = results["lorien"]
     print_table(
         ["build", "median latency", "vs Lorien"],

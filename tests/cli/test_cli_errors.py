@@ -44,6 +44,8 @@ def assert_one_line_error(err: str) -> None:
         (["compile"], 2, "--model is required"),
         (["query", "--workload", "k", "--store", "mysql://db"], 2, "unsupported store URI"),
         (["db", "import-metaschedule", "/no/such/folder"], 2, "is not a folder"),
+        (["compile", "--model", "resnet18", "--output", "model.txt"], 2, "--output must name a .so file"),
+        (["compile", "--model", "resnet18", "--check", "--rtol", "-1"], 2, "--rtol must be in [0, 1)"),
         (["tune", "--workload", "k", "--workers", "-1"], 2, "--workers cannot be negative"),
         (["tune", "--workload", "k", "--aws-batch", "q"], 2, "--aws-batch and --job-definition go together"),
         (["tune", "--workload", "k", "--rpc", "127.0.0.1:port:key"], 2, "tracker port must be a number"),
