@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +112,15 @@ class ServiceClient:
 
 @dataclass
 class FetchedSchedules:
-    """A model's schedules as the service answered them, held in a private store for one build."""
+    """A model's schedules as the service answered them, held in a private store for one build.
+
+    ``refused`` holds, for each answered record that was not kept, why (a record for a workload
+    not asked about, or a schedule that does not apply to its kernel): those kernels build
+    unscheduled."""
 
     store: ScheduleStore
     answers: list[dict[str, Any]]
+    refused: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(a["status"] == status for a in self.answers)
@@ -128,25 +133,39 @@ def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[W
     store (removed on exit): pass ``.store`` to :meth:`Dialect.compile` or
     :meth:`Dialect.compiler_hook`, so the build asks no further.
 
+    The service's answers come from outside this process: each record must be for a workload
+    asked about, and its schedule is applied to the kernel where a crash cannot take this process
+    down (:meth:`Dialect.schedule_problem`) before the build replays it.
+
     Raises:
         InvalidInput: an answer is not a schedule record.
     """
+    from lorien.dialects import get_dialect
     from lorien.store.sqlite import SQLiteScheduleStore
 
     answers = client.schedules(target, workloads, predict=predict)
-    records = []
+    asked = {(w.dialect, w.key): w for w in workloads}
+    records, refused = [], []
     for answer in answers:
         if answer.get("record"):
             try:
-                records.append(ScheduleRecord.from_dict(answer["record"]))
+                record = ScheduleRecord.from_dict(answer["record"])
             except LorienError as exc:
                 raise InvalidInput(f"the service answered a malformed record: {exc}") from None
+            workload = asked.get((record.dialect, record.workload_key))
+            problem = (f"a record for workload {record.workload_key}, which was not asked about"
+                       if workload is None else get_dialect(record.dialect).schedule_problem(workload,
+                                                                                             record.schedule))
+            if problem is None:
+                records.append(record)
+            else:
+                refused.append(problem)
     with tempfile.TemporaryDirectory(prefix="lorien-fetched-") as folder:
         store = SQLiteScheduleStore(Path(folder) / "schedules.db")
         try:
             store.put_workloads(workloads)
             store.commit(records)
-            yield FetchedSchedules(store, answers)
+            yield FetchedSchedules(store, answers, refused)
         finally:
             store.close()
 

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--output must name a .so file, got {args.output}")
     dialect, target, source, model = load_for_dialect(args)
     answered: dict[str, int] = {}
+    refused: list[str] = []
     if args.service:
         from lorien.serving.client import ServiceClient, fetch_schedules
 
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         with ServiceClient(args.service) as client, \
                 fetch_schedules(client, target, workloads, predict=not args.no_predict) as fetched:
             answered = {s: fetched.count(s) for s in ("tuned", "measured", "predicted", "missing")}
+            refused = fetched.refused
             tuned = dialect.compile(model, target, fetched.store)
     else:
         with open_schedule_store(args) as store:
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         "kernels_scheduled": tuned.kernels_scheduled,
         "missing": tuned.missing,
         "latency_s": results,
-        **({"service": args.service, "answers": answered} if args.service else {}),
+        **({"service": args.service, "answers": answered, "refused": refused} if args.service else {}),
         **({"check": check} if check else {}),
         **({"output": written} if written else {}),
     }
@@ -114,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"kernels with a stored schedule: {tuned.kernels_scheduled}/{tuned.kernels}")
     if answered:
         print(f"from {args.service}: " + ", ".join(f"{n} {status}" for status, n in answered.items()))
+    for reason in refused:
+        print(f"refused from {args.service}: {reason}")
     if check:
         print(f"outputs match {check['reference']} (largest difference {check['max_abs_error']:.3g})")
     for path in written:
