@@ -76,6 +76,9 @@ def hostile_payloads(workload: Workload) -> dict[str, str]:
         "two-node-cycle": _mutant(graph, lambda g, n: (n[array]["data"].append(last),
                                                        n[last]["data"].__setitem__("functions", array))),
         "deep-chain": _mutant(graph, _deep_chain),
+        # Loaded by TVM, then crashes whatever reads it (printing, shape analysis): a null inside
+        # an array of expressions (found by random mutation).
+        "null-in-shape": _mutant(graph, lambda g, n: n[intimm].__setitem__("type", "None")),
         # Refused by the checks before TVM sees them (TVM itself would raise or misread).
         "forward-reference": _mutant(graph, lambda g, n: n[intimm]["data"].__setitem__("ty", last)),
         "negative-reference": _mutant(graph, lambda g, n: n[array]["data"].append(-1)),
@@ -84,6 +87,7 @@ def hostile_payloads(workload: Workload) -> dict[str, str]:
         "wrong-node-type": _mutant(graph, lambda g, n: n[array].__setitem__("type", "ffi.Shape")),
         "huge-integer": _mutant(graph, lambda g, n: n[_first(n, "int")].__setitem__("data", 2**70)),
         "root-not-a-module": _mutant(graph, lambda g, n: g.__setitem__("root_index", array)),
+        "null-field": _mutant(graph, lambda g, n: n[glob]["data"].__setitem__("name_hint", 0)),
         "not-a-graph": json.dumps({"nodes": 1}),
         "not-json": workload.payload[: len(workload.payload) // 2],
         # Loads, but is not a kernel Lorien can schedule: negative and enormous extents.

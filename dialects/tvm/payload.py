@@ -7,17 +7,22 @@ and remembers a node only once it is fully decoded, so:
 * a cycle (a node that refers to itself, directly or through others) recurses until the C++ stack
   overflows and the process dies with SIGSEGV;
 * a chain of a few thousand nested nodes does the same (measured: depth 2,000 loads, 5,000 crashes),
-  and so would the recursive visitors (structural hashing, printing) on a deep graph that did load.
+  and so would the recursive visitors (structural hashing, printing) on a deep graph that did load;
+* a null where TVM's code expects an object (an element of an array of expressions, a field that
+  is not optional) is accepted by the loader, which checks element types but lets null through,
+  and crashes whatever reads it later (found by random mutation: a null in a buffer's shape
+  crashed printing and shape analysis).
 
 :func:`check_object_graph` refuses both before TVM sees the text, in pure Python: every reference
 must point to an earlier node (TVM writes children before their parents, so a cycle is impossible),
 the reference depth is bounded far below what crashes (a real kernel's graph is about 30 deep), the
-node count and integer widths are bounded, and every node type is one TVM has registered, decoded
-the way TVM will decode it (fields from TVM's own reflection tables). What passes loads without
-crashing; what TVM then still refuses (a field of the wrong type, a missing field) it refuses with
-a Python exception. Checking in process costs a few milliseconds and gives a precise reason; a
-loader in a separate process would only move the crash, since the service must then hold the
-kernel in its own process to predict for it.
+node count and integer widths are bounded, every node type is one TVM has registered, decoded
+the way TVM will decode it (fields from TVM's own reflection tables), and null appears only where
+TVM's own type schema allows it (an optional field, a source span) and never inside a container.
+What passes loads without crashing; what TVM then still refuses (a field of the wrong type, a
+missing field) it refuses with a Python exception. Checking in process costs a few milliseconds
+and gives a precise reason; a loader in a separate process would only move the crash, since the
+service must then hold the kernel in its own process to predict for it.
 
 Thread safety: pure functions; TVM's type tables are read once per process and cached.
 """
@@ -62,6 +67,7 @@ class _TypeShape:
     """How TVM decodes an object type: its fields and which of them hold an inline value."""
 
     fields: dict[str, int]  # name -> static type index (POD kinds inline, anything else a reference)
+    nullable: frozenset[str]  # reference fields that may be null
     custom: bool            # decoded by a function of the type's own
 
 
@@ -93,11 +99,15 @@ def check_object_graph(text: str, *, root_type: str = "ir.IRModule", what: str =
         raise InvalidInput(f"{what}: root_index {root!r} is not a node")
     depth: list[int] = []
     for index, node in enumerate(nodes):
-        refs = _references(index, node, what)
+        refs, not_null = _references(index, node, what)
         for ref in refs:
             if not 0 <= ref < index:
                 raise InvalidInput(f"{what}: node {index} refers to node {ref}; a node may only refer to "
                                    "an earlier one (cycles and forward references are refused)")
+        for ref in not_null:
+            if nodes[ref].get("type") == "None":
+                raise InvalidInput(f"{what}: node {index} holds a null (node {ref}) where TVM needs "
+                                   "an object")
         level = 1 + max((depth[ref] for ref in refs), default=0)
         if level > MAX_DEPTH:
             raise InvalidInput(f"{what}: node {index} is nested {level} deep, more than {MAX_DEPTH}")
@@ -107,25 +117,27 @@ def check_object_graph(text: str, *, root_type: str = "ir.IRModule", what: str =
                            f"not a {root_type}")
 
 
-def _references(index: int, node: Any, what: str) -> list[int]:
-    """The node indices ``node`` refers to, after checking its inline values."""
+def _references(index: int, node: Any, what: str) -> tuple[list[int], list[int]]:
+    """The node indices ``node`` refers to, after checking its inline values, and those of them
+    that must not be null."""
     where = f"{what}: node {index}"
     if not isinstance(node, dict) or not isinstance(node.get("type"), str) or set(node) - {"type", "data"}:
         raise InvalidInput(f"{where} is not an object with a type (and data)")
     type_key, data = node["type"], node.get("data")
     kind = _BUILTIN.get(type_key)
     if kind is not None:
-        return _builtin_references(kind, data, f"{where} ({type_key})")
+        refs = _builtin_references(kind, data, f"{where} ({type_key})")
+        return refs, refs  # a container never holds a null (no real kernel's does)
     shape = _type_shape(type_key)
     if shape is None:
         raise InvalidInput(f"{where}: unknown node type {type_key[:80]!r}")
     if shape.custom:
         if _CUSTOM.get(type_key) == "str" and isinstance(data, str) and len(data) <= MAX_STRING:
-            return []
+            return [], []
         raise InvalidInput(f"{where}: node type {type_key!r} cannot be checked, so it is refused")
     if not isinstance(data, dict):
         raise InvalidInput(f"{where} ({type_key}): data must be an object of fields")
-    refs = []
+    refs, not_null = [], []
     for name, value in data.items():
         static = shape.fields.get(name)
         if static is None:
@@ -144,13 +156,16 @@ def _references(index: int, node: Any, what: str) -> list[int]:
             if not _is_int(value):
                 raise InvalidInput(f"{where} ({type_key}): field {name} must refer to a node")
             refs.append(value)
+            if name not in shape.nullable:
+                not_null.append(value)
             continue
         if not ok:
             raise InvalidInput(f"{where} ({type_key}): field {name} has a value of the wrong kind or size")
-    return refs
+    return refs, not_null
 
 
 def _builtin_references(kind: str, data: Any, where: str) -> list[int]:
+    """The node indices a built-in node refers to, after checking its data."""
     if kind == "none":
         return []
     if kind == "refs" or kind == "pairs":
@@ -187,6 +202,7 @@ def _type_shape(type_key: str) -> _TypeShape | None:
         return None
     info = core._type_index_to_type_info(index)
     fields: dict[str, int] = {}
+    nullable = set()
     chain = []
     while info is not None:
         chain.append(info)
@@ -194,8 +210,26 @@ def _type_shape(type_key: str) -> _TypeShape | None:
     for ancestor in reversed(chain):
         for field in ancestor.fields:
             fields[field.name] = int(field.field_static_type_index)
+            if _may_be_null(field.metadata.get("type_schema")):
+                nullable.add(field.name)
     custom = core._lookup_type_attr(index, "__data_from_json__") is not None
-    return _TypeShape(fields, custom)
+    return _TypeShape(fields, frozenset(nullable), custom)
+
+
+#: Schema types whose fields hold null in TVM's own kernels besides ``Optional``: source spans,
+#: a call's attributes.
+_NULL_BY_CONVENTION = ("ir.Span", "ir.Attrs")
+
+
+def _may_be_null(schema: Any) -> bool:
+    """Whether a field with this type schema (TVM's reflection metadata) may hold null."""
+    if not isinstance(schema, str):
+        return True  # no schema: nothing to hold it to
+    try:
+        kind = json.loads(schema).get("type")
+    except (ValueError, AttributeError):
+        return True
+    return kind in ("Optional", "Any", *_NULL_BY_CONVENTION)
 
 
 def _is_int(value: Any) -> bool:
