@@ -66,6 +66,7 @@ def hostile_payloads(workload: Workload) -> dict[str, str]:
     array = _first(graph["nodes"], "ffi.Array")
     intimm = _first(graph["nodes"], "ir.IntImm")
     glob = _first(graph["nodes"], "ir.GlobalVar")
+    loop = _first(graph["nodes"], "tirx.For")
     last = len(graph["nodes"]) - 1
     return {
         # SIGSEGV before the checks: the loader recurses forever, or too deep.
@@ -88,6 +89,7 @@ def hostile_payloads(workload: Workload) -> dict[str, str]:
         "huge-integer": _mutant(graph, lambda g, n: n[_first(n, "int")].__setitem__("data", 2**70)),
         "root-not-a-module": _mutant(graph, lambda g, n: g.__setitem__("root_index", array)),
         "null-field": _mutant(graph, lambda g, n: n[glob]["data"].__setitem__("name_hint", 0)),
+        "unknown-loop-kind": _mutant(graph, lambda g, n: n[loop]["data"].__setitem__("kind", 151)),
         "not-a-graph": json.dumps({"nodes": 1}),
         "not-json": workload.payload[: len(workload.payload) // 2],
         # Loads, but is not a kernel Lorien can schedule: negative and enormous extents.
@@ -122,3 +124,36 @@ def hostile_schedules(schedule: str) -> dict[str, str]:
         "not-a-trace": json.dumps({"insts": []}),
         "unknown-instruction": mutant(lambda i, d: i[0].__setitem__(0, "Bogus")),
     }
+
+
+def random_mutants(workload: Workload, count: int, seed: int) -> list[str]:
+    """``count`` random mutants of a real payload: node types swapped, references and values
+    changed, the root moved (1 to 3 changes each), as a fuzzer would make them."""
+    import random
+
+    rng = random.Random(seed)
+    graph: Graph = json.loads(workload.payload)
+    size = len(graph["nodes"])
+    types = sorted({n["type"] for n in graph["nodes"]} | {"ffi.Shape", "ffi.Bytes", "ffi.List", "ffi.Dict",
+                                                           "float", "bool", "None", "DataType", "Device"})
+    values: list[Any] = [0, 1, -1, 2**31, -(2**31), 2**63 - 1, -(2**63), 2**64, 3.5, "x", "", "float32",
+                         None, True, [], [0], {}, [1, 2]]
+    mutants = []
+    for _ in range(count):
+        mutated = copy.deepcopy(graph)
+        nodes = mutated["nodes"]
+        for _ in range(rng.randint(1, 3)):
+            node = nodes[rng.randrange(size)]
+            data, change = node.get("data"), rng.randrange(5)
+            if change == 0:
+                node["type"] = rng.choice(types)
+            elif change == 1 and isinstance(data, dict) and data:
+                data[rng.choice(list(data))] = rng.choice([rng.randrange(size), rng.choice(values)])
+            elif change == 2 and isinstance(data, list) and data:
+                data[rng.randrange(len(data))] = rng.choice([rng.randrange(size), rng.choice(values)])
+            elif change == 3:
+                node["data"] = rng.choice([*values, rng.randrange(size)])
+            else:
+                mutated["root_index"] = rng.choice([rng.randrange(size), size - 1])
+        mutants.append(json.dumps(mutated))
+    return mutants

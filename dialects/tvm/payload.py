@@ -8,6 +8,8 @@ and remembers a node only once it is fully decoded, so:
   overflows and the process dies with SIGSEGV;
 * a chain of a few thousand nested nodes does the same (measured: depth 2,000 loads, 5,000 crashes),
   and so would the recursive visitors (structural hashing, printing) on a deep graph that did load;
+* an integer that TVM uses as an enumeration (a loop's kind) out of its range, accepted by the
+  loader and crashing the printer;
 * a null where TVM's code expects an object (an element of an array of expressions, a field that
   is not optional) is accepted by the loader, which checks element types but lets null through,
   and crashes whatever reads it later (found by random mutation: a null in a buffer's shape
@@ -16,9 +18,10 @@ and remembers a node only once it is fully decoded, so:
 :func:`check_object_graph` refuses both before TVM sees the text, in pure Python: every reference
 must point to an earlier node (TVM writes children before their parents, so a cycle is impossible),
 the reference depth is bounded far below what crashes (a real kernel's graph is about 30 deep), the
-node count and integer widths are bounded, every node type is one TVM has registered, decoded
-the way TVM will decode it (fields from TVM's own reflection tables), and null appears only where
-TVM's own type schema allows it (an optional field, a source span) and never inside a container.
+node count and integer widths are bounded (enumerations to their values), every node type is one
+TVM has registered, decoded the way TVM will decode it (fields from TVM's own reflection tables),
+and null appears only where TVM's own type schema allows it (an optional field, a source span) and
+never inside a container.
 What passes loads without crashing; what TVM then still refuses (a field of the wrong type, a
 missing field) it refuses with a Python exception. Checking in process costs a few milliseconds
 and gives a precise reason; a loader in a separate process would only move the crash, since the
@@ -60,6 +63,16 @@ _BUILTIN = {
 }
 #: Object types TVM decodes with a function of their own, and what their ``data`` must be.
 _CUSTOM = {"ir.Op": "str"}
+#: Integer fields whose values TVM uses as enumerations or sizes without checking them (an
+#: unknown loop kind crashed printing), and the values they may take.
+_INT_RANGES = {
+    ("tirx.For", "kind"): (0, 4),                  # ForKind: serial .. thread binding
+    ("tirx.IterVar", "iter_type"): (0, 8),         # IterVarType: data parallel .. tensorized
+    ("relax.ShapeType", "ndim"): (-1, 64),
+    ("relax.TensorType", "ndim"): (-1, 64),
+    ("tirx.BufferType", "data_alignment"): (1, 2**16),
+    ("tirx.BufferType", "offset_factor"): (1, 2**16),
+}
 
 
 @dataclass(frozen=True)
@@ -147,7 +160,8 @@ def _references(index: int, node: Any, what: str) -> tuple[list[int], list[int]]
         if static == _POD_BOOL:
             ok = isinstance(value, bool)
         elif static == _POD_INT:
-            ok = _is_int(value) and _INT64[0] <= value <= _INT64[1]
+            low, high = _INT_RANGES.get((type_key, name), _INT64)
+            ok = _is_int(value) and low <= value <= high
         elif static == _POD_FLOAT:
             ok = _is_number(value)
         elif static == _POD_DTYPE:

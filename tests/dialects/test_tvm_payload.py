@@ -21,7 +21,7 @@ REASONS = {
     "forward-reference": "refers to node", "negative-reference": "refers to node -1",
     "truncated": "is not a node", "unknown-type": "unknown node type", "huge-integer": "wrong kind or size",
     "root-not-a-module": "not a ir.IRModule", "not-a-graph": "non-empty list", "not-json": "not JSON",
-    "null-in-shape": "holds a null", "null-field": "holds a null",
+    "null-in-shape": "holds a null", "null-field": "holds a null", "unknown-loop-kind": "field kind",
 }
 
 
@@ -51,7 +51,7 @@ def test_a_chain_just_within_the_depth_bound_passes() -> None:
     check_object_graph(json.dumps({"root_index": len(nodes) - 1, "nodes": nodes}))
 
 
-@pytest.mark.parametrize("name", ["self-reference", "deep-chain", "null-in-shape"])
+@pytest.mark.parametrize("name", ["self-reference", "deep-chain", "null-in-shape", "unknown-loop-kind"])
 def test_the_refused_classes_really_crash_tvm_unchecked(name: str) -> None:
     """Without the check, TVM dies (SIGSEGV) loading these, or printing what it loaded: the check
     is what stands in the way."""
