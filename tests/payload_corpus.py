@@ -105,7 +105,8 @@ def _set_first_shape_dim(nodes: list[dict[str, Any]], value: int) -> None:
 
 
 def hostile_schedules(schedule: str) -> dict[str, str]:
-    """Mutated traces by crash class (each crashed TVM's trace reader in a plain process)."""
+    """Mutated traces by class: the nulls crash TVM's trace reader in a plain process (SIGSEGV);
+    the others make it raise."""
     trace = json.loads(schedule)
 
     def mutant(change: Callable[[list[Any], list[Any]], None]) -> str:
