@@ -15,7 +15,7 @@ and remembers a node only once it is fully decoded, so:
   and crashes whatever reads it later (found by random mutation: a null in a buffer's shape
   crashed printing and shape analysis).
 
-:func:`check_object_graph` refuses both before TVM sees the text, in pure Python: every reference
+:func:`check_object_graph` refuses all of these before TVM sees the text, in pure Python: every reference
 must point to an earlier node (TVM writes children before their parents, so a cycle is impossible),
 the reference depth is bounded far below what crashes (a real kernel's graph is about 30 deep), the
 node count and integer widths are bounded (enumerations to their values), every node type is one

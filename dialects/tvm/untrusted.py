@@ -80,13 +80,18 @@ def schedule_problem(workload: Workload, schedule: str) -> str | None:
 def apply_in_child(payload: str, schedule: str) -> None:
     """Apply a trace to a kernel (raises when it does not apply)."""
     import tvm
+
+    _apply(tvm.ir.load_json(payload), schedule)
+
+
+def _apply(mod: Any, schedule: str) -> None:
+    import tvm
     from tvm.s_tir.schedule import Trace
 
     from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
 
     load_cpu_intrinsics()
-    sch = tvm.s_tir.Schedule(tvm.ir.load_json(payload))
-    Trace.apply_json_to_schedule(json.loads(schedule), sch)
+    Trace.apply_json_to_schedule(json.loads(schedule), tvm.s_tir.Schedule(mod))
 
 
 def read_record_in_child(payload: str, body: Any) -> tuple[tuple[float, ...], Target, str]:
@@ -100,9 +105,9 @@ def read_record_in_child(payload: str, body: Any) -> tuple[tuple[float, ...], Ta
     from lorien.dialects.tvm.tuning import schedule_json
 
     load_cpu_intrinsics()
-    workload = ms.database.Workload(tvm.ir.load_json(payload))
-    record = ms.database.TuningRecord.from_json(body, workload)
+    mod = tvm.ir.load_json(payload)
+    record = ms.database.TuningRecord.from_json(body, ms.database.Workload(mod))
     runs = tuple(float(r) for r in (record.run_secs or []))
     schedule = schedule_json(record.trace)
-    apply_in_child(payload, schedule)
+    _apply(mod, schedule)
     return runs, canonical_target(record.target), schedule
