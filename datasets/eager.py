@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from lorien.dialects.base import TorchModel
-from lorien.errors import InvalidInput
+from lorien.outputs import flatten_outputs
 from lorien.records import Latency
 
 
@@ -33,14 +33,5 @@ def torch_outputs(model: TorchModel) -> list[np.ndarray]:
 
     with torch.no_grad():
         result = model.module(*model.example_inputs)
-    flat: list[np.ndarray] = []
-    pending = [result]
-    while pending:
-        value = pending.pop(0)
-        if isinstance(value, torch.Tensor):
-            flat.append(value.detach().cpu().numpy())
-        elif isinstance(value, (list, tuple)):
-            pending = list(value) + pending
-        else:
-            raise InvalidInput(f"the model returns a {type(value).__name__}, not tensors")
-    return flat
+    return flatten_outputs(
+        result, lambda v: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else None)

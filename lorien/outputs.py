@@ -7,13 +7,42 @@ inputs, output by output, within a tolerance that allows for summation in anothe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+
+from lorien.errors import InvalidInput
 
 #: Relative and absolute tolerance of a float32 output: schedules reorder sums, nothing more.
 DEFAULT_RTOL = 1e-3
 DEFAULT_ATOL = 1e-4
+
+
+def flatten_outputs(result: Any, as_array: Callable[[Any], np.ndarray | None],
+                    sequences: tuple[type, ...] = (list, tuple)) -> list[np.ndarray]:
+    """A model's outputs as one list of arrays, nested sequences flattened in order.
+
+    Args:
+        result: what one run returned.
+        as_array: a leaf's array (a tensor of the framework), None for anything else.
+        sequences: the types to descend into.
+
+    Raises:
+        InvalidInput: something in ``result`` is neither a tensor nor a sequence.
+    """
+    flat: list[np.ndarray] = []
+    pending = [result]
+    while pending:
+        value = pending.pop(0)
+        array = as_array(value)
+        if array is not None:
+            flat.append(array)
+        elif isinstance(value, sequences):
+            pending = list(value) + pending
+        else:
+            raise InvalidInput(f"the model returns a {type(value).__name__}, not tensors")
+    return flat
 
 
 def output_mismatch(got: Sequence[np.ndarray], want: Sequence[np.ndarray], *, rtol: float = DEFAULT_RTOL,

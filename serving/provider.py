@@ -101,19 +101,9 @@ class ServiceSettings:
         Raises:
             InvalidInput: a malformed number.
         """
-        trials = environ.get("LORIEN_REFILL_TRIALS", "32")
-        if not trials.isdigit() or int(trials) < 1:
-            raise InvalidInput(f"LORIEN_REFILL_TRIALS must be a positive integer, got {trials!r}")
         measure = environ.get("LORIEN_MEASURE_TOP_K", "0")
         if not measure.isdigit():
             raise InvalidInput(f"LORIEN_MEASURE_TOP_K must be a non-negative integer, got {measure!r}")
-        slots = environ.get("LORIEN_MAX_PREDICTIONS", "2")
-        if not slots.isdigit() or int(slots) < 1:
-            raise InvalidInput(f"LORIEN_MAX_PREDICTIONS must be a positive integer, got {slots!r}")
-        per_client = environ.get("LORIEN_MAX_PREDICTIONS_PER_CLIENT", "1")
-        if not per_client.isdigit() or int(per_client) < 1:
-            raise InvalidInput(f"LORIEN_MAX_PREDICTIONS_PER_CLIENT must be a positive integer, "
-                               f"got {per_client!r}")
         wait = environ.get("LORIEN_PREDICTION_WAIT_S", "30")
         try:
             wait_s = float(wait)
@@ -123,9 +113,11 @@ class ServiceSettings:
                    model=environ.get("LORIEN_MODEL", "lorien-cost-model"),
                    token=environ.get("LORIEN_SERVICE_TOKEN") or None,
                    refill=environ.get("LORIEN_REFILL", "1") not in ("0", "false", "no"),
-                   refill_trials=int(trials), predict=PredictOptions(measure_top_k=int(measure)),
-                   max_predictions=int(slots), prediction_wait_s=wait_s,
-                   max_predictions_per_client=int(per_client))
+                   refill_trials=_positive_int(environ, "LORIEN_REFILL_TRIALS", 32),
+                   predict=PredictOptions(measure_top_k=int(measure)),
+                   max_predictions=_positive_int(environ, "LORIEN_MAX_PREDICTIONS", 2),
+                   prediction_wait_s=wait_s,
+                   max_predictions_per_client=_positive_int(environ, "LORIEN_MAX_PREDICTIONS_PER_CLIENT", 1))
 
 
 class ScheduleProvider:
@@ -456,6 +448,18 @@ class ScheduleProvider:
                 scorer = CostModelScorer(self.model, self.model_metadata, dialect, self.model_tag)
                 self._predictors[dialect.name] = ZeroShotPredictor(self.store, scorer, self.settings.predict)
             return self._predictors[dialect.name]
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    """The positive integer in ``environ[name]`` (``default`` when unset).
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    text = environ.get(name, str(default))
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(f"{name} must be a positive integer, got {text!r}")
+    return int(text)
 
 
 def _job_summary(job: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from lorien.dialects.tvm.hook import LorienDatabase
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
 from lorien.dialects.tvm.target import to_tvm_target
 from lorien.errors import InvalidInput
+from lorien.outputs import flatten_outputs
 from lorien.records import Latency, Target
 from lorien.store.base import ScheduleStore
 
@@ -87,17 +88,8 @@ def run_compiled(compiled: CompiledModel) -> list[np.ndarray]:
     device = tvm.cpu()
     vm = relax.VirtualMachine(compiled.executable, device)
     result = vm["main"](*[tvm.runtime.tensor(x, device) for x in compiled.inputs or ()])
-    flat: list[np.ndarray] = []
-    pending = [result]
-    while pending:
-        value = pending.pop(0)
-        if isinstance(value, tvm.runtime.Tensor):
-            flat.append(value.numpy())
-        elif isinstance(value, (list, tuple, tvm.ir.Array)):
-            pending = list(value) + pending
-        else:
-            raise InvalidInput(f"the model returns a {type(value).__name__}, not tensors")
-    return flat
+    return flatten_outputs(result, lambda v: v.numpy() if isinstance(v, tvm.runtime.Tensor) else None,
+                           (list, tuple, tvm.ir.Array))
 
 
 def export_compiled(compiled: CompiledModel, path: Path) -> list[Path]:
