@@ -183,7 +183,7 @@ def api_processes(served: Served) -> set[int]:
     found = set()
     for child in psutil.Process(served.process.pid).children(recursive=True):
         try:
-            if "bentoml" in " ".join(child.cmdline()) and "sandbox" not in child.name():
+            if "bentoml" in " ".join(child.cmdline()):
                 found.add(child.pid)
         except psutil.Error:
             continue
