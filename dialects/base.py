@@ -156,6 +156,43 @@ class Candidates:
         return len(self.schedules)
 
 
+@dataclass(frozen=True)
+class Lowering:
+    """How a model is lowered into kernels and built; part of what a kernel is.
+
+    The same model lowered two ways may give different kernels, and so different workload keys:
+    a dialect makes sure a schedule found under one lowering is never served for a kernel of the
+    other unless the two kernels are the same.
+
+    Attributes:
+        prepack: weights are packed into the layout each kernel's schedule wants once, at build
+            time, instead of being read in their original layout on every call.
+    """
+
+    prepack: bool = False
+
+    @property
+    def name(self) -> str:
+        """``prepack`` or ``plain``: how output and records name it."""
+        return "prepack" if self.prepack else "plain"
+
+
+@dataclass(frozen=True)
+class LoweringChange:
+    """A model's kernels under a lowering, and what came before them, to move a store forward.
+
+    Attributes:
+        kernels: each kernel of the model under the lowering asked for, with the keys of other
+            kernels whose schedules give exactly the same code for it (their records may be
+            re-keyed to it); kernels that did not change keep their key and need nothing.
+        retired: keys of the kernels an earlier lowering gave this model that no lowering of it
+            gives now (their records cannot move: the kernels they schedule are gone).
+    """
+
+    kernels: list[tuple[WorkloadUse, tuple[str, ...]]]
+    retired: list[str]
+
+
 @dataclass
 class CompiledModel:
     """A model built for a target, with how many of its kernels took a schedule from the store.
@@ -172,6 +209,7 @@ class CompiledModel:
     kernels_scheduled: int
     missing: list[str] = field(default_factory=list)
     inputs: Any = None
+    lowering: Lowering = field(default_factory=Lowering)
 
 
 @dataclass(frozen=True)
@@ -205,6 +243,8 @@ class Dialect(abc.ABC):
 
     #: The name records and workloads carry, and the entry-point name.
     name: ClassVar[str]
+    #: The lowering used when a caller names none.
+    default_lowering: ClassVar[Lowering] = Lowering()
 
     @abc.abstractmethod
     def parse_target(self, text: str) -> Target:
@@ -220,8 +260,15 @@ class Dialect(abc.ABC):
         model form, the input of :meth:`extract` and :meth:`compile`."""
 
     @abc.abstractmethod
-    def extract(self, model: object, target: Target) -> list[WorkloadUse]:
-        """The tunable workloads of a loaded model for a target, as compilation would see them."""
+    def extract(self, model: object, target: Target, lowering: Lowering | None = None) -> list[WorkloadUse]:
+        """The tunable workloads of a loaded model for a target, as compilation with the same
+        ``lowering`` (the dialect's default when None) would see them."""
+
+    def lowering_change(self, model: object, target: Target,
+                        lowering: Lowering | None = None) -> LoweringChange:
+        """The model's kernels under ``lowering`` and the earlier kernels they replace. The
+        default knows no earlier lowering."""
+        return LoweringChange([(use, ()) for use in self.extract(model, target, lowering)], [])
 
     @abc.abstractmethod
     def workload_key(self, kernel: object) -> str:
@@ -277,14 +324,18 @@ class Dialect(abc.ABC):
         """The workload scheduled by a record (the compiler's scheduled kernel)."""
 
     @abc.abstractmethod
-    def compiler_hook(self, store: ScheduleStore, target: Target) -> object:
-        """The compiler's own schedule-lookup object, answering from ``store``."""
+    def compiler_hook(self, store: ScheduleStore, target: Target,
+                      lowering: Lowering | None = None) -> object:
+        """The compiler's own schedule-lookup object, answering from ``store`` for the kernels of
+        a build with ``lowering`` (the dialect's default when None), and only for those."""
 
     @abc.abstractmethod
     def compile(
-        self, model: object, target: Target, store: ScheduleStore | None
+        self, model: object, target: Target, store: ScheduleStore | None,
+        lowering: Lowering | None = None,
     ) -> CompiledModel:
-        """Build a loaded model, with the store's schedules when ``store`` is given."""
+        """Build a loaded model with ``lowering`` (the dialect's default when None), with the
+        store's schedules when ``store`` is given."""
 
     @abc.abstractmethod
     def time(self, compiled: CompiledModel, repeat: int = 5) -> Latency:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-from lorien.dialects.base import CompiledModel, Dialect, TuneOptions, TuneOutcome
+from lorien.dialects.base import CompiledModel, Dialect, Lowering, TuneOptions, TuneOutcome
 from lorien.errors import InvalidInput, TuningError
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse, content_hash
 from lorien.tuning_log import Measurement, TuningLog
@@ -91,7 +91,7 @@ class InstantDialect(Dialect):
     def load_model(self, model: object) -> object:
         raise self._no_compiler()
 
-    def extract(self, model: object, target: Target) -> list[WorkloadUse]:
+    def extract(self, model: object, target: Target, lowering: Lowering | None = None) -> list[WorkloadUse]:
         raise self._no_compiler()
 
     def workload_key(self, kernel: object) -> str:
@@ -100,10 +100,12 @@ class InstantDialect(Dialect):
     def apply(self, workload: Workload, record: ScheduleRecord) -> object:
         raise self._no_compiler()
 
-    def compiler_hook(self, store: object, target: Target) -> object:  # type: ignore[override]
+    def compiler_hook(self, store: object, target: Target,  # type: ignore[override]
+                      lowering: Lowering | None = None) -> object:
         raise self._no_compiler()
 
-    def compile(self, model: object, target: Target, store: object) -> CompiledModel:  # type: ignore[override]
+    def compile(self, model: object, target: Target, store: object,  # type: ignore[override]
+                lowering: Lowering | None = None) -> CompiledModel:
         raise self._no_compiler()
 
     def time(self, compiled: CompiledModel, repeat: int = 5) -> Latency:

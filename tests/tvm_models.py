@@ -45,13 +45,35 @@ def sampled_schedules(workload: object, target: object, count: int = 8) -> list[
     """``count`` schedules of a tvm workload sampled from its design space (nothing measured)."""
     from tvm.s_tir import meta_schedule as ms
 
+    from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
     from lorien.dialects.tvm.target import to_tvm_target
     from lorien.dialects.tvm.tuning import schedule_json
     from lorien.dialects.tvm.workloads import from_workload
 
+    load_cpu_intrinsics()  # else the TuneContext imports every backend's (a minute on two cores)
     context = ms.TuneContext(mod=from_workload(workload), target=to_tvm_target(target),  # type: ignore[arg-type]
                              space_generator="post-order-apply", search_strategy="replay-trace",
                              num_threads=1)
     context.pre_tuning(max_trials=count, num_trials_per_iter=count,
                        design_spaces=context.generate_design_space())
     return [schedule_json(c.sch.trace) for c in context.generate_measure_candidates()]
+
+
+def small_conv_bn() -> TorchModel:
+    """Conv-BatchNorm-ReLU then conv-BatchNorm on 1x8x16x16 (two kernels once BatchNorm is folded
+    into the convolutions; BatchNorm statistics random, so folding them wrong shows)."""
+    import torch
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(8, 16, 3, padding=1, bias=False), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 16, 1, bias=False), torch.nn.BatchNorm2d(16),
+    ).eval()
+    with torch.no_grad():
+        for layer in module:
+            if isinstance(layer, torch.nn.BatchNorm2d):
+                layer.running_mean.uniform_(-1, 1)
+                layer.running_var.uniform_(0.5, 2)
+                layer.weight.uniform_(0.5, 2)
+                layer.bias.uniform_(-1, 1)
+    return TorchModel(module, (torch.randn(1, 8, 16, 16),), name="small_conv_bn")

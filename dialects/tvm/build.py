@@ -10,10 +10,12 @@ import tvm
 from tvm import relax
 from tvm.s_tir import meta_schedule as ms
 
-from lorien.dialects.base import CompiledModel, TorchModel
-from lorien.dialects.tvm.frontend import lower_for_tuning, to_relax
+from lorien.dialects.base import CompiledModel, Lowering, TorchModel
+from lorien.dialects.tvm.frontend import to_relax
 from lorien.dialects.tvm.hook import LorienDatabase
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
+from lorien.dialects.tvm.lowering import build as build_lowered
+from lorien.dialects.tvm.lowering import lower_to_kernels
 from lorien.dialects.tvm.target import to_tvm_target
 from lorien.errors import InvalidInput
 from lorien.outputs import flatten_outputs
@@ -58,28 +60,26 @@ def _random_inputs(mod: tvm.IRModule) -> tuple[np.ndarray, ...]:
     return tuple(inputs)
 
 
-def count_kernels(model: RelaxModel, target: tvm.target.Target) -> int:
-    tasks = ms.relax_integration.extract_tasks(lower_for_tuning(model.mod, target), target)
-    return len(tasks)
+def count_kernels(model: RelaxModel, target: tvm.target.Target, lowering: Lowering) -> int:
+    lowered = lower_to_kernels(model.mod, target, lowering)
+    return len(ms.relax_integration.extract_tasks(lowered, target))
 
 
 def compile_model(
-    model: RelaxModel, target: Target, store: ScheduleStore | None, build: str
+    model: RelaxModel, target: Target, store: ScheduleStore | None, build: str, lowering: Lowering
 ) -> CompiledModel:
-    """Build ``model``; with a store, every kernel it has a schedule for uses it."""
+    """Build ``model`` with ``lowering``; with a store, every kernel it has a schedule for uses it."""
     tvm_target = to_tvm_target(target)
     load_intrinsics_for(tvm_target.kind.name)
     if store is None:
-        executable = ms.relax_integration.compile_relax(
-            ms.database.MemoryDatabase(), model.mod, tvm_target, params=None
-        )
-        kernels = count_kernels(model, tvm_target)
-        return CompiledModel(executable, kernels, 0, [], model.inputs)
-    hook = LorienDatabase(store, target, build)
-    executable = ms.relax_integration.compile_relax(hook, model.mod, tvm_target, params=None)
+        executable = build_lowered(model.mod, tvm_target, lowering, None)
+        kernels = count_kernels(model, tvm_target, lowering)
+        return CompiledModel(executable, kernels, 0, [], model.inputs, lowering)
+    hook = LorienDatabase(store, target, build, lowering)
+    executable = build_lowered(model.mod, tvm_target, lowering, hook)
     stats = hook.stats
     return CompiledModel(
-        executable, len(stats.queried), len(stats.answered), stats.missing, model.inputs
+        executable, len(stats.queried), len(stats.answered), stats.missing, model.inputs, lowering
     )
 
 

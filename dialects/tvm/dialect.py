@@ -13,6 +13,8 @@ from lorien.dialects.base import (
     Candidates,
     CompiledModel,
     Dialect,
+    Lowering,
+    LoweringChange,
     NativeCostModel,
     TuneOptions,
     TuneOutcome,
@@ -54,17 +56,17 @@ class TVMDialect(Dialect):
 
         return load_relax_model(model)
 
-    def extract(self, model: object, target: Target) -> list[WorkloadUse]:
+    def extract(self, model: object, target: Target, lowering: Lowering | None = None) -> list[WorkloadUse]:
         from tvm.s_tir import meta_schedule as ms
 
         from lorien.dialects.tvm.build import load_relax_model
-        from lorien.dialects.tvm.frontend import lower_for_tuning
+        from lorien.dialects.tvm.lowering import lower_to_kernels
         from lorien.dialects.tvm.target import to_tvm_target
         from lorien.dialects.tvm.workloads import to_workload
 
         relax_model = load_relax_model(model)
         tvm_target = to_tvm_target(target)
-        lowered = lower_for_tuning(relax_model.mod, tvm_target)
+        lowered = lower_to_kernels(relax_model.mod, tvm_target, lowering or self.default_lowering)
         uses: dict[str, WorkloadUse] = {}
         for task in ms.relax_integration.extract_tasks(lowered, tvm_target):
             workload = to_workload(task.task_name, task.dispatched[0])
@@ -72,6 +74,35 @@ class TVMDialect(Dialect):
             weight = int(task.weight) + (seen.weight if seen else 0)
             uses[workload.key] = WorkloadUse(workload, weight)
         return sorted(uses.values(), key=lambda u: (-u.workload.flops * u.weight, u.workload.key))
+
+    def lowering_change(self, model: object, target: Target,
+                        lowering: Lowering | None = None) -> LoweringChange:
+        """Prepacked kernels name their plain twin (same code: see
+        :func:`~lorien.dialects.tvm.lowering.plain_twin`); retired are the kernels of the lowering
+        before TVM's static-shape pipeline (BatchNorm as kernels of its own, convolutions without
+        its epilogue) that neither lowering gives now."""
+        import tvm
+        from tvm.s_tir import meta_schedule as ms
+
+        from lorien.dialects.tvm.build import load_relax_model
+        from lorien.dialects.tvm.lowering import plain_twin, previous_kernel_passes
+        from lorien.dialects.tvm.target import to_tvm_target
+        from lorien.dialects.tvm.workloads import from_workload, workload_key
+
+        lowering = lowering or self.default_lowering
+        relax_model = load_relax_model(model)
+        tvm_target = to_tvm_target(target)
+        uses = self.extract(relax_model, target, lowering)
+        kernels = []
+        for use in uses:
+            twin = workload_key(plain_twin(from_workload(use.workload)))
+            kernels.append((use, (twin,) if twin != use.workload.key else ()))
+        current = {use.workload.key for use in uses} | {k for _, twins in kernels for k in twins}
+        with tvm_target, tvm.transform.PassContext(opt_level=3):
+            previous = tvm.transform.Sequential(previous_kernel_passes())(relax_model.mod)
+        retired = {workload_key(task.dispatched[0])
+                   for task in ms.relax_integration.extract_tasks(previous, tvm_target)} - current
+        return LoweringChange(kernels, sorted(retired))
 
     def workload_key(self, kernel: object) -> str:
         import tvm
@@ -147,15 +178,18 @@ class TVMDialect(Dialect):
         Trace.apply_json_to_schedule(json.loads(record.schedule), sch)
         return sch.mod
 
-    def compiler_hook(self, store: ScheduleStore, target: Target) -> object:
+    def compiler_hook(self, store: ScheduleStore, target: Target,
+                      lowering: Lowering | None = None) -> object:
         from lorien.dialects.tvm.hook import LorienDatabase
 
-        return LorienDatabase(store, target, self.build_id())
+        return LorienDatabase(store, target, self.build_id(), lowering or self.default_lowering)
 
-    def compile(self, model: object, target: Target, store: ScheduleStore | None) -> CompiledModel:
+    def compile(self, model: object, target: Target, store: ScheduleStore | None,
+                lowering: Lowering | None = None) -> CompiledModel:
         from lorien.dialects.tvm.build import compile_model, load_relax_model
 
-        return compile_model(load_relax_model(model), target, store, self.build_id())
+        return compile_model(load_relax_model(model), target, store, self.build_id(),
+                             lowering or self.default_lowering)
 
     def time(self, compiled: CompiledModel, repeat: int = 5) -> Latency:
         from lorien.dialects.tvm.build import time_compiled

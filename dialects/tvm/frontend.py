@@ -1,13 +1,11 @@
-"""Models into Relax, and Relax lowered the way compilation lowers it (so every fused kernel is a
-task with the same key the compiler hook will later be asked for)."""
+"""Models into Relax: ``torch.export`` and TVM's exported-program importer, or a Relax module as is.
+How Relax then becomes kernels is :mod:`lorien.dialects.tvm.lowering`."""
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import tvm
-from tvm import relax
 
 from lorien.dialects.base import TorchModel
 from lorien.errors import InvalidInput
@@ -47,25 +45,3 @@ def _from_torch(model: TorchModel) -> tvm.IRModule:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidInput(f"cannot import model {model.name!r} from PyTorch: {message}") from exc
     return mod
-
-
-def fusion_passes(target: tvm.target.Target) -> list[Any]:
-    """The passes compilation runs before it consults the MetaSchedule database, in order."""
-    try:
-        dispatch = list(relax.pipeline.library_dispatch_passes(target))
-    except (ValueError, AttributeError):
-        dispatch = []
-    return [
-        *dispatch,
-        relax.transform.LegalizeOps(),
-        relax.transform.AnnotateTIROpPattern(),
-        relax.transform.FoldConstant(),
-        relax.transform.FuseOps(),
-        relax.transform.FuseTIR(),
-    ]
-
-
-def lower_for_tuning(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
-    """``mod`` with every operator legalised and fused into TIR kernels, as compilation does."""
-    with target, tvm.transform.PassContext(opt_level=3):
-        return tvm.transform.Sequential(fusion_passes(target))(mod)

@@ -1,6 +1,6 @@
 """The compiler hook: a MetaSchedule ``Database`` that answers from Lorien's schedule store.
 
-``relax.build`` with ``MetaScheduleApplyDatabase`` (as in ``compile_relax``) asks the current
+``MetaScheduleApplyDatabase`` (see :mod:`lorien.dialects.tvm.lowering`) asks the current
 database for each fused kernel with ``query_tuning_record(mod, target, name)``; this one looks the
 kernel's key up in the store and rebuilds the MetaSchedule record from the stored trace. It is
 read-only: tuning commits go through Lorien's tuner, never through the hook.
@@ -18,6 +18,8 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.schedule import Trace
 
+from lorien.dialects.base import Lowering
+from lorien.dialects.tvm.lowering import kernel_lowering
 from lorien.dialects.tvm.workloads import readable_name, workload_key
 from lorien.lookup import find_schedule
 from lorien.records import ScheduleRecord, Target
@@ -29,6 +31,7 @@ class HookStats:
     """What the compiler asked the hook for during one build."""
 
     queried: dict[str, str] = field(default_factory=dict)  # key -> readable name
+    other_lowering: dict[str, str] = field(default_factory=dict)  # key -> name, not this build's
     answered: dict[str, ScheduleRecord] = field(default_factory=dict)  # key -> record used
     failed: dict[str, str] = field(default_factory=dict)  # key -> why a stored record was unusable
 
@@ -53,17 +56,23 @@ def trace_record(mod: tvm.IRModule, record: ScheduleRecord, target: tvm.target.T
 
 @derived_object
 class LorienDatabase(ms.database.PyDatabase):
-    """MetaSchedule database view of a :class:`ScheduleStore` for one target and build.
+    """MetaSchedule database view of a :class:`ScheduleStore` for one target, build and lowering.
 
     Look-up order per kernel: :func:`lorien.lookup.find_schedule` (tuned before predicted, exact
-    target before one of the same kind, this build before another). Not thread-safe: one build at
-    a time. ``stats`` tells what was asked and answered.
+    target before one of the same kind, this build before another). A kernel of the other
+    lowering (with or without weight prepacking, told by the kernel's own attributes) is never
+    answered: TVM's zero pipeline asks the current database for the kernels without the
+    prepacking attribute before it is attached, and those must stay unscheduled so that the
+    prepacked ones can be. Not thread-safe: one build at a time. ``stats`` tells what was asked
+    and answered.
     """
 
-    def __init__(self, store: ScheduleStore, target: Target, build: str) -> None:
+    def __init__(self, store: ScheduleStore, target: Target, build: str,
+                 lowering: Lowering | None = None) -> None:
         self.store = store
         self.target = target
         self.build = build
+        self.lowering = lowering or Lowering()
         self.stats = HookStats()
 
     def lookup(self, key: str) -> ScheduleRecord | None:
@@ -92,6 +101,9 @@ class LorienDatabase(ms.database.PyDatabase):
         self, mod: tvm.IRModule, target: tvm.target.Target, workload_name: str | None = None
     ) -> Any:
         key = workload_key(mod)
+        if kernel_lowering(mod) != self.lowering:
+            self.stats.other_lowering[key] = readable_name(workload_name or "kernel", mod)
+            return None
         self.stats.queried[key] = readable_name(workload_name or "kernel", mod)
         record = self.lookup(key)
         if record is None:

@@ -20,7 +20,7 @@ from lorien.dialects.tvm.hook import trace_record
 from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
 from lorien.dialects.tvm.payload import check_object_graph
 from lorien.dialects.tvm.target import to_tvm_target
-from lorien.dialects.tvm.tuning import valid_runs
+from lorien.dialects.tvm.tuning import plain_json, valid_runs
 from lorien.dialects.tvm.untrusted import check_trace_shape, read_record_in_child, sandbox
 from lorien.dialects.tvm.workloads import DIALECT, from_workload, to_workload
 from lorien.errors import InvalidInput
@@ -122,6 +122,14 @@ def _reason(exc: Exception) -> str:
     return text.splitlines()[0][:240] if text else type(exc).__name__
 
 
+def _record_json(record: ms.database.TuningRecord) -> object:
+    """``TuningRecord.as_json`` before its Python conversion, which fails on the ``IndexMap`` of a
+    weight layout rewrite (TVM's own JSONDatabase writes it from C++)."""
+    from tvm.s_tir.meta_schedule import _ffi_api
+
+    return _ffi_api.TuningRecordAsJSON(record)  # type: ignore[attr-defined]
+
+
 def write_json_database(
     folder: Path, workloads: list[Workload], records: list[ScheduleRecord]
 ) -> int:
@@ -151,7 +159,7 @@ def write_json_database(
             index[workload.key] = len(workload_lines)
             workload_lines.append(json.dumps(ms.database.Workload(modules[workload.key]).as_json()))
         ms_record = trace_record(modules[workload.key], record, to_tvm_target(record.target))
-        record_lines.append(json.dumps([index[workload.key], ms_record.as_json()]))
+        record_lines.append(json.dumps([index[workload.key], plain_json(_record_json(ms_record))]))
     folder.mkdir(parents=True, exist_ok=True)
     workload_path.write_text("".join(line + "\n" for line in workload_lines))
     record_path.write_text("".join(line + "\n" for line in record_lines))

@@ -34,19 +34,23 @@ def valid_runs(runs: list[float]) -> bool:
 
 def schedule_json(trace: Any) -> str:
     """A MetaSchedule trace as Lorien's schedule string (compact JSON of ``Trace.as_json``)."""
-    return json.dumps(_plain(trace.as_json(remove_postproc=False)), separators=(",", ":"))
+    return json.dumps(plain_json(trace.as_json(remove_postproc=False)), separators=(",", ":"))
 
 
-def _plain(value: Any) -> Any:
-    """TVM containers and immediates as plain JSON-able Python values."""
+def plain_json(value: Any) -> Any:
+    """TVM containers and immediates as plain JSON-able Python values; any other TVM object (the
+    ``IndexMap`` of a weight layout rewrite) as its object-graph JSON string, which is how TVM's
+    own JSONDatabase writes it and how its trace reader reads it back."""
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     if isinstance(value, tvm.tirx.IntImm | tvm.tirx.FloatImm):
         return value.value
     if hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple) or hasattr(value, "__len__"):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
+    if isinstance(value, tvm.runtime.Object):
+        return tvm.ir.save_json(value)
     return str(value)
 
 
@@ -65,7 +69,7 @@ class _MeasurementCollector(ms.measure_callback.PyMeasureCallback):
                                          strict=True):
             schedule = schedule_json(candidate.sch.trace)
             error = built.error_msg or ran.error_msg
-            runs = [float(_plain(r)) for r in (ran.run_secs or [])]
+            runs = [float(plain_json(r)) for r in (ran.run_secs or [])]
             if error is None and not valid_runs(runs):
                 error = "run produced no valid time"
             if error is not None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lorien.config import open_logs, open_store, resolve_logs_uri, resolve_store_uri
+from lorien.dialects.base import Lowering
 from lorien.logstore import LogStore
 from lorien.store import ScheduleStore
 
@@ -48,7 +49,18 @@ def model_options() -> argparse.ArgumentParser:
                         help="a zoo network (see 'lorien extract --list'), or module:function / "
                              "file.py:function returning a model")
     parser.add_argument("--batch", type=int, default=1, help="batch size of zoo networks (default 1)")
+    parser.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
+                        help="lower with weight prepacking (weights packed once at build time into "
+                             "the layout each kernel's schedule wants) or without; the two give "
+                             "different kernels, so tune, predict and compile the same way "
+                             "(default: the dialect's, see the README)")
     return parser
+
+
+def lowering_of(args: argparse.Namespace) -> Lowering | None:
+    """The lowering ``--prepack`` / ``--no-prepack`` chose, or None for the dialect's default."""
+    prepack = getattr(args, "prepack", None)
+    return None if prepack is None else Lowering(prepack=prepack)
 
 
 def open_schedule_store(args: argparse.Namespace) -> ScheduleStore:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lorien.cli.common import (
     format_seconds,
+    lowering_of,
     model_options,
     open_schedule_store,
     print_json,
@@ -61,20 +62,21 @@ def run(args: argparse.Namespace) -> int:
     if args.output and not args.output.endswith(".so"):
         raise InvalidInput(f"--output must name a .so file, got {args.output}")
     dialect, target, source, model = load_for_dialect(args)
+    lowering = lowering_of(args) or dialect.default_lowering
     answered: dict[str, int] = {}
     refused: list[str] = []
     if args.service:
         from lorien.serving.client import ServiceClient, fetch_schedules
 
-        workloads = [use.workload for use in dialect.extract(model, target)]
+        workloads = [use.workload for use in dialect.extract(model, target, lowering)]
         with ServiceClient(args.service) as client, \
                 fetch_schedules(client, target, workloads, predict=not args.no_predict) as fetched:
             answered = {s: fetched.count(s) for s in ("tuned", "measured", "predicted", "missing")}
             refused = fetched.refused
-            tuned = dialect.compile(model, target, fetched.store)
+            tuned = dialect.compile(model, target, fetched.store, lowering)
     else:
         with open_schedule_store(args) as store:
-            tuned = dialect.compile(model, target, store)
+            tuned = dialect.compile(model, target, store, lowering)
     untuned = None
     check: dict[str, object] = {}
     if args.check:
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(source, TorchModel):
             reference, reference_name = torch_outputs(source), "torch"
         else:
-            untuned = dialect.compile(model, target, None)
+            untuned = dialect.compile(model, target, None, lowering)
             reference, reference_name = dialect.outputs(untuned), "untuned"
         got = dialect.outputs(tuned)
         problem = output_mismatch(got, reference, rtol=args.rtol, atol=args.atol)
@@ -94,13 +96,14 @@ def run(args: argparse.Namespace) -> int:
     written = [str(p) for p in dialect.export(tuned, Path(args.output))] if args.output else []
     results = {"lorien": dialect.time(tuned, args.repeat).median}
     if not args.no_baselines:
-        untuned = untuned or dialect.compile(model, target, None)
+        untuned = untuned or dialect.compile(model, target, None, lowering)
         results["untuned"] = dialect.time(untuned, args.repeat).median
         if isinstance(source, TorchModel):
             results["torch_eager"] = time_torch_eager(source, args.repeat).median
     summary = {
         "model": args.model,
         "target": target.canonical,
+        "lowering": lowering.name,
         "kernels": tuned.kernels,
         "kernels_scheduled": tuned.kernels_scheduled,
         "missing": tuned.missing,
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
         return 0
-    print(f"{args.model} on {target.canonical}")
+    print(f"{args.model} on {target.canonical}, lowered {lowering.name}")
     print(f"kernels with a stored schedule: {tuned.kernels_scheduled}/{tuned.kernels}")
     if answered:
         print(f"from {args.service}: " + ", ".join(f"{n} {status}" for status, n in answered.items()))

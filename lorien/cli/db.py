@@ -61,6 +61,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prune.add_argument("--keep", type=int, required=True, metavar="N")
     prune.set_defaults(handler=run_prune)
 
+    mig = commands.add_parser(
+        "migrate", parents=[storage_options()],
+        help="give models' kernels under the current lowering the records that can move to them",
+        description="For each model, find its kernels under the chosen lowering. A kernel with "
+                    "records needs nothing; a prepacked kernel without records takes its plain "
+                    "twin's records (same code, checked to apply); every other kernel changed "
+                    "(for example BatchNorm folded into a convolution) and is listed with the "
+                    "command that covers it. Idempotent.")
+    mig.add_argument("--model", action="append", metavar="NAME",
+                     help="a zoo network or module:function (repeat it; default: the whole zoo)")
+    mig.add_argument("--batch", type=int, default=1, help="batch size of zoo networks (default 1)")
+    mig.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
+                     help="migrate to the prepacked lowering, or the plain one (default: the "
+                          "dialect's)")
+    mig.add_argument("--dialect", default="tvm", help="dialect of the models (default tvm)")
+    mig.add_argument("--target", default="host", help="target the models are lowered for")
+    mig.add_argument("--dry-run", action="store_true", help="report what would move; write nothing")
+    mig.add_argument("--json", action="store_true", help="print JSON")
+    mig.set_defaults(handler=run_migrate)
+
     st = commands.add_parser("stats", parents=[storage_options()], help="what the store holds",
                              description="Workloads, records and groups, by dialect, target, build "
                                          "and source.")
@@ -135,6 +155,50 @@ def run_prune(args: argparse.Namespace) -> int:
         deleted = store.prune(args.keep)
         left = store.count()
     print(f"deleted {deleted} records; {left} left (at most {args.keep} per group)")
+    return 0
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from lorien.cli.common import lowering_of
+    from lorien.datasets.zoo import load_model, zoo_names
+    from lorien.dialects import get_dialect
+    from lorien.errors import InvalidInput
+    from lorien.migrate import migrate_model
+
+    if args.batch < 1:
+        raise InvalidInput(f"--batch must be at least 1, got {args.batch}")
+    dialect = get_dialect(args.dialect)
+    target = dialect.parse_target(args.target)
+    lowering = lowering_of(args) or dialect.default_lowering
+    reports = []
+    with open_schedule_store(args) as store:
+        for name in args.model or zoo_names():
+            model = dialect.load_model(load_model(name, batch=args.batch))
+            reports.append(migrate_model(store, dialect, name, model, target, lowering,
+                                         dry_run=args.dry_run))
+    if args.json:
+        print_json({"lowering": lowering.name, "dry_run": args.dry_run,
+                    "models": [asdict(r) for r in reports]})
+        return 0
+    verb = "would copy" if args.dry_run else "copied"
+    print(f"{store.uri}: kernels lowered {lowering.name}")
+    print_table(["model", "kernels", "had records", "re-keyed", "uncovered", "retired (records)"],
+                [[r.model, r.kernels, r.covered, len(r.rekeyed), len(r.uncovered),
+                  f"{r.retired} ({r.retired_records})"] for r in reports])
+    for r in reports:
+        moved = sum(r.rekeyed.values())
+        if moved:
+            print(f"{r.model}: {verb} {moved} records to {len(r.rekeyed)} kernels from the same "
+                  "kernels lowered the other way")
+        for kernel, problem in r.refused.items():
+            print(f"{r.model}: not copied to {kernel}: {problem}")
+        if r.uncovered:
+            flag = "--prepack" if lowering.prepack else "--no-prepack"
+            print(f"{r.model}: {len(r.uncovered)} kernels changed and have no records; cover them "
+                  f"with 'lorien tune --model {r.model} {flag}' or 'lorien predict --model {r.model} "
+                  f"{flag} --commit'")
     return 0
 
 

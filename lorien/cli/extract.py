@@ -6,6 +6,7 @@ import argparse
 
 from lorien.cli.common import (
     format_flops,
+    lowering_of,
     model_options,
     open_schedule_store,
     print_json,
@@ -40,7 +41,7 @@ def list_zoo(args: argparse.Namespace, entries: list) -> int:
     target = dialect.parse_target(args.target)
     rows = []
     for entry in tqdm(entries, desc="extracting", unit="model", leave=False):
-        uses = dialect.extract(dialect.load_model(entry.build(args.batch)), target)
+        uses = dialect.extract(dialect.load_model(entry.build(args.batch)), target, lowering_of(args))
         rows.append({"name": entry.name, "description": entry.description, "tasks": len(uses),
                      "flops": sum(u.workload.flops * u.weight for u in uses)})
     if args.json:

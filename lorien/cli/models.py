@@ -21,8 +21,10 @@ def load_for_dialect(args: argparse.Namespace) -> tuple[Dialect, Target, object,
 
 
 def extract_model(args: argparse.Namespace) -> tuple[Target, list[WorkloadUse]]:
+    from lorien.cli.common import lowering_of
+
     dialect, target, _, model = load_for_dialect(args)
-    return target, dialect.extract(model, target)
+    return target, dialect.extract(model, target, lowering_of(args))
 
 
 def stored_workloads(store: ScheduleStore, dialect: Dialect, keys: list[str]) -> list[Workload]:

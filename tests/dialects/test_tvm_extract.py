@@ -58,9 +58,10 @@ def test_resnet18_kernels(tvm_dialect: Dialect) -> None:
     target = tvm_dialect.parse_target("host")
     uses = tvm_dialect.extract(tvm_dialect.load_model(load_model("resnet18")), target)
     names = [u.workload.name for u in uses]
-    assert len({u.workload.key for u in uses}) == len(uses) >= 20
-    assert sum(name.startswith("conv2d(") for name in names) == 11
-    assert sum(u.weight for u in uses if u.workload.name.startswith("conv2d(")) == 20
+    assert len({u.workload.key for u in uses}) == len(uses) == 22
+    convs = [u for u in uses if u.workload.name.startswith("fused_conv2d_subtract_divide_multiply_add")]
+    assert len(convs) == 18 and sum(u.weight for u in convs) == 20  # BatchNorm in every epilogue
+    assert not any("conv2d" not in name and "subtract" in name for name in names)  # no BatchNorm pass
     assert any(name.startswith("fused_matmul_add(1x512") for name in names)
     total = sum(u.workload.flops * u.weight for u in uses)
     assert 3.4e9 < total < 3.9e9  # ResNet-18 is about 1.8 G multiply-adds
