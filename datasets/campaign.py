@@ -2,11 +2,14 @@
 
 Every distinct workload of the chosen networks (at the chosen batch sizes) is tuned with a budget
 of trials through Lorien's own tuner, and its full log (every measurement, failures included) is
-written to a log store. The log store is the campaign's state: a workload whose log for this
-target and build already holds at least the budget is skipped, so the campaign resumes from its
-logs alone, on a fresh checkout, after any interruption.
+written to a log store; then a number of schedules drawn at random from its design space are
+measured and logged too (marked ``random``), so the data set also shows bad schedules. The log
+store is the campaign's state: a workload whose logs for this target and build already hold the
+budget and the samples is skipped, so the campaign resumes from its logs alone, on a fresh
+checkout, after any interruption.
 
-    python -m lorien.datasets.campaign --logs file://$PWD/datasets/tuning_logs --trials 64
+    python -m lorien.datasets.campaign --logs file://$PWD/datasets/tuning_logs --trials 64 \
+        --random-samples 16
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ import argparse
 import itertools
 import json
 import sys
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lorien.datasets.tabular import read_logs
-from lorien.dialects import Dialect, TuneOptions, get_dialect
+from lorien.dialects import CandidateOptions, Dialect, TuneOptions, get_dialect
 from lorien.errors import LorienError
-from lorien.logstore import LogStore
+from lorien.logstore import LogStore, log_key
 from lorien.records import Target, Workload, content_hash
+from lorien.tuning_log import Measurement, TuningLog
 
 
 @dataclass(frozen=True)
@@ -82,15 +87,31 @@ def read_networks(logs: LogStore) -> dict[str, set[str]]:
     return networks
 
 
+def _is_random_samples(log: TuningLog) -> bool:
+    return bool(log.measurements) and all(m.origin == "random" for m in log.measurements)
+
+
 def measured_trials(logs: LogStore, dialect: str, target: Target, build: str) -> dict[str, int]:
-    """Trial budget covered per workload key in the log store, for this target and build.
+    """Trial budget of the tuner's search covered per workload key in the log store, for this
+    target and build (logs of random samples do not count: see :func:`random_samples_measured`).
 
     A log is written when a tuning run finishes, so it covers its whole budget even when it holds
     fewer measurements: the kernel's design space ran out of distinct schedules (an elementwise
     kernel may have one). Counting measurements instead would tune such kernels again forever."""
     counts: dict[str, int] = {}
     for log in read_logs(logs, prefix=f"{dialect}/")[0]:
-        if log.target == target and log.build == build:
+        if log.target == target and log.build == build and not _is_random_samples(log):
+            covered = max(log.trials, len(log.measurements))
+            counts[log.workload.key] = counts.get(log.workload.key, 0) + covered
+    return counts
+
+
+def random_samples_measured(logs: LogStore, dialect: str, target: Target, build: str) -> dict[str, int]:
+    """Random design-space samples asked for per workload key, for this target and build (a log's
+    budget, so a kernel whose design space holds fewer distinct schedules is not sampled again)."""
+    counts: dict[str, int] = {}
+    for log in read_logs(logs, prefix=f"{dialect}/")[0]:
+        if log.target == target and log.build == build and _is_random_samples(log):
             covered = max(log.trials, len(log.measurements))
             counts[log.workload.key] = counts.get(log.workload.key, 0) + covered
     return counts
@@ -99,6 +120,29 @@ def measured_trials(logs: LogStore, dialect: str, target: Target, build: str) ->
 def pending(plan: Iterable[CampaignWorkload], done: dict[str, int], trials: int) -> list[CampaignWorkload]:
     """The planned workloads with fewer than ``trials`` measurements logged."""
     return [item for item in plan if done.get(item.workload.key, 0) < trials]
+
+
+def measure_random_samples(dialect: Dialect, workload: Workload, target: Target, count: int,
+                           options: TuneOptions) -> TuningLog:
+    """A log of ``count`` schedules drawn at random from the workload's design space and measured
+    on this machine (``options.repeat`` runs each), every measurement marked ``random``: what the
+    tuner's search would never keep, so that a cost model also sees bad schedules (as TenSet's
+    data set does). Seeded by the workload key, so a re-run draws the same schedules.
+
+    Raises:
+        TuningError: the dialect cannot sample the kernel's design space.
+    """
+    seed = int(content_hash(workload.key, "random-samples")[:8], 16)
+    candidates = dialect.candidates(workload, target, [], None, CandidateOptions(samples=count, seed=seed))
+    schedules = [s for s, origin in zip(candidates.schedules, candidates.origins, strict=True)
+                 if origin == "space"][:count]
+    started = time.time()
+    latencies = dialect.measure(workload, target, schedules, options) if schedules else []
+    measurements = tuple(
+        Measurement(schedule, latency, None if latency is not None else "failed to build or run",
+                    origin="random")
+        for schedule, latency in zip(schedules, latencies, strict=True))
+    return TuningLog(workload, target, dialect.build_id(), count, started, time.time(), measurements)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", default="host")
     parser.add_argument("--logs", default=None, help="log store URI (the campaign's state)")
     parser.add_argument("--store", default=None, help="schedule store URI for the best records")
+    parser.add_argument("--random-samples", type=int, default=16,
+                        help="random design-space samples measured per workload beside the search (16)")
     parser.add_argument("--max-workloads", type=int, default=None, help="stop after this many")
     parser.add_argument("--plan-only", action="store_true", help="print the plan and exit")
     args = parser.parse_args(argv)
@@ -122,19 +168,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = plan_campaign(dialect, target, args.models, args.batches)
     logs = open_logs(resolve_logs_uri(args.logs))
     write_manifest(logs, plan)
-    todo = pending(plan, measured_trials(logs, dialect.name, target, dialect.build_id()), args.trials)
-    print(f"campaign: {len(plan)} distinct workloads, {len(plan) - len(todo)} done, "
-          f"{len(todo)} to tune at {args.trials} trials", flush=True)
+    build = dialect.build_id()
+    todo = pending(plan, measured_trials(logs, dialect.name, target, build), args.trials)
+    unsampled = pending(plan, random_samples_measured(logs, dialect.name, target, build),
+                        args.random_samples)
+    print(f"campaign: {len(plan)} distinct workloads, {len(plan) - len(todo)} tuned, "
+          f"{len(todo)} to tune at {args.trials} trials, {len(unsampled)} to sample at "
+          f"{args.random_samples} random schedules", flush=True)
     if args.plan_only:
         for item in plan:
             print(item.workload.key, ",".join(item.networks), item.workload.name)
         return 0
-    todo = todo[: args.max_workloads] if args.max_workloads is not None else todo
+    failed = 0
     with open_store(resolve_store_uri(args.store)) as store:
-        report = tune_workloads(dialect, [item.workload for item in todo], target, store, logs,
-                                TuneOptions(trials=args.trials), force=True)
-    print(f"tuned {len(report.tuned)}, failed {len(report.failed)}", flush=True)
-    return 1 if report.failed else 0
+        # one workload at a time, its search then its samples, so that any prefix is usable
+        for item in (todo + [i for i in unsampled if i not in todo])[: args.max_workloads]:
+            if item in todo:
+                report = tune_workloads(dialect, [item.workload], target, store, logs,
+                                        TuneOptions(trials=args.trials), force=True)
+                failed += len(report.failed)
+            if item in unsampled and args.random_samples > 0:
+                try:
+                    log = measure_random_samples(dialect, item.workload, target, args.random_samples,
+                                                 TuneOptions(trials=args.random_samples))
+                except LorienError as exc:
+                    print(f"{item.workload.name}: no random samples: {exc}", flush=True)
+                    failed += 1
+                    continue
+                data = log.to_bytes()
+                logs.put(log_key(dialect.name, item.workload.key, data), data)
+                print(f"{item.workload.name}: {len(log.succeeded)}/{len(log.measurements)} random "
+                      "samples measured", flush=True)
+    print(f"done; {failed} failed", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

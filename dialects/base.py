@@ -202,6 +202,9 @@ class CompiledModel:
         kernels: how many tunable kernels the model has.
         kernels_scheduled: how many of them got a schedule from the store.
         missing: names of the kernels that had no schedule.
+        inputs: the inputs a run uses (the model's example inputs).
+        lowering: how the model was lowered.
+        scheduled_keys: workload keys of the kernels that got a schedule from the store.
     """
 
     executable: Any
@@ -210,6 +213,7 @@ class CompiledModel:
     missing: list[str] = field(default_factory=list)
     inputs: Any = None
     lowering: Lowering = field(default_factory=Lowering)
+    scheduled_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,20 @@ from lorien.records import Latency, Target, Workload
 LOG_FORMAT_VERSION = 1
 
 
+#: Where a measured schedule came from: the tuner's search, or a random draw from the kernel's
+#: design space (so a data set also shows what bad schedules look like).
+MEASUREMENT_ORIGINS = ("search", "random")
+
+
 @dataclass(frozen=True)
 class Measurement:
-    """One measured schedule: its latency, or the error that stopped it (build, run, timeout)."""
+    """One measured schedule: its latency, or the error that stopped it (build, run, timeout),
+    and its origin (one of :data:`MEASUREMENT_ORIGINS`)."""
 
     schedule: str
     latency: Latency | None
     error: str | None = None
+    origin: str = "search"
 
     @property
     def ok(self) -> bool:
@@ -39,15 +46,20 @@ class Measurement:
             "schedule": self.schedule,
             "latency": self.latency.to_dict() if self.latency else None,
             "error": self.error,
+            **({"origin": self.origin} if self.origin != "search" else {}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
         latency = data.get("latency")
+        origin = data.get("origin", "search")
+        if origin not in MEASUREMENT_ORIGINS:
+            raise ValueError(f"unknown measurement origin {origin!r}")
         return cls(
             schedule=str(data["schedule"]),
             latency=Latency.from_dict(latency) if latency else None,
             error=data.get("error"),
+            origin=origin,
         )
 
 

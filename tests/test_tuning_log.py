@@ -54,3 +54,18 @@ def test_malformed_lines_are_skipped_and_counted() -> None:
 def test_not_a_log_is_invalid_input(data: bytes) -> None:
     with pytest.raises(InvalidInput):
         parse_tuning_log(data)
+
+
+def test_origins_round_trip_and_an_unknown_one_is_skipped() -> None:
+    import json
+
+    log = TuningLog(workload(), CPU_A, "fake-1", 2, 1.0, 2.0,
+                    (Measurement("a", Latency((1e-3,))), Measurement("b", Latency((2e-3,)), origin="random")))
+    parsed = parse_tuning_log(log.to_bytes())
+    assert [m.origin for m in parsed.log.measurements] == ["search", "random"]
+    lines = gzip.decompress(log.to_bytes()).decode().splitlines()
+    assert "origin" not in lines[1]  # a search measurement is written as before
+    odd = json.loads(lines[2]) | {"origin": "guessed"}
+    damaged = gzip.compress("\n".join([*lines[:2], json.dumps(odd)]).encode())
+    again = parse_tuning_log(damaged)
+    assert (len(again.log.measurements), again.skipped_lines) == (1, 1)

@@ -78,9 +78,8 @@ def compile_model(
     hook = LorienDatabase(store, target, build, lowering)
     executable = build_lowered(model.mod, tvm_target, lowering, hook)
     stats = hook.stats
-    return CompiledModel(
-        executable, len(stats.queried), len(stats.answered), stats.missing, model.inputs, lowering
-    )
+    return CompiledModel(executable, len(stats.queried), len(stats.answered), stats.missing,
+                         model.inputs, lowering, sorted(stats.answered))
 
 
 def run_compiled(compiled: CompiledModel) -> list[np.ndarray]:

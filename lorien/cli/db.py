@@ -164,8 +164,8 @@ def run_migrate(args: argparse.Namespace) -> int:
     from lorien.cli.common import lowering_of
     from lorien.datasets.zoo import load_model, zoo_names
     from lorien.dialects import get_dialect
+    from lorien.dialects.migrate import migrate_model
     from lorien.errors import InvalidInput
-    from lorien.migrate import migrate_model
 
     if args.batch < 1:
         raise InvalidInput(f"--batch must be at least 1, got {args.batch}")

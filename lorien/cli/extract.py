@@ -6,7 +6,6 @@ import argparse
 
 from lorien.cli.common import (
     format_flops,
-    lowering_of,
     model_options,
     open_schedule_store,
     print_json,
@@ -32,24 +31,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def list_zoo(args: argparse.Namespace, entries: list) -> int:
-    """The zoo with each network's task count at ``--batch`` for ``--target`` (extracted now)."""
+    """The zoo with each network's task count at ``--batch`` for ``--target`` (extracted now, one
+    network per process on every core: lowering is single-threaded and a network takes seconds)."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
 
     from lorien.dialects import get_dialect
 
-    dialect = get_dialect(args.dialect)
-    target = dialect.parse_target(args.target)
-    rows = []
-    for entry in tqdm(entries, desc="extracting", unit="model", leave=False):
-        uses = dialect.extract(dialect.load_model(entry.build(args.batch)), target, lowering_of(args))
-        rows.append({"name": entry.name, "description": entry.description, "tasks": len(uses),
-                     "flops": sum(u.workload.flops * u.weight for u in uses)})
+    target = get_dialect(args.dialect).parse_target(args.target).canonical
+    jobs = [(args.dialect, target, entry.name, args.batch, args.prepack) for entry in entries]
+    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        counted = list(tqdm(pool.map(_count_tasks, jobs), total=len(jobs), desc="extracting",
+                            unit="model", leave=False))
+    rows = [{"name": entry.name, "description": entry.description, "tasks": tasks, "flops": flops}
+            for entry, (tasks, flops) in zip(entries, counted, strict=True)]
     if args.json:
         print_json(rows)
     else:
         print_table(["model", "tasks", "flops", "description"],
                     [[r["name"], r["tasks"], format_flops(r["flops"]), r["description"]] for r in rows])
     return 0
+
+
+def _count_tasks(job: tuple[str, str, str, int, bool | None]) -> tuple[int, float]:
+    """In a worker process: one zoo network's task count and FLOPs per run."""
+    from lorien.datasets.zoo import load_model
+    from lorien.dialects import Lowering, get_dialect
+
+    dialect_name, target_text, name, batch, prepack = job
+    dialect = get_dialect(dialect_name)
+    lowering = None if prepack is None else Lowering(prepack=prepack)
+    uses = dialect.extract(dialect.load_model(load_model(name, batch=batch)),
+                           dialect.parse_target(target_text), lowering)
+    return len(uses), sum(u.workload.flops * u.weight for u in uses)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -62,3 +62,39 @@ def test_a_finished_run_covers_its_budget_even_with_few_candidates(tmp_path: Pat
     data = exhausted.to_bytes()
     logs.put(log_key("fake", "ee", data), data)
     assert measured_trials(logs, "fake", CPU_A, "b1") == {"ee": 64}
+
+
+def test_random_samples_and_the_search_are_counted_apart(tmp_path: Path) -> None:
+    from lorien.datasets.campaign import CampaignWorkload, random_samples_measured
+
+    logs = LocalLogStore(tmp_path)
+    random = TuningLog(workload("aa"), CPU_A, "b1", 16, 0.0, 1.0,
+                       tuple(Measurement(f"r{i}", Latency((2e-3,)), origin="random") for i in range(16)))
+    for log in (_log("aa", 64), random, _log("bb", 64)):
+        data = log.to_bytes()
+        logs.put(log_key("fake", log.workload.key, data), data)
+    assert measured_trials(logs, "fake", CPU_A, "b1") == {"aa": 64, "bb": 64}
+    sampled = random_samples_measured(logs, "fake", CPU_A, "b1")
+    assert sampled == {"aa": 16}
+    plan = [CampaignWorkload(workload(k), ("n@1",)) for k in ("aa", "bb")]
+    assert [item.workload.key for item in pending(plan, sampled, 16)] == ["bb"]
+
+
+def test_random_samples_are_measured_and_marked(tmp_path: Path) -> None:
+    from lorien.datasets.campaign import measure_random_samples
+    from lorien.dialects import TuneOptions
+    from lorien.tuning_log import parse_tuning_log
+    from tests.tvm_models import small_mlp
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    [use] = dialect.extract(dialect.load_model(small_mlp()), target)
+    log = measure_random_samples(dialect, use.workload, target, 3, TuneOptions(trials=3, repeat=2))
+    assert log.trials == 3 and len(log.measurements) == 3 and len(log.succeeded) >= 2
+    assert {m.origin for m in log.measurements} == {"random"}
+    assert len({m.schedule for m in log.measurements}) == 3
+    again = parse_tuning_log(log.to_bytes()).log
+    assert [m.origin for m in again.measurements] == ["random"] * 3
+    # the same workload draws the same schedules next time (a resumed campaign repeats nothing new)
+    redo = measure_random_samples(dialect, use.workload, target, 3, TuneOptions(trials=3, repeat=1))
+    assert [m.schedule for m in redo.measurements] == [m.schedule for m in log.measurements]

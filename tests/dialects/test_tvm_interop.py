@@ -59,9 +59,11 @@ def test_a_database_tuned_by_tvm_answers_every_kernel(
     assert main(["db", "import-metaschedule", str(tuned_by_tvm.work_dir), "--store", store]) == 0
     capsys.readouterr()
     model = "tests/tvm_models.py:small_conv_bn"
+    library = tmp_path / "model.so"
     assert main(["compile", "--model", model, "--store", store, _flag(tuned_by_tvm.lowering),
-                 "--check", "--json", "--repeat", "20"]) == 0
+                 "--check", "--json", "--repeat", "20", "--output", str(library)]) == 0
     summary = json.loads(capsys.readouterr().out)
+    _assert_library_runs_like_torch(library)
     assert summary["lowering"] == tuned_by_tvm.lowering.name
     assert (summary["kernels"], summary["kernels_scheduled"], summary["missing"]) == (2, 2, [])
     assert summary["check"]["reference"] == "torch"
@@ -75,6 +77,18 @@ def test_a_database_tuned_by_tvm_answers_every_kernel(
     assert (compiled.kernels, compiled.kernels_scheduled) == (2, 0)
     got = dialect.outputs(compiled)
     assert output_mismatch(got, torch_outputs(tvm_models.small_conv_bn()), rtol=1e-4, atol=1e-5) is None
+
+
+def _assert_library_runs_like_torch(library: Path) -> None:
+    """The five lines the README shows, prepacked or not: no parameter transform to call."""
+    import tvm
+    from tvm import relax
+
+    source = tvm_models.small_conv_bn()
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), tvm.cpu())
+    out = vm["main"](tvm.runtime.tensor(source.example_inputs[0].numpy(), tvm.cpu()))
+    want = source.module(source.example_inputs[0]).detach().numpy()
+    np.testing.assert_allclose(out[0].numpy(), want, rtol=1e-4, atol=1e-5)
 
 
 def test_tvm_pipeline_uses_lorien_export_for_every_kernel(

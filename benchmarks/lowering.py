@@ -1,0 +1,109 @@
+"""The lowering before TVM's static-shape pipeline against the pipeline itself (plain and with weight
+prepacking), per network, from the same tuning logs: kernels, kernels with a schedule, latency,
+PyTorch eager and untuned TVM beside them, as ratios in one run.
+
+Every build takes its schedules from one store seeded with the logs' best measurements (the
+shipped data set by default, which the campaign extends), so each lowering gets whatever budget
+per kernel the logs hold (the campaign's: 64 trials). Tuning time is the logs' own time for the
+kernels a build used. A kernel without a schedule is built unscheduled, and the table says how
+many there were: compare rows whose coverage is complete.
+
+    python benchmarks/lowering.py --models resnet18 mobilenet_v2 bert_base_s64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lorien.config import open_store
+from lorien.datasets.eager import time_torch_eager, torch_outputs
+from lorien.datasets.tabular import read_logs
+from lorien.datasets.zoo import load_model
+from lorien.dialects import CompiledModel, Lowering, get_dialect
+from lorien.logstore import LocalLogStore
+from lorien.outputs import max_abs_error
+from lorien.serving.seed import seed_store, tuning_logs_dir
+
+
+@dataclass
+class Row:
+    model: str
+    lowering: str
+    kernels: int
+    scheduled: int
+    latency_ms: float
+    eager_ms: float
+    untuned_ms: float
+    tuning_s: float
+    max_abs_error: float
+
+
+def build_previous(model: Any, target: Any, store: Any, build_id: str) -> CompiledModel:
+    """The model lowered and built as Lorien did before following TVM's static-shape pipeline
+    (``compile_relax``'s passes: LegalizeOps .. FuseTIR on the model as imported)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from lorien.dialects.tvm.hook import LorienDatabase
+    from lorien.dialects.tvm.target import to_tvm_target
+
+    hook = LorienDatabase(store, target, build_id)
+    executable = ms.relax_integration.compile_relax(hook, model.mod, to_tvm_target(target), params=None)
+    return CompiledModel(executable, len(hook.stats.queried), len(hook.stats.answered),
+                         hook.stats.missing, model.inputs, scheduled_keys=sorted(hook.stats.answered))
+
+
+def tuning_seconds(logs: list[Any], keys: set[str]) -> float:
+    """Wall time the logs spent on these kernels (search and random samples alike)."""
+    return sum(log.finished_at - log.started_at for log in logs if log.workload.key in keys)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["resnet18", "mobilenet_v2", "bert_base_s64"])
+    parser.add_argument("--logs", type=Path, default=tuning_logs_dir(), help="tuning-log folder")
+    parser.add_argument("--repeat", type=int, default=10, help="timed runs of each build")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args()
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    logs = read_logs(LocalLogStore(args.logs))[0]
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, open_store(f"sqlite:///{tmp}/lorien.db") as store:
+        seed_store(store, args.logs)
+        for name in args.models:
+            source = load_model(name)
+            model = dialect.load_model(source)
+            reference = torch_outputs(source)
+            eager = time_torch_eager(source, args.repeat).median
+            untuned = dialect.time(dialect.compile(model, target, None), args.repeat).median
+            builds: list[tuple[str, CompiledModel]] = [
+                ("previous", build_previous(model, target, store, dialect.build_id()))]
+            for lowering in (Lowering(prepack=False), Lowering(prepack=True)):
+                builds.append((lowering.name, dialect.compile(model, target, store, lowering)))
+            for label, compiled in builds:
+                answered = set(compiled.scheduled_keys)
+                rows.append(Row(name, label, compiled.kernels, compiled.kernels_scheduled,
+                                dialect.time(compiled, args.repeat).median * 1e3, eager * 1e3,
+                                untuned * 1e3, tuning_seconds(logs, answered),
+                                max_abs_error(dialect.outputs(compiled), reference)))
+                print(json.dumps(asdict(rows[-1])), flush=True)
+    print(f"\ntarget {target.canonical}; logs {args.logs}; medians of {args.repeat} runs\n")
+    header = ["model", "lowering", "kernels", "scheduled", "latency", "vs eager", "vs untuned",
+              "tuning", "max |err|"]
+    print(" | ".join(header))
+    for r in rows:
+        print(" | ".join([r.model, r.lowering, str(r.kernels), str(r.scheduled), f"{r.latency_ms:.1f} ms",
+                          f"{r.latency_ms / r.eager_ms:.2f}x", f"{r.untuned_ms / r.latency_ms:.1f}x faster",
+                          f"{r.tuning_s / 60:.0f} min", f"{r.max_abs_error:.1e}"]))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+
+
+if __name__ == "__main__":
+    main()
