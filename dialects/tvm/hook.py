@@ -80,7 +80,7 @@ class LorienDatabase(ms.database.PyDatabase):
         return found.record if found else None
 
     def has_workload(self, mod: tvm.IRModule) -> bool:
-        return self.lookup(workload_key(mod)) is not None
+        return kernel_lowering(mod) == self.lowering and self.lookup(workload_key(mod)) is not None
 
     def commit_workload(self, mod: tvm.IRModule) -> Any:
         return ms.database.Workload(mod)
@@ -89,6 +89,8 @@ class LorienDatabase(ms.database.PyDatabase):
         return None  # read-only: tuning results reach the store through Lorien's tuner
 
     def get_top_k(self, workload: Any, top_k: int) -> list[Any]:
+        if kernel_lowering(workload.mod) != self.lowering:
+            return []
         key = workload_key(workload.mod)
         target = tvm.target.Target.current(allow_none=True)
         records = self.store.top_k(key, self.target, top_k, match="loose")

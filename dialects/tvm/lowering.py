@@ -40,16 +40,23 @@ from lorien.dialects.base import Lowering
 LAYOUT_FREE_ATTR = "layout_free_buffers"
 
 
-def kernel_passes(lowering: Lowering) -> list[Any]:
-    """Steps 1-3: the passes that turn a Relax model into the fused TIR kernels tuning sees."""
-    passes = [
-        relax.transform.DecomposeOpsForInference(),
-        relax.transform.CanonicalizeBindings(),
+def _fusion_passes() -> list[Any]:
+    """TVM's zero pipeline without its database step: operators to TIR, fused into kernels."""
+    return [
         relax.transform.LegalizeOps(),
         relax.transform.AnnotateTIROpPattern(),
         relax.transform.FoldConstant(),
         relax.transform.FuseOps(),
         relax.transform.FuseTIR(),
+    ]
+
+
+def kernel_passes(lowering: Lowering) -> list[Any]:
+    """Steps 1-3: the passes that turn a Relax model into the fused TIR kernels tuning sees."""
+    passes = [
+        relax.transform.DecomposeOpsForInference(),
+        relax.transform.CanonicalizeBindings(),
+        *_fusion_passes(),
     ]
     if lowering.prepack:
         passes.append(relax.transform.AttachAttrLayoutFreeBuffers())
@@ -100,15 +107,7 @@ def previous_kernel_passes() -> list[Any]:
     """The lowering Lorien used before it followed TVM's static-shape pipeline (LegalizeOps ..
     FuseTIR on the model as imported, BatchNorm left as kernels of its own). Kept only to tell
     which stored kernels that lowering produced: nothing builds with it."""
-    return [
-        relax.backend.DispatchSampling(),
-        relax.backend.DispatchSortScan(),
-        relax.transform.LegalizeOps(),
-        relax.transform.AnnotateTIROpPattern(),
-        relax.transform.FoldConstant(),
-        relax.transform.FuseOps(),
-        relax.transform.FuseTIR(),
-    ]
+    return [relax.backend.DispatchSampling(), relax.backend.DispatchSortScan(), *_fusion_passes()]
 
 
 def plain_twin(mod: tvm.IRModule) -> tvm.IRModule:
