@@ -8,7 +8,7 @@ per kernel the logs hold (the campaign's: 64 trials). Tuning time is the logs' o
 kernels a build used. A kernel without a schedule is built unscheduled, and the table says how
 many there were: compare rows whose coverage is complete.
 
-    python benchmarks/lowering.py --models resnet18 mobilenet_v2 bert_base_s64
+    python benchmarks/lowering.py --models resnet18 mobilenet_v2 bert_base_s64 [--tune-missing 64]
 """
 
 from __future__ import annotations
@@ -57,6 +57,39 @@ def build_previous(model: Any, target: Any, store: Any, build_id: str) -> Compil
                          hook.stats.missing, model.inputs, scheduled_keys=sorted(hook.stats.answered))
 
 
+def previous_workloads(model: Any, target: Any) -> list[Any]:
+    """The kernels of the previous lowering (what :func:`build_previous` asks the hook for)."""
+    import tvm
+    from tvm.s_tir import meta_schedule as ms
+
+    from lorien.dialects.tvm.lowering import previous_kernel_passes
+    from lorien.dialects.tvm.target import to_tvm_target
+    from lorien.dialects.tvm.workloads import to_workload
+
+    tvm_target = to_tvm_target(target)
+    with tvm_target, tvm.transform.PassContext(opt_level=3):
+        lowered = tvm.transform.Sequential(previous_kernel_passes())(model.mod)
+    return [to_workload(task.task_name, task.dispatched[0])
+            for task in ms.relax_integration.extract_tasks(lowered, tvm_target)]
+
+
+def tune_missing(dialect: Any, target: Any, model: Any, store: Any, logs_dir: Path, trials: int) -> None:
+    """Tune, into the log folder, every kernel of each lowering the store has no record for, so
+    that every row compares the same budget per kernel. Resumable (finished kernels are skipped)."""
+    from lorien.config import open_logs
+    from lorien.dialects import TuneOptions
+    from lorien.tuner import tune_workloads
+
+    kernels = {w.key: w for w in previous_workloads(model, target) if w.flops > 0}
+    for lowering in (Lowering(prepack=False), Lowering(prepack=True)):
+        kernels.update({u.workload.key: u.workload for u in dialect.extract(model, target, lowering)
+                        if u.workload.flops > 0})
+    missing = [w for key, w in kernels.items() if not store.count(workload_key=key)]
+    print(f"tuning {len(missing)} kernels without records at {trials} trials", flush=True)
+    tune_workloads(dialect, missing, target, store, open_logs(f"file://{logs_dir.resolve()}"),
+                   TuneOptions(trials=trials))
+
+
 def tuning_seconds(logs: list[Any], keys: set[str]) -> float:
     """Wall time the logs spent on these kernels (search and random samples alike)."""
     return sum(log.finished_at - log.started_at for log in logs if log.workload.key in keys)
@@ -68,14 +101,21 @@ def main() -> None:
     parser.add_argument("--logs", type=Path, default=tuning_logs_dir(), help="tuning-log folder")
     parser.add_argument("--repeat", type=int, default=10, help="timed runs of each build")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--tune-missing", type=int, metavar="TRIALS",
+                        help="first tune every kernel no log covers, in each lowering, at TRIALS "
+                             "trials (into --logs; resumable)")
     args = parser.parse_args()
 
     dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
-    logs = read_logs(LocalLogStore(args.logs))[0]
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, open_store(f"sqlite:///{tmp}/lorien.db") as store:
         seed_store(store, args.logs)
+        if args.tune_missing:
+            for name in args.models:
+                tune_missing(dialect, target, dialect.load_model(load_model(name)), store, args.logs,
+                             args.tune_missing)
+        logs = read_logs(LocalLogStore(args.logs))[0]
         for name in args.models:
             source = load_model(name)
             model = dialect.load_model(source)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from lorien.datasets.tabular import read_logs
-from lorien.dialects import CandidateOptions, Dialect, TuneOptions, get_dialect
+from lorien.dialects import CandidateOptions, Dialect, Lowering, TuneOptions, get_dialect
 from lorien.errors import LorienError
 from lorien.logstore import LogStore, log_key
 from lorien.records import Target, Workload, content_hash
@@ -39,15 +39,16 @@ class CampaignWorkload:
 
 
 def plan_campaign(dialect: Dialect, target: Target, models: Sequence[str],
-                  batches: Sequence[int]) -> list[CampaignWorkload]:
-    """The distinct non-trivial workloads of ``models`` x ``batches``, interleaved across networks
-    (round robin) so that any prefix of the campaign covers every network."""
+                  batches: Sequence[int], lowering: Lowering | None = None) -> list[CampaignWorkload]:
+    """The distinct non-trivial workloads of ``models`` x ``batches`` lowered with ``lowering``
+    (the dialect's default when None), interleaved across networks (round robin) so that any
+    prefix of the campaign covers every network."""
     from lorien.datasets.zoo import load_model
 
     per_network: list[list[Workload]] = []
     networks: dict[str, list[str]] = {}
     for batch, model in itertools.product(batches, models):
-        uses = dialect.extract(dialect.load_model(load_model(model, batch=batch)), target)
+        uses = dialect.extract(dialect.load_model(load_model(model, batch=batch)), target, lowering)
         kept = [u.workload for u in uses if u.workload.flops > 0]
         per_network.append(kept)
         for workload in kept:
@@ -157,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", default="host")
     parser.add_argument("--logs", default=None, help="log store URI (the campaign's state)")
     parser.add_argument("--store", default=None, help="schedule store URI for the best records")
+    parser.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
+                        help="the kernels of the prepacked lowering, or of the plain one (default: "
+                             "the dialect's)")
     parser.add_argument("--random-samples", type=int, default=16,
                         help="random design-space samples measured per workload beside the search (16)")
     parser.add_argument("--max-workloads", type=int, default=None, help="stop after this many")
@@ -165,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     dialect = get_dialect("tvm")
     target = dialect.parse_target(args.target)
-    plan = plan_campaign(dialect, target, args.models, args.batches)
+    lowering = None if args.prepack is None else Lowering(prepack=args.prepack)
+    plan = plan_campaign(dialect, target, args.models, args.batches, lowering)
     logs = open_logs(resolve_logs_uri(args.logs))
     write_manifest(logs, plan)
     build = dialect.build_id()
