@@ -32,19 +32,28 @@ class TunedByTVM:
     model: object
 
 
+@pytest.fixture(scope="module")
+def tvm_work_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+    """JSONDatabases written by TVM's own pipeline at 2 trials per kernel, plain and prepacked,
+    tuned at the same time in processes of their own (see :mod:`tests.tvm_pipeline_tune`)."""
+    work_dirs = {prepack: tmp_path_factory.mktemp(f"tvm-{Lowering(prepack=prepack).name}")
+                 for prepack in (False, True)}
+    running = {prepack: subprocess.Popen(
+        [sys.executable, "-m", "tests.tvm_pipeline_tune", str(work_dir), *(["--prepack"] if prepack else [])],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for prepack, work_dir in work_dirs.items()}
+    for process in running.values():
+        _, stderr = process.communicate(timeout=900)
+        assert process.returncode == 0, stderr[-3000:]
+    return work_dirs
+
+
 @pytest.fixture(scope="module", params=[Lowering(prepack=False), Lowering(prepack=True)],
                 ids=lambda lowering: lowering.name)
-def tuned_by_tvm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TunedByTVM:
-    """A JSONDatabase written by TVM's own pipeline at 2 trials per kernel (in a process of its
-    own: see :mod:`tests.tvm_pipeline_tune`)."""
+def tuned_by_tvm(request: pytest.FixtureRequest, tvm_work_dirs: dict[bool, Path]) -> TunedByTVM:
     lowering: Lowering = request.param
-    work_dir = tmp_path_factory.mktemp(f"tvm-{lowering.name}")
-    flags = ["--prepack"] if lowering.prepack else []
-    done = subprocess.run([sys.executable, "-m", "tests.tvm_pipeline_tune", str(work_dir), *flags],
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
     model = get_dialect("tvm").load_model(tvm_models.small_conv_bn())
-    return TunedByTVM(lowering, work_dir, model)
+    return TunedByTVM(lowering, tvm_work_dirs[lowering.prepack], model)
 
 
 def _flag(lowering: Lowering) -> str:
