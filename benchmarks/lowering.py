@@ -59,16 +59,14 @@ def build_previous(model: Any, target: Any, store: Any, build_id: str) -> Compil
 
 def previous_workloads(model: Any, target: Any) -> list[Any]:
     """The kernels of the previous lowering (what :func:`build_previous` asks the hook for)."""
-    import tvm
     from tvm.s_tir import meta_schedule as ms
 
-    from lorien.dialects.tvm.lowering import previous_kernel_passes
+    from lorien.dialects.tvm.lowering import lower_previously
     from lorien.dialects.tvm.target import to_tvm_target
     from lorien.dialects.tvm.workloads import to_workload
 
     tvm_target = to_tvm_target(target)
-    with tvm_target, tvm.transform.PassContext(opt_level=3):
-        lowered = tvm.transform.Sequential(previous_kernel_passes())(model.mod)
+    lowered = lower_previously(model.mod, tvm_target)
     return [to_workload(task.task_name, task.dispatched[0])
             for task in ms.relax_integration.extract_tasks(lowered, tvm_target)]
 

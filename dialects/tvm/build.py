@@ -60,23 +60,19 @@ def _random_inputs(mod: tvm.IRModule) -> tuple[np.ndarray, ...]:
     return tuple(inputs)
 
 
-def count_kernels(model: RelaxModel, target: tvm.target.Target, lowering: Lowering) -> int:
-    lowered = lower_to_kernels(model.mod, target, lowering)
-    return len(ms.relax_integration.extract_tasks(lowered, target))
-
-
 def compile_model(
     model: RelaxModel, target: Target, store: ScheduleStore | None, build: str, lowering: Lowering
 ) -> CompiledModel:
     """Build ``model`` with ``lowering``; with a store, every kernel it has a schedule for uses it."""
     tvm_target = to_tvm_target(target)
     load_intrinsics_for(tvm_target.kind.name)
+    lowered = lower_to_kernels(model.mod, tvm_target, lowering)
     if store is None:
-        executable = build_lowered(model.mod, tvm_target, lowering, None)
-        kernels = count_kernels(model, tvm_target, lowering)
+        kernels = len(ms.relax_integration.extract_tasks(lowered, tvm_target))
+        executable = build_lowered(lowered, tvm_target, lowering, None)
         return CompiledModel(executable, kernels, 0, [], model.inputs, lowering)
     hook = LorienDatabase(store, target, build, lowering)
-    executable = build_lowered(model.mod, tvm_target, lowering, hook)
+    executable = build_lowered(lowered, tvm_target, lowering, hook)
     stats = hook.stats
     return CompiledModel(executable, len(stats.queried), len(stats.answered), stats.missing,
                          model.inputs, lowering, sorted(stats.answered))

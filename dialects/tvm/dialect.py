@@ -81,11 +81,10 @@ class TVMDialect(Dialect):
         :func:`~lorien.dialects.tvm.lowering.plain_twin`); retired are the kernels of the lowering
         before TVM's static-shape pipeline (BatchNorm as kernels of its own, convolutions without
         its epilogue) that neither lowering gives now."""
-        import tvm
         from tvm.s_tir import meta_schedule as ms
 
         from lorien.dialects.tvm.build import load_relax_model
-        from lorien.dialects.tvm.lowering import plain_twin, previous_kernel_passes
+        from lorien.dialects.tvm.lowering import lower_previously, plain_twin
         from lorien.dialects.tvm.target import to_tvm_target
         from lorien.dialects.tvm.workloads import from_workload, workload_key
 
@@ -98,8 +97,7 @@ class TVMDialect(Dialect):
             twin = workload_key(plain_twin(from_workload(use.workload)))
             kernels.append((use, (twin,) if twin != use.workload.key else ()))
         current = {use.workload.key for use in uses} | {k for _, twins in kernels for k in twins}
-        with tvm_target, tvm.transform.PassContext(opt_level=3):
-            previous = tvm.transform.Sequential(previous_kernel_passes())(relax_model.mod)
+        previous = lower_previously(relax_model.mod, tvm_target)
         retired = {workload_key(task.dispatched[0])
                    for task in ms.relax_integration.extract_tasks(previous, tvm_target)} - current
         return LoweringChange(kernels, sorted(retired))

@@ -80,15 +80,15 @@ def lower_to_kernels(mod: tvm.IRModule, target: tvm.target.Target, lowering: Low
         return tvm.transform.Sequential(kernel_passes(lowering))(mod)
 
 
-def build(mod: tvm.IRModule, target: tvm.target.Target, lowering: Lowering,
+def build(lowered: tvm.IRModule, target: tvm.target.Target, lowering: Lowering,
           database: Any | None) -> relax.VMExecutable:
-    """``mod`` built for ``target``: kernels the ``database`` (a MetaSchedule ``Database``, e.g.
-    the compiler hook) answers take its schedule; the others are built unscheduled."""
+    """A module :func:`lower_to_kernels` gave, built for ``target`` (steps 4-5): kernels the
+    ``database`` (a MetaSchedule ``Database``, e.g. the compiler hook) answers take its schedule;
+    the others are built unscheduled."""
     from tvm.s_tir import meta_schedule as ms
 
     database = database if database is not None else ms.database.MemoryDatabase()
     with target, database, tvm.transform.PassContext(opt_level=3):
-        lowered = lower_to_kernels(mod, target, lowering)
         lowered = relax.transform.MetaScheduleApplyDatabase()(lowered)
         lowered = tvm.transform.Sequential(post_database_passes(lowering))(lowered)
         return tvm.compile(lowered, target=target)
@@ -103,11 +103,13 @@ def kernel_lowering(mod: tvm.IRModule) -> Lowering:
     return Lowering(prepack=attrs is not None and LAYOUT_FREE_ATTR in attrs)
 
 
-def previous_kernel_passes() -> list[Any]:
-    """The lowering Lorien used before it followed TVM's static-shape pipeline (LegalizeOps ..
+def lower_previously(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
+    """``mod`` lowered as Lorien did before it followed TVM's static-shape pipeline (LegalizeOps ..
     FuseTIR on the model as imported, BatchNorm left as kernels of its own). Kept only to tell
-    which stored kernels that lowering produced: nothing builds with it."""
-    return [relax.backend.DispatchSampling(), relax.backend.DispatchSortScan(), *_fusion_passes()]
+    which stored kernels that lowering produced: Lorien builds nothing with it."""
+    passes = [relax.backend.DispatchSampling(), relax.backend.DispatchSortScan(), *_fusion_passes()]
+    with target, tvm.transform.PassContext(opt_level=3):
+        return tvm.transform.Sequential(passes)(mod)
 
 
 def plain_twin(mod: tvm.IRModule) -> tvm.IRModule:

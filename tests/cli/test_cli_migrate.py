@@ -19,16 +19,14 @@ MODELS = ["tests/tvm_models.py:small_mlp", "tests/tvm_models.py:small_conv_bn"]
 
 def _previous_workloads(model: object) -> list[Workload]:
     """The kernels the earlier lowering (BatchNorm kernels of their own) gave ``model``."""
-    import tvm
     from tvm.s_tir import meta_schedule as ms
 
-    from lorien.dialects.tvm.lowering import previous_kernel_passes
+    from lorien.dialects.tvm.lowering import lower_previously
     from lorien.dialects.tvm.target import to_tvm_target
     from lorien.dialects.tvm.workloads import to_workload
 
     target = to_tvm_target(get_dialect("tvm").parse_target("host"))
-    with target, tvm.transform.PassContext(opt_level=3):
-        lowered = tvm.transform.Sequential(previous_kernel_passes())(model.mod)  # type: ignore[attr-defined]
+    lowered = lower_previously(model.mod, target)  # type: ignore[attr-defined]
     return [to_workload(task.task_name, task.dispatched[0])
             for task in ms.relax_integration.extract_tasks(lowered, target)]
 
