@@ -42,18 +42,24 @@ def target_options() -> argparse.ArgumentParser:
     return parser
 
 
-def model_options() -> argparse.ArgumentParser:
-    """A parent parser with ``--model`` and ``--batch``."""
+def lowering_options() -> argparse.ArgumentParser:
+    """A parent parser with ``--prepack`` / ``--no-prepack`` (read it with :func:`lowering_of`)."""
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--model", metavar="NAME",
-                        help="a zoo network (see 'lorien extract --list'), or module:function / "
-                             "file.py:function returning a model")
-    parser.add_argument("--batch", type=int, default=1, help="batch size of zoo networks (default 1)")
     parser.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
                         help="lower with weight prepacking (weights packed once at build time into "
                              "the layout each kernel's schedule wants) or without; the two give "
                              "different kernels, so tune, predict and compile the same way "
                              "(default: the dialect's, see the README)")
+    return parser
+
+
+def model_options() -> argparse.ArgumentParser:
+    """A parent parser with ``--model``, ``--batch`` and the lowering's options."""
+    parser = argparse.ArgumentParser(add_help=False, parents=[lowering_options()])
+    parser.add_argument("--model", metavar="NAME",
+                        help="a zoo network (see 'lorien extract --list'), or module:function / "
+                             "file.py:function returning a model")
+    parser.add_argument("--batch", type=int, default=1, help="batch size of zoo networks (default 1)")
     return parser
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lorien.cli.common import open_schedule_store, print_json, print_table, storage_options
+from lorien.cli.common import (
+    lowering_options,
+    open_schedule_store,
+    print_json,
+    print_table,
+    storage_options,
+)
 from lorien.config import open_logs, open_queue, open_store, resolve_logs_uri, resolve_store_uri
 
 
@@ -62,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prune.set_defaults(handler=run_prune)
 
     mig = commands.add_parser(
-        "migrate", parents=[storage_options()],
+        "migrate", parents=[storage_options(), lowering_options()],
         help="give models' kernels under the current lowering the records that can move to them",
         description="For each model, find its kernels under the chosen lowering. A kernel with "
                     "records needs nothing; a prepacked kernel without records takes its plain "
@@ -72,9 +78,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mig.add_argument("--model", action="append", metavar="NAME",
                      help="a zoo network or module:function (repeat it; default: the whole zoo)")
     mig.add_argument("--batch", type=int, default=1, help="batch size of zoo networks (default 1)")
-    mig.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
-                     help="migrate to the prepacked lowering, or the plain one (default: the "
-                          "dialect's)")
     mig.add_argument("--dialect", default="tvm", help="dialect of the models (default tvm)")
     mig.add_argument("--target", default="host", help="target the models are lowered for")
     mig.add_argument("--dry-run", action="store_true", help="report what would move; write nothing")
