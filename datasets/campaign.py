@@ -163,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "the dialect's)")
     parser.add_argument("--random-samples", type=int, default=16,
                         help="random design-space samples measured per workload beside the search (16)")
+    parser.add_argument("--cold-start", action="store_true",
+                        help="search without the pre-trained search model (as the data set's first "
+                             "logs were collected)")
     parser.add_argument("--max-workloads", type=int, default=None, help="stop after this many")
     parser.add_argument("--plan-only", action="store_true", help="print the plan and exit")
     args = parser.parse_args(argv)
@@ -190,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for item in (todo + [i for i in unsampled if i not in todo])[: args.max_workloads]:
             if item in todo:
                 report = tune_workloads(dialect, [item.workload], target, store, logs,
-                                        TuneOptions(trials=args.trials), force=True)
+                                        TuneOptions(trials=args.trials, warm_start=not args.cold_start),
+                                        force=True)
                 failed += len(report.failed)
             if item in unsampled and args.random_samples > 0:
                 try:

@@ -79,6 +79,11 @@ class TuneOptions:
         repeat: timed repetitions per measured candidate.
         rpc: measure on the devices of an RPC tracker instead of this machine.
         session_timeout_s: how long one RPC measurement session may take.
+        warm_start: guide the search from its first trial with a cost model pre-trained on
+            tuning logs (the dialect's own model; TVM: MetaSchedule's XGBoost). False: the
+            compiler's default, which for TVM picks at random until 100 measurements.
+        search_model: the pre-trained model's file; None for the one trained on the data set
+            that ships with Lorien.
     """
 
     trials: int = 32
@@ -89,6 +94,8 @@ class TuneOptions:
     repeat: int = 3
     rpc: RPCEndpoint | None = None
     session_timeout_s: float = 60.0
+    warm_start: bool = True
+    search_model: Path | None = None
 
     def __post_init__(self) -> None:
         if self.trials < 1:

@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from lorien.dialects import Dialect, RPCEndpoint, TuneOptions, TuneOutcome, get_dialect
@@ -79,6 +80,8 @@ class WorkerConfig:
         session_timeout_s: how long one RPC measurement session may take.
         in_process: tune in this process, without the child process and its watchdog (only for
             dialects that tune in no time, such as the instant dialect in queue benchmarks).
+        warm_start, search_model: how this worker's searches start (see
+            :class:`~lorien.dialects.TuneOptions`).
     """
 
     worker_id: str = field(default_factory=default_worker_id)
@@ -97,6 +100,8 @@ class WorkerConfig:
     store_patience_s: float = 3600.0
     session_timeout_s: float = 60.0
     in_process: bool = False
+    warm_start: bool = True
+    search_model: Path | None = None
 
 
 @dataclass
@@ -198,7 +203,8 @@ class Worker:
             self._give_up(job, f"workload {spec.workload_key} is not in the store", report, retry=False)
             return
         options = TuneOptions(trials=spec.trials, keep=spec.keep, seed=spec.seed, rpc=self.config.rpc,
-                              session_timeout_s=self.config.session_timeout_s)
+                              session_timeout_s=self.config.session_timeout_s,
+                              warm_start=self.config.warm_start, search_model=self.config.search_model)
         problem = self._wait_for_measurement(dialect, spec.target, options)
         if problem is not None:  # this worker's devices are gone: the job is not to blame
             self._give_up(job, problem, report, count=False)

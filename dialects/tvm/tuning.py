@@ -90,10 +90,13 @@ def tune_workload(
     on_trial: Callable[[int, int], None] | None = None,
 ) -> TuneOutcome:
     """Tune ``workload`` for ``target`` with MetaSchedule's evolutionary search, building on this
-    machine and measuring on it or, with ``options.rpc``, on the devices of an RPC tracker.
+    machine and measuring on it or, with ``options.rpc``, on the devices of an RPC tracker. The
+    search is guided from its first trial by the pre-trained search model unless
+    ``options.warm_start`` is off (:func:`search_cost_model`).
 
     Raises:
         TuningError: not a single candidate could be measured.
+        InvalidInput: ``options.search_model`` is not a search model file.
     """
     mod = from_workload(workload)
     tvm_target = to_tvm_target(target)
@@ -125,7 +128,7 @@ def tune_workload(
             builder=builder,
             runner=runner,
             database=ms.database.MemoryDatabase(),
-            cost_model="xgb",
+            cost_model=search_cost_model(options),
             measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), collector],
             task_scheduler="round-robin",
         )
@@ -143,6 +146,20 @@ def tune_workload(
         raise TuningError(f"MetaSchedule measured no candidate of {workload.name} ({workload.key})")
     records = best_records(log, options.keep)
     return TuneOutcome(records=tuple(records), log=log, seconds=finished - started)
+
+
+def search_cost_model(options: TuneOptions) -> Any:
+    """The cost model the search starts from: the pre-trained search model, or with
+    ``options.warm_start`` off MetaSchedule's default (untrained until 100 measurements).
+
+    Raises:
+        InvalidInput: ``options.search_model`` is not a search model file.
+    """
+    if not options.warm_start:
+        return "xgb"
+    from lorien.dialects.tvm.search_model import SHIPPED_SEARCH_MODEL, warm_cost_model
+
+    return warm_cost_model(options.search_model or SHIPPED_SEARCH_MODEL)
 
 
 def make_runner(options: TuneOptions) -> ms.runner.Runner:

@@ -123,6 +123,10 @@ def _worker_flags(args: argparse.Namespace) -> list[str]:
     flags = ["--lease", str(args.lease), "--device-grace", str(args.device_grace),
              "--stall-timeout", str(args.stall_timeout), "--job-timeout", str(args.job_timeout),
              "--session-timeout", str(args.session_timeout)]
+    if args.cold_start:
+        flags.append("--cold-start")
+    if args.search_model is not None:
+        flags += ["--search-model", str(args.search_model.resolve())]
     return [*flags, "--rpc", args.rpc] if args.rpc else flags
 
 

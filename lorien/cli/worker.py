@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from lorien.cli.common import open_log_store, open_schedule_store, storage_options
@@ -28,6 +29,12 @@ def worker_options() -> argparse.ArgumentParser:
                        help="give a job back after this long in all (21600)")
     group.add_argument("--session-timeout", type=float, default=60.0, metavar="S",
                        help="seconds one RPC measurement session may take (60)")
+    group.add_argument("--search-model", type=Path, metavar="FILE",
+                       help="the pre-trained cost model that guides each search from its first trial "
+                            "(default: the one trained on the data set Lorien ships)")
+    group.add_argument("--cold-start", action="store_true",
+                       help="search without a pre-trained model (the compiler's default: TVM picks at "
+                            "random until 100 measurements)")
     return parser
 
 
@@ -59,11 +66,17 @@ def worker_config(args: argparse.Namespace, **overrides: Any) -> Any:
     for flag in ("lease", "device_grace", "stall_timeout", "job_timeout", "session_timeout"):
         if not getattr(args, flag) > 0:
             raise InvalidInput(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
+    if args.search_model is not None:
+        if args.cold_start:
+            raise InvalidInput("--search-model and --cold-start exclude each other")
+        if not args.search_model.is_file():
+            raise InvalidInput(f"--search-model: no file at {args.search_model}")
     return WorkerConfig(
         lease_s=args.lease, heartbeat_s=max(0.5, min(10.0, args.lease / 4)),
         rpc=RPCEndpoint.parse(args.rpc) if args.rpc else None, health_grace_s=args.device_grace,
         stall_timeout_s=args.stall_timeout, job_timeout_s=args.job_timeout,
-        session_timeout_s=args.session_timeout, **overrides)
+        session_timeout_s=args.session_timeout, warm_start=not args.cold_start,
+        search_model=args.search_model.resolve() if args.search_model else None, **overrides)
 
 
 def run(args: argparse.Namespace) -> int:

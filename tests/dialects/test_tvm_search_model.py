@@ -1,0 +1,77 @@
+"""The search model: MetaSchedule's XGBoost pre-trained on tuning logs, guiding tuning from its
+first trial (instead of MetaSchedule's random answers until 100 measurements)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lorien.dialects import TuneOptions
+from lorien.dialects.tvm.search_model import (
+    SHIPPED_SEARCH_MODEL,
+    fit_search_model,
+    save_search_model,
+    search_model_rows,
+    warm_cost_model,
+)
+from lorien.dialects.tvm.tuning import search_cost_model
+from lorien.errors import InvalidInput
+from lorien.logstore import LocalLogStore
+from lorien.serving.seed import tuning_logs_dir
+from lorien.tuning_log import TuningLog
+
+
+def small_logs(count: int = 3) -> list[TuningLog]:
+    """The shipped data set's logs of its ``count`` smallest workloads (real TVM schedules and
+    latencies; featurizing them takes a few seconds)."""
+    from lorien.datasets.tabular import read_logs
+
+    logs = read_logs(LocalLogStore(tuning_logs_dir()))[0]
+    by_flops = sorted({log.workload.key: log.workload.flops for log in logs if log.succeeded}.items(),
+                      key=lambda item: (item[1], item[0]))
+    keep = {key for key, _ in by_flops[:count]}
+    return [log for log in logs if log.workload.key in keep]
+
+
+def test_rows_label_each_measurement_by_its_workload_best() -> None:
+    logs = small_logs(2)
+    features, labels = search_model_rows(logs)
+    assert len(features) == len(labels) > 0
+    assert labels.max() == pytest.approx(1.0) and (labels >= 0).all()
+    excluded = {logs[0].workload.key}
+    fewer, _ = search_model_rows(logs, exclude=excluded)
+    assert 0 < len(fewer) < len(features)
+
+
+def test_a_saved_model_predicts_its_training_order_from_the_first_candidate(tmp_path: Path) -> None:
+    logs = small_logs(3)
+    model, rows = fit_search_model(logs)
+    path = save_search_model(model, rows, tmp_path / "search.json")
+    warm = warm_cost_model(path)
+    assert warm.data_size >= warm.num_warmup_samples  # predicts with the booster, not at random
+    features, labels = search_model_rows(logs)
+    blocks = [np.asarray(f, dtype=np.float32) for f in features]
+    first, again = warm._predict(xs=blocks), warm._predict(xs=blocks)
+    assert np.array_equal(first, again)  # MetaSchedule's untrained answer is random: this is not
+    assert np.allclose(first, model.predict(features), atol=1e-5)
+    assert np.corrcoef(first, labels)[0, 1] > 0.5
+
+
+def test_the_shipped_model_guides_tuning_unless_cold_start_is_asked() -> None:
+    assert SHIPPED_SEARCH_MODEL.is_file()
+    warm = search_cost_model(TuneOptions())
+    assert warm.booster is not None and warm.data_size >= warm.num_warmup_samples
+    assert search_cost_model(TuneOptions(warm_start=False)) == "xgb"
+
+
+def test_a_file_that_is_not_a_search_model_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="no search model"):
+        warm_cost_model(tmp_path / "missing.json")
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json")
+    with pytest.raises(InvalidInput, match="not a search model"):
+        warm_cost_model(junk)
+    with pytest.raises(InvalidInput, match="not a search model"):
+        search_cost_model(TuneOptions(search_model=junk))
