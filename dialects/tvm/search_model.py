@@ -7,8 +7,9 @@ random design-space samples mutated under a random model, and their latencies ma
 samples'. TVM's own pipeline escapes this by tuning a whole network with one shared model;
 Lorien tunes kernels one job at a time, on many machines, so it carries the learning in a model
 pre-trained on its logs instead (what TenSet did for Ansor). The model is MetaSchedule's own
-(same per-store features, same pack-sum objective, same labels ``best / latency`` per workload);
-the search goes on updating it with the kernel's own measurements as MetaSchedule always does.
+(same per-store features, same pack-sum objective, same labels ``best / latency`` per workload).
+MetaSchedule's adaptive training keeps it as it is until the kernel's own measurements outnumber
+a fifth of the model's training rows, then retrains on those as it always does.
 
 A search model is a file: XGBoost's JSON booster plus, as a booster attribute, how many
 measurements it was trained on. One ships with Lorien (:data:`SHIPPED_SEARCH_MODEL`, trained on
