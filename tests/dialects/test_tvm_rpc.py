@@ -112,7 +112,7 @@ def test_tuning_measures_on_rpc_devices(tracker: tuple[str, int]) -> None:
     servers = [rpc_server(port, "pair") for _ in range(2)]
     try:
         assert tracker_status(endpoint).registered == 2
-        options = TuneOptions(trials=4, keep=2, seed=0, rpc=endpoint, session_timeout_s=60)
+        options = TuneOptions(trials=4, keep=2, seed=0, rpc=endpoint, session_timeout_s=60, warm_start=False)
         outcome = dialect.tune(use.workload, target, options)
         served = [s.output().count("connected from") for s in servers]
     finally:
