@@ -30,7 +30,7 @@ import numpy as np
 
 from lorien.dialects.tvm.native_cost_model import MetaScheduleXGBCostModel, per_store_rows
 from lorien.dialects.tvm.target import host_cores
-from lorien.errors import InvalidInput
+from lorien.errors import InvalidInput, LorienError
 from lorien.tuning_log import TuningLog
 
 #: The search model trained on the data set that ships with Lorien.
@@ -140,10 +140,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=SHIPPED_SEARCH_MODEL, help="model file to write")
     args = parser.parse_args(argv)
     store = LocalLogStore(args.logs)
-    logs = [parse_tuning_log(store.get(key)).log for key in store.list("") if key.endswith(LOG_SUFFIX)]
-    model, rows = fit_search_model(logs)
-    save_search_model(model, rows, args.out)
-    print(json.dumps({"out": str(args.out), "rows": rows,
+    logs, unreadable = [], 0
+    for key in store.list(""):
+        if key.endswith(LOG_SUFFIX):
+            try:
+                logs.append(parse_tuning_log(store.get(key)).log)
+            except LorienError:
+                unreadable += 1
+    try:
+        model, rows = fit_search_model(logs)
+        save_search_model(model, rows, args.out)
+    except (InvalidInput, OSError) as exc:
+        raise SystemExit(f"search_model: error: {exc}") from None
+    print(json.dumps({"out": str(args.out), "rows": rows, "unreadable_logs": unreadable,
                       "workloads": len({log.workload.key for log in logs})}))
 
 

@@ -75,3 +75,11 @@ def test_a_file_that_is_not_a_search_model_is_refused(tmp_path: Path) -> None:
         warm_cost_model(junk)
     with pytest.raises(InvalidInput, match="not a search model"):
         search_cost_model(TuneOptions(search_model=junk))
+
+
+def test_training_on_a_folder_without_logs_is_one_line(tmp_path: Path) -> None:
+    from lorien.dialects.tvm.search_model import main
+
+    with pytest.raises(SystemExit, match="nothing to train a search model on"):
+        main(["--logs", str(tmp_path), "--out", str(tmp_path / "model.json")])
+    assert not (tmp_path / "model.json").exists()
