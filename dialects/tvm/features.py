@@ -16,13 +16,11 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.schedule import Trace
 
-from lorien.dialects.tvm.dialect import TVMDialect
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
 from lorien.dialects.tvm.target import to_tvm_target
 from lorien.dialects.tvm.workloads import from_workload
 from lorien.records import Target, Workload
 
-FEATURE_VERSION = TVMDialect.feature_version
 PER_STORE_WIDTH = 164
 FEATURE_WIDTH = 3 * PER_STORE_WIDTH
 
