@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lorien.config import open_store
-from lorien.datasets.eager import time_torch_eager, torch_outputs
+from lorien.datasets.eager import time_torch_eager_alone, torch_outputs
 from lorien.datasets.tabular import read_logs
 from lorien.datasets.zoo import load_model
 from lorien.dialects import CompiledModel, Lowering, get_dialect
@@ -118,7 +118,7 @@ def main() -> None:
             source = load_model(name)
             model = dialect.load_model(source)
             reference = torch_outputs(source)
-            eager = time_torch_eager(source, args.repeat).median
+            eager = time_torch_eager_alone(name, repeat=args.repeat).median
             untuned = dialect.time(dialect.compile(model, target, None), args.repeat).median
             builds: list[tuple[str, CompiledModel]] = [
                 ("previous", build_previous(model, target, store, dialect.build_id()))]

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from lorien.config import open_logs, open_store
-from lorien.datasets.eager import time_torch_eager
+from lorien.datasets.eager import time_torch_eager_alone
 from lorien.datasets.zoo import load_model
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.tuner import tune_workloads
@@ -50,7 +50,7 @@ def main() -> None:
     untuned = dialect.compile(model, target, None)
     lorien_s = dialect.time(with_lorien, args.repeat).median
     untuned_s = dialect.time(untuned, args.repeat).median
-    torch_s = time_torch_eager(source, args.repeat).median
+    torch_s = time_torch_eager_alone(args.model, repeat=args.repeat).median
 
     per_kernel = [o.seconds for _, o in report.tuned]
     print(f"model {args.model}, target {target.canonical}")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lorien.config import open_logs, open_store
 from lorien.datasets.campaign import read_networks
-from lorien.datasets.eager import time_torch_eager
+from lorien.datasets.eager import time_torch_eager_alone
 from lorien.datasets.tabular import read_logs
 from lorien.datasets.zoo import load_model, model_family
 from lorien.dialects import TuneOptions, get_dialect
@@ -107,7 +107,7 @@ def main() -> None:
                 seed_store(cold_store, data_dir)
                 cold_build = dialect.compile(model, target, cold_store)
             warm_build = dialect.compile(model, target, warm_store)
-            eager = time_torch_eager(source, args.repeat).median
+            eager = time_torch_eager_alone(args.network, repeat=args.repeat).median
             latency = {"cold": dialect.time(cold_build, args.repeat).median,
                        "warm": dialect.time(warm_build, args.repeat).median, "eager": eager}
             print("\nbuild | kernels scheduled | latency | vs PyTorch eager")

@@ -37,7 +37,7 @@ import numpy as np
 
 from lorien.config import open_logs, open_store
 from lorien.datasets.campaign import read_networks
-from lorien.datasets.eager import time_torch_eager
+from lorien.datasets.eager import time_torch_eager_alone
 from lorien.datasets.tabular import read_logs
 from lorien.datasets.zoo import load_model, model_family
 from lorien.dialects import TuneOptions, get_dialect
@@ -155,7 +155,7 @@ def main() -> None:
                      delivered["total_s"]))
     rows.append(("untuned TVM", stage(workdir, "untuned", lambda: latency_with(None)), None))
     rows.append(("PyTorch eager", stage(workdir, "torch_eager", lambda: {
-        "latency_s": time_torch_eager(source, args.repeat).median}), None))
+        "latency_s": time_torch_eager_alone(args.network, args.batch, args.repeat).median}), None))
 
     for trials in args.ladder:
         def tune(trials: int = trials) -> dict[str, Any]:

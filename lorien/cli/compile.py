@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from lorien.cli.common import (
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lorien.cli.models import load_for_dialect
-    from lorien.datasets.eager import time_torch_eager
+    from lorien.datasets.eager import time_torch_eager_alone
     from lorien.dialects import TorchModel
 
     if not args.model:
@@ -98,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_baselines:
         untuned = untuned or dialect.compile(model, target, None, lowering)
         results["untuned"] = dialect.time(untuned, args.repeat).median
-        if isinstance(source, TorchModel):
-            results["torch_eager"] = time_torch_eager(source, args.repeat).median
+        if isinstance(source, TorchModel):  # alone, in a fresh process: see time_torch_eager_alone
+            try:
+                results["torch_eager"] = time_torch_eager_alone(args.model, args.batch, args.repeat).median
+            except RuntimeError as exc:
+                print(f"warning: no PyTorch eager baseline: {exc}", file=sys.stderr)
     summary = {
         "model": args.model,
         "target": target.canonical,
