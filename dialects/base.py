@@ -330,6 +330,13 @@ class Dialect(abc.ABC):
         """
         return None
 
+    def tune_options_problem(self, options: TuneOptions) -> str | None:
+        """Why this dialect cannot tune with ``options`` at all (TVM: a ``search_model`` file that
+        is not a search model), in one line, or None when it can. Commands ask when they start,
+        before anything is queued, so a bad option is refused once rather than failing every job;
+        it must not raise. The default accepts every option."""
+        return None
+
     @abc.abstractmethod
     def apply(self, workload: Workload, record: ScheduleRecord) -> object:
         """The workload scheduled by a record (the compiler's scheduled kernel)."""

@@ -166,6 +166,18 @@ class TVMDialect(Dialect):
         except Exception as exc:  # a probe answers in a line, never raises
             return f"RPC tracker {options.rpc}: {type(exc).__name__}: {exc}".splitlines()[0]
 
+    def tune_options_problem(self, options: TuneOptions) -> str | None:
+        """A ``search_model`` that is missing or is not a search model (read once per process)."""
+        if not options.warm_start or options.search_model is None:
+            return None
+        from lorien.dialects.tvm.search_model import check_search_model
+
+        try:
+            check_search_model(options.search_model)
+        except InvalidInput as exc:
+            return str(exc)
+        return None
+
     def apply(self, workload: Workload, record: ScheduleRecord) -> object:
         import tvm
         from tvm.s_tir.schedule import Trace

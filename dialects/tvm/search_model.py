@@ -106,6 +106,17 @@ def _booster_bytes(path: Path) -> tuple[bytearray, int]:
     return booster.save_raw(), int(rows)
 
 
+def check_search_model(path: Path) -> int:
+    """The number of rows the search model in ``path`` was trained on.
+
+    Raises:
+        InvalidInput: no file at ``path``, or it is not a search model.
+    """
+    if not path.is_file():
+        raise InvalidInput(f"no search model at {path}")
+    return _booster_bytes(path.resolve())[1]
+
+
 def warm_cost_model(path: Path = SHIPPED_SEARCH_MODEL) -> Any:
     """A fresh MetaSchedule ``XGBModel`` that predicts with the model in ``path`` from the first
     candidate. It updates like any ``XGBModel``: it retrains, on the kernel's own measurements,
@@ -117,10 +128,9 @@ def warm_cost_model(path: Path = SHIPPED_SEARCH_MODEL) -> Any:
     import xgboost as xgb
     from tvm.s_tir.meta_schedule.cost_model.xgb_model import XGBConfig, XGBModel
 
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInput(f"no search model at {path}")
-    raw, rows = _booster_bytes(path.resolve())
+    path = Path(path).resolve()
+    check_search_model(path)
+    raw, rows = _booster_bytes(path)
     booster = xgb.Booster(model_file=raw)
     booster.set_param({"nthread": host_cores()})
     model = XGBModel(config=XGBConfig(nthread=host_cores()), verbose_eval=0)

@@ -71,6 +71,12 @@ def worker_config(args: argparse.Namespace, **overrides: Any) -> Any:
             raise InvalidInput("--search-model and --cold-start exclude each other")
         if not args.search_model.is_file():
             raise InvalidInput(f"--search-model: no file at {args.search_model}")
+        from lorien.dialects import TuneOptions, get_dialect
+
+        problem = get_dialect(getattr(args, "dialect", None) or "tvm").tune_options_problem(
+            TuneOptions(search_model=args.search_model))
+        if problem is not None:
+            raise InvalidInput(f"--search-model: {problem}")
     return WorkerConfig(
         lease_s=args.lease, heartbeat_s=max(0.5, min(10.0, args.lease / 4)),
         rpc=RPCEndpoint.parse(args.rpc) if args.rpc else None, health_grace_s=args.device_grace,

@@ -53,6 +53,8 @@ def assert_one_line_error(err: str) -> None:
         (["tune", "--workload", "k", "--lease", "0"], 2, "--lease must be positive"),
         (["worker", "--max-jobs", "0"], 2, "--max-jobs must be at least 1"),
         (["worker", "--search-model", "/no/such/model.json"], 2, "--search-model: no file at"),
+        (["tune", "--workload", "k", "--search-model", "pyproject.toml"], 2,
+         "pyproject.toml is not a search model"),
         (["tune", "--workload", "k", "--search-model", "pyproject.toml", "--cold-start"], 2,
          "--search-model and --cold-start exclude each other"),
         (["worker", "--idle-exit", "-1"], 2, "--idle-exit cannot be negative"),

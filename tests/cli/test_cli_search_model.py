@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from lorien.cli.tune import _worker_flags
 from lorien.cli.worker import worker_config, worker_options
+from lorien.dialects.tvm.search_model import SHIPPED_SEARCH_MODEL
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -22,8 +24,7 @@ def test_workers_start_warm_by_default_with_the_shipped_model() -> None:
 def test_cold_start_and_a_search_model_reach_the_workers(tmp_path: Path) -> None:
     assert not worker_config(parse("--cold-start")).warm_start
     assert "--cold-start" in _worker_flags(parse("--cold-start"))
-    model = tmp_path / "model.json"
-    model.write_text("{}")
+    model = Path(shutil.copy(SHIPPED_SEARCH_MODEL, tmp_path / "model.json"))
     args = parse("--search-model", str(model))
     assert worker_config(args).search_model == model.resolve()
     flags = _worker_flags(args)

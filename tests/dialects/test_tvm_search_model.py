@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lorien.dialects import TuneOptions
+from lorien.dialects import TuneOptions, get_dialect
 from lorien.dialects.tvm.search_model import (
     SHIPPED_SEARCH_MODEL,
     fit_search_model,
@@ -75,6 +75,13 @@ def test_a_file_that_is_not_a_search_model_is_refused(tmp_path: Path) -> None:
         warm_cost_model(junk)
     with pytest.raises(InvalidInput, match="not a search model"):
         search_cost_model(TuneOptions(search_model=junk))
+    # the dialect answers the same before anything is queued, as a value, and only when warm
+    tvm = get_dialect("tvm")
+    assert "not a search model" in (tvm.tune_options_problem(TuneOptions(search_model=junk)) or "")
+    assert "no search model" in (tvm.tune_options_problem(
+        TuneOptions(search_model=tmp_path / "missing.json")) or "")
+    assert tvm.tune_options_problem(TuneOptions(search_model=junk, warm_start=False)) is None
+    assert tvm.tune_options_problem(TuneOptions(search_model=SHIPPED_SEARCH_MODEL)) is None
 
 
 def test_training_on_a_folder_without_logs_is_one_line(tmp_path: Path) -> None:
