@@ -22,10 +22,9 @@ from typing import Any
 
 from lorien.config import open_store
 from lorien.datasets.eager import time_torch_eager_alone, torch_outputs
-from lorien.datasets.tabular import read_logs
 from lorien.datasets.zoo import load_model
 from lorien.dialects import CompiledModel, Lowering, get_dialect
-from lorien.logstore import LocalLogStore
+from lorien.logstore import LocalLogStore, read_logs
 from lorien.outputs import max_abs_error
 from lorien.serving.seed import seed_store, tuning_logs_dir
 

@@ -38,10 +38,9 @@ import numpy as np
 from lorien.config import open_logs, open_store
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.eager import time_torch_eager_alone
-from lorien.datasets.tabular import read_logs
 from lorien.datasets.zoo import load_model, model_family
 from lorien.dialects import TuneOptions, get_dialect
-from lorien.logstore import LocalLogStore
+from lorien.logstore import LocalLogStore, read_logs
 from lorien.predictor import CostModelScorer, PredictOptions, ZeroShotPredictor
 from lorien.serving.seed import seed_store, shipped_metadata, tuning_logs_dir
 from lorien.training.cost_models import LightGBMRankingCostModel

@@ -22,10 +22,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lorien.datasets.tabular import read_logs
 from lorien.dialects import CandidateOptions, Dialect, Lowering, TuneOptions, get_dialect
 from lorien.errors import LorienError
-from lorien.logstore import LogStore, log_key
+from lorien.logstore import LogStore, log_key, read_logs
 from lorien.records import Target, Workload, content_hash
 from lorien.tuning_log import Measurement, TuningLog
 

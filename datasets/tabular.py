@@ -17,10 +17,9 @@ import numpy as np
 from tqdm import tqdm
 
 from lorien.dialects import Dialect
-from lorien.errors import InvalidInput, LorienError
-from lorien.logstore import LOG_SUFFIX, LogStore
+from lorien.errors import InvalidInput
 from lorien.records import Target, Workload
-from lorien.tuning_log import TuningLog, parse_tuning_log
+from lorien.tuning_log import TuningLog, relative_scores
 
 #: Op kinds recognised in workload names, in the order of their one-hot columns.
 OP_KINDS = ("conv2d", "matmul", "dense", "batch_norm", "layer_norm", "softmax", "pool", "mean",
@@ -68,24 +67,6 @@ class LogTable:
         return len(self.score)
 
 
-def read_logs(logs: LogStore, prefix: str = "", progress: bool = False
-              ) -> tuple[list[TuningLog], int, int]:
-    """Every readable tuning log (``*.jsonl.gz``, as :func:`lorien.logstore.log_key` names them)
-    under ``prefix``, with how many logs and lines had to be skipped."""
-    found: list[TuningLog] = []
-    skipped_logs = skipped_lines = 0
-    keys = [key for key in logs.list(prefix) if key.endswith(LOG_SUFFIX)]
-    for key in tqdm(keys, desc="reading logs", unit="log", disable=not progress, leave=False):
-        try:
-            parsed = parse_tuning_log(logs.get(key))
-        except LorienError:
-            skipped_logs += 1
-            continue
-        skipped_lines += parsed.skipped_lines
-        found.append(parsed.log)
-    return found, skipped_logs, skipped_lines
-
-
 def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_logs: int = 0,
                 skipped_lines: int = 0, progress: bool = False,
                 featurize: Featurize | None = None) -> LogTable:
@@ -114,8 +95,6 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
         if not measurements:
             continue
         workloads[key] = workload
-        ok_latencies = [m.latency.mean for m in measurements if m.latency is not None]
-        best = min(ok_latencies) if ok_latencies else math.inf
         schedules = [m.schedule for m in measurements]
         if featurize is None:
             schedule_features, applied = dialect.schedule_features(workload, target, schedules)
@@ -125,10 +104,10 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
         else:
             rows, applied = featurize(workload, target, schedules)
             blocks.append(rows)
-        for m, readable in zip(measurements, applied, strict=True):
+        for m, score, readable in zip(measurements, relative_scores(measurements), applied, strict=True):
             bad = m.latency is None or not readable
             latencies.append(math.inf if m.latency is None else m.latency.mean)
-            scores.append(0.0 if bad else best / m.latency.mean)  # type: ignore[union-attr]
+            scores.append(0.0 if bad else score)
             failed.append(bad)
             keys.append(key)
     if not blocks:

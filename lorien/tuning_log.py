@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,15 @@ class Measurement:
             error=data.get("error"),
             origin=origin,
         )
+
+
+def relative_scores(measurements: Sequence[Measurement]) -> list[float]:
+    """The learning label of each of one workload's measurements: ``best latency / its latency``,
+    in (0, 1] (1 for the fastest), and 0 for a failed one. Cost models rank with it, so every
+    model trained on logs (Lorien's rankers, a compiler's search model) reads the same labels."""
+    ok = [m.latency.mean for m in measurements if m.latency is not None]
+    best = min(ok) if ok else 0.0
+    return [best / m.latency.mean if m.latency is not None else 0.0 for m in measurements]
 
 
 @dataclass(frozen=True)

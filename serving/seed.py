@@ -17,9 +17,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from lorien.datasets.tabular import read_logs
 from lorien.errors import NotFound
-from lorien.logstore import LocalLogStore
+from lorien.logstore import LocalLogStore, read_logs
 from lorien.records import ScheduleRecord
 from lorien.store.base import ScheduleStore
 

@@ -8,7 +8,7 @@ import pytest
 
 from lorien.errors import InvalidInput
 from lorien.records import Latency
-from lorien.tuning_log import Measurement, TuningLog, parse_tuning_log
+from lorien.tuning_log import Measurement, TuningLog, parse_tuning_log, relative_scores
 from tests.factories import CPU_A, workload
 
 
@@ -69,3 +69,11 @@ def test_origins_round_trip_and_an_unknown_one_is_skipped() -> None:
     damaged = gzip.compress("\n".join([*lines[:2], json.dumps(odd)]).encode())
     again = parse_tuning_log(damaged)
     assert (len(again.log.measurements), again.skipped_lines) == (1, 1)
+
+
+def test_relative_scores_are_best_over_latency_and_zero_when_failed() -> None:
+    measured = [Measurement("a", Latency((0.004,))), Measurement("b", None, error="build"),
+                Measurement("c", Latency((0.002,)))]
+    assert relative_scores(measured) == [0.5, 0.0, 1.0]
+    assert relative_scores([Measurement("x", None, error="run")]) == [0.0]
+    assert relative_scores([]) == []

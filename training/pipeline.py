@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lorien.datasets.campaign import read_networks
-from lorien.datasets.tabular import LogTable, build_table, read_logs
+from lorien.datasets.tabular import LogTable, build_table
 from lorien.datasets.zoo import model_family
 from lorien.dialects import Dialect, get_dialect
 from lorien.errors import InvalidInput
-from lorien.logstore import LogStore
+from lorien.logstore import LogStore, read_logs
 from lorien.training.cost_models import GradientBoostingCostModel, LightGBMRankingCostModel
 from lorien.training.evaluation import HeldOutResult, leave_network_out
 from lorien.tuning_log import TuningLog

@@ -7,7 +7,8 @@ random design-space samples mutated under a random model, and their latencies ma
 samples'. TVM's own pipeline escapes this by tuning a whole network with one shared model;
 Lorien tunes kernels one job at a time, on many machines, so it carries the learning in a model
 pre-trained on its logs instead (what TenSet did for Ansor). The model is MetaSchedule's own
-(same per-store features, same pack-sum objective, same labels ``best / latency`` per workload).
+(same per-store features, same pack-sum objective), with the labels every Lorien model reads
+(:func:`lorien.tuning_log.relative_scores`).
 MetaSchedule's adaptive training keeps it as it is until the kernel's own measurements outnumber
 a fifth of the model's training rows, then retrains on those as it always does.
 
@@ -30,8 +31,8 @@ import numpy as np
 
 from lorien.dialects.tvm.native_cost_model import MetaScheduleXGBCostModel, per_store_rows
 from lorien.dialects.tvm.target import host_cores
-from lorien.errors import InvalidInput, LorienError
-from lorien.tuning_log import TuningLog
+from lorien.errors import InvalidInput
+from lorien.tuning_log import TuningLog, relative_scores
 
 #: The search model trained on the data set that ships with Lorien.
 SHIPPED_SEARCH_MODEL = Path(__file__).resolve().parent / "shipped" / "search_model.json"
@@ -50,16 +51,13 @@ def search_model_rows(logs: Iterable[TuningLog],
     labels: list[float] = []
     for _, group in sorted(by_workload.items()):
         measurements = [m for log in group for m in log.measurements]
-        latencies = [m.latency.mean if m.latency is not None else None for m in measurements]
-        ok = [x for x in latencies if x is not None and x > 0]
-        if not ok:
+        if not any(m.ok for m in measurements):
             continue
-        best = min(ok)
         rows, applied = per_store_rows(group[0].workload, group[0].target, [m.schedule for m in measurements])
-        for row, latency, fits in zip(rows, latencies, applied, strict=True):
+        for row, score, fits in zip(rows, relative_scores(measurements), applied, strict=True):
             if fits:
                 features.append(row)
-                labels.append(best / latency if latency else 0.0)
+                labels.append(score)
     feature_array = np.empty(len(features), dtype=object)
     for i, row in enumerate(features):
         feature_array[i] = row
@@ -141,22 +139,14 @@ def warm_cost_model(path: Path = SHIPPED_SEARCH_MODEL) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     """Train a search model on a folder of tuning logs."""
-    from lorien.logstore import LOG_SUFFIX, LocalLogStore
-    from lorien.tuning_log import parse_tuning_log
+    from lorien.logstore import LocalLogStore, read_logs
 
     parser = argparse.ArgumentParser(description="Train the search model (MetaSchedule's XGBoost, "
                                                  "pre-trained) on a folder of tuning logs.")
     parser.add_argument("--logs", type=Path, required=True, help="tuning-log folder")
     parser.add_argument("--out", type=Path, default=SHIPPED_SEARCH_MODEL, help="model file to write")
     args = parser.parse_args(argv)
-    store = LocalLogStore(args.logs)
-    logs, unreadable = [], 0
-    for key in store.list(""):
-        if key.endswith(LOG_SUFFIX):
-            try:
-                logs.append(parse_tuning_log(store.get(key)).log)
-            except LorienError:
-                unreadable += 1
+    logs, unreadable, _ = read_logs(LocalLogStore(args.logs))
     try:
         model, rows = fit_search_model(logs)
         save_search_model(model, rows, args.out)

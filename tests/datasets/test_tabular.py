@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lorien.datasets.tabular import DESCRIPTOR_NAMES, OP_KINDS, build_table, read_logs, workload_descriptors
+from lorien.datasets.tabular import DESCRIPTOR_NAMES, OP_KINDS, build_table, workload_descriptors
 from lorien.dialects import get_dialect
 from lorien.errors import InvalidInput
-from lorien.logstore import LocalLogStore, log_key
+from lorien.logstore import LocalLogStore, log_key, read_logs
 from lorien.records import Latency
 from lorien.tuning_log import Measurement, TuningLog
 from tests import tvm_models

@@ -26,7 +26,7 @@ from lorien.tuning_log import TuningLog
 def small_logs(count: int = 3) -> list[TuningLog]:
     """The shipped data set's logs of its ``count`` smallest workloads (real TVM schedules and
     latencies; featurizing them takes a few seconds)."""
-    from lorien.datasets.tabular import read_logs
+    from lorien.logstore import read_logs
 
     logs = read_logs(LocalLogStore(tuning_logs_dir()))[0]
     by_flops = sorted({log.workload.key: log.workload.flops for log in logs if log.succeeded}.items(),
