@@ -75,7 +75,13 @@ def relative_scores(measurements: Sequence[Measurement]) -> list[float]:
 
 @dataclass(frozen=True)
 class TuningLog:
-    """Everything one tuning run of one workload measured."""
+    """Everything one tuning run of one workload measured.
+
+    ``search`` says how the search started, so that runs can be compared like with like:
+    ``"cold"`` (the compiler's default search), ``"warm:<model>"`` (guided from the first trial by
+    a pre-trained model; ``<model>`` names its file and content digest), or None: not recorded
+    (logs written before the field existed) or not a search (a campaign's random samples).
+    """
 
     workload: Workload
     target: Target
@@ -84,6 +90,7 @@ class TuningLog:
     started_at: float
     finished_at: float
     measurements: tuple[Measurement, ...]
+    search: str | None = None
 
     @property
     def succeeded(self) -> list[Measurement]:
@@ -100,6 +107,7 @@ class TuningLog:
             "trials": self.trials,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            **({"search": self.search} if self.search is not None else {}),
         }
         lines = [json.dumps(header, sort_keys=True)]
         lines += [json.dumps(m.to_dict(), sort_keys=True) for m in self.measurements]
@@ -160,6 +168,7 @@ def parse_tuning_log(data: bytes) -> ParsedLog:
             started_at=float(header["started_at"]),
             finished_at=float(header["finished_at"]),
             measurements=tuple(measurements),
+            search=None if header.get("search") is None else str(header["search"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"malformed tuning log header: {exc!r}") from exc

@@ -77,3 +77,14 @@ def test_relative_scores_are_best_over_latency_and_zero_when_failed() -> None:
     assert relative_scores(measured) == [0.5, 0.0, 1.0]
     assert relative_scores([Measurement("x", None, error="run")]) == [0.0]
     assert relative_scores([]) == []
+
+
+def test_how_the_search_started_round_trips_and_older_logs_read_as_unrecorded() -> None:
+    import dataclasses
+
+    unrecorded = make_log(5)
+    assert b"search" not in gzip.decompress(unrecorded.to_bytes())  # older logs stay byte-identical
+    assert parse_tuning_log(unrecorded.to_bytes()).log.search is None
+    for search in ("cold", "warm:search_model.json@0123456789ab"):
+        log = dataclasses.replace(unrecorded, search=search)
+        assert parse_tuning_log(log.to_bytes()).log == log

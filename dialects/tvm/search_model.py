@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 from collections.abc import Collection, Iterable
 from pathlib import Path
@@ -102,6 +103,13 @@ def _booster_bytes(path: Path) -> tuple[bytearray, int]:
     if rows is None or not rows.isdigit():
         raise InvalidInput(f"{path} is not a search model: it lacks the {_ROWS_ATTRIBUTE} attribute")
     return booster.save_raw(), int(rows)
+
+
+@functools.cache
+def search_model_digest(path: Path) -> str:
+    """The first 12 hex digits of the SHA-256 of the file at ``path`` (read once per process):
+    which search model guided a run, as its tuning log records it."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 def check_search_model(path: Path) -> int:

@@ -141,6 +141,7 @@ def tune_workload(
         started_at=started,
         finished_at=finished,
         measurements=tuple(collector.measurements),
+        search=search_start(options),
     )
     if not log.measurements:
         raise TuningError(f"MetaSchedule measured no candidate of {workload.name} ({workload.key})")
@@ -160,6 +161,17 @@ def search_cost_model(options: TuneOptions) -> Any:
     from lorien.dialects.tvm.search_model import SHIPPED_SEARCH_MODEL, warm_cost_model
 
     return warm_cost_model(options.search_model or SHIPPED_SEARCH_MODEL)
+
+
+def search_start(options: TuneOptions) -> str:
+    """How a search with ``options`` starts, as its tuning log records it: ``cold``, or
+    ``warm:<file>@<digest>`` naming the search model."""
+    if not options.warm_start:
+        return "cold"
+    from lorien.dialects.tvm.search_model import SHIPPED_SEARCH_MODEL, search_model_digest
+
+    path = options.search_model or SHIPPED_SEARCH_MODEL
+    return f"warm:{path.name}@{search_model_digest(path)}"
 
 
 def make_runner(options: TuneOptions) -> ms.runner.Runner:

@@ -121,6 +121,7 @@ def test_tuning_measures_on_rpc_devices(tracker: tuple[str, int]) -> None:
     log = outcome.log
     assert len(log.measurements) == 4
     assert [m.error for m in log.measurements] == [None] * 4
+    assert log.search == "cold"
     assert len(log.succeeded) == 4
     assert 1 <= len(outcome.records) <= 2
     for record in outcome.records:

@@ -59,6 +59,8 @@ def test_tuning_commits_best_records_and_the_full_log(tuned: Tuned) -> None:
     parsed = parse_tuning_log(tuned.logs.get(log_ref))
     assert parsed.log.workload == tuned.workload
     assert len(parsed.log.measurements) == TRIALS
+    # warm by default, from the shipped search model, and the log says so
+    assert parsed.log.search is not None and parsed.log.search.startswith("warm:search_model.json@")
     assert min(m.latency.mean for m in parsed.log.succeeded) == pytest.approx(latencies[0])
 
 
