@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from lorien.dialects import CandidateOptions, Dialect, Lowering, TuneOptions, get_dialect
 from lorien.errors import LorienError
@@ -165,11 +166,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cold-start", action="store_true",
                         help="search without the pre-trained search model (as the data set's first "
                              "logs were collected)")
+    parser.add_argument("--search-model", type=Path, metavar="FILE",
+                        help="the search model that guides the searches (default: the shipped one)")
     parser.add_argument("--max-workloads", type=int, default=None, help="stop after this many")
     parser.add_argument("--plan-only", action="store_true", help="print the plan and exit")
     args = parser.parse_args(argv)
 
+    if args.cold_start and args.search_model is not None:
+        parser.error("--search-model and --cold-start exclude each other")
     dialect = get_dialect("tvm")
+    search = TuneOptions(trials=args.trials, warm_start=not args.cold_start, search_model=args.search_model)
+    problem = dialect.tune_options_problem(search)
+    if problem is not None:
+        parser.error(problem)
     target = dialect.parse_target(args.target)
     lowering = None if args.prepack is None else Lowering(prepack=args.prepack)
     plan = plan_campaign(dialect, target, args.models, args.batches, lowering)
@@ -191,8 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # one workload at a time, its search then its samples, so that any prefix is usable
         for item in (todo + [i for i in unsampled if i not in todo])[: args.max_workloads]:
             if item in todo:
-                report = tune_workloads(dialect, [item.workload], target, store, logs,
-                                        TuneOptions(trials=args.trials, warm_start=not args.cold_start),
+                report = tune_workloads(dialect, [item.workload], target, store, logs, search,
                                         force=True)
                 failed += len(report.failed)
             if item in unsampled and args.random_samples > 0:
