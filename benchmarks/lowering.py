@@ -1,38 +1,45 @@
 """The lowering before TVM's static-shape pipeline against the pipeline itself (plain and with weight
 prepacking), per network, from the same tuning logs: kernels, kernels with a schedule, latency,
-PyTorch eager and untuned TVM beside them, as ratios in one run.
+PyTorch eager (timed alone, in a fresh process) and untuned TVM beside them, as ratios in one run.
 
-Every build takes its schedules from one store seeded with the logs' best measurements (the
-shipped data set by default, which the campaign extends), so each lowering gets whatever budget
-per kernel the logs hold (the campaign's: 64 trials). Tuning time is the logs' own time for the
-kernels a build used. A kernel without a schedule is built unscheduled, and the table says how
-many there were: compare rows whose coverage is complete.
+Every build takes its schedules from one store seeded with the searches in the logs (the shipped
+data set by default, which the campaign extends), so each lowering gets the budget per kernel
+the logs hold (the campaign's: 64 trials). Random design-space samples are left out, and
+``--search cold`` / ``warm`` keeps only searches that started that way, so that rows compare like
+with like (a warm search finds faster schedules than a cold one at the same budget). Tuning time
+is the selected logs' own time for the kernels a build used. A kernel without a schedule is built
+unscheduled, and the table says how many there were: compare rows whose coverage is complete.
 
-    python benchmarks/lowering.py --models resnet18 mobilenet_v2 bert_base_s64 [--tune-missing 64]
+    python benchmarks/lowering.py --models resnet18 bert_base_s64 --search cold [--tune-missing 64]
+    python benchmarks/lowering.py --models resnet18 --lowerings plain prepack --search warm
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from lorien.config import open_store
+from lorien.datasets.campaign import search_kind
 from lorien.datasets.eager import time_torch_eager_alone, torch_outputs
 from lorien.datasets.zoo import load_model
 from lorien.dialects import CompiledModel, Lowering, get_dialect
 from lorien.logstore import LocalLogStore, read_logs
 from lorien.outputs import max_abs_error
-from lorien.serving.seed import seed_store, tuning_logs_dir
+from lorien.serving.seed import seed_from_logs, tuning_logs_dir
+from lorien.tuning_log import TuningLog
 
 
 @dataclass
 class Row:
     model: str
     lowering: str
+    search: str
     kernels: int
     scheduled: int
     latency_ms: float
@@ -70,36 +77,54 @@ def previous_workloads(model: Any, target: Any) -> list[Any]:
             for task in ms.relax_integration.extract_tasks(lowered, tvm_target)]
 
 
-def tune_missing(dialect: Any, target: Any, model: Any, store: Any, logs_dir: Path, trials: int) -> None:
-    """Tune, into the log folder, every kernel of each lowering the store has no record for, so
-    that every row compares the same budget per kernel. Resumable (finished kernels are skipped)."""
+LOWERINGS = ("previous", "plain", "prepack")
+
+
+def kernels_of(dialect: Any, target: Any, model: Any, lowering: str) -> dict[str, Any]:
+    """The kernels with work in them (FLOPs > 0) of one way of lowering ``model``, by key."""
+    if lowering == "previous":
+        return {w.key: w for w in previous_workloads(model, target) if w.flops > 0}
+    uses = dialect.extract(model, target, Lowering(prepack=lowering == "prepack"))
+    return {u.workload.key: u.workload for u in uses if u.workload.flops > 0}
+
+
+def selected(logs: list[TuningLog], search: str) -> list[TuningLog]:
+    """The search logs builds take schedules from: every search (``any``), or only the cold or
+    the warm ones. Never random samples, so that each kernel has the search's budget."""
+    return [log for log in logs if (kind := search_kind(log)) is not None and search in ("any", kind)]
+
+
+def tune_missing(dialect: Any, target: Any, kernels: dict[str, Any], store: Any, logs_dir: Path,
+                 trials: int, search: str) -> None:
+    """Tune, into the log folder and the store, every kernel the store has no record for (it
+    holds the selected logs' schedules), searching as ``search`` says (``any``: warm), so every
+    row has the same budget per kernel. Resumable: what is tuned is in the logs."""
     from lorien.config import open_logs
     from lorien.dialects import TuneOptions
     from lorien.tuner import tune_workloads
 
-    kernels = {w.key: w for w in previous_workloads(model, target) if w.flops > 0}
-    for lowering in (Lowering(prepack=False), Lowering(prepack=True)):
-        kernels.update({u.workload.key: u.workload for u in dialect.extract(model, target, lowering)
-                        if u.workload.flops > 0})
     missing = [w for key, w in kernels.items() if not store.count(workload_key=key)]
-    print(f"tuning {len(missing)} kernels without records at {trials} trials", flush=True)
+    print(f"tuning {len(missing)} kernels without a {search} search at {trials} trials", flush=True)
     tune_workloads(dialect, missing, target, store, open_logs(f"file://{logs_dir.resolve()}"),
-                   TuneOptions(trials=trials))
+                   TuneOptions(trials=trials, warm_start=search != "cold"), force=True)
 
 
-def tuning_seconds(logs: list[Any], keys: set[str]) -> float:
-    """Wall time the logs spent on these kernels (search and random samples alike)."""
+def tuning_seconds(logs: list[TuningLog], keys: set[str]) -> float:
+    """Wall time the logs spent on these kernels."""
     return sum(log.finished_at - log.started_at for log in logs if log.workload.key in keys)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["resnet18", "mobilenet_v2", "bert_base_s64"])
+    parser.add_argument("--lowerings", nargs="+", choices=LOWERINGS, default=list(LOWERINGS))
+    parser.add_argument("--search", choices=("any", "cold", "warm"), default="any",
+                        help="take schedules from these searches only (any)")
     parser.add_argument("--logs", type=Path, default=tuning_logs_dir(), help="tuning-log folder")
     parser.add_argument("--repeat", type=int, default=10, help="timed runs of each build")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--tune-missing", type=int, metavar="TRIALS",
-                        help="first tune every kernel no log covers, in each lowering, at TRIALS "
+                        help="first tune every kernel the selected searches do not cover, at TRIALS "
                              "trials (into --logs; resumable)")
     args = parser.parse_args()
 
@@ -107,30 +132,36 @@ def main() -> None:
     target = dialect.parse_target("host")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, open_store(f"sqlite:///{tmp}/lorien.db") as store:
-        seed_store(store, args.logs)
+        seed_from_logs(store, selected(read_logs(LocalLogStore(args.logs))[0], args.search))
         if args.tune_missing:
             for name in args.models:
-                tune_missing(dialect, target, dialect.load_model(load_model(name)), store, args.logs,
-                             args.tune_missing)
-        logs = read_logs(LocalLogStore(args.logs))[0]
+                model = dialect.load_model(load_model(name))
+                for lowering in args.lowerings:
+                    tune_missing(dialect, target, kernels_of(dialect, target, model, lowering), store,
+                                 args.logs, args.tune_missing, args.search)
+        logs = selected(read_logs(LocalLogStore(args.logs))[0], args.search)
         for name in args.models:
             source = load_model(name)
             model = dialect.load_model(source)
             reference = torch_outputs(source)
-            eager = time_torch_eager_alone(name, repeat=args.repeat).median
             untuned = dialect.time(dialect.compile(model, target, None), args.repeat).median
-            builds: list[tuple[str, CompiledModel]] = [
-                ("previous", build_previous(model, target, store, dialect.build_id()))]
-            for lowering in (Lowering(prepack=False), Lowering(prepack=True)):
-                builds.append((lowering.name, dialect.compile(model, target, store, lowering)))
-            for label, compiled in builds:
+            for label in args.lowerings:
+                if label == "previous":
+                    compiled = build_previous(model, target, store, dialect.build_id())
+                else:
+                    compiled = dialect.compile(model, target, store, Lowering(prepack=label == "prepack"))
                 answered = set(compiled.scheduled_keys)
-                rows.append(Row(name, label, compiled.kernels, compiled.kernels_scheduled,
-                                dialect.time(compiled, args.repeat).median * 1e3, eager * 1e3,
+                rows.append(Row(name, label, args.search, compiled.kernels, compiled.kernels_scheduled,
+                                dialect.time(compiled, args.repeat).median * 1e3, math.nan,
                                 untuned * 1e3, tuning_seconds(logs, answered),
                                 max_abs_error(dialect.outputs(compiled), reference)))
                 print(json.dumps(asdict(rows[-1])), flush=True)
-    print(f"\ntarget {target.canonical}; logs {args.logs}; medians of {args.repeat} runs\n")
+            eager = time_torch_eager_alone(name, repeat=args.repeat).median * 1e3  # alone, last
+            for row in rows:
+                if row.model == name:
+                    row.eager_ms = eager
+    print(f"\ntarget {target.canonical}; logs {args.logs}; searches: {args.search}; "
+          f"medians of {args.repeat} runs; PyTorch eager timed alone in a fresh process\n")
     header = ["model", "lowering", "kernels", "scheduled", "latency", "vs eager", "vs untuned",
               "tuning", "max |err|"]
     print(" | ".join(header))
@@ -138,6 +169,8 @@ def main() -> None:
         print(" | ".join([r.model, r.lowering, str(r.kernels), str(r.scheduled), f"{r.latency_ms:.1f} ms",
                           f"{r.latency_ms / r.eager_ms:.2f}x", f"{r.untuned_ms / r.latency_ms:.1f}x faster",
                           f"{r.tuning_s / 60:.0f} min", f"{r.max_abs_error:.1e}"]))
+    for name in args.models:
+        print(f"{name}: PyTorch eager {next(r.eager_ms for r in rows if r.model == name):.1f} ms")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
 

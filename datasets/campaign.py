@@ -146,6 +146,23 @@ def measure_random_samples(dialect: Dialect, workload: Workload, target: Target,
     return TuningLog(workload, target, dialect.build_id(), count, started, time.time(), measurements)
 
 
+#: The shipped data set's logs from before tuning logs recorded how their search started were all
+#: written by this campaign: those started before this moment (2026-11-30 17:00 UTC) searched cold
+#: (MetaSchedule's default), later ones warm (from a search model).
+UNRECORDED_SEARCHES_WARM_FROM = 1796058000.0
+
+
+def search_kind(log: TuningLog) -> str | None:
+    """How a data-set log's search started, ``"cold"`` or ``"warm"``; None for a log that is not
+    a search (random design-space samples). Read from the log where it says (``TuningLog.search``),
+    else from when it ran (:data:`UNRECORDED_SEARCHES_WARM_FROM`)."""
+    if not log.measurements or all(m.origin == "random" for m in log.measurements):
+        return None
+    if log.search is not None:
+        return "cold" if log.search == "cold" else "warm"
+    return "warm" if log.started_at >= UNRECORDED_SEARCHES_WARM_FROM else "cold"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from lorien.config import open_logs, open_store, resolve_logs_uri, resolve_store_uri
     from lorien.datasets.zoo import zoo_names

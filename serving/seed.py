@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from lorien.errors import NotFound
 from lorien.logstore import LocalLogStore, read_logs
 from lorien.records import ScheduleRecord
 from lorien.store.base import ScheduleStore
+from lorien.tuning_log import TuningLog
 
 SHIPPED = Path(__file__).resolve().parent / "shipped"
 MODEL_TEXT = SHIPPED / "cost_model.txt"
@@ -46,7 +47,12 @@ def seed_store(store: ScheduleStore, logs_dir: Path | None = None,
         ``(workloads, records kept)``.
     """
     logs, _, _ = read_logs(LocalLogStore(logs_dir or tuning_logs_dir()))
-    logs = [log for log in logs if log.workload.key not in exclude]
+    return seed_from_logs(store, [log for log in logs if log.workload.key not in exclude])
+
+
+def seed_from_logs(store: ScheduleStore, logs: Sequence[TuningLog]) -> tuple[int, int]:
+    """Store the workloads of ``logs`` and their measured schedules as ``tuned`` records (the
+    store keeps its best N). Returns ``(workloads, records kept)``."""
     records = [
         ScheduleRecord(dialect=log.workload.dialect, workload_key=log.workload.key, target=log.target,
                        build=log.build, schedule=m.schedule, latency=m.latency, source="tuned",

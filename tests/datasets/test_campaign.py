@@ -98,3 +98,19 @@ def test_random_samples_are_measured_and_marked(tmp_path: Path) -> None:
     # the same workload draws the same schedules next time (a resumed campaign repeats nothing new)
     redo = measure_random_samples(dialect, use.workload, target, 3, TuneOptions(trials=3, repeat=1))
     assert [m.schedule for m in redo.measurements] == [m.schedule for m in log.measurements]
+
+
+def test_search_kind_reads_the_log_and_dates_unrecorded_ones() -> None:
+    import dataclasses
+
+    from lorien.datasets.campaign import UNRECORDED_SEARCHES_WARM_FROM, search_kind
+
+    found = (Measurement("s", Latency((1e-3,))),)
+    since = UNRECORDED_SEARCHES_WARM_FROM
+    before = TuningLog(workload(), CPU_A, "b", 1, since - 1, since, found)
+    after = dataclasses.replace(before, started_at=since + 1)
+    assert (search_kind(before), search_kind(after)) == ("cold", "warm")
+    assert search_kind(dataclasses.replace(after, search="cold")) == "cold"
+    assert search_kind(dataclasses.replace(before, search="warm:m.json@0123456789ab")) == "warm"
+    sampled = dataclasses.replace(before, measurements=(Measurement("r", Latency((1e-3,)), origin="random"),))
+    assert search_kind(sampled) is None
