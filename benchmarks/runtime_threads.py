@@ -1,7 +1,8 @@
 """TVM's runtime thread pool as a lever: one build of a network with Lorien's schedules, saved as
 the library ``lorien compile --output`` writes, then loaded and timed in a fresh process per
 setting of the pool (threads, binding to cores, spinning while idle), beside PyTorch eager timed
-alone the same way. As ratios in one run.
+alone, and right after TVM in the same process (what TVM's pool does to other work there). As
+ratios in one run.
 
     python benchmarks/runtime_threads.py --model resnet18 [--search warm] [--repeat 20]
 
@@ -47,17 +48,23 @@ vm = relax.VirtualMachine(tvm.runtime.load_module(library), device)
 args = [tvm.runtime.tensor(np.random.rand(*s).astype(d), device) for s, d in shapes]
 vm["main"](*args)
 timer = vm.time_evaluator("main", device, number=1, repeat=repeat, min_repeat_ms=0)
-print(json.dumps([float(r) for r in timer(*args).results]))
+tvm_runs = [float(r) for r in timer(*args).results]
+from lorien.datasets.eager import time_torch_eager
+from lorien.datasets.zoo import load_model
+eager_runs = time_torch_eager(load_model(sys.argv[4]), repeat).runs  # right after TVM, same process
+print(json.dumps({"tvm": tvm_runs, "eager": list(eager_runs)}))
 """
 
 
 def time_library(library: Path, shapes: list[tuple[list[int], str]], repeat: int,
-                 settings: dict[str, str]) -> float:
-    """Median seconds of one forward pass of ``library`` in a fresh process with ``settings``."""
+                 settings: dict[str, str], model: str) -> tuple[float, float]:
+    """Median seconds of one forward pass of ``library`` in a fresh process with ``settings``, and
+    of PyTorch eager's of ``model`` timed right after in the same process."""
     env = {**os.environ, **settings}
-    done = subprocess.run([sys.executable, "-c", _TIMER, str(library), json.dumps(shapes), str(repeat)],
-                          env=env, capture_output=True, text=True, check=True, timeout=900)
-    return statistics.median(json.loads(done.stdout.strip().splitlines()[-1]))
+    done = subprocess.run([sys.executable, "-c", _TIMER, str(library), json.dumps(shapes), str(repeat),
+                           model], env=env, capture_output=True, text=True, check=True, timeout=900)
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    return statistics.median(runs["tvm"]), statistics.median(runs["eager"])
 
 
 def main() -> None:
@@ -85,18 +92,19 @@ def main() -> None:
         dialect.export(compiled, library)
         print(f"{args.model}: {compiled.kernels_scheduled}/{compiled.kernels} kernels scheduled "
               f"({args.search} searches); {os.cpu_count()} cores", flush=True)
-        times = {}
+        times, eager_after = {}, {}
         for name, settings in SETTINGS.items():
-            times[name] = time_library(library, shapes, args.repeat, settings)
-            print(f"  {name}: {times[name] * 1e3:.1f} ms", flush=True)
+            times[name], eager_after[name] = time_library(library, shapes, args.repeat, settings, args.model)
+            print(f"  {name}: {times[name] * 1e3:.1f} ms, eager after it {eager_after[name] * 1e3:.1f} ms",
+                  flush=True)
     eager = time_torch_eager_alone(args.model, repeat=args.repeat).median
     print(f"\n{args.model} on {target.canonical}; medians of {args.repeat} runs, each setting in a "
           "fresh process\n")
-    print("setting | latency | vs default | vs PyTorch eager")
+    print("setting | TVM latency | vs default | vs PyTorch eager alone | eager right after TVM, same process")
     for name, seconds in times.items():
         print(f"{name} | {seconds * 1e3:.1f} ms | {times['default'] / seconds:.2f}x faster | "
-              f"{seconds / eager:.2f}x")
-    print(f"PyTorch eager (alone) | {eager * 1e3:.1f} ms | | 1.00x")
+              f"{seconds / eager:.2f}x | {eager_after[name] * 1e3:.1f} ms ({eager_after[name] / eager:.2f}x)")
+    print(f"PyTorch eager (alone) | {eager * 1e3:.1f} ms | | 1.00x |")
 
 
 if __name__ == "__main__":
