@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lorien.config import open_store
-from lorien.datasets.campaign import search_kind
+from lorien.datasets.campaign import search_logs
 from lorien.datasets.eager import time_torch_eager_alone, torch_outputs
 from lorien.datasets.zoo import load_model
 from lorien.dialects import CompiledModel, Lowering, get_dialect
@@ -88,12 +88,6 @@ def kernels_of(dialect: Any, target: Any, model: Any, lowering: str) -> dict[str
     return {u.workload.key: u.workload for u in uses if u.workload.flops > 0}
 
 
-def selected(logs: list[TuningLog], search: str) -> list[TuningLog]:
-    """The search logs builds take schedules from: every search (``any``), or only the cold or
-    the warm ones. Never random samples, so that each kernel has the search's budget."""
-    return [log for log in logs if (kind := search_kind(log)) is not None and search in ("any", kind)]
-
-
 def tune_missing(dialect: Any, target: Any, kernels: dict[str, Any], store: Any, logs_dir: Path,
                  trials: int, search: str) -> None:
     """Tune, into the log folder and the store, every kernel the store has no record for (it
@@ -132,14 +126,14 @@ def main() -> None:
     target = dialect.parse_target("host")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp, open_store(f"sqlite:///{tmp}/lorien.db") as store:
-        seed_from_logs(store, selected(read_logs(LocalLogStore(args.logs))[0], args.search))
+        seed_from_logs(store, search_logs(read_logs(LocalLogStore(args.logs))[0], args.search))
         if args.tune_missing:
             for name in args.models:
                 model = dialect.load_model(load_model(name))
                 for lowering in args.lowerings:
                     tune_missing(dialect, target, kernels_of(dialect, target, model, lowering), store,
                                  args.logs, args.tune_missing, args.search)
-        logs = selected(read_logs(LocalLogStore(args.logs))[0], args.search)
+        logs = search_logs(read_logs(LocalLogStore(args.logs))[0], args.search)
         for name in args.models:
             source = load_model(name)
             model = dialect.load_model(source)

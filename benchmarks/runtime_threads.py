@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from lorien.config import open_store
+from lorien.datasets.campaign import search_logs
 from lorien.datasets.eager import time_torch_eager_alone
 from lorien.datasets.zoo import load_model
 from lorien.dialects import get_dialect
@@ -68,8 +69,6 @@ def time_library(library: Path, shapes: list[tuple[list[int], str]], repeat: int
 
 
 def main() -> None:
-    from lorien.datasets.campaign import search_kind
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--search", choices=("any", "cold", "warm"), default="any",
@@ -83,8 +82,7 @@ def main() -> None:
     source = load_model(args.model)
     model = dialect.load_model(source)
     shapes = [(list(x.shape), str(x.dtype)) for x in source.example_inputs]
-    logs = [log for log in read_logs(LocalLogStore(args.logs))[0]
-            if (kind := search_kind(log)) is not None and args.search in ("any", kind)]
+    logs = search_logs(read_logs(LocalLogStore(args.logs))[0], args.search)
     with tempfile.TemporaryDirectory() as tmp, open_store(f"sqlite:///{tmp}/lorien.db") as store:
         seed_from_logs(store, logs)
         compiled = dialect.compile(model, target, store)

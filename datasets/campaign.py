@@ -163,6 +163,12 @@ def search_kind(log: TuningLog) -> str | None:
     return "warm" if log.started_at >= UNRECORDED_SEARCHES_WARM_FROM else "cold"
 
 
+def search_logs(logs: Iterable[TuningLog], search: str = "any") -> list[TuningLog]:
+    """The searches among ``logs`` (never random samples, so that each kernel has the search's
+    budget): all of them (``any``), or only those :func:`search_kind` calls ``cold`` or ``warm``."""
+    return [log for log in logs if (kind := search_kind(log)) is not None and search in ("any", kind)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from lorien.config import open_logs, open_store, resolve_logs_uri, resolve_store_uri
     from lorien.datasets.zoo import zoo_names

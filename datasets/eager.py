@@ -35,10 +35,11 @@ def time_torch_eager_alone(spec: str, batch: int = 1, repeat: int = 5, timeout_s
     """:func:`time_torch_eager` of the model ``spec`` names (see :func:`lorien.datasets.zoo.load_model`),
     run in a fresh Python process.
 
-    Timed in the process that built and ran a TVM model, eager is slowed by what TVM left there
-    (its worker threads spin after each run and compete with oneDNN's): on this project's 2-core
-    machine 44.5 ms in-process against 28.5 ms alone for ResNet-18. Baselines a user compares with
-    are therefore timed alone. Blocks until the child exits; thread-safe.
+    Timed in the process that built and ran a TVM model, eager shares it with what TVM left there
+    (its worker-thread pool): on this project's 2-core machine ResNet-18's eager ran 44.5 ms timed
+    that way and 28.5 ms alone, in separate runs (``benchmarks/runtime_threads.py`` measures the
+    two side by side). Baselines a user compares with are therefore timed alone. Blocks until the
+    child exits; thread-safe.
 
     Raises:
         RuntimeError: the child failed or ran past ``timeout_s``; the message carries its last line.

@@ -103,7 +103,7 @@ def test_random_samples_are_measured_and_marked(tmp_path: Path) -> None:
 def test_search_kind_reads_the_log_and_dates_unrecorded_ones() -> None:
     import dataclasses
 
-    from lorien.datasets.campaign import UNRECORDED_SEARCHES_WARM_FROM, search_kind
+    from lorien.datasets.campaign import UNRECORDED_SEARCHES_WARM_FROM, search_kind, search_logs
 
     found = (Measurement("s", Latency((1e-3,))),)
     since = UNRECORDED_SEARCHES_WARM_FROM
@@ -114,3 +114,5 @@ def test_search_kind_reads_the_log_and_dates_unrecorded_ones() -> None:
     assert search_kind(dataclasses.replace(before, search="warm:m.json@0123456789ab")) == "warm"
     sampled = dataclasses.replace(before, measurements=(Measurement("r", Latency((1e-3,)), origin="random"),))
     assert search_kind(sampled) is None
+    assert search_logs([before, after, sampled]) == [before, after]
+    assert search_logs([before, after, sampled], "warm") == [after]
