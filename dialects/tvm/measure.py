@@ -81,7 +81,7 @@ class ScheduleMeasurer:
         mod = from_workload(workload)
         tvm_target = to_tvm_target(target)
         results: list[Latency | None] = [None] * len(schedules)
-        modules, rows = [], []
+        modules, rows, args_infos = [], [], []
         for row, schedule in enumerate(schedules):
             try:
                 sch = tvm.s_tir.Schedule(mod)
@@ -90,16 +90,18 @@ class ScheduleMeasurer:
                 continue
             modules.append(sch.mod)
             rows.append(row)
+            # as MetaSchedule measures: a prepacked kernel's weight layout rewrite is left out of
+            # the build (default_build), so the weights are given in the layout the schedule chose
+            args_infos.append(ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
         if not modules:
             return results
         device = _DEVICES.get(tvm_target.kind.name, tvm_target.kind.name)
-        args_info = ArgInfo.from_prim_func(mod["main"])
         with self._lock:
             runner = self._runner()  # first: no build is wasted when the tracker cannot be asked
             built: list[Any] = list(self._builders.map_with_error_catching(
                 lambda scheduled: _build(scheduled, tvm_target), modules))
             runner_inputs, run_rows = [], []
-            for row, result in zip(rows, built, strict=True):
+            for row, args_info, result in zip(rows, args_infos, built, strict=True):
                 if result.status == StatusKind.COMPLETE:
                     runner_inputs.append(ms.runner.RunnerInput(result.value, device, args_info))
                     run_rows.append(row)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
-from lorien.dialects import TuneOptions, get_dialect
+from lorien.dialects import Lowering, TuneOptions, get_dialect
 from lorien.dialects.tvm.measure import KeptMeasurers, ScheduleMeasurer
 from lorien.records import Target, Workload
 from tests.tvm_models import sampled_schedules, small_conv, small_mlp
@@ -75,6 +75,21 @@ def test_a_kept_measurer_measures_again_with_the_same_processes(kernels: Kernels
 
     measurer.close()
     assert not _still_alive(started)
+
+
+@pytest.mark.parametrize("prepack", [False, True], ids=["plain", "prepack"])
+def test_kernels_of_either_lowering_measure(kernels: Kernels, measurer: ScheduleMeasurer,
+                                            prepack: bool) -> None:
+    """A prepacked kernel's schedules rewrite the weights' layout; they are measured as MetaSchedule
+    measures them (the rewrite left out of the build, the weights given in the chosen layout)."""
+    dialect = get_dialect("tvm")
+    workload = dialect.extract(dialect.load_model(small_mlp()), kernels.target,
+                               Lowering(prepack=prepack))[0].workload
+    schedules = sampled_schedules(workload, kernels.target, 2)
+    rewrites = ["TransformLayout" in {inst[0] for inst in json.loads(s)[0]} for s in schedules]
+    assert rewrites == [prepack, prepack]
+    latencies = measurer.measure(workload, kernels.target, schedules)
+    assert all(latency is not None and 0 < latency.mean < 1 for latency in latencies)
 
 
 def test_kept_measurers_keep_one_per_setting_up_to_their_limit(kernels: Kernels) -> None:
