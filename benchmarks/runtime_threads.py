@@ -88,8 +88,9 @@ def main() -> None:
         compiled = dialect.compile(model, target, store)
         library = Path(tmp) / f"{args.model}.so"
         dialect.export(compiled, library)
-        print(f"{args.model}: {compiled.kernels_scheduled}/{compiled.kernels} kernels scheduled "
-              f"({args.search} searches); {os.cpu_count()} cores", flush=True)
+        print(f"{args.model}, lowered {compiled.lowering.name}: {compiled.kernels_scheduled}/"
+              f"{compiled.kernels} kernels scheduled ({args.search} searches); {os.cpu_count()} cores",
+              flush=True)
         times, eager_after = {}, {}
         for name, settings in SETTINGS.items():
             times[name], eager_after[name] = time_library(library, shapes, args.repeat, settings, args.model)

@@ -91,3 +91,21 @@ def test_the_report_names_the_command_that_covers_what_cannot_move(
     out = capsys.readouterr().out
     assert "2 kernels changed and have no records" in out
     assert f"lorien tune --model {MODELS[1]} --no-prepack" in out
+
+
+def test_compile_points_a_store_of_plain_schedules_to_migrate(
+        old_store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Prepacking is the default: a store tuned plain (as before) misses, and compile says why."""
+    args = ["compile", "--model", MODELS[0], "--store", old_store, "--no-baselines", "--repeat", "1",
+            "--json"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["kernels_scheduled"] == 0 and json.loads(out)["lowering"] == "prepack"
+    assert "schedules for 1 of this model's kernels lowered plain: compile with --no-prepack" in err
+    assert f"'lorien db migrate --model {MODELS[0]}'" in err
+    assert main([*args, "--prepack"]) == 0  # chosen, not defaulted: no note
+    assert "note:" not in capsys.readouterr().err
+    _migrate(capsys, old_store, "--prepack")
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["kernels_scheduled"] == 1 and "note:" not in err

@@ -63,6 +63,21 @@ def test_prepacked_and_plain_kernels_never_share_a_key() -> None:
         assert plain and prepacked and not plain & prepacked
 
 
+def test_prepacking_is_what_extract_and_the_hook_use_unless_told(conv_bn: object, tmp_path: Path) -> None:
+    from lorien.dialects.tvm.hook import LorienDatabase
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    assert dialect.default_lowering == PREPACK
+    default = {use.workload.key for use in dialect.extract(conv_bn, target)}
+    assert default == {use.workload.key for use in dialect.extract(conv_bn, target, PREPACK)}
+    with open_store(f"sqlite:///{tmp_path}/lorien.db") as store:
+        hooks = [dialect.compiler_hook(store, target), LorienDatabase(store, target, dialect.build_id()),
+                 dialect.compiler_hook(store, target, PLAIN)]
+        assert all(isinstance(hook, LorienDatabase) for hook in hooks)
+        assert [hook.lowering for hook in hooks] == [PREPACK, PREPACK, PLAIN]  # type: ignore[attr-defined]
+
+
 def test_the_hook_never_answers_a_kernel_of_the_other_lowering(conv_bn: object, tmp_path: Path) -> None:
     """Plain kernels' schedules stored; TVM's own pipeline with prepacking asks the hook for the
     plain kernels first (its zero pipeline applies the current database before the weights are
