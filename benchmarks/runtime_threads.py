@@ -81,7 +81,7 @@ def main() -> None:
     target = dialect.parse_target("host")
     source = load_model(args.model)
     model = dialect.load_model(source)
-    shapes = [(list(x.shape), str(x.dtype)) for x in source.example_inputs]
+    shapes = [(list(x.shape), str(x.dtype).removeprefix("torch.")) for x in source.example_inputs]
     logs = search_logs(read_logs(LocalLogStore(args.logs))[0], args.search)
     with tempfile.TemporaryDirectory() as tmp, open_store(f"sqlite:///{tmp}/lorien.db") as store:
         seed_from_logs(store, logs)
@@ -99,9 +99,10 @@ def main() -> None:
     eager = time_torch_eager_alone(args.model, repeat=args.repeat).median
     print(f"\n{args.model} on {target.canonical}; medians of {args.repeat} runs, each setting in a "
           "fresh process\n")
-    print("setting | TVM latency | vs default | vs PyTorch eager alone | eager right after TVM, same process")
+    print("setting | TVM latency | speed vs default | vs PyTorch eager alone | "
+          "eager right after TVM, same process")
     for name, seconds in times.items():
-        print(f"{name} | {seconds * 1e3:.1f} ms | {times['default'] / seconds:.2f}x faster | "
+        print(f"{name} | {seconds * 1e3:.1f} ms | {times['default'] / seconds:.2f}x | "
               f"{seconds / eager:.2f}x | {eager_after[name] * 1e3:.1f} ms ({eager_after[name] / eager:.2f}x)")
     print(f"PyTorch eager (alone) | {eager * 1e3:.1f} ms | | 1.00x |")
 
