@@ -19,6 +19,7 @@ from lorien.dialects.base import (
     TuneOptions,
     TuneOutcome,
 )
+from lorien.dialects.tvm import DEFAULT_LOWERING
 from lorien.errors import InvalidInput, LorienError, TuningError
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
@@ -38,11 +39,7 @@ class TVMDialect(Dialect):
 
     name: ClassVar[str] = "tvm"
     feature_version: ClassVar[str] = "tvm-per-store-164x(sum,mean,max)-v1"
-    #: Weights prepacked unless a caller says otherwise: at the same tuning budget per kernel it
-    #: built faster models than the plain lowering on the zoo networks measured
-    #: (``benchmarks/lowering.py``, the README's lowering figures). TVM's own pipeline defaults to
-    #: plain (``cpu_weight_prepack=False``): a database tuned that way is used with ``--no-prepack``.
-    default_lowering: ClassVar[Lowering] = Lowering(prepack=True)
+    default_lowering: ClassVar[Lowering] = DEFAULT_LOWERING
 
     def parse_target(self, text: str) -> Target:
         from lorien.dialects.tvm.target import parse_target

@@ -19,7 +19,7 @@ from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.schedule import Trace
 
 from lorien.dialects.base import Lowering
-from lorien.dialects.tvm.dialect import TVMDialect
+from lorien.dialects.tvm import DEFAULT_LOWERING
 from lorien.dialects.tvm.lowering import kernel_lowering
 from lorien.dialects.tvm.workloads import readable_name, workload_key
 from lorien.lookup import find_schedule
@@ -73,7 +73,7 @@ class LorienDatabase(ms.database.PyDatabase):
         self.store = store
         self.target = target
         self.build = build
-        self.lowering = lowering or TVMDialect.default_lowering
+        self.lowering = lowering or DEFAULT_LOWERING
         self.stats = HookStats()
 
     def lookup(self, key: str) -> ScheduleRecord | None:
