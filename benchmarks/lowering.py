@@ -57,7 +57,7 @@ def build_previous(model: Any, target: Any, store: Any, build_id: str) -> Compil
     from lorien.dialects.tvm.hook import LorienDatabase
     from lorien.dialects.tvm.target import to_tvm_target
 
-    hook = LorienDatabase(store, target, build_id)
+    hook = LorienDatabase(store, target, build_id, Lowering(prepack=False))  # no prepacking then
     executable = ms.relax_integration.compile_relax(hook, model.mod, to_tvm_target(target), params=None)
     return CompiledModel(executable, len(hook.stats.queried), len(hook.stats.answered),
                          hook.stats.missing, model.inputs, scheduled_keys=sorted(hook.stats.answered))
