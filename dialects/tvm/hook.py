@@ -20,7 +20,7 @@ from tvm.s_tir.schedule import Trace
 
 from lorien.dialects.base import Lowering
 from lorien.dialects.tvm import DEFAULT_LOWERING
-from lorien.dialects.tvm.lowering import kernel_lowering
+from lorien.dialects.tvm.lowering import kernel_lowering, plain_twin
 from lorien.dialects.tvm.workloads import readable_name, workload_key
 from lorien.lookup import find_schedule
 from lorien.records import ScheduleRecord, Target
@@ -33,7 +33,7 @@ class HookStats:
 
     queried: dict[str, str] = field(default_factory=dict)  # key -> readable name
     other_lowering: dict[str, str] = field(default_factory=dict)  # key -> name, not this build's
-    answered: dict[str, ScheduleRecord] = field(default_factory=dict)  # key -> record used
+    answered: dict[str, ScheduleRecord] = field(default_factory=dict)  # key -> record used (maybe a twin's)
     failed: dict[str, str] = field(default_factory=dict)  # key -> why a stored record was unusable
 
     @property
@@ -55,12 +55,22 @@ def trace_record(mod: tvm.IRModule, record: ScheduleRecord, target: tvm.target.T
     )
 
 
+def equivalent_keys(mod: tvm.IRModule) -> tuple[str, ...]:
+    """Keys of the kernels whose schedules give ``mod``'s code exactly: a prepacked kernel's plain
+    twin (a plain schedule holds no layout rewrite, so applied to the prepacked kernel it gives the
+    twin's code, and its measured latency holds); none for a plain kernel."""
+    twin = plain_twin(mod)
+    return () if twin is mod else (workload_key(twin),)
+
+
 @derived_object
 class LorienDatabase(ms.database.PyDatabase):
     """MetaSchedule database view of a :class:`ScheduleStore` for one target, build and lowering.
 
     Look-up order per kernel: :func:`lorien.lookup.find_schedule` (tuned before predicted, exact
-    target before one of the same kind, this build before another). A kernel of the other
+    target before one of the same kind, this build before another), a prepacked kernel's plain
+    twin competing with it (:func:`equivalent_keys`), so each kernel of a prepacked build takes
+    the faster of its prepacked and plain schedules. A kernel of the other
     lowering (with or without weight prepacking, told by the kernel's own attributes) is never
     answered: TVM's zero pipeline asks the current database for the kernels without the
     prepacking attribute before it is attached, and those must stay unscheduled so that the
@@ -76,12 +86,13 @@ class LorienDatabase(ms.database.PyDatabase):
         self.lowering = lowering or DEFAULT_LOWERING
         self.stats = HookStats()
 
-    def lookup(self, key: str) -> ScheduleRecord | None:
-        found = find_schedule(self.store, key, self.target, self.build)
+    def lookup(self, key: str, equivalents: tuple[str, ...] = ()) -> ScheduleRecord | None:
+        found = find_schedule(self.store, key, self.target, self.build, equivalents)
         return found.record if found else None
 
     def has_workload(self, mod: tvm.IRModule) -> bool:
-        return kernel_lowering(mod) == self.lowering and self.lookup(workload_key(mod)) is not None
+        return (kernel_lowering(mod) == self.lowering
+                and self.lookup(workload_key(mod), equivalent_keys(mod)) is not None)
 
     def commit_workload(self, mod: tvm.IRModule) -> Any:
         return ms.database.Workload(mod)
@@ -108,7 +119,7 @@ class LorienDatabase(ms.database.PyDatabase):
             self.stats.other_lowering[key] = readable_name(workload_name or "kernel", mod)
             return None
         self.stats.queried[key] = readable_name(workload_name or "kernel", mod)
-        record = self.lookup(key)
+        record = self.lookup(key, equivalent_keys(mod))
         if record is None:
             return None
         try:

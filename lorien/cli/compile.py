@@ -16,11 +16,8 @@ from lorien.cli.common import (
     storage_options,
     target_options,
 )
-from lorien.dialects import Dialect, Lowering
 from lorien.errors import InvalidInput, WrongOutput
 from lorien.outputs import DEFAULT_ATOL, DEFAULT_RTOL, max_abs_error, output_mismatch
-from lorien.records import Target
-from lorien.store.base import ScheduleStore
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,25 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def other_lowering_hint(dialect: Dialect, model: object, target: Target, store: ScheduleStore,
-                        lowering: Lowering, name: str) -> str | None:
-    """One line for a build that missed kernels while the store holds schedules for the same
-    model lowered the other way (a store tuned before prepacking became the default, or a
-    database imported from TVM's own pipeline, plain by default); None when it holds none."""
-    from lorien.lookup import find_schedule
-
-    other = Lowering(prepack=not lowering.prepack)
-    build = dialect.build_id()
-    found = sum(find_schedule(store, use.workload.key, target, build) is not None
-                for use in dialect.extract(model, target, other))
-    if not found:
-        return None
-    flag = "--prepack" if other.prepack else "--no-prepack"
-    move = f", or move them with 'lorien db migrate --model {name}'" if lowering.prepack else ""
-    return (f"the store has schedules for {found} of this model's kernels lowered {other.name}: "
-            f"compile with {flag}{move}")
-
-
 def run(args: argparse.Namespace) -> int:
     from lorien.cli.models import load_for_dialect
     from lorien.datasets.eager import time_torch_eager_alone
@@ -100,10 +78,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         with open_schedule_store(args) as store:
             tuned = dialect.compile(model, target, store, lowering)
-            if tuned.missing and lowering_of(args) is None:
-                hint = other_lowering_hint(dialect, model, target, store, lowering, args.model)
-                if hint:
-                    print(f"note: {hint}", file=sys.stderr)
     untuned = None
     check: dict[str, object] = {}
     if args.check:

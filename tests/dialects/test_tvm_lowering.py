@@ -78,43 +78,88 @@ def test_prepacking_is_what_extract_and_the_hook_use_unless_told(conv_bn: object
         assert [hook.lowering for hook in hooks] == [PREPACK, PREPACK, PLAIN]  # type: ignore[attr-defined]
 
 
-def test_the_hook_never_answers_a_kernel_of_the_other_lowering(conv_bn: object, tmp_path: Path) -> None:
+def _stored_samples(store: object, workloads: list, latency: float) -> dict[str, str]:
+    """One sampled schedule per workload committed as tuned at ``latency``; key -> schedule."""
+    from lorien.records import Latency, ScheduleRecord
+    from tests.tvm_models import sampled_schedules
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    chosen = {w.key: sampled_schedules(w, target, count=1)[0] for w in workloads}
+    store.put_workloads(workloads)  # type: ignore[attr-defined]
+    store.commit([ScheduleRecord(dialect="tvm", workload_key=key, target=target,  # type: ignore[attr-defined]
+                                 build=dialect.build_id(), schedule=schedule,
+                                 latency=Latency((latency,)), source="tuned")
+                  for key, schedule in chosen.items()])
+    return chosen
+
+
+def test_the_hook_answers_prepacked_kernels_never_their_plain_kernels(conv_bn: object,
+                                                                      tmp_path: Path) -> None:
     """Plain kernels' schedules stored; TVM's own pipeline with prepacking asks the hook for the
     plain kernels first (its zero pipeline applies the current database before the weights are
-    marked layout-free), then for the prepacked ones: neither is answered, so no plain schedule
-    lands in a prepacked build."""
+    marked layout-free): those stay unscheduled, so that prepacking can rewrite their weights.
+    Then it asks for the prepacked ones, which their plain twins' schedules answer."""
     import tvm
     from tvm import relax
 
     from lorien.dialects.tvm.hook import LorienDatabase
     from lorien.dialects.tvm.target import to_tvm_target
-    from lorien.records import Latency, ScheduleRecord
-    from tests.tvm_models import sampled_schedules
 
     dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
     tvm_target = to_tvm_target(target)
     plain = [use.workload for use in dialect.extract(conv_bn, target, PLAIN)]
     with open_store(f"sqlite:///{tmp_path}/lorien.db") as store:
-        store.put_workloads(plain)
-        store.commit([ScheduleRecord(dialect="tvm", workload_key=workload.key, target=target,
-                                     build=dialect.build_id(), schedule=schedule,
-                                     latency=Latency((1e-4,)), source="tuned")
-                      for workload in plain for schedule in sampled_schedules(workload, target, count=1)])
+        _stored_samples(store, plain, latency=1e-4)
         hook = dialect.compiler_hook(store, target, PREPACK)
         assert isinstance(hook, LorienDatabase)
         pipeline = relax.pipeline.static_shape_tuning_pipeline(
             total_trials=0, target=tvm_target, work_dir=str(tmp_path / "unused"), cpu_weight_prepack=True)
         with tvm_target, hook:
             lowered = pipeline(conv_bn.mod)  # type: ignore[attr-defined]
+        prepacked = {use.workload.key for use in dialect.extract(conv_bn, target, PREPACK)}
         assert set(hook.stats.other_lowering) == {w.key for w in plain}
-        assert set(hook.stats.queried) == {use.workload.key
-                                           for use in dialect.extract(conv_bn, target, PREPACK)}
-        assert not hook.stats.answered
-        assert not any(f.attrs and f.attrs.get("tir.is_scheduled") for f in lowered.functions.values()
-                       if isinstance(f, tvm.tirx.PrimFunc))
+        assert set(hook.stats.queried) == set(hook.stats.answered) == prepacked
+        assert {r.workload_key for r in hook.stats.answered.values()} == {w.key for w in plain}
+        assert isinstance(lowered, tvm.IRModule)
         plain_build = dialect.compile(conv_bn, target, store, PLAIN)
     assert (plain_build.kernels, plain_build.kernels_scheduled) == (2, 2)
+
+
+def test_a_prepacked_build_takes_the_faster_of_each_kernels_own_and_plain_schedule(
+        conv_bn: object, tmp_path: Path) -> None:
+    """Each kernel of a prepacked build gets the faster of its prepacked schedule and its plain
+    twin's, and the build computes what PyTorch computes either way."""
+    from lorien.datasets.eager import torch_outputs
+    from lorien.dialects.tvm.hook import LorienDatabase
+    from lorien.dialects.tvm.target import to_tvm_target
+    from lorien.dialects.tvm.workloads import from_workload
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    plain = {u.workload.name.split("(")[0]: u.workload for u in dialect.extract(conv_bn, target, PLAIN)}
+    prepacked = {u.workload.name.split("(")[0]: u.workload
+                 for u in dialect.extract(conv_bn, target, PREPACK)}
+    relu = "fused_conv2d_subtract_divide_multiply_add_relu"
+    other = "fused_conv2d_subtract_divide_multiply_add"
+    with open_store(f"sqlite:///{tmp_path}/lorien.db") as store:
+        _stored_samples(store, list(plain.values()), latency=1e-4)
+        faster = _stored_samples(store, [prepacked[relu]], latency=5e-5)
+        _stored_samples(store, [prepacked[other]], latency=2e-4)
+        hook = dialect.compiler_hook(store, target, PREPACK)
+        assert isinstance(hook, LorienDatabase)
+        tvm_target = to_tvm_target(target)
+        with tvm_target:
+            for name in (relu, other):
+                assert hook.query_tuning_record(from_workload(prepacked[name]), tvm_target, name) is not None
+        answered = {r.workload_key: r for r in hook.stats.answered.values()}
+        assert answered[prepacked[relu].key].schedule == faster[prepacked[relu].key]  # its own: faster
+        assert plain[other].key in answered  # its plain twin's: faster than its own
+        compiled = dialect.compile(conv_bn, target, store, PREPACK)
+    assert compiled.kernels_scheduled == 2
+    source = tvm_models.small_conv_bn()
+    assert output_mismatch(dialect.outputs(compiled), torch_outputs(source), rtol=1e-4, atol=1e-5) is None
 
 
 @pytest.mark.parametrize("lowering", [PLAIN, PREPACK], ids=lambda lowering: lowering.name)

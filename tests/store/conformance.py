@@ -113,6 +113,24 @@ class ScheduleStoreConformance:
         found = find_schedule(store, "00000000000000aa", CPU_A, "fake-1")
         assert found is not None and found.record.schedule == "measured" and not found.complete
 
+    def test_equivalents_compete_within_each_step_of_the_rule(self, store: ScheduleStore) -> None:
+        """An equivalent's faster record wins at the same step; a better step of the rule (tuned
+        over measured, exact target over loose) wins whatever the equivalent's latency."""
+        aa, bb = "00000000000000aa", "00000000000000bb"
+        store.commit([record(aa, 2e-3, schedule="own"), record(bb, 1e-3, schedule="twin"),
+                      record(bb, 1e-6, schedule="twin-elsewhere", target=CPU_B)])
+        found = find_schedule(store, aa, CPU_A, "fake-1", equivalents=[bb, aa])
+        assert found is not None and found.record.schedule == "twin" and found.record.workload_key == bb
+        own = find_schedule(store, aa, CPU_A, "fake-1")
+        assert own is not None and own.record.schedule == "own"  # no equivalents: its own only
+        store.commit([record(bb, 1e-9, schedule="twin-measured", source="measured")])
+        store.delete(aa)
+        store.commit([record(aa, 5e-3, schedule="own-tuned")])
+        found = find_schedule(store, aa, CPU_A, "fake-1", equivalents=[bb])
+        assert found is not None and found.record.schedule == "twin" and found.match == "exact"
+        nothing = find_schedule(store, "00000000000000cc", CPU_A, "fake-1", equivalents=["00000000000000dd"])
+        assert nothing is None
+
     def test_predicted_records_never_evict_tuned_ones(self, store: ScheduleStore) -> None:
         store.commit([record(seconds=5e-3 + i * 1e-4, schedule=f"t{i}") for i in range(store.keep)])
         store.commit([record(seconds=1e-6 * (i + 1), schedule=f"p{i}", source="predicted")
