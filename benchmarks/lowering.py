@@ -89,17 +89,22 @@ def kernels_of(dialect: Any, target: Any, model: Any, lowering: str) -> dict[str
 
 
 def tune_missing(dialect: Any, target: Any, kernels: dict[str, Any], store: Any, logs_dir: Path,
-                 trials: int, search: str) -> None:
+                 trials: int, search: str, network: str) -> None:
     """Tune, into the log folder and the store, every kernel the store has no record for (it
     holds the selected logs' schedules), searching as ``search`` says (``any``: warm), so every
-    row has the same budget per kernel. Resumable: what is tuned is in the logs."""
+    row has the same budget per kernel, and record in a manifest that the kernels are
+    ``network``'s (``model@batch``), as the campaign does. Resumable: what is tuned is in the logs."""
     from lorien.config import open_logs
+    from lorien.datasets.campaign import CampaignWorkload, write_manifest
     from lorien.dialects import TuneOptions
     from lorien.tuner import tune_workloads
 
+    logs = open_logs(f"file://{logs_dir.resolve()}")
     missing = [w for key, w in kernels.items() if not store.count(workload_key=key)]
     print(f"tuning {len(missing)} kernels without a {search} search at {trials} trials", flush=True)
-    tune_workloads(dialect, missing, target, store, open_logs(f"file://{logs_dir.resolve()}"),
+    if missing:
+        write_manifest(logs, [CampaignWorkload(w, (network,)) for w in kernels.values()])
+    tune_workloads(dialect, missing, target, store, logs,
                    TuneOptions(trials=trials, warm_start=search != "cold"), force=True)
 
 
@@ -132,7 +137,7 @@ def main() -> None:
                 model = dialect.load_model(load_model(name))
                 for lowering in args.lowerings:
                     tune_missing(dialect, target, kernels_of(dialect, target, model, lowering), store,
-                                 args.logs, args.tune_missing, args.search)
+                                 args.logs, args.tune_missing, args.search, f"{name}@1")
         logs = search_logs(read_logs(LocalLogStore(args.logs))[0], args.search)
         for name in args.models:
             source = load_model(name)

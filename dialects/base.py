@@ -281,6 +281,12 @@ class Dialect(abc.ABC):
         default knows no earlier lowering."""
         return LoweringChange([(use, ()) for use in self.extract(model, target, lowering)], [])
 
+    def equivalent_keys(self, workload: Workload) -> tuple[str, ...]:
+        """Keys of other workloads whose schedules, applied to this one, give exactly its code, so
+        their records serve it too (:func:`lorien.lookup.find_schedule`). The default knows none.
+        ``workload`` must have been checked (:meth:`check_workload`) or extracted here."""
+        return ()
+
     @abc.abstractmethod
     def workload_key(self, kernel: object) -> str:
         """The content key of one of the compiler's kernels, equal to the :attr:`Workload.key`

@@ -30,11 +30,13 @@ class Found:
     record: ScheduleRecord
     match: Match
     same_build: bool
+    own: bool = True  # the workload's own record, not an equivalent's
 
     @property
     def complete(self) -> bool:
-        """Tuned for exactly this target and build: nothing left to tune."""
-        return self.record.source == "tuned" and self.match == "exact" and self.same_build
+        """Its own record, tuned for exactly this target and build: nothing left to tune (an
+        equivalent's tuned record serves it, but its own search may still find better)."""
+        return self.record.source == "tuned" and self.match == "exact" and self.same_build and self.own
 
 
 def find_schedule(store: ScheduleStore, workload_key: str, target: Target, build: str,
@@ -51,5 +53,6 @@ def find_schedule(store: ScheduleStore, workload_key: str, target: Target, build
                                                    source=source)]  # type: ignore[arg-type]
                 if found:
                     best = min(found, key=lambda r: r.latency.mean)
-                    return Found(best, match, best.build == build)  # type: ignore[arg-type]
+                    return Found(best, match, best.build == build,  # type: ignore[arg-type]
+                                 own=best.workload_key == workload_key)
     return None

@@ -140,7 +140,6 @@ def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[W
     Raises:
         InvalidInput: an answer is not a schedule record.
     """
-    from lorien.dialects import get_dialect
     from lorien.store.sqlite import SQLiteScheduleStore
 
     answers = client.schedules(target, workloads, predict=predict)
@@ -152,10 +151,7 @@ def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[W
                 record = ScheduleRecord.from_dict(answer["record"])
             except LorienError as exc:
                 raise InvalidInput(f"the service answered a malformed record: {exc}") from None
-            workload = asked.get((record.dialect, record.workload_key))
-            problem = (f"a record for workload {record.workload_key}, which was not asked about"
-                       if workload is None else get_dialect(record.dialect).schedule_problem(workload,
-                                                                                             record.schedule))
+            problem = _record_problem(asked.get((record.dialect, str(answer.get("key")))), record)
             if problem is None:
                 records.append(record)
             else:
@@ -168,6 +164,21 @@ def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[W
             yield FetchedSchedules(store, answers, refused)
         finally:
             store.close()
+
+
+def _record_problem(workload: Workload | None, record: ScheduleRecord) -> str | None:
+    """Why an answered record must not be used for the workload asked about (None: it may): it
+    schedules another workload than that one or an equivalent of it, or its schedule does not
+    apply."""
+    from lorien.dialects import get_dialect
+
+    if workload is None:
+        return f"a record for workload {record.workload_key}, which was not asked about"
+    dialect = get_dialect(record.dialect)
+    if record.workload_key != workload.key and record.workload_key not in dialect.equivalent_keys(workload):
+        return (f"a record for workload {record.workload_key} answering {workload.key}, which is "
+                f"neither that workload nor an equivalent of it")
+    return dialect.schedule_problem(workload, record.schedule)
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes] | None = None, *, timeout_s: float = 180.0,

@@ -293,7 +293,7 @@ class ScheduleProvider:
     def _answer(self, dialect: Dialect, workload: Workload, target: Target, predict: bool, refill: bool,
                 started: float, slot_deadline: float, client: str | None) -> Answer:
         build = dialect.build_id()
-        found = find_schedule(self.store, workload.key, target, build)
+        found = find_schedule(self.store, workload.key, target, build, dialect.equivalent_keys(workload))
         detail = ""
         if found is None and predict:
             try:
@@ -318,14 +318,15 @@ class ScheduleProvider:
             lock = self._in_flight.setdefault(key, threading.Lock())
         try:
             with lock:
-                found = find_schedule(self.store, workload.key, target, build)
+                equivalents = dialect.equivalent_keys(workload)
+                found = find_schedule(self.store, workload.key, target, build, equivalents)
                 if found is None:
                     options = self.settings.predict
                     if options.measure_top_k and not self._measurable(dialect, target):
                         options = dataclasses.replace(options, measure_top_k=0)  # not this machine's CPU
                     with self._prediction_slot(slot_deadline, client):
                         self._predictor(dialect).predict(workload, target, commit=True, options=options)
-                    found = find_schedule(self.store, workload.key, target, build)
+                    found = find_schedule(self.store, workload.key, target, build, equivalents)
         finally:
             with self._lock:
                 self._in_flight.pop(key, None)

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from lorien.dialects.tvm.measure import KeptMeasurers
 
 
+#: Twin keys remembered per process (each a pair of 16-character keys).
+_MAX_TWIN_KEYS = 100_000
+
+
 class TVMDialect(Dialect):
     """Apache TVM 0.27 with MetaSchedule: Relax models, fused TIR kernels, trace schedules.
 
@@ -103,6 +107,31 @@ class TVMDialect(Dialect):
         retired = {workload_key(task.dispatched[0])
                    for task in ms.relax_integration.extract_tasks(previous, tvm_target)} - current
         return LoweringChange(kernels, sorted(retired))
+
+    def equivalent_keys(self, workload: Workload) -> tuple[str, ...]:
+        """A prepacked kernel's plain twin (:func:`~lorien.dialects.tvm.lowering.plain_twin`);
+        none for a plain kernel. Computed once per key in this process (a prepacked kernel is
+        parsed once); plain kernels are told apart from the payload's text without parsing it."""
+        from lorien.dialects.tvm.lowering import LAYOUT_FREE_ATTR
+
+        if LAYOUT_FREE_ATTR not in workload.payload:
+            return ()
+        twins = self._twin_keys()
+        twin = twins.get(workload.key)
+        if twin is None:
+            from lorien.dialects.tvm.lowering import plain_twin
+            from lorien.dialects.tvm.workloads import from_workload, workload_key
+
+            twin = workload_key(plain_twin(from_workload(workload)))
+            if len(twins) < _MAX_TWIN_KEYS:
+                twins[workload.key] = twin
+        return () if twin == workload.key else (twin,)
+
+    @functools.cache  # noqa: B019 - one dialect instance per process
+    def _twin_keys(self) -> dict[str, str]:
+        """Prepacked key -> plain twin's key (set items are atomic under the GIL, and a race
+        only computes a key twice)."""
+        return {}
 
     def workload_key(self, kernel: object) -> str:
         import tvm

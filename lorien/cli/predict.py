@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         predictor = ZeroShotPredictor(store, scorer, PredictOptions(measure_top_k=args.measure_top_k))
         results, skipped = [], 0
         for workload in workloads:
-            found = find_schedule(store, workload.key, target, build)
+            found = find_schedule(store, workload.key, target, build, dialect.equivalent_keys(workload))
             if found is not None and found.record.source == "tuned" and not args.all:
                 skipped += 1
                 continue

@@ -36,3 +36,38 @@ def test_a_hostile_or_unasked_record_is_refused_and_the_rest_kept() -> None:
         assert len(fetched.refused) == 2
         assert "crashed the compiler" in fetched.refused[0] and "not asked about" in fetched.refused[1]
         assert fetched.store.top_k(workload.key, target, 5) == [good]
+
+
+class KeyedAnswers(AnsweringService):
+    """Answers with the given records, each for the asked workload of the paired key."""
+
+    def __init__(self, answers: list[tuple[str, ScheduleRecord]]) -> None:
+        super().__init__([record for _, record in answers])
+        self.answers = answers
+
+    def schedules(self, target: Target, workloads: list[Workload],
+                  predict: bool = True) -> list[dict[str, Any]]:
+        return [{"key": key, "status": r.source, "record": r.to_dict()} for key, r in self.answers]
+
+
+def test_a_prepacked_kernel_takes_its_plain_twins_record_and_nothing_else() -> None:
+    from lorien.dialects import Lowering
+    from tests.tvm_models import sampled_schedules, small_conv, small_mlp
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    mlp = dialect.load_model(small_mlp())
+    [prepacked] = dialect.extract(mlp, target, Lowering(prepack=True))
+    [plain] = dialect.extract(mlp, target, Lowering(prepack=False))
+    [conv] = dialect.extract(dialect.load_model(small_conv()), target, Lowering(prepack=False))
+    twin = ScheduleRecord(dialect="tvm", workload_key=plain.workload.key, target=target,
+                          build=dialect.build_id(), latency=Latency((1e-4,)),
+                          schedule=sampled_schedules(plain.workload, target, count=1)[0])
+    others = replace(twin, workload_key=conv.workload.key,
+                     schedule=sampled_schedules(conv.workload, target, count=1)[0])
+    service = KeyedAnswers([(prepacked.workload.key, twin), (prepacked.workload.key, others)])
+    asked = [prepacked.workload, conv.workload]
+    with fetch_schedules(service, target, asked) as fetched:  # type: ignore[arg-type]
+        assert len(fetched.refused) == 1 and "neither that workload nor an equivalent" in fetched.refused[0]
+        compiled = dialect.compile(mlp, target, fetched.store, Lowering(prepack=True))
+    assert compiled.kernels_scheduled == 1

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lorien.dialects import CandidateOptions, get_dialect
+from lorien.dialects import CandidateOptions, Lowering, get_dialect
 from lorien.errors import InvalidInput, NotFound
 from lorien.predictor import PredictOptions
 from lorien.records import Latency, ScheduleRecord, Workload
@@ -19,7 +19,7 @@ from lorien.serving.provider import ScheduleProvider, ServiceSettings, Unauthori
 from lorien.serving.schemas import WorkloadBody, WorkloadRef
 from lorien.serving.seed import MODEL_TEXT, seed_store, shipped_metadata
 from lorien.training.cost_models import LightGBMRankingCostModel
-from tests.tvm_models import small_conv, small_mlp
+from tests.tvm_models import sampled_schedules, small_conv, small_mlp
 
 FAST = PredictOptions(candidates=CandidateOptions(samples=8, population=8, generations=1, seed=2))
 
@@ -91,6 +91,26 @@ def test_a_miss_is_predicted_once_then_answered_from_the_store_until_tuned(
     after = provider.answer(WorkloadRef(key=conv.key), "host")
     assert (after.status, after.match, after.job) == ("tuned", "exact", {})
     assert after.record["target"] == target.to_dict()
+
+
+def test_a_prepacked_kernel_is_answered_by_its_plain_twin_and_still_queued(
+        provider: ScheduleProvider, kernels: dict[str, Workload]) -> None:
+    """The kernels are prepacked (the default lowering); a tuned record of the plain twin answers
+    at once, and the kernel's own search is still queued (it may find a faster layout)."""
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    conv = kernels["small_conv"]
+    [twin] = dialect.equivalent_keys(conv)
+    [plain] = dialect.extract(dialect.load_model(small_conv()), target, Lowering(prepack=False))
+    assert plain.workload.key == twin
+    provider.store.commit([ScheduleRecord(dialect="tvm", workload_key=twin, target=target,
+                                          build=dialect.build_id(), schedule=schedule,
+                                          latency=Latency((1e-4,)), source="tuned")
+                           for schedule in sampled_schedules(plain.workload, target, count=1)])
+    answer = provider.answer(ref(conv), "host")
+    assert (answer.status, answer.match, answer.record["workload_key"]) == ("tuned", "exact", twin)
+    assert answer.job["state"] == "waiting"
+    assert provider.store.count(workload_key=conv.key) == 0  # nothing predicted
 
 
 def test_unsupported_targets_are_looked_up_but_not_predicted(provider: ScheduleProvider,

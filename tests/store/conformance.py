@@ -121,8 +121,9 @@ class ScheduleStoreConformance:
                       record(bb, 1e-6, schedule="twin-elsewhere", target=CPU_B)])
         found = find_schedule(store, aa, CPU_A, "fake-1", equivalents=[bb, aa])
         assert found is not None and found.record.schedule == "twin" and found.record.workload_key == bb
+        assert not found.own and not found.complete  # its own search may still find better
         own = find_schedule(store, aa, CPU_A, "fake-1")
-        assert own is not None and own.record.schedule == "own"  # no equivalents: its own only
+        assert own is not None and own.record.schedule == "own" and own.complete  # its own only
         store.commit([record(bb, 1e-9, schedule="twin-measured", source="measured")])
         store.delete(aa)
         store.commit([record(aa, 5e-3, schedule="own-tuned")])
