@@ -90,18 +90,15 @@ class TVMDialect(Dialect):
         from tvm.s_tir import meta_schedule as ms
 
         from lorien.dialects.tvm.build import load_relax_model
-        from lorien.dialects.tvm.lowering import lower_previously, plain_twin
+        from lorien.dialects.tvm.lowering import lower_previously
         from lorien.dialects.tvm.target import to_tvm_target
-        from lorien.dialects.tvm.workloads import from_workload, workload_key
+        from lorien.dialects.tvm.workloads import workload_key
 
         lowering = lowering or self.default_lowering
         relax_model = load_relax_model(model)
         tvm_target = to_tvm_target(target)
         uses = self.extract(relax_model, target, lowering)
-        kernels = []
-        for use in uses:
-            twin = workload_key(plain_twin(from_workload(use.workload)))
-            kernels.append((use, (twin,) if twin != use.workload.key else ()))
+        kernels = [(use, self.equivalent_keys(use.workload)) for use in uses]
         current = {use.workload.key for use in uses} | {k for _, twins in kernels for k in twins}
         previous = lower_previously(relax_model.mod, tvm_target)
         retired = {workload_key(task.dispatched[0])
@@ -119,10 +116,10 @@ class TVMDialect(Dialect):
         twins = self._twin_keys()
         twin = twins.get(workload.key)
         if twin is None:
-            from lorien.dialects.tvm.lowering import plain_twin
-            from lorien.dialects.tvm.workloads import from_workload, workload_key
+            from lorien.dialects.tvm.lowering import equivalent_keys
+            from lorien.dialects.tvm.workloads import from_workload
 
-            twin = workload_key(plain_twin(from_workload(workload)))
+            twin = next(iter(equivalent_keys(from_workload(workload))), workload.key)
             if len(twins) < _MAX_TWIN_KEYS:
                 twins[workload.key] = twin
         return () if twin == workload.key else (twin,)

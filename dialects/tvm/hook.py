@@ -20,7 +20,7 @@ from tvm.s_tir.schedule import Trace
 
 from lorien.dialects.base import Lowering
 from lorien.dialects.tvm import DEFAULT_LOWERING
-from lorien.dialects.tvm.lowering import kernel_lowering, plain_twin
+from lorien.dialects.tvm.lowering import equivalent_keys, kernel_lowering
 from lorien.dialects.tvm.workloads import readable_name, workload_key
 from lorien.lookup import find_schedule
 from lorien.records import ScheduleRecord, Target
@@ -55,22 +55,14 @@ def trace_record(mod: tvm.IRModule, record: ScheduleRecord, target: tvm.target.T
     )
 
 
-def equivalent_keys(mod: tvm.IRModule) -> tuple[str, ...]:
-    """Keys of the kernels whose schedules give ``mod``'s code exactly: a prepacked kernel's plain
-    twin (a plain schedule holds no layout rewrite, so applied to the prepacked kernel it gives the
-    twin's code, and its measured latency holds); none for a plain kernel."""
-    twin = plain_twin(mod)
-    return () if twin is mod else (workload_key(twin),)
-
-
 @derived_object
 class LorienDatabase(ms.database.PyDatabase):
     """MetaSchedule database view of a :class:`ScheduleStore` for one target, build and lowering.
 
     Look-up order per kernel: :func:`lorien.lookup.find_schedule` (tuned before predicted, exact
     target before one of the same kind, this build before another), a prepacked kernel's plain
-    twin competing with it (:func:`equivalent_keys`), so each kernel of a prepacked build takes
-    the faster of its prepacked and plain schedules. A kernel of the other
+    twin competing with it (:func:`~lorien.dialects.tvm.lowering.equivalent_keys`), so each kernel
+    of a prepacked build takes the faster of its prepacked and plain schedules. A kernel of the other
     lowering (with or without weight prepacking, told by the kernel's own attributes) is never
     answered: TVM's zero pipeline asks the current database for the kernels without the
     prepacking attribute before it is attached, and those must stay unscheduled so that the

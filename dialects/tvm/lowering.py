@@ -124,3 +124,13 @@ def plain_twin(mod: tvm.IRModule) -> tvm.IRModule:
     if func.attrs is None or LAYOUT_FREE_ATTR not in func.attrs:
         return mod
     return tvm.IRModule({"main": func.without_attr(LAYOUT_FREE_ATTR)})
+
+
+def equivalent_keys(mod: tvm.IRModule) -> tuple[str, ...]:
+    """Keys of the kernels whose schedules give ``mod``'s code exactly: a prepacked kernel's plain
+    twin (a plain schedule holds no layout rewrite, so applied to the prepacked kernel it gives the
+    twin's code, and its measured latency holds); none for a plain kernel."""
+    from lorien.dialects.tvm.workloads import workload_key
+
+    twin = plain_twin(mod)
+    return () if twin is mod else (workload_key(twin),)
