@@ -70,7 +70,9 @@ class LogTable:
 def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_logs: int = 0,
                 skipped_lines: int = 0, progress: bool = False,
                 featurize: Featurize | None = None) -> LogTable:
-    """The table of all measurements in ``tuning_logs`` (logs of one workload are merged).
+    """The table of all measurements in ``tuning_logs`` (logs of one workload on one target are
+    merged, and labelled against that target's best; rows of several targets share the workload's
+    key).
 
     Rows are ordered by workload key, then as measured, whatever ``featurize`` is, so tables of
     the same logs line up row for row.
@@ -83,13 +85,13 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
     Raises:
         InvalidInput: no measurement at all.
     """
-    by_workload: dict[str, list[TuningLog]] = {}
-    for log in tuning_logs:
-        by_workload.setdefault(log.workload.key, []).append(log)
+    by_workload: dict[tuple[str, str], list[TuningLog]] = {}
+    for log in tuning_logs:  # labels compare latencies on one target only
+        by_workload.setdefault((log.workload.key, log.target.canonical), []).append(log)
     blocks, scores, latencies, failed, keys = [], [], [], [], []
     workloads: dict[str, Workload] = {}
-    for key, group in tqdm(sorted(by_workload.items()), desc="features", unit="workload",
-                           disable=not progress, leave=False):
+    for (key, _), group in tqdm(sorted(by_workload.items()), desc="features", unit="workload",
+                                disable=not progress, leave=False):
         workload, target = group[0].workload, group[0].target
         measurements = [m for log in group for m in log.measurements]
         if not measurements:

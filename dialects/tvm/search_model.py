@@ -42,12 +42,13 @@ _ROWS_ATTRIBUTE = "lorien_training_rows"
 
 def search_model_rows(logs: Iterable[TuningLog],
                       exclude: Collection[str] = ()) -> tuple[np.ndarray, np.ndarray]:
-    """Per-store feature rows and labels (``best / latency`` within a workload, 0 for a failed
-    measurement) of every measurement in ``logs`` whose workload key is not in ``exclude``."""
-    by_workload: dict[str, list[TuningLog]] = {}
+    """Per-store feature rows and labels (``best / latency`` within a workload on one target, 0
+    for a failed measurement) of every measurement in ``logs`` whose workload key is not in
+    ``exclude``. Latencies of different CPUs are never compared."""
+    by_workload: dict[tuple[str, str], list[TuningLog]] = {}
     for log in logs:
         if log.workload.key not in exclude:
-            by_workload.setdefault(log.workload.key, []).append(log)
+            by_workload.setdefault((log.workload.key, log.target.canonical), []).append(log)
     features: list[np.ndarray] = []
     labels: list[float] = []
     for _, group in sorted(by_workload.items()):

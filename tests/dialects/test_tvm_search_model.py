@@ -45,6 +45,27 @@ def test_rows_label_each_measurement_by_its_workload_best() -> None:
     assert 0 < len(fewer) < len(features)
 
 
+def test_labels_compare_latencies_on_one_cpu_only() -> None:
+    """The same workload measured on a CPU twice as slow labels its measurements as the first CPU
+    does: each CPU's best is its own 1.0."""
+    import dataclasses
+    import re
+
+    from lorien.records import Latency, Target
+
+    (log, *_) = [log for log in small_logs(1) if log.measurements]
+    slower = dataclasses.replace(
+        log, target=Target(re.sub(r'"mcpu":\s*"[^"]*"', '"mcpu":"haswell"', log.target.canonical),
+                           log.target.loose_key),
+        measurements=tuple(dataclasses.replace(m, latency=Latency(tuple(2 * r for r in m.latency.runs))
+                                               if m.latency else None) for m in log.measurements))
+    assert slower.target != log.target
+    _, alone = search_model_rows([log])
+    _, both = search_model_rows([log, slower])
+    assert len(both) == 2 * len(alone)
+    assert np.allclose(np.sort(both), np.sort(np.concatenate([alone, alone])))
+
+
 def test_a_saved_model_predicts_its_training_order_from_the_first_candidate(tmp_path: Path) -> None:
     logs = small_logs(3)
     model, rows = fit_search_model(logs)
