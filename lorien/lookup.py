@@ -1,10 +1,19 @@
 """Which stored record answers "the schedule of this workload for this target": one rule for the
 compiler hook and the service.
 
-Tuned beats measured beats predicted (an estimated latency is never ranked against a measured
-one); then the exact target beats another target of the same kind (``loose``,
-e.g. another x86 CPU); then this compiler build beats another. So a workload tuned on a similar CPU
-is used before a prediction for this one, and a prediction only when nothing was measured.
+The steps, first found wins:
+
+1. tuned on this very target;
+2. measured on this very target (a short measurement here, e.g. a budgeted delivery's);
+3. tuned on another target of the same kind (``loose``, e.g. another x86 CPU);
+4. measured on another target of the same kind;
+5. predicted for this target, then for another of its kind.
+
+An estimated latency (``predicted``) is never ranked against a measured one. A measurement on this
+very target ranks above a search on another CPU: on this machine another x86 CPU's tuned schedules
+ran ResNet-18 1.46x slower than its own (README, "Figures", "Lowering"), and a budgeted delivery measures
+the other CPUs' tuned schedules among its candidates, so what it measured here is at least as fast
+as they are here. Within a step, this compiler build beats another.
 
 A workload may have equivalents: other workloads whose schedules, applied to it, give exactly its
 code (for TVM, a prepacked kernel's plain twin). Their records compete with the workload's own at
@@ -17,10 +26,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from lorien.records import RECORD_SOURCES, ScheduleRecord, Target
+from lorien.records import RecordSource, ScheduleRecord, Target
 from lorien.store.base import ScheduleStore
 
 Match = Literal["exact", "loose"]
+
+#: The rule's steps in order (see the module's description).
+STEPS: tuple[tuple[RecordSource, Match], ...] = (
+    ("tuned", "exact"), ("measured", "exact"), ("tuned", "loose"), ("measured", "loose"),
+    ("predicted", "exact"), ("predicted", "loose"))
 
 
 @dataclass(frozen=True)
@@ -45,14 +59,11 @@ def find_schedule(store: ScheduleStore, workload_key: str, target: Target, build
     ``equivalents`` (keys whose schedules give this workload's code exactly) compete with its own;
     the returned record's ``workload_key`` says whose it is."""
     keys = [workload_key, *(key for key in dict.fromkeys(equivalents) if key != workload_key)]
-    for source in RECORD_SOURCES:
-        for match in ("exact", "loose"):
-            for wanted in (build, None):
-                found = [record for key in keys
-                         for record in store.top_k(key, target, 1, match=match, build=wanted,  # type: ignore[arg-type]
-                                                   source=source)]  # type: ignore[arg-type]
-                if found:
-                    best = min(found, key=lambda r: r.latency.mean)
-                    return Found(best, match, best.build == build,  # type: ignore[arg-type]
-                                 own=best.workload_key == workload_key)
+    for source, match in STEPS:
+        for wanted in (build, None):
+            found = [record for key in keys
+                     for record in store.top_k(key, target, 1, match=match, build=wanted, source=source)]
+            if found:
+                best = min(found, key=lambda r: r.latency.mean)
+                return Found(best, match, best.build == build, own=best.workload_key == workload_key)
     return None

@@ -113,6 +113,23 @@ class ScheduleStoreConformance:
         found = find_schedule(store, "00000000000000aa", CPU_A, "fake-1")
         assert found is not None and found.record.schedule == "measured" and not found.complete
 
+    def test_a_measurement_on_this_target_beats_a_search_on_another_cpu(self, store: ScheduleStore) -> None:
+        store.commit([record(seconds=1e-4, schedule="tuned-elsewhere", target=CPU_B),
+                      record(seconds=2e-3, schedule="measured-here", source="measured"),
+                      record(seconds=1e-6, schedule="estimate-here", source="predicted")])
+        found = find_schedule(store, "00000000000000aa", CPU_A, "fake-1")
+        assert found is not None and found.record.schedule == "measured-here" and found.match == "exact"
+        store.commit([record(seconds=5e-3, schedule="tuned-here")])
+        found = find_schedule(store, "00000000000000aa", CPU_A, "fake-1")
+        assert found is not None and found.record.schedule == "tuned-here" and found.complete
+        elsewhere = find_schedule(store, "00000000000000aa", GPU, "fake-1")
+        assert elsewhere is None  # another kind of target: nothing applies
+        store.delete("00000000000000aa")
+        store.commit([record(seconds=1e-4, schedule="tuned-elsewhere", target=CPU_B),
+                      record(seconds=1e-6, schedule="estimate-here", source="predicted")])
+        found = find_schedule(store, "00000000000000aa", CPU_A, "fake-1")
+        assert found is not None and found.record.schedule == "tuned-elsewhere" and found.match == "loose"
+
     def test_equivalents_compete_within_each_step_of_the_rule(self, store: ScheduleStore) -> None:
         """An equivalent's faster record wins at the same step; a better step of the rule (tuned
         over measured, exact target over loose) wins whatever the equivalent's latency."""
