@@ -134,6 +134,10 @@ class CandidateOptions:
             210 ms in 28 s against 251 ms in 88 s).
         population: candidates the evolutionary search keeps and returns.
         generations: its rounds of mutation.
+        mutants: tries at changing one sampling decision (a tile size, the unrolling, the
+            parallel extent, a compute location) of a seed; the valid, new ones are candidates.
+            The local search around a kernel's best measured schedules: there the seeds are the
+            workload's own schedules.
         seed: random seed; None for a random one.
     """
 
@@ -141,10 +145,11 @@ class CandidateOptions:
     evolve: bool = False
     population: int = 64
     generations: int = 2
+    mutants: int = 0
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("samples", "population", "generations"):
+        for name in ("samples", "population", "generations", "mutants"):
             if getattr(self, name) < 0:
                 raise InvalidInput(f"{name} must not be negative, got {getattr(self, name)}")
 
@@ -152,8 +157,9 @@ class CandidateOptions:
 @dataclass(frozen=True)
 class Candidates:
     """Candidate schedules of one workload with their features (rows of
-    :meth:`Dialect.schedule_features`), and where each came from: ``neighbour`` (a similar
-    workload's schedule adapted), ``evolved`` or ``space`` (a random design-space sample)."""
+    :meth:`Dialect.schedule_features`), and where each came from: ``neighbour`` (a seed: a similar
+    workload's schedule adapted, or the workload's own), ``mutant`` (a seed with one decision
+    changed), ``evolved`` or ``space`` (a random design-space sample)."""
 
     schedules: list[str]
     features: np.ndarray
@@ -401,17 +407,19 @@ class Dialect(abc.ABC):
         options: CandidateOptions,
     ) -> Candidates:
         """Schedules of ``workload`` proposed without measuring: design-space samples, ``seeds``
-        (best schedules of similar workloads) adapted to it, and schedules evolved under
-        ``scorer`` (features in, higher-is-faster scores out). Dialects without a design space
-        raise :class:`InvalidInput`.
+        (best schedules of similar workloads, or of this one) adapted to it, mutants of the seeds
+        (``options.mutants``), and schedules evolved under ``scorer`` (features in,
+        higher-is-faster scores out). Dialects without a design space raise
+        :class:`InvalidInput`.
         """
         raise InvalidInput(f"dialect {self.name!r} cannot propose schedules")
 
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
                 options: TuneOptions) -> list[Latency | None]:
         """Measure given schedules of ``workload`` (on this machine, or the RPC devices of
-        ``options.rpc``); None for each one that failed. Dialects that cannot raise
-        :class:`InvalidInput`."""
+        ``options.rpc``); None for each one that failed. Measuring no schedule returns at once,
+        and a dialect that keeps measuring processes may start them then, in the background.
+        Dialects that cannot raise :class:`InvalidInput`."""
         raise InvalidInput(f"dialect {self.name!r} cannot measure given schedules")
 
     #: Names the feature recipe; cost models record it and refuse features of another version.

@@ -1,8 +1,10 @@
-"""Zero-shot schedules for workloads with no tuned record: candidates ranked by a cost model."""
+"""Zero-shot schedules for workloads with no tuned record: candidates ranked by a cost model,
+measured and searched locally within a time budget."""
 
+from lorien.predictor.budget import BudgetedPredictor, BudgetOptions, BudgetReport, KernelDelivery
 from lorien.predictor.neighbours import Neighbour, NeighbourIndex
-from lorien.predictor.predictor import Prediction, PredictOptions, ZeroShotPredictor
+from lorien.predictor.predictor import Prediction, PredictOptions, Ranked, ZeroShotPredictor
 from lorien.predictor.scoring import CostModelScorer
 
-__all__ = ["CostModelScorer", "Neighbour", "NeighbourIndex", "PredictOptions", "Prediction",
-           "ZeroShotPredictor"]
+__all__ = ["BudgetOptions", "BudgetReport", "BudgetedPredictor", "CostModelScorer", "KernelDelivery",
+           "Neighbour", "NeighbourIndex", "PredictOptions", "Prediction", "Ranked", "ZeroShotPredictor"]

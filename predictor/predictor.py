@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from lorien.dialects import CandidateOptions, Dialect, TuneOptions, get_dialect
 from lorien.errors import InvalidInput, TuningError
-from lorien.predictor.neighbours import NeighbourIndex, estimated_latency
+from lorien.predictor.neighbours import Neighbour, NeighbourIndex, estimated_latency
 from lorien.predictor.scoring import CostModelScorer
 from lorien.records import Latency, ScheduleRecord, Target, Workload
 from lorien.store.base import ScheduleStore
@@ -68,6 +69,46 @@ class Prediction:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Ranked:
+    """A workload's candidates ranked by the cost model, best first (see
+    :meth:`ZeroShotPredictor.rank`).
+
+    Attributes:
+        schedules: the candidates, best score first.
+        scores: their scores (higher means faster).
+        origins: where each came from (``neighbour``, ``mutant``, ``evolved``, ``space``, or what a
+            caller put first, see :meth:`led_by`).
+        neighbours: the similar tuned workloads that lent schedules.
+        estimate_s: the workload's latency estimated from the neighbours' throughput.
+    """
+
+    schedules: list[str]
+    scores: np.ndarray
+    origins: list[str]
+    neighbours: list[Neighbour]
+    estimate_s: float
+
+    def led_by(self, schedules: Sequence[str], origin: str) -> Ranked:
+        """These ranked candidates with ``schedules`` (of ``origin``) moved to the front."""
+        first = list(dict.fromkeys(schedules))
+        rest = [i for i, schedule in enumerate(self.schedules) if schedule not in set(first)]
+        return Ranked(schedules=first + [self.schedules[i] for i in rest],
+                      scores=np.concatenate([np.full(len(first), np.inf), self.scores[rest]]),
+                      origins=[origin] * len(first) + [self.origins[i] for i in rest],
+                      neighbours=self.neighbours, estimate_s=self.estimate_s)
+
+    def record(self, workload: Workload, target: Target, dialect: Dialect, index: int,
+               latency: Latency | None = None) -> ScheduleRecord:
+        """The ``index``-th candidate as a record: ``measured`` with ``latency`` when given, else
+        ``predicted`` with the estimate."""
+        return ScheduleRecord(
+            dialect=dialect.name, workload_key=workload.key, target=target, build=dialect.build_id(),
+            schedule=self.schedules[index], latency=latency or Latency((self.estimate_s,)),
+            source="measured" if latency is not None else "predicted",
+        )
+
+
 class ZeroShotPredictor:
     """Predicts schedules from a store's tuned neighbours and a cost model.
 
@@ -87,6 +128,30 @@ class ZeroShotPredictor:
     def dialect(self) -> Dialect:
         return self.scorer.dialect
 
+    def rank(self, workload: Workload, target: Target, options: PredictOptions | None = None) -> Ranked:
+        """Candidates of ``workload`` for ``target``, best first by the cost model, unmeasured.
+
+        Raises:
+            InvalidInput: a workload of another dialect than the cost model's.
+            TuningError: the dialect proposed no usable candidate.
+        """
+        options = options or self.options
+        dialect = get_dialect(workload.dialect)
+        if dialect.name != self.dialect.name:
+            raise InvalidInput(f"workload {workload.key} is of dialect {workload.dialect!r}; the cost "
+                               f"model scores {self.dialect.name!r}")
+        neighbours = self.index.nearest(workload, target, options.neighbours)
+        scorer = self.scorer.for_workload(workload)
+        found = dialect.candidates(workload, target, [n.record.schedule for n in neighbours], scorer,
+                                   options.candidates)
+        if not len(found):
+            raise TuningError(f"no candidate schedule for {workload.name} ({workload.key})")
+        scores = scorer(found.features)
+        order = np.argsort(-scores, kind="stable")
+        return Ranked(schedules=[found.schedules[i] for i in order], scores=scores[order],
+                      origins=[found.origins[i] for i in order], neighbours=neighbours,
+                      estimate_s=estimated_latency(workload, neighbours))
+
     def predict(self, workload: Workload, target: Target, *, commit: bool = True,
                 options: PredictOptions | None = None) -> Prediction:
         """The best schedule the cost model can find for ``workload`` on ``target``.
@@ -100,37 +165,24 @@ class ZeroShotPredictor:
         """
         options = options or self.options
         started = time.perf_counter()
-        dialect = get_dialect(workload.dialect)
-        if dialect.name != self.dialect.name:
-            raise InvalidInput(f"workload {workload.key} is of dialect {workload.dialect!r}; the cost "
-                               f"model scores {self.dialect.name!r}")
-        neighbours = self.index.nearest(workload, target, options.neighbours)
-        scorer = self.scorer.for_workload(workload)
-        found = dialect.candidates(workload, target, [n.record.schedule for n in neighbours], scorer,
-                                   options.candidates)
-        if not len(found):
-            raise TuningError(f"no candidate schedule for {workload.name} ({workload.key})")
-        scores = scorer(found.features)
-        order = np.argsort(-scores, kind="stable")
-        chosen, latency = int(order[0]), None
+        ranked = self.rank(workload, target, options)
+        chosen, latency = 0, None
         if options.measure_top_k > 0:
-            top = [int(i) for i in order[:options.measure_top_k]]
-            timeouts = TuneOptions(trials=1, build_timeout_s=options.measure_timeout_s,
-                                   run_timeout_s=options.measure_timeout_s)
-            measured = dialect.measure(workload, target, [found.schedules[i] for i in top], timeouts)
-            timed = [(lat.mean, i, lat) for i, lat in zip(top, measured, strict=True) if lat is not None]
+            top = ranked.schedules[:options.measure_top_k]
+            measured = self.dialect.measure(workload, target, top, measure_options(options.measure_timeout_s))
+            timed = [(lat.mean, i, lat) for i, lat in enumerate(measured) if lat is not None]
             if timed:
                 _, chosen, latency = min(timed, key=lambda t: t[0])
-        record = ScheduleRecord(
-            dialect=dialect.name, workload_key=workload.key, target=target, build=dialect.build_id(),
-            schedule=found.schedules[chosen],
-            latency=latency or Latency((estimated_latency(workload, neighbours),)),
-            source="measured" if latency is not None else "predicted",
-        )
+        record = ranked.record(workload, target, self.dialect, chosen, latency)
         if commit:
             self.store.put_workloads([workload])
             self.store.commit([record])
-        return Prediction(record=record, score=float(scores[chosen]), measured=latency is not None,
-                          origin=found.origins[chosen], candidates=dict(Counter(found.origins)),
-                          neighbours=[n.workload.key for n in neighbours],
+        return Prediction(record=record, score=float(ranked.scores[chosen]), measured=latency is not None,
+                          origin=ranked.origins[chosen], candidates=dict(Counter(ranked.origins)),
+                          neighbours=[n.workload.key for n in ranked.neighbours],
                           seconds=time.perf_counter() - started)
+
+
+def measure_options(timeout_s: float) -> TuneOptions:
+    """How a predictor measures a candidate: once, building and running within ``timeout_s``."""
+    return TuneOptions(trials=1, build_timeout_s=timeout_s, run_timeout_s=timeout_s)

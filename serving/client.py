@@ -68,15 +68,23 @@ class ServiceClient:
             raise InvalidInput(f"service refused /{endpoint} ({response.status_code}): {message}")
         raise StoreError(f"service failed /{endpoint} ({response.status_code}): {message}")
 
-    def schedules(self, target: Target, workloads: Sequence[Workload], *, predict: bool = True
+    def schedules(self, target: Target, workloads: Sequence[Workload], *, predict: bool = True,
+                  budget_s: float | None = None, weights: Sequence[int] | None = None
                   ) -> list[dict[str, Any]]:
         """Answers for ``workloads`` (sent whole, so new ones can be predicted), in order; asked in
-        batches of at most the service's limit."""
+        batches of at most the service's limit. With ``budget_s`` (the client needs the token)
+        the service improves the answers for that long first, spread by ``weights`` (how many
+        times the model runs each workload); batches share the budget by their size."""
         answers: list[dict[str, Any]] = []
         for start in range(0, len(workloads), MAX_BATCH):
             chunk = workloads[start:start + MAX_BATCH]
-            body = {"target": target.canonical, "predict": predict,
-                    "workloads": [{"workload": w.to_dict(), "dialect": w.dialect} for w in chunk]}
+            body: dict[str, Any] = {
+                "target": target.canonical, "predict": predict,
+                "workloads": [{"workload": w.to_dict(), "dialect": w.dialect} for w in chunk]}
+            if budget_s:
+                body["budget_s"] = budget_s * len(chunk) / len(workloads)
+                if weights is not None:
+                    body["weights"] = list(weights[start:start + MAX_BATCH])
             answers.extend(self.call("schedules", body)["answers"])
         return answers
 
@@ -128,10 +136,12 @@ class FetchedSchedules:
 
 @contextmanager
 def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[Workload], *,
-                    predict: bool = True) -> Iterator[FetchedSchedules]:
+                    predict: bool = True, budget_s: float | None = None,
+                    weights: Sequence[int] | None = None) -> Iterator[FetchedSchedules]:
     """Ask the service for every workload in one batch and keep the answers in a temporary SQLite
     store (removed on exit): pass ``.store`` to :meth:`Dialect.compile` or
-    :meth:`Dialect.compiler_hook`, so the build asks no further.
+    :meth:`Dialect.compiler_hook`, so the build asks no further. ``budget_s`` and ``weights``: see
+    :meth:`ServiceClient.schedules`.
 
     The service's answers come from outside this process: each record must be for a workload
     asked about, and its schedule is applied to the kernel where a crash cannot take this process
@@ -142,7 +152,7 @@ def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[W
     """
     from lorien.store.sqlite import SQLiteScheduleStore
 
-    answers = client.schedules(target, workloads, predict=predict)
+    answers = client.schedules(target, workloads, predict=predict, budget_s=budget_s, weights=weights)
     asked = {(w.dialect, w.key): w for w in workloads}
     records, refused = [], []
     for answer in answers:

@@ -26,10 +26,11 @@ from lorien.dialects import Dialect, TuneOptions, get_dialect
 from lorien.errors import InvalidInput, LorienError, NotFound, TuningError
 from lorien.jobs import TERMINAL_STATES, JobSpec
 from lorien.lookup import Found, find_schedule
-from lorien.predictor import CostModelScorer, PredictOptions, ZeroShotPredictor
+from lorien.predictor import BudgetedPredictor, CostModelScorer, PredictOptions, ZeroShotPredictor
 from lorien.queue import JobQueue
-from lorien.records import ScheduleRecord, Target, Workload
+from lorien.records import ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.serving.schemas import (
+    MAX_BUDGET_S,
     Answer,
     BatchAnswer,
     CommitAnswer,
@@ -72,6 +73,9 @@ class ServiceSettings:
             answered ``missing`` (still queued for tuning), and ``/predict`` with HTTP 429.
         max_predictions_per_client: of those slots, how many one client (one address) may hold
             at once (``LORIEN_MAX_PREDICTIONS_PER_CLIENT``), so one client cannot take them all.
+        max_budget_s: the largest time budget a ``/schedules`` request may ask for
+            (``LORIEN_MAX_BUDGET_S``; the request is held that long, so at most
+            :data:`MAX_BUDGET_S`, which leaves the service's request timeout room).
     """
 
     store_uri: str
@@ -83,8 +87,12 @@ class ServiceSettings:
     max_predictions: int = 2
     prediction_wait_s: float = 30.0
     max_predictions_per_client: int = 1
+    max_budget_s: float = 300.0
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_budget_s) and 0 <= self.max_budget_s <= MAX_BUDGET_S):
+            raise InvalidInput(f"max_budget_s must be seconds between 0 and {MAX_BUDGET_S:g}, "
+                               f"got {self.max_budget_s}")
         if self.max_predictions < 1:
             raise InvalidInput(f"max_predictions must be at least 1, got {self.max_predictions}")
         if self.max_predictions_per_client < 1:
@@ -104,11 +112,8 @@ class ServiceSettings:
         measure = environ.get("LORIEN_MEASURE_TOP_K", "0")
         if not measure.isdigit():
             raise InvalidInput(f"LORIEN_MEASURE_TOP_K must be a non-negative integer, got {measure!r}")
-        wait = environ.get("LORIEN_PREDICTION_WAIT_S", "30")
-        try:
-            wait_s = float(wait)
-        except ValueError:
-            raise InvalidInput(f"LORIEN_PREDICTION_WAIT_S must be seconds, got {wait!r}") from None
+        wait_s, max_budget_s = (_seconds(environ, name, default) for name, default in
+                                (("LORIEN_PREDICTION_WAIT_S", 30.0), ("LORIEN_MAX_BUDGET_S", 300.0)))
         return cls(store_uri=resolve_store_uri(None, environ),
                    model=environ.get("LORIEN_MODEL", "lorien-cost-model"),
                    token=environ.get("LORIEN_SERVICE_TOKEN") or None,
@@ -117,7 +122,8 @@ class ServiceSettings:
                    predict=PredictOptions(measure_top_k=int(measure)),
                    max_predictions=_positive_int(environ, "LORIEN_MAX_PREDICTIONS", 2),
                    prediction_wait_s=wait_s,
-                   max_predictions_per_client=_positive_int(environ, "LORIEN_MAX_PREDICTIONS_PER_CLIENT", 1))
+                   max_predictions_per_client=_positive_int(environ, "LORIEN_MAX_PREDICTIONS_PER_CLIENT", 1),
+                   max_budget_s=max_budget_s)
 
 
 class ScheduleProvider:
@@ -163,6 +169,7 @@ class ScheduleProvider:
         self._client_slots: dict[str, int] = {}
         self._client_slots_freed = threading.Condition()
         self._trained_kinds: dict[str, set[str]] = {}
+        self._budget_lock = threading.Lock()
 
     # -- answers -----------------------------------------------------------------------------------
     def answer(self, ref: WorkloadRef, target_text: str, *, predict: bool = True,
@@ -180,26 +187,76 @@ class ScheduleProvider:
                             self._slot_deadline(), client)
 
     def answer_many(self, refs: Sequence[WorkloadRef], target_text: str, *, predict: bool = True,
-                    refill: bool = True, client: str | None = None) -> BatchAnswer:
+                    refill: bool = True, client: str | None = None, budget_s: float | None = None,
+                    weights: Sequence[int] | None = None, token: str | None = None) -> BatchAnswer:
         """Answers for many workloads of one target (a whole model), in the order given.
 
         Every reference is checked before anything is predicted or queued, so one bad workload
-        fails the request and changes nothing.
+        fails the request and changes nothing. With ``budget_s`` (requires the token: it builds
+        code here) the answers are first improved for that long by a budgeted delivery on this
+        machine (:class:`lorien.predictor.BudgetedPredictor`), spread by ``weights`` (how many
+        times the model runs each workload; 1 each by default) times estimated latency; one
+        budgeted delivery runs at a time, since measurements sharing the cores skew each other.
+
+        Raises:
+            Unauthorized: a budget without the token.
+            InvalidInput: a budget above ``settings.max_budget_s``, for another CPU than this
+                machine's, or for workloads of several dialects; weights that do not match.
+            Busy: another budgeted delivery kept running for the whole wait.
         """
         started = time.perf_counter()
         deadline = self._slot_deadline()  # one wait for the whole batch, not one per miss
+        if budget_s:
+            self.check_token(token)
         resolved = [self._workload(ref) for ref in refs]
         targets: dict[str, Target] = {}
         answers = []
         for dialect, _ in resolved:
             if dialect.name not in targets:
                 targets[dialect.name] = self._target(dialect, target_text)
+        delivery: dict[str, Any] = {}
+        if budget_s:
+            delivery = self._deliver_within(resolved, targets, budget_s, weights, deadline, client)
         for dialect, workload in resolved:
             answers.append(self._answer(dialect, workload, targets[dialect.name], predict, refill,
                                         time.perf_counter(), deadline, client))
         counts = {s: sum(a.status == s for a in answers)
                   for s in ("tuned", "measured", "predicted", "missing")}
-        return BatchAnswer(answers=answers, seconds=time.perf_counter() - started, **counts)
+        return BatchAnswer(answers=answers, seconds=time.perf_counter() - started, delivery=delivery,
+                           **counts)
+
+    def _deliver_within(self, resolved: Sequence[tuple[Dialect, Workload]], targets: Mapping[str, Target],
+                        budget_s: float, weights: Sequence[int] | None, slot_deadline: float,
+                        client: str | None) -> dict[str, Any]:
+        """Run a budgeted delivery for the batch; what it did, for the answer."""
+        if not (math.isfinite(budget_s) and 0 < budget_s <= self.settings.max_budget_s):
+            raise InvalidInput(f"budget_s must be seconds above 0, at most {self.settings.max_budget_s:g} "
+                               f"here, got {budget_s}")
+        if weights is not None and len(weights) != len(resolved):
+            raise InvalidInput(f"weights: {len(weights)} for {len(resolved)} workloads")
+        if len(targets) != 1:
+            raise InvalidInput("a budget covers the workloads of one dialect; these have "
+                               + ", ".join(sorted(targets)))
+        [target] = targets.values()
+        dialect = resolved[0][0]
+        self._check_predictable(dialect, target)
+        if not self._measurable(dialect, target):
+            raise InvalidInput(f"budget_s: this service measures on its own CPU only "
+                               f"({dialect.parse_target('host').canonical}), not on {target.canonical}")
+        uses = [WorkloadUse(workload, weight) for (_, workload), weight
+                in zip(resolved, weights or [1] * len(resolved), strict=True)]
+        if not self._budget_lock.acquire(timeout=max(0.0, slot_deadline - time.monotonic())):
+            raise Busy(f"another budgeted delivery kept this service's CPU for the whole wait "
+                       f"({self.settings.prediction_wait_s:g} s); retry later")
+        try:
+            with self._prediction_slot(slot_deadline, client):
+                report = BudgetedPredictor(self._predictor(dialect)).deliver(uses, target, budget_s)
+        finally:
+            self._budget_lock.release()
+        return {"budget_s": budget_s, "seconds": report.seconds, "instant_s": report.instant_s,
+                "kernels": len(report.kernels),
+                "kernels_measured": sum(k.measured > 0 for k in report.kernels),
+                "candidates_measured": sum(k.measured for k in report.kernels)}
 
     def predict_only(self, ref: WorkloadRef, target_text: str, measure_top_k: int = 0, *,
                      client: str | None = None, token: str | None = None) -> PredictionAnswer:
@@ -449,6 +506,22 @@ class ScheduleProvider:
                 scorer = CostModelScorer(self.model, self.model_metadata, dialect, self.model_tag)
                 self._predictors[dialect.name] = ZeroShotPredictor(self.store, scorer, self.settings.predict)
             return self._predictors[dialect.name]
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    """The number of seconds in ``environ[name]`` (``default`` when unset); its range is checked
+    by :class:`ServiceSettings`.
+
+    Raises:
+        InvalidInput: not a number.
+    """
+    text = environ.get(name)
+    if text is None:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{name} must be seconds, got {text!r}") from None
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:

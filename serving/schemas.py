@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_PAYLOAD_CHARS = 2_000_000
 #: Workloads in one batch request, at most.
 MAX_BATCH = 512
+#: The largest time budget a ``/schedules`` request may carry: the service holds the request
+#: that long, and its request timeout is 600 s.
+MAX_BUDGET_S = 540.0
 KEY_PATTERN = r"^[0-9A-Za-z_.-]{1,64}$"
 TargetText = Field(min_length=1, max_length=4000,
                    description='the target: "host" (the service\'s CPU), a kind such as "llvm", or the '
@@ -65,7 +68,9 @@ class Answer(BaseModel):
 
 
 class BatchAnswer(BaseModel):
-    """Answers for many workloads, in the order asked, with counts by status."""
+    """Answers for many workloads, in the order asked, with counts by status. ``delivery``, for a
+    request with a budget: the budget, the seconds spent (all, and on the instant answers), the
+    kernels, how many were measured and how many candidates."""
 
     answers: list[Answer]
     tuned: int
@@ -73,6 +78,7 @@ class BatchAnswer(BaseModel):
     predicted: int
     missing: int
     seconds: float
+    delivery: dict[str, Any] = Field(default_factory=dict)
 
 
 class PredictionAnswer(BaseModel):

@@ -9,6 +9,10 @@ rules and postprocessors):
   workload with the same sampling instructions; tile sizes are moved to the nearest factorisation
   of the new loop extents, categorical choices kept when they exist here, and the postprocessors
   are run again, so the result is a valid schedule of *this* workload;
+* **mutants**: an adapted seed with one sampling decision changed by one of MetaSchedule's own
+  mutators (tile size, unrolling, parallel extent, compute location, drawn with the target's
+  probabilities); with the workload's own best measured schedules as seeds this is the local
+  search of a budgeted delivery (:mod:`lorien.predictor.budget`);
 * **evolved**: MetaSchedule's ``EvolutionarySearch`` seeded with the adapted neighbours and guided
   by the caller's scorer (a trained cost model) instead of measurements.
 
@@ -27,6 +31,7 @@ import numpy as np
 import tvm
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule import _ffi_api as _mutator_ffi
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.schedule import Trace
 
@@ -46,7 +51,7 @@ def generate_candidates(workload: Workload, target: Target, seeds: Sequence[str]
     """Candidates of ``workload`` for ``target`` from samples, ``seeds`` (schedules of other
     workloads) adapted to it, and, when ``scorer`` is given, an evolutionary search it guides.
 
-    Duplicates are dropped; the order is adapted neighbours, evolved, then samples.
+    Duplicates are dropped; the order is adapted neighbours, mutants, evolved, then samples.
     """
     mod = from_workload(workload)
     tvm_target = to_tvm_target(target)
@@ -58,6 +63,9 @@ def generate_candidates(workload: Workload, target: Target, seeds: Sequence[str]
         adapted = adapt_schedule(context, spaces, mod, seed)
         if adapted is not None:
             found.add(adapted, "neighbour")
+    if options.mutants > 0:
+        for sch in mutants(context, mod, found.schedules("neighbour"), options.mutants, options.seed):
+            found.add(sch, "mutant")
     if scorer is not None and options.evolve and options.population > 0:
         for sch in _evolve(mod, tvm_target, spaces, found.schedules("neighbour"), scorer, options):
             found.add(sch, "evolved")
@@ -187,6 +195,36 @@ def nearest_tiling(extent: int, factors: Sequence[int], max_innermost: int = 0) 
 def _divisors(n: int) -> list[int]:
     small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
     return sorted({*small, *(n // d for d in small)})
+
+
+# -- mutants: one decision changed -------------------------------------------------------------
+def mutants(context: ms.TuneContext, mod: tvm.IRModule, seeds: Sequence[tvm.s_tir.Schedule],
+            tries: int, seed: int | None = None) -> list[tvm.s_tir.Schedule]:
+    """Valid schedules of ``mod`` that differ from one of ``seeds`` (taken in turn) by one
+    decision, from ``tries`` applications of the design space's mutators, each drawn by its
+    probability for the target. Mutations that fail or break a postprocessor are dropped."""
+    probabilities = dict(context.space_generator.mutator_probs or {})
+    if not seeds or not probabilities:
+        return []
+    mutators = list(probabilities)
+    weights = np.array([float(probabilities[m]) for m in mutators])
+    draw = np.random.default_rng(seed)
+    found = []
+    for attempt in range(tries):
+        mutator = mutators[int(draw.choice(len(mutators), p=weights / weights.sum()))]
+        # MetaSchedule's Python ``apply`` always draws a fresh random state; its FFI takes one
+        mutated = _mutator_ffi.MutatorApply(mutator, seeds[attempt % len(seeds)].trace,
+                                            int(draw.integers(1, 2**31 - 1)))
+        if mutated is None:
+            continue
+        sch = tvm.s_tir.Schedule(mod)
+        try:
+            mutated.apply_to_schedule(sch, remove_postproc=True)
+            if all(postproc.apply(sch) for postproc in context.space_generator.postprocs):
+                found.append(sch)
+        except Exception:  # a mutation this kernel cannot take
+            continue
+    return found
 
 
 # -- evolutionary search guided by a scorer ------------------------------------------------------

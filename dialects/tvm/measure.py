@@ -5,7 +5,10 @@ another one to check itself when created), and each process imports TVM: seconds
 first candidate compiles, paid again by every workload the predictor measures. A
 :class:`ScheduleMeasurer` keeps its builder processes and its local runner between calls instead;
 a builder process is replaced after :data:`BUILDS_PER_PROCESS` builds, which bounds the memory
-that long-lived TVM builder processes are known to accumulate.
+that long-lived TVM builder processes are known to accumulate. Its processes start with its first
+measurement, or in the background when it is asked to measure nothing: a caller that does that
+early (a budgeted delivery, before it ranks candidates) does not wait for them in its first
+measurement.
 """
 
 from __future__ import annotations
@@ -59,10 +62,37 @@ class ScheduleMeasurer:
     def __init__(self, target_kind: str, options: TuneOptions, builders: int | None = None) -> None:
         self.options = options
         self._lock = threading.Lock()
+        self._workers = builders or os.cpu_count() or 1
         self._builders = PopenPoolExecutor(
-            max_workers=builders or os.cpu_count() or 1, timeout=options.build_timeout_s,
+            max_workers=self._workers, timeout=options.build_timeout_s,
             initializer=load_intrinsics_for(target_kind), maximum_process_uses=BUILDS_PER_PROCESS)
         self._local_runner: ms.runner.Runner | None = None
+        self._closed = False
+        self._starting: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the builder processes and, on this machine, the runner in the background, once
+        (the first :meth:`measure` waits for them)."""
+        with self._lock:
+            if self._starting is None and not self._closed:
+                self._starting = threading.Thread(target=self._start_processes, name="lorien-measurer-start",
+                                                  daemon=True)
+                self._starting.start()
+
+    def _start_processes(self) -> None:
+        """Start every builder process and, on this machine, the runner (the first
+        :meth:`measure` waits for this to finish)."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                started = [self._builders.submit(os.getpid) for _ in range(self._workers)]
+                if self.options.rpc is None:
+                    self._runner()
+                for future in started:
+                    future.result()
+            except Exception:  # the first measurement meets the same problem and reports it
+                pass
 
     def _runner(self) -> ms.runner.Runner:
         if self.options.rpc is not None:  # the tracker's devices come and go: asked every time
@@ -73,11 +103,14 @@ class ScheduleMeasurer:
 
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str]) -> list[Latency | None]:
         """Build and run each schedule; None for one that does not apply, build or run within the
-        timeouts (or whose timings are not valid).
+        timeouts (or whose timings are not valid). No schedules: :meth:`start`, and return.
 
         Raises:
             TuningError: ``options.rpc`` names a tracker that cannot be asked or has no device.
         """
+        if not schedules:
+            self.start()
+            return []
         mod = from_workload(workload)
         tvm_target = to_tvm_target(target)
         results: list[Latency | None] = [None] * len(schedules)
@@ -114,13 +147,15 @@ class ScheduleMeasurer:
         return results
 
     def close(self) -> None:
-        """Stop the builder and runner processes. Idempotent."""
-        self._builders.shutdown(wait=False)
-        if self._local_runner is not None:
-            pool = getattr(self._local_runner, "pool", None)
-            if pool is not None:
-                pool.shutdown(wait=False)
-            self._local_runner = None
+        """Stop the builder and runner processes (after a measurement in progress). Idempotent."""
+        with self._lock:
+            self._closed = True
+            self._builders.shutdown(wait=False)
+            if self._local_runner is not None:
+                pool = getattr(self._local_runner, "pool", None)
+                if pool is not None:
+                    pool.shutdown(wait=False)
+                self._local_runner = None
 
 
 class KeptMeasurers:
@@ -167,6 +202,8 @@ def measure_schedules(workload: Workload, target: Target, schedules: Sequence[st
                       options: TuneOptions) -> list[Latency | None]:
     """Measure once, with processes started for this call only (see :class:`ScheduleMeasurer`
     to keep them)."""
+    if not schedules:
+        return []
     measurer = ScheduleMeasurer(to_tvm_target(target).kind.name, options)
     try:
         return measurer.measure(workload, target, schedules)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from lorien.config import open_logs, open_store, resolve_logs_uri, resolve_store_uri
+from lorien.config import data_dir, open_logs, open_store, resolve_logs_uri, resolve_store_uri
 from lorien.dialects.base import Lowering
 from lorien.logstore import LogStore
 from lorien.store import ScheduleStore
@@ -106,3 +107,12 @@ def format_flops(flops: float) -> str:
         if flops >= scale:
             return f"{flops / scale:.2f}{unit}"
     return f"{flops:.0f}"
+
+
+def service_token() -> str | None:
+    """The service's write token for a client: ``LORIEN_SERVICE_TOKEN``, else the token file
+    ``lorien serve`` writes under this user's data folder (a service started here), else None."""
+    if os.environ.get("LORIEN_SERVICE_TOKEN"):
+        return os.environ["LORIEN_SERVICE_TOKEN"]
+    path = data_dir() / "service-token"
+    return path.read_text().strip() if path.is_file() else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from lorien.cli.common import (
     open_schedule_store,
     print_json,
     print_table,
+    service_token,
     storage_options,
     target_options,
 )
@@ -32,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "one request for the whole model; misses come back predicted")
     parser.add_argument("--no-predict", action="store_true",
                         help="with --service: only stored schedules, no predictions for misses")
+    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                        help="with --service: let the service improve the schedules for this long first, "
+                             "measuring them on its machine where the model's time goes (the service must "
+                             "run on the target's CPU; needs its token: LORIEN_SERVICE_TOKEN, or the token "
+                             "file of a service this user started here)")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each build (5)")
     parser.add_argument("--no-baselines", action="store_true",
                         help="time only the build with Lorien's schedules")
@@ -60,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--repeat must be at least 1, got {args.repeat}")
     if not (0 <= args.rtol < 1 and 0 <= args.atol):
         raise InvalidInput(f"--rtol must be in [0, 1) and --atol not negative, got {args.rtol}, {args.atol}")
+    if args.budget is not None and not args.service:
+        raise InvalidInput("--budget needs --service (without a service: lorien predict --budget)")
+    if args.budget is not None and not (math.isfinite(args.budget) and args.budget > 0):
+        raise InvalidInput(f"--budget must be a finite number of seconds above 0, got {args.budget}")
     if args.output and not args.output.endswith(".so"):
         raise InvalidInput(f"--output must name a .so file, got {args.output}")
     dialect, target, source, model = load_for_dialect(args)
@@ -69,9 +80,11 @@ def run(args: argparse.Namespace) -> int:
     if args.service:
         from lorien.serving.client import ServiceClient, fetch_schedules
 
-        workloads = [use.workload for use in dialect.extract(model, target, lowering)]
-        with ServiceClient(args.service) as client, \
-                fetch_schedules(client, target, workloads, predict=not args.no_predict) as fetched:
+        uses = dialect.extract(model, target, lowering)
+        token = service_token() if args.budget else None
+        with ServiceClient(args.service, token=token) as client, \
+                fetch_schedules(client, target, [use.workload for use in uses], predict=not args.no_predict,
+                                budget_s=args.budget, weights=[use.weight for use in uses]) as fetched:
             answered = {s: fetched.count(s) for s in ("tuned", "measured", "predicted", "missing")}
             refused = fetched.refused
             tuned = dialect.compile(model, target, fetched.store, lowering)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import signal
@@ -56,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "is answered missing (still queued), /predict with 429 (2)")
     parser.add_argument("--max-predictions-per-client", type=int, default=1, metavar="N",
                         help="of those, how many one client address may hold at once (1)")
+    parser.add_argument("--max-budget", type=float, default=300.0, metavar="SECONDS",
+                        help="the largest time budget a /schedules request may ask for (300; at most 540)")
     parser.add_argument("--no-seed", action="store_true",
                         help="do not seed an empty store with Lorien's own tuned schedules")
     parser.set_defaults(handler=run)
@@ -73,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
     if args.max_predictions_per_client < 1:
         raise InvalidInput(f"--max-predictions-per-client must be at least 1, "
                            f"got {args.max_predictions_per_client}")
+    from lorien.serving.schemas import MAX_BUDGET_S
+
+    if not (math.isfinite(args.max_budget) and 0 <= args.max_budget <= MAX_BUDGET_S):
+        raise InvalidInput(f"--max-budget must be seconds between 0 and {MAX_BUDGET_S:g}, "
+                           f"got {args.max_budget}")
     if args.refill_trials < 1:
         raise InvalidInput(f"--refill-trials must be at least 1, got {args.refill_trials}")
     store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
@@ -96,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
            "LORIEN_REFILL_TRIALS": str(args.refill_trials), "LORIEN_MEASURE_TOP_K": str(args.measure_top_k),
            "LORIEN_MAX_PREDICTIONS": str(args.max_predictions),
            "LORIEN_MAX_PREDICTIONS_PER_CLIENT": str(args.max_predictions_per_client),
+           "LORIEN_MAX_BUDGET_S": str(args.max_budget),
            "BENTOML_CONFIG_OPTIONS": " ".join(filter(None, [os.environ.get("BENTOML_CONFIG_OPTIONS"),
                                                             f"services.lorien.workers={args.api_workers}"]))}
     url = f"http://{args.host}:{args.port}"

@@ -88,8 +88,9 @@ def test_a_build_that_computes_the_wrong_thing_is_refused_and_not_written(
 
 def test_every_adapted_neighbour_schedule_computes_the_right_thing(predicted_store: str,
                                                                    tmp_path: Path) -> None:
-    """The predictor re-tiles neighbours' schedules for a new kernel; each one it proposes for
-    small_conv, built alone into the model, gives torch's outputs."""
+    """The predictor re-tiles neighbours' schedules for a new kernel, and a budgeted delivery
+    mutates them; each one proposed for small_conv, built alone into the model, gives torch's
+    outputs."""
     from lorien.datasets.eager import torch_outputs
     from lorien.predictor import NeighbourIndex
 
@@ -103,8 +104,12 @@ def test_every_adapted_neighbour_schedule_computes_the_right_thing(predicted_sto
     found = dialect.candidates(use.workload, target, seeds, None, CandidateOptions(samples=2, evolve=False))
     adapted = [s for s, origin in zip(found.schedules, found.origins, strict=True) if origin == "neighbour"]
     assert adapted, "no neighbour schedule could be adapted"
+    local = dialect.candidates(use.workload, target, adapted[:2], None,
+                               CandidateOptions(samples=0, mutants=16, seed=3))
+    mutants = [s for s, origin in zip(local.schedules, local.origins, strict=True) if origin == "mutant"]
+    assert mutants, "no mutant of the adapted schedules"
     reference = torch_outputs(model)
-    for number, schedule in enumerate([*adapted[:4], *found.schedules[-2:]]):
+    for number, schedule in enumerate([*adapted[:4], *found.schedules[-2:], *mutants[:3]]):
         with open_store(f"sqlite:///{tmp_path}/one-{number}.db") as store:
             store.put_workloads([use.workload])
             store.commit([ScheduleRecord(dialect="tvm", workload_key=use.workload.key, target=target,

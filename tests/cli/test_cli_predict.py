@@ -23,3 +23,36 @@ def test_predict_a_model_then_skip_what_is_stored(tmp_path: Path, capsys: pytest
     assert "1 predicted with lorien-cost-model" in capsys.readouterr().out
     with open_store(store) as opened:
         assert opened.count(workload_key=predicted["key"]) == 1
+
+
+def test_predict_within_a_budget_stores_measured_answers(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    store = f"sqlite:///{tmp_path}/s.db"
+    argv = ["predict", "--model", "tests/tvm_models.py:small_mlp", "--store", store, "--seed", "1", "--json"]
+    assert main([*argv, "--budget", "8"]) == 0
+    delivered = json.loads(capsys.readouterr().out)
+    [kernel] = delivered["kernels"]
+    assert delivered["budget_s"] == 8 and delivered["seconds"] < 8 + 15
+    assert kernel["tier"] == "measured" and kernel["measured"] >= 1 and kernel["settled"] is None
+    with open_store(store) as opened:
+        stored = list(opened.records(workload_key=kernel["key"]))
+    assert {r.source for r in stored} == {"measured", "predicted"}  # every improvement kept as found
+    fastest = min((r for r in stored if r.source == "measured"), key=lambda r: r.latency.mean)
+    assert fastest.to_dict() == kernel["record"]
+    assert main([*argv, "--budget", "8"]) == 0  # measured on this CPU already: nothing to spend
+    [again] = json.loads(capsys.readouterr().out)["kernels"]
+    assert again["settled"] == "measured" and again["measured"] == 0
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--budget", "-1"], "--budget must be a finite number of seconds"),
+    (["--budget", "nan"], "--budget must be a finite number of seconds"),
+    (["--budget", "5", "--measure-top-k", "2"], "not both"),
+])
+def test_a_bad_budget_is_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  extra: list[str], message: str) -> None:
+    argv = ["predict", "--model", "tests/tvm_models.py:small_mlp", "--store", f"sqlite:///{tmp_path}/s.db"]
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.db").exists()

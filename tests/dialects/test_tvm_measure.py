@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -73,6 +75,24 @@ def test_a_kept_measurer_measures_again_with_the_same_processes(kernels: Kernels
     assert all(latency is not None and 0 < latency.mean < 1 for latency in again)
     assert _children() - before == started  # no process started for the second call
 
+    measurer.close()
+    assert not _still_alive(started)
+
+
+def test_measuring_nothing_starts_the_processes_in_the_background(kernels: Kernels,
+                                                                  measurer: ScheduleMeasurer) -> None:
+    before = _children()
+    started_at = time.monotonic()
+    assert measurer.measure(kernels.mlp, kernels.target, []) == []
+    assert time.monotonic() - started_at < 1.0  # returned at once
+    deadline = time.monotonic() + 60
+    while len(_children() - before) < (os.cpu_count() or 1) + 1:  # a builder per core, the runner
+        assert time.monotonic() < deadline, _children() - before
+        time.sleep(0.2)
+    started = _children() - before
+    schedules = sampled_schedules(kernels.mlp, kernels.target, 1)
+    [latency] = measurer.measure(kernels.mlp, kernels.target, schedules)
+    assert latency is not None and _children() - before == started  # they were the ones used
     measurer.close()
     assert not _still_alive(started)
 

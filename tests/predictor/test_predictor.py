@@ -12,8 +12,14 @@ import pytest
 from lorien.dialects import CandidateOptions, Dialect, get_dialect
 from lorien.errors import InvalidInput
 from lorien.lookup import find_schedule
-from lorien.predictor import CostModelScorer, PredictOptions, ZeroShotPredictor
-from lorien.records import Latency, ScheduleRecord, Target, Workload
+from lorien.predictor import (
+    BudgetedPredictor,
+    BudgetOptions,
+    CostModelScorer,
+    PredictOptions,
+    ZeroShotPredictor,
+)
+from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.serving.seed import MODEL_TEXT, seed_store, shipped_metadata
 from lorien.store.sqlite import SQLiteScheduleStore
 from lorien.training.cost_models import LightGBMRankingCostModel
@@ -94,6 +100,37 @@ def test_neighbours_schedules_are_adapted_into_valid_schedules(setup: Setup) -> 
         assert schedule not in seeds  # re-tiled for this workload's extents
         setup.dialect.apply(setup.conv, ScheduleRecord("tvm", setup.conv.key, setup.target, "b", schedule,
                                                        Latency((1.0,))))
+
+
+def test_mutants_are_valid_new_schedules_one_decision_away(setup: Setup) -> None:
+    seeds = sampled_schedules(setup.conv, setup.target, 2)
+    options = CandidateOptions(samples=0, mutants=24, seed=7)
+    found = setup.dialect.candidates(setup.conv, setup.target, seeds, None, options)
+    mutants = [s for s, origin in zip(found.schedules, found.origins, strict=True) if origin == "mutant"]
+    assert len(mutants) >= 4 and not set(mutants) & set(seeds)
+    assert found.features.shape == (len(found), 492)
+    again = setup.dialect.candidates(setup.conv, setup.target, seeds, None, options)
+    assert again.schedules == found.schedules  # the seed decides
+    for schedule in mutants[:4]:
+        setup.dialect.apply(setup.conv, ScheduleRecord("tvm", setup.conv.key, setup.target, "b", schedule,
+                                                       Latency((1.0,))))
+
+
+def test_a_budget_is_honoured_and_spent_where_the_model_s_time_goes(setup: Setup) -> None:
+    """Real measurements on this machine: the heavier kernel gets the larger share and ends with
+    a measured answer in the store; the whole delivery ends within the budget plus a round."""
+    predictor = ZeroShotPredictor(setup.store, setup.predictor.scorer,
+                                  PredictOptions(candidates=CandidateOptions(samples=8, seed=1)))
+    budgeted = BudgetedPredictor(predictor, BudgetOptions(batch=2, ranked_rounds=1, mutants=16, seed=1))
+    uses = [WorkloadUse(setup.conv, 1), WorkloadUse(setup.mlp, 4)]  # the MLP costs the model most
+    report = budgeted.deliver(uses, setup.target, 10.0)
+    assert report.seconds < 10.0 + 15.0, report  # a round is seconds; the first also waits for processes
+    heavy, light = report.kernels
+    assert heavy.workload == setup.mlp and heavy.share_s > light.share_s
+    assert heavy.record.source == "measured" and heavy.measured >= 2
+    found = find_schedule(setup.store, setup.mlp.key, setup.target, setup.dialect.build_id())
+    assert found is not None and found.record == heavy.record and found.match == "exact"
+    setup.dialect.apply(setup.mlp, heavy.record)
 
 
 def test_a_cost_model_of_other_features_is_refused(setup: Setup) -> None:

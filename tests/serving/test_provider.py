@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from lorien.records import Latency, ScheduleRecord, Workload
 from lorien.serving.provider import ScheduleProvider, ServiceSettings, Unauthorized
 from lorien.serving.schemas import WorkloadBody, WorkloadRef
 from lorien.serving.seed import MODEL_TEXT, seed_store, shipped_metadata
+from lorien.store.sqlite import SQLiteScheduleStore
 from lorien.training.cost_models import LightGBMRankingCostModel
 from tests.tvm_models import sampled_schedules, small_conv, small_mlp
 
@@ -37,12 +40,21 @@ def kernels() -> dict[str, Workload]:
             for m in (small_conv, small_mlp)}
 
 
+@pytest.fixture(scope="module")
+def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store file seeded with the shipped logs once; each test serves from a copy of it."""
+    path = tmp_path_factory.mktemp("seeded") / "s.db"
+    with SQLiteScheduleStore(path) as store:
+        seed_store(store)
+    return path
+
+
 @pytest.fixture
-def provider(tmp_path: Path, model: tuple[object, dict]) -> Iterator[ScheduleProvider]:
+def provider(tmp_path: Path, model: tuple[object, dict], seeded_file: Path) -> Iterator[ScheduleProvider]:
+    shutil.copyfile(seeded_file, tmp_path / "s.db")
     settings = ServiceSettings(store_uri=f"sqlite:///{tmp_path}/s.db", token="secret", refill_trials=4,
                                predict=FAST)
     provider = ScheduleProvider(settings, model=model)  # type: ignore[arg-type]
-    seed_store(provider.store)
     yield provider
     provider.close()
 
@@ -130,6 +142,48 @@ def test_measuring_needs_the_token(provider: ScheduleProvider, kernels: dict[str
     for token in (None, "wrong"):
         with pytest.raises(Unauthorized):
             provider.predict_only(ref(kernels["small_mlp"]), "host", measure_top_k=2, token=token)
+
+
+def test_a_budget_needs_the_token_and_everything_is_checked_before_anything_is_done(
+        provider: ScheduleProvider, kernels: dict[str, Workload]) -> None:
+    refs = [ref(kernels["small_conv"])]
+    before = (provider.store.count(), provider.queue.counts())
+    for token in (None, "wrong"):
+        with pytest.raises(Unauthorized):
+            provider.answer_many(refs, "host", budget_s=5, token=token)
+    with pytest.raises(InvalidInput, match="at most 300"):
+        provider.answer_many(refs, "host", budget_s=301, token="secret")
+    with pytest.raises(InvalidInput, match="weights: 2 for 1 workloads"):
+        provider.answer_many(refs, "host", budget_s=5, weights=[1, 2], token="secret")
+    other_cpu = json.dumps({"kind": "llvm", "mcpu": "skylake-avx512", "num-cores": 2})
+    with pytest.raises(InvalidInput, match="measures on its own CPU only"):
+        provider.answer_many(refs, other_cpu, budget_s=5, token="secret")
+    assert (provider.store.count(), provider.queue.counts()) == before
+
+
+def test_a_budgeted_batch_is_measured_where_the_model_s_time_goes_and_still_queues_tuning(
+        provider: ScheduleProvider, kernels: dict[str, Workload]) -> None:
+    refs = [ref(kernels["small_conv"]), ref(kernels["small_mlp"])]
+    answers = provider.answer_many(refs, "host", budget_s=8, weights=[1, 4], token="secret")
+    delivery = answers.delivery
+    assert delivery["kernels"] == 2 and delivery["budget_s"] == 8 and delivery["seconds"] < 8 + 15
+    assert delivery["kernels_measured"] >= 1 and delivery["candidates_measured"] >= 1
+    mlp = answers.answers[1]  # four runs of it a model run: the larger share
+    assert (mlp.status, mlp.match) == ("measured", "exact")
+    assert all(answer.job for answer in answers.answers)  # full tuning is still queued
+    stored = provider.store.top_k(kernels["small_mlp"].key, provider._target(get_dialect("tvm"), "host"), 1,
+                                  source="measured")
+    assert [record.to_dict() for record in stored] == [mlp.record]
+
+
+def test_one_budgeted_delivery_at_a_time(provider: ScheduleProvider, kernels: dict[str, Workload]) -> None:
+    from lorien.serving.provider import Busy
+
+    provider.settings = replace(provider.settings, prediction_wait_s=0.2)
+    with provider._budget_lock:  # another request's delivery is running
+        with pytest.raises(Busy, match="another budgeted delivery"):
+            provider.answer_many([ref(kernels["small_conv"])], "host", budget_s=5, token="secret")
+    assert provider.store.count(workload_key=kernels["small_conv"].key) == 0
 
 
 def test_failed_refill_jobs_are_reported_not_retried_by_reads(provider: ScheduleProvider,

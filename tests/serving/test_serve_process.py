@@ -85,15 +85,17 @@ def test_a_miss_is_predicted_then_tuned_by_the_local_worker_then_served_tuned(se
         assert answer["record"]["latency"]["mean"] == job["result"]["best_seconds"]
 
 
-def test_lorien_compile_asks_the_service_once_for_the_whole_model(served: Served) -> None:
+def test_lorien_compile_asks_the_service_once_for_the_whole_model_within_a_budget(served: Served) -> None:
+    """The service measures the model's kernel for the budget (the client finds the token that
+    ``lorien serve`` wrote for this user) and answers measured; its local worker still tunes."""
     result = subprocess.run(
         [sys.executable, "-m", "lorien.cli.main", "compile", "--model", "tests/tvm_models.py:small_conv",
-         "--service", served.url, "--no-baselines", "--json", "--repeat", "1"],
+         "--service", served.url, "--budget", "6", "--no-baselines", "--json", "--repeat", "1"],
         env=served.env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["kernels_scheduled"] == summary["kernels"] == 1
-    assert summary["answers"] == {"tuned": 0, "measured": 0, "predicted": 1, "missing": 0}
+    assert summary["answers"] == {"tuned": 0, "measured": 1, "predicted": 0, "missing": 0}
 
 
 def test_the_compiler_hook_over_http_builds_with_the_services_schedules(served: Served) -> None:
@@ -115,6 +117,11 @@ def test_writes_need_the_token_and_bad_input_is_a_4xx(served: Served) -> None:
         with pytest.raises(Exception, match="unknown tvm workload"):
             client.enqueue("host", key)
     assert httpx.post(f"{served.url}/schedule", json={"target": "{", "key": key}).status_code == 400
+    budgeted = {"target": "host", "workloads": [{"key": key}], "budget_s": 5}
+    assert httpx.post(f"{served.url}/schedules", json=budgeted).status_code == 401  # it measures here
+    too_long = httpx.post(f"{served.url}/schedules", json={**budgeted, "budget_s": 10_000},
+                          headers={"Authorization": f"Bearer {served.token}"})
+    assert too_long.status_code == 400 and "budget_s" in too_long.text
     assert httpx.get(f"{served.url}/metrics").status_code == 200
     assert "lorien_answers" in httpx.get(f"{served.url}/metrics").text
 

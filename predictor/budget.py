@@ -1,0 +1,272 @@
+"""Budgeted delivery: the best schedules for a whole model that a time budget buys.
+
+Every kernel first gets the instant answer: the cost model's choice, a ``predicted`` record. The
+rest of the budget is spread over the kernels by what each costs the model, its weight times its
+estimated latency (kernels already tuned or measured on this very target cost nothing), and spent
+heaviest first. Within a kernel's share, a round at a time:
+
+1. measure the schedules tuned for the kernel on other targets of its kind (another x86 CPU),
+   then the cost model's best candidates, ``batch`` at a time, for ``ranked_rounds`` rounds;
+2. then search locally around the fastest measured: mutants of the ``parents`` best (one
+   sampling decision changed each: a tile size, the unrolling, the parallel extent), ranked by the
+   cost model, the best unmeasured ones measured.
+
+The fastest schedule measured so far is committed as a ``measured`` record as soon as it is found,
+so the answer improves while the budget runs and whatever is in the store when it ends is the best
+found. A share a kernel cannot use (it ran out of candidates) goes to the kernels after it. A
+round starts only when the time it is expected to take (the median of the rounds so far) fits in
+the kernel's share, so the whole delivery overruns the budget by at most one round's misestimate.
+The measuring processes start while the instant answers are ranked. The instant answers are
+always given, even when they alone take longer than the budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lorien.dialects import CandidateOptions
+from lorien.errors import InvalidInput
+from lorien.lookup import find_schedule
+from lorien.predictor.predictor import Ranked, ZeroShotPredictor, measure_options
+from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
+
+
+@dataclass(frozen=True)
+class BudgetOptions:
+    """How a kernel's share of the budget is spent.
+
+    Attributes:
+        batch: candidates measured per round.
+        ranked_rounds: rounds taken from the cost model's ranking before the local search.
+        parents: the best measured schedules whose mutants the local search proposes.
+        mutants: mutation tries per local round (the valid, unmeasured ones are ranked).
+        measure_timeout_s: how long building, and running, one candidate may take.
+        first_round_s: the time a round is assumed to take before one has been timed.
+        seed: random seed of the mutations; None for a random one.
+    """
+
+    batch: int = 4
+    ranked_rounds: int = 2
+    parents: int = 2
+    mutants: int = 64
+    measure_timeout_s: float = 30.0
+    first_round_s: float = 3.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "parents"):
+            if getattr(self, name) < 1:
+                raise InvalidInput(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("ranked_rounds", "mutants"):
+            if getattr(self, name) < 0:
+                raise InvalidInput(f"{name} must not be negative, got {getattr(self, name)}")
+
+
+@dataclass
+class KernelDelivery:
+    """One kernel of a budgeted delivery: what it was given and what it got.
+
+    Attributes:
+        workload: the kernel.
+        weight: how many times the model runs it.
+        settled: the tier it already had on this target (``tuned`` or ``measured``), in which case
+            nothing was spent on it; None when it started from the instant answer.
+        estimate_s: its latency as far as is known (0 when settled): tuned on another target of
+            its kind, else estimated from similar workloads.
+        record: the answer it ends with.
+        origin: where that answer's schedule came from (``neighbour``, ``space``, ``mutant``,
+            ``elsewhere``: tuned on another target of its kind, ``store``: settled).
+        share_s: the seconds of the budget it was given.
+        spent_s: the seconds it used.
+        measured: candidates measured (failed ones included).
+        local_rounds: rounds of local search among its rounds.
+        first_measured_s: the fastest latency of its first round, to see what the rest gained.
+    """
+
+    workload: Workload
+    weight: int
+    settled: str | None
+    estimate_s: float
+    record: ScheduleRecord
+    origin: str
+    share_s: float = 0.0
+    spent_s: float = 0.0
+    measured: int = 0
+    local_rounds: int = 0
+    first_measured_s: float | None = None
+    ranked: Ranked | None = field(default=None, repr=False)
+
+    @property
+    def cost_s(self) -> float:
+        """What the kernel costs a run of the model as far as is known: weight x estimate; nothing
+        once it is tuned or measured."""
+        return 0.0 if self.settled else self.weight * self.estimate_s
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    """What a budgeted delivery did, kernel by kernel (heaviest first).
+
+    Attributes:
+        kernels: every distinct kernel of the model.
+        budget_s: the budget asked for.
+        instant_s: the time the instant answers took, all kernels together.
+        seconds: the whole delivery's time.
+    """
+
+    kernels: list[KernelDelivery]
+    budget_s: float
+    instant_s: float
+    seconds: float
+
+
+class BudgetedPredictor:
+    """Delivers a model's schedules within a time budget: instant answers first, then measuring
+    and local search spent where the model's time goes (see the module's description).
+
+    Thread safety: as the wrapped :class:`ZeroShotPredictor`; :meth:`deliver` keeps its state in
+    the call. Measuring uses the dialect's kept measurers, which measure one batch at a time.
+    """
+
+    def __init__(self, predictor: ZeroShotPredictor, options: BudgetOptions | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.predictor = predictor
+        self.options = options or BudgetOptions()
+        self.clock = clock
+
+    def deliver(self, uses: Sequence[WorkloadUse], target: Target, budget_s: float, *,
+                commit: bool = True) -> BudgetReport:
+        """The best schedules ``budget_s`` seconds buy for the model whose kernels are ``uses``.
+
+        Args:
+            commit: store the workloads and every answer as it is found (the instant answer as a
+                ``predicted`` record, improvements as ``measured`` ones).
+
+        Raises:
+            InvalidInput: a negative or not finite budget, or a workload of another dialect.
+            TuningError: the dialect proposed no usable candidate for a kernel.
+        """
+        if not (np.isfinite(budget_s) and budget_s >= 0):
+            raise InvalidInput(f"the budget must be a finite number of seconds, not negative, got {budget_s}")
+        started = self.clock()
+        deadline = started + budget_s
+        if uses and budget_s > 0:  # measuring nothing starts the measuring processes meanwhile
+            self.predictor.dialect.measure(uses[0].workload, target, [],
+                                           measure_options(self.options.measure_timeout_s))
+        kernels = [self._instant(workload, weight, target, commit)
+                   for workload, weight in _merged(uses)]
+        instant_s = self.clock() - started
+        pending = sorted((k for k in kernels if k.settled is None), key=lambda k: -k.cost_s)
+        rounds: list[float] = []
+        for position, kernel in enumerate(pending):
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            costs = [k.cost_s for k in pending[position:]]
+            kernel.share_s = remaining * (kernel.cost_s / sum(costs) if sum(costs) > 0 else 1 / len(costs))
+            self._improve(kernel, target, self.clock() + kernel.share_s, rounds, commit)
+        kernels.sort(key=lambda k: -k.cost_s)
+        return BudgetReport(kernels=kernels, budget_s=budget_s, instant_s=instant_s,
+                            seconds=self.clock() - started)
+
+    def _instant(self, workload: Workload, weight: int, target: Target, commit: bool) -> KernelDelivery:
+        """The kernel's answer before any measuring: what this target already has (settled), else
+        the cost model's first choice, committed as ``predicted``. Schedules tuned for the same
+        workload on other targets of its kind go first in the list to measure."""
+        predictor = self.predictor
+        dialect, store = predictor.dialect, predictor.store
+        found = find_schedule(store, workload.key, target, dialect.build_id(),
+                              dialect.equivalent_keys(workload))
+        if found is not None and found.match == "exact" and found.record.source in ("tuned", "measured"):
+            return KernelDelivery(workload, weight, settled=found.record.source, estimate_s=0.0,
+                                  record=found.record, origin="store")
+        ranked = predictor.rank(workload, target)
+        record = ranked.record(workload, target, dialect, 0)
+        if commit:
+            store.put_workloads([workload])
+            store.commit([record])
+        elsewhere = [r for r in store.top_k(workload.key, target, self.options.batch, match="loose",
+                                            source="tuned") if r.target != target]
+        estimate_s = min((r.latency.mean for r in elsewhere), default=ranked.estimate_s)
+        return KernelDelivery(workload, weight, settled=None, estimate_s=estimate_s, record=record,
+                              origin=ranked.origins[0],
+                              ranked=ranked.led_by([r.schedule for r in elsewhere], "elsewhere"))
+
+    def _improve(self, kernel: KernelDelivery, target: Target, deadline: float, rounds: list[float],
+                 commit: bool) -> None:
+        """Spend the kernel's share, round by round, while the next round is expected to fit."""
+        options, dialect, ranked = self.options, self.predictor.dialect, kernel.ranked
+        assert ranked is not None
+        began = self.clock()
+        tried: dict[str, Latency | None] = {}
+        origins: dict[str, str] = dict(zip(ranked.schedules, ranked.origins, strict=True))
+        best: tuple[float, str] | None = None
+        next_ranked = 0
+        while self.clock() + (float(np.median(rounds)) if rounds else options.first_round_s) <= deadline:
+            round_started = self.clock()
+            from_ranking = kernel.measured < options.ranked_rounds * options.batch
+            if from_ranking and next_ranked < len(ranked.schedules):
+                batch = ranked.schedules[next_ranked:next_ranked + options.batch]
+                next_ranked += len(batch)
+            else:
+                batch = self._local_batch(kernel, target, tried, origins, len(rounds))
+                if not batch:
+                    break
+                kernel.local_rounds += 1
+            latencies = dialect.measure(kernel.workload, target, batch,
+                                        measure_options(options.measure_timeout_s))
+            kernel.measured += len(batch)
+            tried.update(zip(batch, latencies, strict=True))
+            timed = [(latency.mean, schedule) for schedule, latency in zip(batch, latencies, strict=True)
+                     if latency is not None]
+            if timed and kernel.first_measured_s is None:
+                kernel.first_measured_s = min(timed)[0]
+            if timed and (best is None or min(timed)[0] < best[0]):
+                best = min(timed)
+                kernel.origin = origins[best[1]]
+                kernel.record = ScheduleRecord(
+                    dialect=dialect.name, workload_key=kernel.workload.key, target=target,
+                    build=dialect.build_id(), schedule=best[1], latency=tried[best[1]],  # type: ignore[arg-type]
+                    source="measured")
+                if commit:
+                    self.predictor.store.commit([kernel.record])
+            rounds.append(self.clock() - round_started)
+        kernel.spent_s = self.clock() - began
+
+    def _local_batch(self, kernel: KernelDelivery, target: Target, tried: dict[str, Latency | None],
+                     origins: dict[str, str], round_number: int) -> list[str]:
+        """The cost model's best unmeasured mutants of the fastest measured schedules; empty when
+        nothing was measured yet, or when no new mutant turned up even with twice and four times
+        the tries and parents (the neighbourhood is spent)."""
+        options = self.options
+        fastest = [schedule for _, schedule in sorted((latency.mean, schedule) for schedule, latency
+                                                      in tried.items() if latency is not None)]
+        if not fastest or options.mutants == 0:
+            return []
+        for widening in (1, 2, 4):
+            seed = None if options.seed is None else options.seed + 7 * round_number + widening
+            found = self.predictor.dialect.candidates(
+                kernel.workload, target, fastest[:options.parents * widening], None,
+                CandidateOptions(samples=0, mutants=options.mutants * widening, seed=seed))
+            new = [i for i, (schedule, origin) in enumerate(zip(found.schedules, found.origins, strict=True))
+                   if origin == "mutant" and schedule not in tried]
+            if new:
+                scores = self.predictor.scorer.for_workload(kernel.workload)(found.features[new])
+                picked = [found.schedules[new[i]] for i in np.argsort(-scores, kind="stable")[:options.batch]]
+                origins.update((schedule, "mutant") for schedule in picked)
+                return picked
+        return []
+
+
+def _merged(uses: Sequence[WorkloadUse]) -> list[tuple[Workload, int]]:
+    """Distinct workloads in first-seen order, each with its weights summed."""
+    weights: dict[str, int] = {}
+    workloads: dict[str, Workload] = {}
+    for use in uses:
+        workloads.setdefault(use.workload.key, use.workload)
+        weights[use.workload.key] = weights.get(use.workload.key, 0) + use.weight
+    return [(workloads[key], weights[key]) for key in workloads]
