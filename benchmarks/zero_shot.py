@@ -7,6 +7,10 @@ machine, side by side:
 
 * Lorien: time to deliver a predicted schedule for every kernel, and the network's latency with them,
   once with the cost model's first choices and once measuring its best ``--measure-top-k`` per kernel;
+* Lorien within time budgets (``--budgets``, fractions of MetaSchedule-64's tuning time for the
+  network): instant answers, then measuring and local search spent on the kernels that cost the
+  model most (:class:`lorien.predictor.BudgetedPredictor`); beside each, the best MetaSchedule run
+  here that finished within the same time (untuned TVM when none did);
 * with ``--with-evolution``, Lorien again with a model-guided evolutionary search adding
   candidates (not done by default: see :class:`lorien.dialects.CandidateOptions`);
 * untuned TVM and PyTorch eager;
@@ -41,7 +45,7 @@ from lorien.datasets.eager import time_torch_eager_alone
 from lorien.datasets.zoo import load_model, model_family
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.logstore import LocalLogStore, read_logs
-from lorien.predictor import CostModelScorer, PredictOptions, ZeroShotPredictor
+from lorien.predictor import BudgetedPredictor, CostModelScorer, PredictOptions, ZeroShotPredictor
 from lorien.serving.seed import seed_store, shipped_metadata, tuning_logs_dir
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.pipeline import load_training_data
@@ -78,6 +82,10 @@ def main() -> None:
                         help="the second Lorien row measures the cost model's best K per kernel")
     parser.add_argument("--ladder", type=int, nargs="+", default=list(LADDER),
                         help="MetaSchedule trials per kernel to tune with here")
+    parser.add_argument("--budgets", type=float, nargs="*", default=[0.02, 0.05, 0.1],
+                        metavar="FRACTION",
+                        help="deliver within these fractions of MetaSchedule-64's tuning time for the "
+                             "network (default: 1/50, 1/20, 1/10)")
     parser.add_argument("--with-evolution", action="store_true",
                         help="also deliver with model-guided evolution adding candidates (off by default): "
                              "what the evolution adds or costs")
@@ -173,6 +181,8 @@ def main() -> None:
         logs, _, _ = read_logs(LocalLogStore(tuning_logs_dir()))
         wanted = {w.key for w in workloads}
         mine = [log for log in logs if log.workload.key in wanted]
+        here = [log for log in mine if log.target == target]
+        mine = here or mine  # searched on this CPU when it has been, its tuning time counted once
         store = open_store(f"sqlite:///{workdir}/campaign-64.db")
         seed_store(store, exclude={log.workload.key for log in logs} - wanted)
         return {**latency_with(store), "tuning_s": sum(log.finished_at - log.started_at for log in mine),
@@ -181,6 +191,27 @@ def main() -> None:
     campaign = stage(workdir, "metaschedule_64_campaign", campaign_64)
     rows.append((f"MetaSchedule 64 trials/kernel (logs, {campaign['kernels_logged']} kernels)", campaign,
                  campaign["tuning_s"]))
+
+    uses = dialect.extract(model, target)
+    budget_rows = []
+    for fraction in args.budgets:
+        budget_s = fraction * campaign["tuning_s"]
+
+        def within_budget(budget_s: float = budget_s, fraction: float = fraction) -> dict[str, Any]:
+            store = seeded_store(f"lorien-budget-{fraction:g}")
+            model_text = (workdir / "cost_model.txt").read_text()
+            scorer = CostModelScorer(LightGBMRankingCostModel.from_text(model_text), shipped_metadata(),
+                                     dialect, "held-out")
+            report = BudgetedPredictor(ZeroShotPredictor(store, scorer)).deliver(uses, target, budget_s)
+            tiers = [k.record.source for k in report.kernels]
+            return {**latency_with(store), "budget_s": budget_s, "delivery_s": report.seconds,
+                    "instant_s": report.instant_s, "measured_kernels": tiers.count("measured"),
+                    "candidates_measured": sum(k.measured for k in report.kernels)}
+
+        result = stage(workdir, f"lorien_budget_{fraction:g}", within_budget)
+        name = f"Lorien within 1/{1 / fraction:.0f} of MS-64's time"
+        rows.append((name, result, result["delivery_s"]))
+        budget_rows.append((name, result))
 
     lorien_s, lorien_time = lorien["latency_s"], delivery["total_s"]
     print(f"\n{args.network}@{args.batch} on {target.canonical}; family held out: "
@@ -204,6 +235,15 @@ def main() -> None:
                   f"({spent / reference[2]:.1f}x Lorien's {reference[2]:.0f} s)")
         else:
             print(f"no MetaSchedule run here reached Lorien's latency with {label}")
+    untuned = next(result for name, result, _ in rows if name == "untuned TVM")
+    for name, result in budget_rows:
+        fits = [(r["latency_s"], n) for n, r, _ in ladder_rows if r["tuning_s"] <= result["delivery_s"]]
+        rival_s, rival = min(fits) if fits else (untuned["latency_s"], "none fit, so untuned TVM")
+        latency_s = result["latency_s"]
+        print(f"{name}: {latency_s * 1e3:.2f} ms in {result['delivery_s']:.0f} s "
+              f"({result['measured_kernels']} kernels measured, {result['candidates_measured']} candidates); "
+              f"MetaSchedule in the same time: {rival}, {rival_s * 1e3:.2f} ms ({rival_s / latency_s:.2f}x "
+              f"slower); Lorien at {latency_s / campaign['latency_s']:.2f}x MetaSchedule-64's latency")
     print(f"\nLorien delivered {delivery['kernels']} schedules in {lorien_time:.0f} s "
           f"(median {delivery['median_s']:.1f} s, max {delivery['max_s']:.1f} s per kernel)")
 
