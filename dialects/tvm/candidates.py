@@ -38,7 +38,7 @@ from tvm.s_tir.schedule import Trace
 from lorien.dialects.base import CandidateOptions, Candidates
 from lorien.dialects.tvm.features import pool_stores
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
-from lorien.dialects.tvm.target import to_tvm_target
+from lorien.dialects.tvm.target import host_cores, to_tvm_target
 from lorien.dialects.tvm.tuning import schedule_json
 from lorien.dialects.tvm.workloads import from_workload
 from lorien.records import Target, Workload
@@ -109,9 +109,12 @@ def features_of(context: ms.TuneContext, schedules: Sequence[tvm.s_tir.Schedule]
 
 def _context(mod: tvm.IRModule, target: tvm.target.Target, strategy: Any,
              seed: int | None) -> ms.TuneContext:
+    """A context for sampling and features: on every core, unless a seed asks for the same
+    samples every time (MetaSchedule hands samples to its threads as they come free, each thread
+    drawing from its own random state, so with several threads a seed does not fix them)."""
     return ms.TuneContext(mod=mod, target=target, space_generator="post-order-apply",
                           search_strategy=strategy, rand_state=-1 if seed is None else seed,
-                          num_threads=1)
+                          num_threads=1 if seed is not None else host_cores())
 
 
 # -- adapting a neighbour's schedule -------------------------------------------------------------
