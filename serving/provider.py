@@ -201,13 +201,18 @@ class ScheduleProvider:
         Raises:
             Unauthorized: a budget without the token.
             InvalidInput: a budget above ``settings.max_budget_s``, for another CPU than this
-                machine's, or for workloads of several dialects; weights that do not match.
+                machine's, for workloads of several dialects, or with ``predict`` off; weights
+                that are not one per workload.
             Busy: another budgeted delivery kept running for the whole wait.
         """
         started = time.perf_counter()
         deadline = self._slot_deadline()  # one wait for the whole batch, not one per miss
         if budget_s:
             self.check_token(token)
+            if not predict:
+                raise InvalidInput("budget_s improves predicted answers: it cannot go with predict: false")
+        if weights is not None and len(weights) != len(refs):
+            raise InvalidInput(f"weights: {len(weights)} for {len(refs)} workloads")
         resolved = [self._workload(ref) for ref in refs]
         targets: dict[str, Target] = {}
         answers = []
@@ -232,8 +237,6 @@ class ScheduleProvider:
         if not (math.isfinite(budget_s) and 0 < budget_s <= self.settings.max_budget_s):
             raise InvalidInput(f"budget_s must be seconds above 0, at most {self.settings.max_budget_s:g} "
                                f"here, got {budget_s}")
-        if weights is not None and len(weights) != len(resolved):
-            raise InvalidInput(f"weights: {len(weights)} for {len(resolved)} workloads")
         if len(targets) != 1:
             raise InvalidInput("a budget covers the workloads of one dialect; these have "
                                + ", ".join(sorted(targets)))

@@ -126,13 +126,13 @@ class LorienService:
     def schedules(self, ctx: bentoml.Context, target: TargetText,
                   workloads: Annotated[list[WorkloadRef], Field(min_length=1, max_length=MAX_BATCH)],
                   predict: bool = True,
-                  budget_s: Annotated[float | None, Field(gt=0, le=MAX_BUDGET_S)] = None,
+                  budget_s: Annotated[float | None, Field(ge=0, le=MAX_BUDGET_S)] = None,
                   weights: Annotated[list[Annotated[int, Field(ge=1, le=1_000_000)]] | None,
                                      Field(max_length=MAX_BATCH)] = None) -> BatchAnswer:
         """The schedules of many workloads (a whole model) in one call, in the order given. With
-        ``budget_s`` (requires the token: it measures on the service's machine, which must be the
-        target) the answers are improved for that long first: measured where the model's time
-        goes (``weights``: how many times the model runs each workload)."""
+        ``budget_s`` above 0 (requires the token: it measures on the service's machine, which
+        must be the target) the answers are improved for that long first: measured where the
+        model's time goes (``weights``: how many times the model runs each workload)."""
         answers = _http_errors(lambda: self.provider.answer_many(
             workloads, target, predict=predict, client=_client(ctx), budget_s=budget_s, weights=weights,
             token=_bearer(ctx)))

@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
             workloads = stored_workloads(store, dialect, args.workload)
             uses = [WorkloadUse(workload, 1) for workload in workloads]
         if args.budget is not None:
+            if target != dialect.parse_target("host"):
+                raise InvalidInput(f"--budget measures on this machine, so --target must be this CPU "
+                                   f"({dialect.parse_target('host').canonical}), not {target.canonical}")
             budgeted = BudgetedPredictor(ZeroShotPredictor(store, scorer), BudgetOptions(seed=args.seed))
             report = budgeted.deliver(uses, target, args.budget)
             return _print_budgeted(report, tag, args.json)

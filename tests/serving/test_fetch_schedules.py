@@ -18,8 +18,8 @@ class AnsweringService:
     def __init__(self, records: list[ScheduleRecord]) -> None:
         self.records = records
 
-    def schedules(self, target: Target, workloads: list[Workload],
-                  predict: bool = True) -> list[dict[str, Any]]:
+    def schedules(self, target: Target, workloads: list[Workload], predict: bool = True,
+                  budget_s: float | None = None, weights: list[int] | None = None) -> list[dict[str, Any]]:
         return [{"key": r.workload_key, "status": r.source, "record": r.to_dict()} for r in self.records]
 
 
@@ -45,8 +45,8 @@ class KeyedAnswers(AnsweringService):
         super().__init__([record for _, record in answers])
         self.answers = answers
 
-    def schedules(self, target: Target, workloads: list[Workload],
-                  predict: bool = True) -> list[dict[str, Any]]:
+    def schedules(self, target: Target, workloads: list[Workload], predict: bool = True,
+                  budget_s: float | None = None, weights: list[int] | None = None) -> list[dict[str, Any]]:
         return [{"key": key, "status": r.source, "record": r.to_dict()} for key, r in self.answers]
 
 

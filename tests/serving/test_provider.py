@@ -155,6 +155,8 @@ def test_a_budget_needs_the_token_and_everything_is_checked_before_anything_is_d
         provider.answer_many(refs, "host", budget_s=301, token="secret")
     with pytest.raises(InvalidInput, match="weights: 2 for 1 workloads"):
         provider.answer_many(refs, "host", budget_s=5, weights=[1, 2], token="secret")
+    with pytest.raises(InvalidInput, match="predict: false"):
+        provider.answer_many(refs, "host", budget_s=5, predict=False, token="secret")
     other_cpu = json.dumps({"kind": "llvm", "mcpu": "skylake-avx512", "num-cores": 2})
     with pytest.raises(InvalidInput, match="measures on its own CPU only"):
         provider.answer_many(refs, other_cpu, budget_s=5, token="secret")

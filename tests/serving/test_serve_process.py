@@ -90,7 +90,7 @@ def test_lorien_compile_asks_the_service_once_for_the_whole_model_within_a_budge
     ``lorien serve`` wrote for this user) and answers measured; its local worker still tunes."""
     result = subprocess.run(
         [sys.executable, "-m", "lorien.cli.main", "compile", "--model", "tests/tvm_models.py:small_conv",
-         "--service", served.url, "--budget", "6", "--no-baselines", "--json", "--repeat", "1"],
+         "--service", served.url, "--budget", "20", "--no-baselines", "--json", "--repeat", "1"],
         env=served.env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
