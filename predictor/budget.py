@@ -166,8 +166,9 @@ class BudgetedPredictor:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 break
-            costs = [k.cost_s for k in pending[position:]]
-            kernel.share_s = remaining * (kernel.cost_s / sum(costs) if sum(costs) > 0 else 1 / len(costs))
+            left = pending[position:]
+            total_s = sum(k.cost_s for k in left)
+            kernel.share_s = remaining * (kernel.cost_s / total_s if total_s > 0 else 1 / len(left))
             self._improve(kernel, target, self.clock() + kernel.share_s, rounds, commit)
         kernels.sort(key=lambda k: -k.cost_s)
         return BudgetReport(kernels=kernels, budget_s=budget_s, instant_s=instant_s,

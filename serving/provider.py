@@ -243,9 +243,7 @@ class ScheduleProvider:
         [target] = targets.values()
         dialect = resolved[0][0]
         self._check_predictable(dialect, target)
-        if not self._measurable(dialect, target):
-            raise InvalidInput(f"budget_s: this service measures on its own CPU only "
-                               f"({dialect.parse_target('host').canonical}), not on {target.canonical}")
+        self._check_measurable(dialect, target, "budget_s")
         uses = [WorkloadUse(workload, weight) for (_, workload), weight
                 in zip(resolved, weights or [1] * len(resolved), strict=True)]
         if not self._budget_lock.acquire(timeout=max(0.0, slot_deadline - time.monotonic())):
@@ -273,9 +271,8 @@ class ScheduleProvider:
         target = self._target(self._dialect(ref), target_text)  # the cheap check first
         dialect, workload = self._workload(ref)
         self._check_predictable(dialect, target)
-        if measure_top_k and not self._measurable(dialect, target):
-            raise InvalidInput(f"measure_top_k: this service measures on its own CPU only "
-                               f"({dialect.parse_target('host').canonical}), not on {target.canonical}")
+        if measure_top_k:
+            self._check_measurable(dialect, target, "measure_top_k")
         options = dataclasses.replace(self.settings.predict, measure_top_k=measure_top_k)
         with self._prediction_slot(self._slot_deadline(), client):
             prediction = self._predictor(dialect).predict(workload, target, commit=False, options=options)
@@ -492,6 +489,12 @@ class ScheduleProvider:
     def _measurable(dialect: Dialect, target: Target) -> bool:
         """Whether ``target`` is this machine, where candidates can be measured."""
         return target == dialect.parse_target("host")
+
+    def _check_measurable(self, dialect: Dialect, target: Target, asked: str) -> None:
+        """Raises InvalidInput, naming what ``asked`` for it, unless ``target`` is this machine."""
+        if not self._measurable(dialect, target):
+            raise InvalidInput(f"{asked}: this service measures on its own CPU only "
+                               f"({dialect.parse_target('host').canonical}), not on {target.canonical}")
 
     def _check_predictable(self, dialect: Dialect, target: Target) -> None:
         """Raises InvalidInput when the cost model knows nothing of this target's kind."""

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from lorien.config import data_dir, open_logs, open_store, resolve_logs_uri, resolve_store_uri
@@ -109,10 +110,15 @@ def format_flops(flops: float) -> str:
     return f"{flops:.0f}"
 
 
+def service_token_file() -> Path:
+    """Where ``lorien serve`` keeps the token it made, under this user's data folder."""
+    return data_dir() / "service-token"
+
+
 def service_token() -> str | None:
     """The service's write token for a client: ``LORIEN_SERVICE_TOKEN``, else the token file
-    ``lorien serve`` writes under this user's data folder (a service started here), else None."""
+    of a service this user started here (:func:`service_token_file`), else None."""
     if os.environ.get("LORIEN_SERVICE_TOKEN"):
         return os.environ["LORIEN_SERVICE_TOKEN"]
-    path = data_dir() / "service-token"
+    path = service_token_file()
     return path.read_text().strip() if path.is_file() else None

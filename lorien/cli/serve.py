@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from lorien.cli.common import storage_options
+from lorien.cli.common import service_token_file, storage_options
 from lorien.config import data_dir, open_store, resolve_logs_uri, resolve_store_uri
 from lorien.errors import InvalidInput, StoreError
 
@@ -156,7 +156,7 @@ def _token(flag: str | None) -> tuple[str, str]:
         return flag, "write token from --token"
     if os.environ.get("LORIEN_SERVICE_TOKEN"):
         return os.environ["LORIEN_SERVICE_TOKEN"], "write token from LORIEN_SERVICE_TOKEN"
-    path = data_dir() / "service-token"
+    path = service_token_file()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
