@@ -1,7 +1,11 @@
 """Tuning jobs: what to tune (a :class:`JobSpec`), and a job's life in the queue (a :class:`Job`).
 
-One job exists per (dialect, workload, target, build): its id is a content hash of those, so
-enqueueing the same work twice finds the job that is there. A job moves through::
+One job exists per (dialect, workload, target, build, tier): its id is a content hash of those, so
+enqueueing the same work twice finds the job that is there. A job is of one of two tiers: a short
+``measure`` job (the cost model's best candidates and a local search around the fastest, measured
+on the target: a ``measured`` record within a minute or so) or a ``tune`` job (a full search: a
+``tuned`` record). Workers take every measuring job they can run before any tuning job, whatever
+the priorities; within a tier, higher priority first, then oldest first. A job moves through::
 
     waiting --claim--> running --finish--> done
        ^                  |  \\--fail (no attempts left)--> failed
@@ -26,13 +30,22 @@ from lorien.errors import InvalidInput
 from lorien.records import Target, content_hash
 
 JobState = Literal["waiting", "running", "done", "failed", "cancelled"]
+JobTier = Literal["measure", "tune"]
+#: The tiers in the order workers take them.
+JOB_TIERS: tuple[JobTier, ...] = ("measure", "tune")
+#: Added to a measuring job's priority where a backend orders jobs by one number (its index), so
+#: that measuring jobs come before tuning jobs of any priority below it; the exact order
+#: (:func:`claim_order`) is applied to what the index returns.
+MEASURE_LEAD = 10**17
 JOB_STATES: tuple[JobState, ...] = ("waiting", "running", "done", "failed", "cancelled")
 TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 
 
-def job_id(dialect: str, workload_key: str, target: Target, build: str) -> str:
-    """The id of the one job for this workload, target and compiler build."""
-    return content_hash("job", dialect, workload_key, target.canonical, build, length=20)
+def job_id(dialect: str, workload_key: str, target: Target, build: str, tier: JobTier = "tune") -> str:
+    """The id of the one job of this tier for this workload, target and compiler build (tuning
+    jobs keep the ids they had before there were tiers)."""
+    parts = (dialect, workload_key, target.canonical, build) + (() if tier == "tune" else (tier,))
+    return content_hash("job", *parts, length=20)
 
 
 @dataclass(frozen=True)
@@ -45,10 +58,14 @@ class JobSpec:
         workload_name: readable name, for listings.
         target: where to measure.
         build: the compiler build the records are for; only a worker of this build claims it.
-        trials: the measurement budget.
+        trials: the measurement budget: a tuning job's search trials, a measuring job's
+            candidates measured.
         keep: best schedules kept as records.
         seed: search seed, None for random.
-        priority: higher runs first.
+        priority: higher runs first (within a tier: every measuring job runs before any tuning
+            job).
+        tier: ``tune`` (a full search, ``tuned`` records) or ``measure`` (candidates measured,
+            a ``measured`` record).
     """
 
     dialect: str
@@ -60,8 +77,11 @@ class JobSpec:
     keep: int = 5
     seed: int | None = None
     priority: int = 0
+    tier: JobTier = "tune"
 
     def __post_init__(self) -> None:
+        if self.tier not in JOB_TIERS:
+            raise InvalidInput(f"a job's tier is one of {', '.join(JOB_TIERS)}, not {self.tier!r}")
         if self.trials < 1:
             raise InvalidInput(f"trials must be at least 1, got {self.trials}")
         if self.keep < 1:
@@ -72,7 +92,13 @@ class JobSpec:
 
     @property
     def job_id(self) -> str:
-        return job_id(self.dialect, self.workload_key, self.target, self.build)
+        return job_id(self.dialect, self.workload_key, self.target, self.build, self.tier)
+
+    @property
+    def urgency(self) -> int:
+        """The one number a backend's index orders by, highest first: the priority, plus
+        :data:`MEASURE_LEAD` for a measuring job."""
+        return self.priority + (MEASURE_LEAD if self.tier == "measure" else 0)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,7 +113,8 @@ class JobSpec:
                        target=Target.from_dict(data["target"]), build=str(data["build"]),
                        trials=int(data["trials"]), keep=int(data.get("keep", 5)),
                        seed=None if data.get("seed") is None else int(data["seed"]),
-                       priority=int(data.get("priority", 0)))
+                       priority=int(data.get("priority", 0)),
+                       tier=str(data.get("tier", "tune")))  # type: ignore[arg-type]  # checked
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"malformed job spec: {exc!r}") from exc
 
@@ -180,3 +207,9 @@ class Job:
                        history=tuple(str(h) for h in data.get("history", ())))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"malformed job: {exc!r}") from exc
+
+
+def claim_order(job: Job) -> tuple[int, int, float, str]:
+    """Sort key of the order workers take jobs in: measuring jobs first, then by priority
+    (highest first), then oldest first, then by id."""
+    return (JOB_TIERS.index(job.spec.tier), -job.spec.priority, job.created_at, job.job_id)

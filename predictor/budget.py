@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lorien.dialects import CandidateOptions
+from lorien.dialects import CandidateOptions, RPCEndpoint, TuneOptions
 from lorien.errors import InvalidInput
 from lorien.lookup import find_schedule
 from lorien.predictor.predictor import Ranked, ZeroShotPredictor, measure_options
@@ -47,6 +47,9 @@ class BudgetOptions:
         measure_timeout_s: how long building, and running, one candidate may take.
         first_round_s: the time a round is assumed to take before one has been timed.
         seed: random seed of the mutations; None for a random one.
+        max_measured: candidates measured per kernel at most (None: as many as its share buys);
+            a measuring job's size.
+        rpc: measure on the devices of this RPC tracker instead of this machine.
     """
 
     batch: int = 4
@@ -56,8 +59,12 @@ class BudgetOptions:
     measure_timeout_s: float = 30.0
     first_round_s: float = 3.0
     seed: int | None = None
+    max_measured: int | None = None
+    rpc: RPCEndpoint | None = None
 
     def __post_init__(self) -> None:
+        if self.max_measured is not None and self.max_measured < 1:
+            raise InvalidInput(f"max_measured must be at least 1, got {self.max_measured}")
         for name in ("batch", "parents"):
             if getattr(self, name) < 1:
                 raise InvalidInput(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -83,6 +90,7 @@ class KernelDelivery:
         share_s: the seconds of the budget it was given.
         spent_s: the seconds it used.
         measured: candidates measured (failed ones included).
+        timed: candidates measured that built, ran and were timed.
         local_rounds: rounds of local search among its rounds.
         first_measured_s: the fastest latency of its first round, to see what the rest gained.
     """
@@ -96,6 +104,7 @@ class KernelDelivery:
     share_s: float = 0.0
     spent_s: float = 0.0
     measured: int = 0
+    timed: int = 0
     local_rounds: int = 0
     first_measured_s: float | None = None
     ranked: Ranked | None = field(default=None, repr=False)
@@ -139,12 +148,14 @@ class BudgetedPredictor:
         self.clock = clock
 
     def deliver(self, uses: Sequence[WorkloadUse], target: Target, budget_s: float, *,
-                commit: bool = True) -> BudgetReport:
+                commit: bool = True, should_stop: Callable[[], bool] | None = None) -> BudgetReport:
         """The best schedules ``budget_s`` seconds buy for the model whose kernels are ``uses``.
 
         Args:
             commit: store the workloads and every answer as it is found (the instant answer as a
                 ``predicted`` record, improvements as ``measured`` ones).
+            should_stop: asked before every round; True ends the delivery there (what was found
+                is kept).
 
         Raises:
             InvalidInput: a negative or not finite budget, or a workload of another dialect.
@@ -155,8 +166,7 @@ class BudgetedPredictor:
         started = self.clock()
         deadline = started + budget_s
         if uses and budget_s > 0:  # measuring nothing starts the measuring processes meanwhile
-            self.predictor.dialect.measure(uses[0].workload, target, [],
-                                           measure_options(self.options.measure_timeout_s))
+            self.predictor.dialect.measure(uses[0].workload, target, [], self._measure_options())
         kernels = [self._instant(workload, weight, target, commit)
                    for workload, weight in _merged(uses)]
         instant_s = self.clock() - started
@@ -169,7 +179,8 @@ class BudgetedPredictor:
             left = pending[position:]
             total_s = sum(k.cost_s for k in left)
             kernel.share_s = remaining * (kernel.cost_s / total_s if total_s > 0 else 1 / len(left))
-            self._improve(kernel, target, self.clock() + kernel.share_s, rounds, commit)
+            self._improve(kernel, target, self.clock() + kernel.share_s, rounds, commit,
+                          should_stop or (lambda: False))
         kernels.sort(key=lambda k: -k.cost_s)
         return BudgetReport(kernels=kernels, budget_s=budget_s, instant_s=instant_s,
                             seconds=self.clock() - started)
@@ -197,9 +208,13 @@ class BudgetedPredictor:
                               origin=ranked.origins[0],
                               ranked=ranked.led_by([r.schedule for r in elsewhere], "elsewhere"))
 
+    def _measure_options(self) -> TuneOptions:
+        return measure_options(self.options.measure_timeout_s, self.options.rpc)
+
     def _improve(self, kernel: KernelDelivery, target: Target, deadline: float, rounds: list[float],
-                 commit: bool) -> None:
-        """Spend the kernel's share, round by round, while the next round is expected to fit."""
+                 commit: bool, should_stop: Callable[[], bool]) -> None:
+        """Spend the kernel's share, round by round, while the next round is expected to fit (and
+        ``max_measured`` is not reached, and ``should_stop`` says go on)."""
         options, dialect, ranked = self.options, self.predictor.dialect, kernel.ranked
         assert ranked is not None
         began = self.clock()
@@ -207,23 +222,26 @@ class BudgetedPredictor:
         origins: dict[str, str] = dict(zip(ranked.schedules, ranked.origins, strict=True))
         best: tuple[float, str] | None = None
         next_ranked = 0
-        while self.clock() + (float(np.median(rounds)) if rounds else options.first_round_s) <= deadline:
+        cap = options.max_measured
+        while (self.clock() + (float(np.median(rounds)) if rounds else options.first_round_s) <= deadline
+               and (cap is None or kernel.measured < cap) and not should_stop()):
             round_started = self.clock()
+            size = options.batch if cap is None else min(options.batch, cap - kernel.measured)
             from_ranking = kernel.measured < options.ranked_rounds * options.batch
             if from_ranking and next_ranked < len(ranked.schedules):
-                batch = ranked.schedules[next_ranked:next_ranked + options.batch]
+                batch = ranked.schedules[next_ranked:next_ranked + size]
                 next_ranked += len(batch)
             else:
-                batch = self._local_batch(kernel, target, tried, origins, len(rounds))
+                batch = self._local_batch(kernel, target, tried, origins, len(rounds))[:size]
                 if not batch:
                     break
                 kernel.local_rounds += 1
-            latencies = dialect.measure(kernel.workload, target, batch,
-                                        measure_options(options.measure_timeout_s))
+            latencies = dialect.measure(kernel.workload, target, batch, self._measure_options())
             kernel.measured += len(batch)
             tried.update(zip(batch, latencies, strict=True))
             timed = [(latency.mean, schedule) for schedule, latency in zip(batch, latencies, strict=True)
                      if latency is not None]
+            kernel.timed += len(timed)
             if timed and kernel.first_measured_s is None:
                 kernel.first_measured_s = min(timed)[0]
             if timed and (best is None or min(timed)[0] < best[0]):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lorien.dialects import CandidateOptions, Dialect, TuneOptions, get_dialect
+from lorien.dialects import CandidateOptions, Dialect, RPCEndpoint, TuneOptions, get_dialect
 from lorien.errors import InvalidInput, TuningError
 from lorien.predictor.neighbours import Neighbour, NeighbourIndex, estimated_latency
 from lorien.predictor.scoring import CostModelScorer
@@ -183,6 +183,7 @@ class ZeroShotPredictor:
                           seconds=time.perf_counter() - started)
 
 
-def measure_options(timeout_s: float) -> TuneOptions:
-    """How a predictor measures a candidate: once, building and running within ``timeout_s``."""
-    return TuneOptions(trials=1, build_timeout_s=timeout_s, run_timeout_s=timeout_s)
+def measure_options(timeout_s: float, rpc: RPCEndpoint | None = None) -> TuneOptions:
+    """How a predictor measures a candidate: once, building and running within ``timeout_s``, on
+    this machine or on the devices of the ``rpc`` tracker."""
+    return TuneOptions(trials=1, build_timeout_s=timeout_s, run_timeout_s=timeout_s, rpc=rpc)

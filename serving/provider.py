@@ -5,7 +5,9 @@ everything here is testable with a store file and no server. A request names a w
 or the whole workload when it may be new) and a target; the answer is the store's best record by
 :func:`lorien.lookup.find_schedule`, else a schedule predicted on the spot. Whatever is not tuned
 for exactly this target and build gets a refill job in the queue, its priority rising by one with
-every request that wanted it, so the next answer is a tuned schedule.
+every request that wanted it, so a later answer is a tuned schedule. What has no measured answer
+for this target gets a short measuring job too, which workers take before any tuning job: the
+same request a minute later is answered with a measured schedule, later with a tuned one.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from lorien.config import open_queue, open_store, resolve_store_uri
 from lorien.dialects import Dialect, TuneOptions, get_dialect
 from lorien.errors import InvalidInput, LorienError, NotFound, TuningError
-from lorien.jobs import TERMINAL_STATES, JobSpec
+from lorien.jobs import TERMINAL_STATES, JobSpec, JobTier
 from lorien.lookup import Found, find_schedule
 from lorien.predictor import BudgetedPredictor, CostModelScorer, PredictOptions, ZeroShotPredictor
 from lorien.queue import JobQueue
@@ -63,6 +65,9 @@ class ServiceSettings:
             every write.
         refill: queue tuning for what is not tuned for the exact target (``LORIEN_REFILL``).
         refill_trials: the budget of those jobs (``LORIEN_REFILL_TRIALS``).
+        refill_measure: candidates measured by the measuring job queued beside the tuning job of a
+            workload with no measured answer for the target (``LORIEN_REFILL_MEASURE``; 0 queues
+            none).
         predict: how hard a miss is predicted (``LORIEN_MEASURE_TOP_K``: measure the cost model's
             best K on this machine and answer the fastest; 0, the default, measures nothing).
         max_predictions: predictions one service process runs at once
@@ -83,6 +88,7 @@ class ServiceSettings:
     token: str | None = None
     refill: bool = True
     refill_trials: int = 32
+    refill_measure: int = 16
     predict: PredictOptions = field(default_factory=PredictOptions)
     max_predictions: int = 2
     prediction_wait_s: float = 30.0
@@ -95,6 +101,8 @@ class ServiceSettings:
                                f"got {self.max_budget_s}")
         if self.max_predictions < 1:
             raise InvalidInput(f"max_predictions must be at least 1, got {self.max_predictions}")
+        if self.refill_measure < 0:
+            raise InvalidInput(f"refill_measure cannot be negative, got {self.refill_measure}")
         if self.max_predictions_per_client < 1:
             raise InvalidInput(f"max_predictions_per_client must be at least 1, "
                                f"got {self.max_predictions_per_client}")
@@ -109,9 +117,8 @@ class ServiceSettings:
         Raises:
             InvalidInput: a malformed number.
         """
-        measure = environ.get("LORIEN_MEASURE_TOP_K", "0")
-        if not measure.isdigit():
-            raise InvalidInput(f"LORIEN_MEASURE_TOP_K must be a non-negative integer, got {measure!r}")
+        measure, refill_measure = (_count(environ, name) for name in ("LORIEN_MEASURE_TOP_K",
+                                                                      "LORIEN_REFILL_MEASURE"))
         wait_s, max_budget_s = (_seconds(environ, name, default) for name, default in
                                 (("LORIEN_PREDICTION_WAIT_S", 30.0), ("LORIEN_MAX_BUDGET_S", 300.0)))
         return cls(store_uri=resolve_store_uri(None, environ),
@@ -119,7 +126,8 @@ class ServiceSettings:
                    token=environ.get("LORIEN_SERVICE_TOKEN") or None,
                    refill=environ.get("LORIEN_REFILL", "1") not in ("0", "false", "no"),
                    refill_trials=_positive_int(environ, "LORIEN_REFILL_TRIALS", 32),
-                   predict=PredictOptions(measure_top_k=int(measure)),
+                   refill_measure=16 if refill_measure is None else refill_measure,
+                   predict=PredictOptions(measure_top_k=measure or 0),
                    max_predictions=_positive_int(environ, "LORIEN_MAX_PREDICTIONS", 2),
                    prediction_wait_s=wait_s,
                    max_predictions_per_client=_positive_int(environ, "LORIEN_MAX_PREDICTIONS_PER_CLIENT", 1),
@@ -359,13 +367,15 @@ class ScheduleProvider:
             except (InvalidInput, TuningError, Busy) as exc:  # nothing predicted: missing, still queued
                 detail = str(exc)
         job: dict[str, Any] = {}
+        measure_job: dict[str, Any] = {}
         if refill and self.settings.refill and (found is None or not found.complete):
-            job = self._refill(dialect, workload, target)
+            job, measure_job = self._refill(dialect, workload, target, found)
         if found is None:
-            return Answer(key=workload.key, status="missing", job=job, detail=detail or "no schedule stored",
-                          seconds=time.perf_counter() - started)
+            return Answer(key=workload.key, status="missing", job=job, measure_job=measure_job,
+                          detail=detail or "no schedule stored", seconds=time.perf_counter() - started)
         return Answer(key=workload.key, status=found.record.source, match=found.match,
-                      record=found.record.to_dict(), job=job, seconds=time.perf_counter() - started)
+                      record=found.record.to_dict(), job=job, measure_job=measure_job,
+                      seconds=time.perf_counter() - started)
 
     def _predict_once(self, dialect: Dialect, workload: Workload, target: Target, build: str,
                       slot_deadline: float, client: str | None) -> Found | None:
@@ -436,26 +446,41 @@ class ScheduleProvider:
                     self._client_slots[client] = left
                 self._client_slots_freed.notify_all()
 
-    def _refill(self, dialect: Dialect, workload: Workload, target: Target) -> dict[str, Any]:
-        """Make sure a job will tune the workload; each call adds one to a waiting job's priority.
-        A failed or cancelled job is reported, not retried (``enqueue`` retries on purpose)."""
-        spec = self._spec(dialect, workload, target, self.settings.refill_trials, 1)
-        current = self.queue.get(spec.job_id)
-        if current is not None and current.state in TERMINAL_STATES:
-            if current.state != "done" or current.spec.trials >= spec.trials:
-                return _job_summary(current.to_dict())
-        if current is not None and current.state in ("waiting", "running"):
-            spec = dataclasses.replace(spec, priority=current.spec.priority + 1)
-        self.store.put_workloads([workload])
-        self.queue.enqueue([spec])
-        return _job_summary(self._job(spec.job_id))
+    def _refill(self, dialect: Dialect, workload: Workload, target: Target,
+                found: Found | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Make sure a job will tune the workload and, while no schedule was measured for exactly
+        this target, that a measuring job will measure it first; each call adds one to a waiting
+        job's priority. A failed or cancelled job is reported, not retried (``enqueue`` retries
+        on purpose). Returns the tuning job's and the measuring job's summaries (empty: none)."""
+        tune = self._spec(dialect, workload, target, self.settings.refill_trials, 1)
+        measured = found is not None and found.match == "exact" and found.record.source != "predicted"
+        specs = [tune]
+        if self.settings.refill_measure and not measured:
+            specs.insert(0, self._spec(dialect, workload, target, self.settings.refill_measure, 1, "measure"))
+        summaries: dict[str, dict[str, Any]] = {}
+        wanted = []
+        for spec in specs:
+            current = self.queue.get(spec.job_id)
+            if current is not None and current.state in TERMINAL_STATES:
+                if current.state != "done" or current.spec.trials >= spec.trials:
+                    summaries[spec.tier] = _job_summary(current.to_dict())
+                    continue
+            if current is not None and current.state in ("waiting", "running"):
+                spec = dataclasses.replace(spec, priority=current.spec.priority + 1)
+            wanted.append(spec)
+        if wanted:
+            self.store.put_workloads([workload])
+            self.queue.enqueue(wanted)
+        for spec in wanted:
+            summaries[spec.tier] = _job_summary(self._job(spec.job_id))
+        return summaries.get("tune", {}), summaries.get("measure", {})
 
     def _spec(self, dialect: Dialect, workload: Workload, target: Target, trials: int,
-              priority: int) -> JobSpec:
+              priority: int, tier: JobTier = "tune") -> JobSpec:
         options = TuneOptions(trials=trials)
         return JobSpec(dialect=dialect.name, workload_key=workload.key, workload_name=workload.name,
                        target=target, build=dialect.build_id(), trials=options.trials, keep=options.keep,
-                       priority=priority)
+                       priority=priority, tier=tier)
 
     def _job(self, job_id: str) -> dict[str, Any]:
         job = self.queue.get(job_id)
@@ -530,6 +555,18 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
         raise InvalidInput(f"{name} must be seconds, got {text!r}") from None
 
 
+def _count(environ: Mapping[str, str], name: str) -> int | None:
+    """The non-negative integer in ``environ[name]``, None when unset.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    text = environ.get(name)
+    if text is not None and not text.isdigit():
+        raise InvalidInput(f"{name} must be a non-negative integer, got {text!r}")
+    return None if text is None else int(text)
+
+
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     """The positive integer in ``environ[name]`` (``default`` when unset).
 
@@ -545,4 +582,5 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
 def _job_summary(job: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a job an answer carries."""
     return {"job_id": job["job_id"], "state": job["state"], "priority": job["spec"]["priority"],
-            "trials": job["spec"]["trials"], "attempts": job["attempts"]}
+            "trials": job["spec"]["trials"], "attempts": job["attempts"],
+            "tier": job["spec"].get("tier", "tune")}

@@ -55,7 +55,10 @@ class Answer(BaseModel):
     unmeasured: its latency is an estimate), or ``missing`` (no record and nothing predicted;
     ``detail`` says why). ``match``: ``exact`` target or ``loose`` (another target of the same
     kind). ``record`` is :meth:`lorien.records.ScheduleRecord.to_dict`, empty when missing.
-    ``job`` is the refill job (id, state, priority), empty when none was needed.
+    ``job`` is the refill tuning job (id, state, priority, trials, attempts, tier), empty when
+    none was needed; ``measure_job`` the measuring job queued beside it while no schedule was
+    measured for exactly this target (workers take it first: a measured answer within a minute
+    or so), empty when none.
     """
 
     key: str
@@ -63,6 +66,7 @@ class Answer(BaseModel):
     match: Literal["exact", "loose", ""] = ""
     record: dict[str, Any] = Field(default_factory=dict)
     job: dict[str, Any] = Field(default_factory=dict)
+    measure_job: dict[str, Any] = Field(default_factory=dict)
     seconds: float = 0.0
     detail: str = ""
 

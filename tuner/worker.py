@@ -1,5 +1,9 @@
 """The worker: claim a job, tune it in a child process, heartbeat, commit, repeat.
 
+Measuring jobs (the queue's short tier, taken before any tuning job) are run in the worker's own
+process by a :class:`JobMeasurer` it is given, with its measuring processes kept between jobs; a
+worker without one claims tuning jobs only.
+
 One worker runs anywhere (a laptop, an AWS Batch container, a host wired to edge boards through an
 RPC tracker) and needs only the store and log URIs. Its promises:
 
@@ -26,19 +30,20 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from lorien.dialects import Dialect, RPCEndpoint, TuneOptions, TuneOutcome, get_dialect
 from lorien.errors import InvalidInput, LorienError, StoreError
-from lorien.jobs import TERMINAL_STATES, Job, JobResult
+from lorien.jobs import TERMINAL_STATES, Job, JobResult, JobSpec
 from lorien.logstore import LogStore
 from lorien.queue import ClaimFilter, JobQueue
-from lorien.records import Target
+from lorien.records import Target, Workload
 from lorien.store.base import ScheduleStore
 from lorien.tuner.local import commit_outcome
 from lorien.tuner.process import Died, Failed, Progress, TuningProcess
@@ -55,6 +60,16 @@ def default_worker_id() -> str:
     batch = os.environ.get(BATCH_JOB_ID_ENV)
     where = f"batch:{batch}" if batch else socket.gethostname()
     return f"{where}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class JobMeasurer(Protocol):
+    """Runs a measuring job: measures up to ``spec.trials`` candidates of ``workload`` on
+    ``spec.target`` and commits the fastest as a ``measured`` record as soon as it is found
+    (:class:`lorien.predictor.JobMeasurer` is the one the CLI gives workers). ``should_stop`` is
+    asked between measurements: True means the job was taken, cancelled or timed out. Raises
+    :class:`~lorien.errors.LorienError` when it cannot (the store failed, no usable candidate)."""
+
+    def __call__(self, workload: Workload, spec: JobSpec, should_stop: Callable[[], bool]) -> JobResult: ...
 
 
 @dataclass(frozen=True)
@@ -122,14 +137,19 @@ class Worker:
     """Claims and runs jobs from ``queue`` until told to stop (see :class:`WorkerConfig`).
 
     Ownership: the worker uses but does not close ``queue``, ``store`` and ``logs``; it owns its
-    tuning child process. One thread runs one worker.
+    tuning child process. One thread runs one worker (a measuring job runs in a second thread
+    while the first heartbeats).
+
+    Args:
+        measurer: runs measuring jobs; None: this worker claims tuning jobs only.
     """
 
     def __init__(self, queue: JobQueue, store: ScheduleStore, logs: LogStore, config: WorkerConfig,
                  *, dialects: Callable[[str], Dialect] = get_dialect,
-                 on_event: Callable[[str], None] | None = None) -> None:
+                 on_event: Callable[[str], None] | None = None, measurer: JobMeasurer | None = None) -> None:
         self.queue, self.store, self.logs, self.config = queue, store, logs, config
         self._dialects = dialects
+        self._measurer = measurer
         self._on_event = on_event
         self._process = TuningProcess()
         self._stop = False
@@ -146,12 +166,14 @@ class Worker:
             self._on_event(line)
 
     def claim_filter(self) -> ClaimFilter:
-        """The jobs this worker can run: its dialects' current builds."""
+        """The jobs this worker can run: its dialects' current builds; measuring jobs only with a
+        measurer."""
         from lorien.dialects import available_dialects
 
         names = self.config.dialects or available_dialects()
         builds = frozenset((name, self._dialects(name).build_id()) for name in names)
-        return ClaimFilter(builds=builds, target=self.config.target)
+        return ClaimFilter(builds=builds, target=self.config.target,
+                           tiers=None if self._measurer is not None else frozenset({"tune"}))
 
     def run(self) -> WorkerReport:
         """Claim and run jobs until ``max_jobs``, ``idle_exit_s`` or :meth:`stop`."""
@@ -212,9 +234,62 @@ class Worker:
             time.sleep(self._device_backoff)  # do not claim the next job at once
             return
         self._device_backoff = 0.0
+        if spec.tier == "measure":
+            self._measure(job, workload, report)
+            return
         outcome = self._tune(job, dialect, workload, options, report)
         if outcome is not None:
             self._commit(job, outcome, report)
+
+    def _measure(self, job: Job, workload: Workload, report: WorkerReport) -> None:
+        """Run a measuring job in a thread while this one heartbeats; the measurer commits what it
+        finds as it goes, so a job taken or cancelled meanwhile keeps those (true) measurements."""
+        if self._measurer is None:  # claimed by mistake: another worker can run it
+            self._give_up(job, "this worker has no cost model to measure with", report, count=False)
+            return
+        measurer, config = self._measurer, self.config
+        stop = threading.Event()
+        outcome: list[JobResult | BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(measurer(workload, job.spec, stop.is_set))
+            except BaseException as exc:  # reported by the worker's thread
+                outcome.append(exc)
+
+        started = time.monotonic()
+        next_beat = started + config.heartbeat_s
+        thread = threading.Thread(target=run, name=f"measure-{job.job_id}", daemon=True)
+        thread.start()
+        why = None
+        while thread.is_alive():
+            thread.join(timeout=min(config.heartbeat_s, 1.0))
+            now = time.monotonic()
+            if not thread.is_alive() or stop.is_set():
+                continue
+            if now - started >= config.job_timeout_s:
+                why = f"measuring took longer than {config.job_timeout_s:g} s"
+                stop.set()
+                continue
+            if now < next_beat:
+                continue
+            next_beat = now + config.heartbeat_s
+            try:
+                if not self.queue.heartbeat(job.job_id, job.attempts, config.lease_s):
+                    stop.set()
+                    why = "lost"
+            except StoreError as exc:
+                self._say(f"heartbeat of {job.job_id} failed ({exc}); measuring goes on")
+        result = outcome[0] if outcome else RuntimeError("the measuring thread ended without a result")
+        if why == "lost":
+            self._lost(job, report)
+        elif why is not None:
+            self._give_up(job, why, report)
+        elif isinstance(result, BaseException):
+            self._give_up(job, f"measuring failed: {result}", report,
+                          retry=not isinstance(result, InvalidInput))
+        else:
+            self._finish(job, result, report)
 
     def _wait_for_measurement(self, dialect: Dialect, target: Target, options: TuneOptions) -> str | None:
         """None once measurement can proceed; the problem if it persists for ``health_grace_s``."""
@@ -294,8 +369,17 @@ class Worker:
                                log_ref=records[0].log_ref if records else None, seconds=outcome.seconds)
             return result if self.queue.finish(job.job_id, job.attempts, result) else None
 
+        self._conclude(job, commit_once, report)
+
+    def _finish(self, job: Job, result: JobResult, report: WorkerReport) -> None:
+        """Mark a job whose records are committed done, waiting out store outages."""
+        self._conclude(job, lambda: result if self.queue.finish(job.job_id, job.attempts, result) else None,
+                       report)
+
+    def _conclude(self, job: Job, finish: Callable[[], JobResult | None], report: WorkerReport) -> None:
+        """``finish()`` patiently, then report the job done or lost (None: finished elsewhere)."""
         try:
-            result = self._patiently(commit_once, f"keeping the result of {job.job_id}, committing it")
+            result = self._patiently(finish, f"keeping the result of {job.job_id}, committing it")
         except StoreError as exc:
             self._say(f"store unreachable for {self.config.store_patience_s:g} s; "
                       f"result of {job.job_id} dropped ({exc})")
@@ -305,7 +389,7 @@ class Worker:
             self._lost(job, report)
             return
         report.done.append(job.job_id)
-        self._say(f"done {job.job_id} {job.spec.workload_name}: {result.records} records, "
+        self._say(f"done {job.job_id} {job.spec.workload_name} ({job.spec.tier}): {result.records} records, "
                   f"best {result.best_seconds}")
 
     def _patiently(self, read: Callable[[], T], what: str) -> T:

@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "into <data>/service-token)")
     parser.add_argument("--refill-trials", type=int, default=32, metavar="N",
                         help="trials of the tuning jobs queued for misses (32)")
+    parser.add_argument("--refill-measure", type=int, default=16, metavar="N",
+                        help="candidates of the measuring jobs queued for misses with no measured answer "
+                             "for the target, run before any tuning job (16; 0: none)")
     parser.add_argument("--no-refill", action="store_true", help="queue no tuning for misses")
     parser.add_argument("--measure-top-k", type=int, default=0, metavar="K",
                         help="measure the cost model's best K candidates of a miss on this machine and "
@@ -83,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
                            f"got {args.max_budget}")
     if args.refill_trials < 1:
         raise InvalidInput(f"--refill-trials must be at least 1, got {args.refill_trials}")
+    if args.refill_measure < 0:
+        raise InvalidInput(f"--refill-measure cannot be negative, got {args.refill_measure}")
     store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
     workers = args.workers if args.workers is not None else (1 if store_uri.startswith("sqlite") else 0)
     if workers < 0:
@@ -101,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     token, token_note = _token(args.token)
     env = {**os.environ, "LORIEN_STORE": store_uri, "LORIEN_LOGS": logs_uri, "LORIEN_MODEL": model,
            "LORIEN_SERVICE_TOKEN": token, "LORIEN_REFILL": "0" if args.no_refill else "1",
-           "LORIEN_REFILL_TRIALS": str(args.refill_trials), "LORIEN_MEASURE_TOP_K": str(args.measure_top_k),
+           "LORIEN_REFILL_TRIALS": str(args.refill_trials), "LORIEN_REFILL_MEASURE": str(args.refill_measure),
+           "LORIEN_MEASURE_TOP_K": str(args.measure_top_k),
            "LORIEN_MAX_PREDICTIONS": str(args.max_predictions),
            "LORIEN_MAX_PREDICTIONS_PER_CLIENT": str(args.max_predictions_per_client),
            "LORIEN_MAX_BUDGET_S": str(args.max_budget),
@@ -112,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         [sys.executable, "-m", "bentoml", "serve", "lorien.serving.service:LorienService",
          "--host", args.host, "--port", str(args.port)], env=env, preexec_fn=_service_preexec)
     workers_command = [sys.executable, "-m", "lorien.cli.main", "worker", "--store", store_uri,
-                       "--logs", logs_uri, "--target", args.target, "--quiet"]
+                       "--logs", logs_uri, "--target", args.target, "--cost-model", model, "--quiet"]
     supervisor = WorkerSupervisor(workers_command, workers, env)
     stopping = False
 

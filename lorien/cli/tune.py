@@ -127,6 +127,10 @@ def _worker_flags(args: argparse.Namespace) -> list[str]:
         flags.append("--cold-start")
     if args.search_model is not None:
         flags += ["--search-model", str(args.search_model.resolve())]
+    if args.cost_model is not None:
+        flags += ["--cost-model", args.cost_model]
+    if args.tune_only:
+        flags.append("--tune-only")
     return [*flags, "--rpc", args.rpc] if args.rpc else flags
 
 

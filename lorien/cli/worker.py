@@ -1,15 +1,18 @@
-"""``lorien worker``: claim and run tuning jobs from the shared queue, anywhere."""
+"""``lorien worker``: claim and run measuring and tuning jobs from the shared queue, anywhere."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from lorien.cli.common import open_log_store, open_schedule_store, storage_options
+from lorien.config import data_dir
 from lorien.errors import InvalidInput
+from lorien.store.base import ScheduleStore
 
 
 def worker_options() -> argparse.ArgumentParser:
@@ -35,17 +38,24 @@ def worker_options() -> argparse.ArgumentParser:
     group.add_argument("--cold-start", action="store_true",
                        help="search without a pre-trained model (the compiler's default: TVM picks at "
                             "random until 100 measurements)")
+    group.add_argument("--cost-model", default=None, metavar="TAG",
+                       help="the registered cost model that ranks a measuring job's candidates "
+                            "(default: the shipped one)")
+    group.add_argument("--tune-only", action="store_true",
+                       help="claim tuning jobs only, leaving measuring jobs to other workers")
     return parser
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "worker", parents=[storage_options(), worker_options()],
-        help="claim and run tuning jobs from the queue",
-        description="Claim tuning jobs from the queue beside the store, tune each (on this machine "
-                    "or on RPC devices), heartbeat meanwhile, and commit the records and the full "
-                    "log. Any number of workers may run anywhere against the same store; a worker "
-                    "that dies loses nothing (its job's lease expires and another worker runs it).")
+        help="claim and run measuring and tuning jobs from the queue",
+        description="Claim jobs from the queue beside the store, measuring jobs (the cost model's "
+                    "best candidates measured, a measured record) before tuning jobs (a full "
+                    "search: tuned records and the full log); run each on this machine or on RPC "
+                    "devices, heartbeat meanwhile, and commit. Any number of workers may run "
+                    "anywhere against the same store; a worker that dies loses nothing (its job's "
+                    "lease expires and another worker runs it).")
     parser.add_argument("--target", default=None,
                         help="claim only jobs for this target (default: any target)")
     parser.add_argument("--dialect", default=None,
@@ -85,6 +95,29 @@ def worker_config(args: argparse.Namespace, **overrides: Any) -> Any:
         search_model=args.search_model.resolve() if args.search_model else None, **overrides)
 
 
+def job_measurer(args: argparse.Namespace, store: ScheduleStore, rpc: Any) -> Any:
+    """The :class:`~lorien.predictor.JobMeasurer` of a worker: ``--cost-model`` (checked now when
+    named; the shipped model is registered on the first measuring job) over ``store``.
+
+    Raises:
+        NotFound: ``--cost-model`` names no registered model.
+    """
+    from lorien.predictor import CostModelScorer, JobMeasurer, ZeroShotPredictor
+    from lorien.serving.seed import DEFAULT_MODEL, ensure_shipped_model
+
+    os.environ.setdefault("BENTOML_HOME", str(data_dir() / "bentoml"))
+    tag = ensure_shipped_model(args.cost_model) if args.cost_model else DEFAULT_MODEL
+
+    def predictor(name: str) -> ZeroShotPredictor:
+        from lorien.dialects import get_dialect
+        from lorien.training.registry import load_model
+
+        model, metadata = load_model(ensure_shipped_model(tag))
+        return ZeroShotPredictor(store, CostModelScorer(model, metadata, get_dialect(name), tag))
+
+    return JobMeasurer(predictor, rpc=rpc)
+
+
 def run(args: argparse.Namespace) -> int:
     from lorien.config import open_queue, resolve_store_uri
     from lorien.dialects import get_dialect
@@ -100,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
                            dialects=(dialect.name,) if args.dialect else None)
     say = None if args.quiet else (lambda line: print(f"[{config.worker_id}] {line}", flush=True))
     with open_schedule_store(args) as store, open_queue(resolve_store_uri(args.store)) as queue:
-        worker = Worker(queue, store, open_log_store(args), config, on_event=say)
+        worker = Worker(queue, store, open_log_store(args), config, on_event=say,
+                        measurer=None if args.tune_only else job_measurer(args, store, config.rpc))
 
         def stop(signum: int, frame: object) -> None:
             worker.stop()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from lorien.errors import InvalidInput, NotFound, StoreError
-from lorien.jobs import JOB_STATES, TERMINAL_STATES, Job, JobResult, JobSpec, JobState
+from lorien.jobs import JOB_STATES, JOB_TIERS, TERMINAL_STATES, Job, JobResult, JobSpec, JobState
 
 #: Conditional writes tried for one job before giving up (each lost race re-reads the job).
 CAS_RETRIES = 50
@@ -31,14 +31,17 @@ Versioned = tuple[Job, int]
 
 @dataclass(frozen=True)
 class ClaimFilter:
-    """Which jobs a worker can run: its dialects' builds, and optionally one target only."""
+    """Which jobs a worker can run: its dialects' builds, optionally one target only, and the
+    tiers it can run (a worker without a cost model cannot run measuring jobs)."""
 
     builds: frozenset[tuple[str, str]] | None = None   # (dialect, build) pairs; None: any
     target: str | None = None                          # a canonical target; None: any
+    tiers: frozenset[str] | None = None                # None: every tier
 
     def matches(self, spec: JobSpec) -> bool:
         return ((self.builds is None or (spec.dialect, spec.build) in self.builds)
-                and (self.target is None or spec.target.canonical == self.target))
+                and (self.target is None or spec.target.canonical == self.target)
+                and (self.tiers is None or spec.tier in self.tiers))
 
 
 @dataclass
@@ -91,8 +94,9 @@ class JobQueue(abc.ABC):
     @abc.abstractmethod
     def _scan(self, states: Iterable[JobState], claim: ClaimFilter | None = None,
               limit: int | None = None) -> Iterator[Versioned]:
-        """Jobs in these states, highest priority first, then oldest first. ``claim`` and
-        ``limit`` let a backend narrow the read; callers re-check ``claim`` themselves."""
+        """Jobs in these states in the order workers take them (:func:`lorien.jobs.claim_order`:
+        measuring jobs first, then highest priority, then oldest). ``claim`` and ``limit`` let a
+        backend narrow the read; callers re-check ``claim`` themselves."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -142,9 +146,10 @@ class JobQueue(abc.ABC):
 
     def claim(self, worker: str, lease_s: float, claim: ClaimFilter | None = None, *,
               batch_job_id: str | None = None) -> Job | None:
-        """Take the most urgent job this worker can run: a waiting one, or a running one whose
-        lease expired (its holder is presumed dead; that attempt is recorded as its error). A job
-        whose lease expired with no attempts left fails instead.
+        """Take the most urgent job this worker can run (a measuring job before any tuning job,
+        then the highest priority): a waiting one, or a running one whose lease expired (its
+        holder is presumed dead; that attempt is recorded as its error). A job whose lease
+        expired with no attempts left fails instead.
 
         Returns:
             The claimed job (state ``running``, held by ``worker`` as attempt ``attempts``), or
@@ -160,9 +165,11 @@ class JobQueue(abc.ABC):
             if not candidates:
                 return None
             # Workers that scanned at the same moment would all race for the same first job;
-            # each takes the most urgent jobs in its own random order instead (priority first).
+            # each takes the most urgent jobs in its own random order instead (tier and priority
+            # first).
             waiting = sorted((c for c in candidates if c[0].state == "waiting"),
-                             key=lambda c: (-c[0].spec.priority, random.random()))
+                             key=lambda c: (JOB_TIERS.index(c[0].spec.tier), -c[0].spec.priority,
+                                            random.random()))
             expired = [c for c in candidates if c[0].state == "running"]
             lost = 0
             for job, version in [*expired, *waiting]:

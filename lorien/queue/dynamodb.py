@@ -4,15 +4,18 @@ Key schema, designed for the reads the queue makes:
 
 * ``PREFIX-jobs``: one item per job. Partition key ``job_id`` (S). The item holds ``version``
   (N, the compare-and-set counter), ``state`` (S), ``order`` (S, see below), the claim filter's
-  plain attributes ``dialect``, ``build`` and ``target`` (the canonical target), and the whole job
+  plain attributes ``dialect``, ``build``, ``target`` (the canonical target) and ``tier`` (absent
+  on items written before there were tiers: those are tuning jobs), and the whole job
   as zlib-compressed JSON (``job``, B).
 * Global secondary index ``by_state``: partition key ``state``, sort key ``order``, every
-  attribute projected. ``order`` = ``INVERTED_PRIORITY#CREATED_AT#JOB_ID`` (fixed-width digits),
-  so that ascending ``order`` is highest priority first, then oldest first, then by id: the
+  attribute projected. ``order`` = ``INVERTED_URGENCY#CREATED_AT#JOB_ID`` (fixed-width digits;
+  the urgency is the priority, plus :data:`~lorien.jobs.MEASURE_LEAD` for a measuring job), so
+  that ascending ``order`` is measuring jobs first, then highest priority, then oldest, then by
+  id: the
   claim's candidates (and ``lorien jobs``' listing) are one paginated ``Query`` per state, most
-  urgent first, with a ``Limit`` and a ``FilterExpression`` for the worker's builds and target.
-  Priorities beyond ±(10^18 - 1) are clamped in the sort key (the listing is still exact: results
-  are sorted by the job's own values).
+  urgent first, with a ``Limit`` and a ``FilterExpression`` for the worker's builds, target and
+  tiers. Urgencies beyond ±(10^18 - 1) are clamped in the sort key (the listing is still exact:
+  results are sorted by the job's own values).
 
 Concurrency: every state change is a conditional ``PutItem`` of the whole item, on
 ``attribute_not_exists(job_id)`` for a new job and ``version = :read`` otherwise; a lost race is
@@ -38,7 +41,7 @@ from typing import Any
 
 from lorien.aws import aws_error, error_code, make_client, parse_aws_uri
 from lorien.errors import InvalidInput, LorienError, StoreError
-from lorien.jobs import Job, JobState
+from lorien.jobs import Job, JobState, claim_order
 from lorien.queue.base import ClaimFilter, JobQueue, Versioned
 
 #: The global secondary index serving scans by state.
@@ -56,8 +59,9 @@ def table_name(prefix: str) -> str:
 
 
 def order_key(job: Job) -> str:
-    """The index sort key: ascending is highest priority first, then oldest first, then by id."""
-    priority = max(-PRIORITY_BOUND, min(PRIORITY_BOUND, job.spec.priority))
+    """The index sort key: ascending is measuring jobs first, then highest priority, then oldest
+    first, then by id."""
+    priority = max(-PRIORITY_BOUND, min(PRIORITY_BOUND, job.spec.urgency))
     created = max(0.0, min(job.created_at, _CREATED_BOUND))
     return f"{PRIORITY_BOUND - priority:019d}#{created:020.6f}#{job.job_id}"
 
@@ -142,7 +146,7 @@ class DynamoDBJobQueue(JobQueue):
         blob = zlib.compress(json.dumps(job.to_dict(), sort_keys=True, separators=(",", ":")).encode(), 6)
         return {"job_id": {"S": job.job_id}, "version": {"N": str(version)}, "state": {"S": job.state},
                 "order": {"S": order_key(job)}, "dialect": {"S": spec.dialect}, "build": {"S": spec.build},
-                "target": {"S": spec.target.canonical}, "job": {"B": blob}}
+                "target": {"S": spec.target.canonical}, "tier": {"S": spec.tier}, "job": {"B": blob}}
 
     def _decode(self, item: dict[str, Any]) -> Versioned:
         job_id = item.get("job_id", {}).get("S", "?")
@@ -200,6 +204,14 @@ class DynamoDBJobQueue(JobQueue):
                     values.update({f":d{i}": {"S": dialect}, f":b{i}": {"S": build}})
                 # DynamoDB rejects doubled parentheses: one pair's term goes in as it is.
                 filters.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
+        if claim is not None and claim.tiers is not None:
+            if not claim.tiers:
+                return iter(())
+            names["#tier"] = "tier"
+            tiers = [f":tier{i}" for i in range(len(claim.tiers))]
+            values.update({name: {"S": tier} for name, tier in zip(tiers, sorted(claim.tiers), strict=True)})
+            untiered = " OR attribute_not_exists(#tier)" if "tune" in claim.tiers else ""
+            filters.append(f"(#tier IN ({', '.join(tiers)}){untiered})")
         found: list[Versioned] = []
         # One read per state, so that a long waiting list never hides an expired running job.
         for state in dict.fromkeys(states):
@@ -219,7 +231,7 @@ class DynamoDBJobQueue(JobQueue):
                     break
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
             found.extend(self._decode(item) for item in items[:limit])
-        found.sort(key=lambda one: (-one[0].spec.priority, one[0].created_at, one[0].job_id))
+        found.sort(key=lambda one: claim_order(one[0]))
         return iter(found)
 
     def close(self) -> None:

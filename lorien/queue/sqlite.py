@@ -3,7 +3,9 @@
 A conditional write is one ``UPDATE ... WHERE job_id=? AND version=?`` (or an ``INSERT`` that
 fails on an existing id) in its own transaction; SQLite serialises writers across processes, so
 the version check is the compare-and-set. WAL mode lets readers (``lorien jobs``, claim scans) run
-beside writers.
+beside writers. The ``priority`` column holds the job's urgency (:attr:`~lorien.jobs.JobSpec.urgency`:
+its priority, measuring jobs ahead), clamped to SQLite's 64-bit integers; the exact order is
+applied to what a scan reads.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lorien.errors import StoreError
-from lorien.jobs import Job, JobState
+from lorien.jobs import Job, JobState, claim_order
 from lorien.queue.base import ClaimFilter, JobQueue, Versioned
 from lorien.store.sqlite_file import SQLiteFile
 
@@ -67,7 +69,7 @@ class SQLiteJobQueue(JobQueue):
         if expected_version is None:
             try:
                 self._execute("INSERT INTO jobs VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)",
-                              (job.job_id, job.state, spec.priority, job.created_at, spec.dialect,
+                              (job.job_id, job.state, _urgency(job), job.created_at, spec.dialect,
                                spec.build, spec.target.canonical, data))
             except StoreError as exc:
                 if isinstance(exc.__cause__, sqlite3.IntegrityError):
@@ -77,7 +79,7 @@ class SQLiteJobQueue(JobQueue):
         cursor = self._execute(
             "UPDATE jobs SET version=version+1, state=?, priority=?, created_at=?, job=? "
             "WHERE job_id=? AND version=?",
-            (job.state, spec.priority, job.created_at, data, job.job_id, expected_version))
+            (job.state, _urgency(job), job.created_at, data, job.job_id, expected_version))
         return cursor.rowcount == 1
 
     def _scan(self, states: Iterable[JobState], claim: ClaimFilter | None = None,
@@ -90,6 +92,11 @@ class SQLiteJobQueue(JobQueue):
             pairs = sorted(claim.builds)
             where.append("(" + " OR ".join("(dialect=? AND build=?)" for _ in pairs) + ")")
             params.extend(value for pair in pairs for value in pair)
+        if claim is not None and claim.tiers is not None:
+            tiers = sorted(claim.tiers)
+            marks = ", ".join("?" for _ in tiers)
+            where.append(f"COALESCE(json_extract(job, '$.spec.tier'), 'tune') IN ({marks})")
+            params.extend(tiers)
         rows: list[tuple[str, int]] = []
         # One read per state, so that a long waiting list never hides an expired running job.
         for state in dict.fromkeys(states):
@@ -97,8 +104,16 @@ class SQLiteJobQueue(JobQueue):
                    "ORDER BY priority DESC, created_at, job_id" + (" LIMIT ?" if limit is not None else ""))
             rows.extend(self._execute(sql, (state, *params, *(() if limit is None else (limit,)))).fetchall())
         jobs = [(Job.from_dict(json.loads(data)), int(version)) for data, version in rows]
-        jobs.sort(key=lambda found: (-found[0].spec.priority, found[0].created_at, found[0].job_id))
+        jobs.sort(key=lambda found: claim_order(found[0]))
         return iter(jobs)
 
     def close(self) -> None:
         self._file.close()
+
+
+def _urgency(job: Job) -> int:
+    """The job's urgency within SQLite's integers."""
+    return max(-_INT64_MAX, min(_INT64_MAX, job.spec.urgency))
+
+
+_INT64_MAX = 2**63 - 1

@@ -146,3 +146,41 @@ def test_the_shipped_model_reads_back_without_pickle(tmp_path: Path) -> None:
     assert model.n_features_in_ == 492 + 20
     with pytest.raises(InvalidInput, match="LightGBM"):
         LightGBMRankingCostModel.from_text("not a model")
+
+
+def test_a_worker_runs_the_measuring_job_first_and_its_answer_replaces_the_predicted_one(
+        setup: Setup, tmp_path: Path) -> None:
+    """Real TVM, a real worker with the shipped cost model: of a kernel's two jobs the measuring
+    one runs first (the tuning one was queued first, more urgent); the look-up then answers
+    measured instead of predicted. (Tuned replacing measured, with ``lorien serve``'s worker:
+    tests/serving/test_serve_process.py.)"""
+    from lorien.config import open_logs, open_queue, open_store
+    from lorien.jobs import JobSpec
+    from lorien.predictor import JobMeasurer
+    from lorien.tuner.worker import Worker, WorkerConfig
+
+    uri = f"sqlite:///{tmp_path}/s.db"
+    conv, target, build = setup.conv, setup.target, setup.dialect.build_id()
+    with open_store(uri) as store, open_queue(uri) as queue:
+        predictor = ZeroShotPredictor(store, setup.predictor.scorer,
+                                      PredictOptions(candidates=CandidateOptions(samples=8, seed=1)))
+        predictor.predict(conv, target, commit=True)
+        tune = JobSpec(dialect="tvm", workload_key=conv.key, workload_name=conv.name, target=target,
+                       build=build, trials=2, priority=5)
+        measure = JobSpec(dialect="tvm", workload_key=conv.key, workload_name=conv.name, target=target,
+                          build=build, trials=3, tier="measure", seed=1)
+        queue.enqueue([tune])
+        queue.enqueue([measure])
+        measurer = JobMeasurer(lambda name: predictor,
+                               options=BudgetOptions(batch=2, ranked_rounds=1, mutants=16))
+        worker = Worker(queue, store, open_logs(f"file://{tmp_path}/logs"),
+                        WorkerConfig(poll_s=0.05, idle_exit_s=0.0, max_jobs=1), measurer=measurer)
+        report = worker.run()
+        assert report.done == [measure.job_id], report
+        assert queue.get(tune.job_id).state == "waiting"  # type: ignore[union-attr]
+        found = find_schedule(store, conv.key, target, build)
+        assert found is not None and (found.match, found.record.source) == ("exact", "measured")
+        result = queue.get(measure.job_id).result  # type: ignore[union-attr]
+        assert result is not None and (result.measured, result.records) == (3, 1)
+        assert result.best_seconds == found.record.latency.mean
+        setup.dialect.apply(conv, found.record)

@@ -15,15 +15,16 @@ import pytest
 
 from lorien.config import open_queue
 from lorien.errors import InvalidInput, NotFound
-from lorien.jobs import JobResult, JobSpec
+from lorien.jobs import JobResult, JobSpec, job_id
 from lorien.queue import ClaimFilter, JobQueue
+from lorien.queue.base import CLAIM_CANDIDATES
 from tests.factories import CPU_A, CPU_B
 
 
 def spec(key: str = "00000000000000aa", trials: int = 8, priority: int = 0, build: str = "fake-1",
-         target=CPU_A) -> JobSpec:  # type: ignore[no-untyped-def]
+         target=CPU_A, tier: str = "tune") -> JobSpec:  # type: ignore[no-untyped-def]
     return JobSpec(dialect="fake", workload_key=key, workload_name=f"op[{key}]", target=target,
-                   build=build, trials=trials, priority=priority)
+                   build=build, trials=trials, priority=priority, tier=tier)  # type: ignore[arg-type]
 
 
 RESULT = JobResult(records=3, measured=8, failed_measurements=0, best_seconds=1e-3, log_ref="x/y",
@@ -70,6 +71,27 @@ class JobQueueConformance:
         second = queue.claim("w2", lease_s=60)
         assert second is not None and second.spec.workload_key == "a" * 16
         assert queue.claim("w3", lease_s=60) is None
+
+    def test_measuring_jobs_are_claimed_before_tuning_jobs_of_any_priority(self, queue: JobQueue) -> None:
+        tune_a, tune_b = spec("a" * 16, priority=9), spec("b" * 16, priority=10**6)
+        measure_a = spec("a" * 16, tier="measure", trials=4)
+        queue.enqueue([tune_a, tune_b])
+        queue.enqueue([measure_a])  # the same workload and target: a job of its own
+        assert measure_a.job_id != tune_a.job_id == job_id("fake", "a" * 16, CPU_A, "fake-1")
+        assert [j.job_id for j in queue.jobs()] == [measure_a.job_id, tune_b.job_id, tune_a.job_id]
+        claimed = [queue.claim(f"w{i}", lease_s=60) for i in range(3)]
+        assert [j.job_id for j in claimed if j] == [measure_a.job_id, tune_b.job_id, tune_a.job_id]
+        assert claimed[0].spec == measure_a  # type: ignore[union-attr]  # the tier round-trips
+
+    def test_a_worker_that_cannot_measure_finds_the_tuning_job_behind_many_measuring_ones(
+            self, queue: JobQueue) -> None:
+        queue.enqueue([spec(f"{i:016x}", tier="measure") for i in range(CLAIM_CANDIDATES + 4)])
+        queue.enqueue([spec("f" * 16, priority=-1)])
+        tuning_only = ClaimFilter(tiers=frozenset({"tune"}))
+        job = queue.claim("w", 60, tuning_only)
+        assert job is not None and (job.spec.tier, job.spec.workload_key) == ("tune", "f" * 16)
+        assert queue.claim("w", 60, tuning_only) is None
+        assert queue.claim("w", 60).spec.tier == "measure"  # type: ignore[union-attr]
 
     def test_claim_respects_the_workers_build_and_target(self, queue: JobQueue) -> None:
         queue.enqueue([spec("a" * 16, build="fake-2"), spec("b" * 16, target=CPU_B)])

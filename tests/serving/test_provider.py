@@ -76,9 +76,13 @@ def test_an_exact_tuned_hit_needs_no_job_and_a_loose_one_queues_with_rising_prio
     assert best is not None and exact.record["latency"]["mean"] == best.latency.mean
     by_key = WorkloadRef(key=record.workload_key)
     other_cpu = '{"kind": "llvm", "mcpu": "znver3", "num-cores": 2}'  # not the seeded record's CPU
-    priorities = [provider.answer(by_key, other_cpu).job["priority"] for _ in range(3)]
-    assert priorities == [1, 2, 3]  # demand raises the refill job's priority
-    assert provider.queue.counts()["waiting"] == 1
+    loose = [provider.answer(by_key, other_cpu) for _ in range(3)]
+    assert [a.job["priority"] for a in loose] == [1, 2, 3]  # demand raises the refill job's priority
+    # tuned only on another CPU: a measuring job too, taken by workers before the tuning job
+    assert [a.measure_job["priority"] for a in loose] == [1, 2, 3]
+    assert (loose[0].job["tier"], loose[0].measure_job["tier"]) == ("tune", "measure")
+    assert provider.queue.counts()["waiting"] == 2
+    assert [job.spec.tier for job in provider.queue.jobs()] == ["measure", "tune"]
 
 
 def test_a_miss_is_predicted_once_then_answered_from_the_store_until_tuned(
@@ -191,12 +195,13 @@ def test_one_budgeted_delivery_at_a_time(provider: ScheduleProvider, kernels: di
 def test_failed_refill_jobs_are_reported_not_retried_by_reads(provider: ScheduleProvider,
                                                               kernels: dict[str, Workload]) -> None:
     mlp = kernels["small_mlp"]
-    job_id = provider.answer(ref(mlp), "host", predict=False).job["job_id"]
-    claimed = provider.queue.claim("w", 60)
-    assert claimed is not None and claimed.job_id == job_id
-    provider.queue.fail(job_id, claimed.attempts, "compiler crashed", retry=False)
+    first = provider.answer(ref(mlp), "host", predict=False)
+    for job_id in (first.measure_job["job_id"], first.job["job_id"]):  # measuring first
+        claimed = provider.queue.claim("w", 60)
+        assert claimed is not None and claimed.job_id == job_id
+        provider.queue.fail(job_id, claimed.attempts, "compiler crashed", retry=False)
     again = provider.answer(ref(mlp), "host", predict=False)
-    assert again.status == "missing" and again.job["state"] == "failed"
+    assert again.status == "missing" and again.job["state"] == again.measure_job["state"] == "failed"
     enqueued = provider.enqueue(ref(mlp), "host", priority=5)  # an explicit enqueue retries it
     assert enqueued.enqueued == "requeued" and enqueued.job["spec"]["priority"] == 5
 

@@ -64,7 +64,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         process.wait(timeout=60)
 
 
-def test_a_miss_is_predicted_then_tuned_by_the_local_worker_then_served_tuned(served: Served) -> None:
+def test_a_miss_is_predicted_then_measured_then_tuned_by_the_local_worker(served: Served) -> None:
+    """The answer's tiers in turn: predicted at once; measured once the local worker has run the
+    measuring job (before the tuning job); tuned once the tuning job is done."""
     dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
     workload = dialect.extract(dialect.load_model(small_mlp()), target)[0].workload
@@ -73,16 +75,28 @@ def test_a_miss_is_predicted_then_tuned_by_the_local_worker_then_served_tuned(se
         started = time.perf_counter()
         [first] = client.schedules(target, [workload])
         assert first["status"] == "predicted" and first["job"]["state"] in ("waiting", "running")
+        assert first["measure_job"]["tier"] == "measure"
         assert time.perf_counter() - started < 60
-        job_id = first["job"]["job_id"]
-        deadline = time.monotonic() + 300
-        while (job := client.job(job_id))["state"] not in ("done", "failed"):
-            assert time.monotonic() < deadline, job
-            time.sleep(1)
-        assert job["state"] == "done", job
+
+        def finished(job_id: str) -> dict:
+            deadline = time.monotonic() + 300
+            while (job := client.job(job_id))["state"] not in ("done", "failed"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.5)
+            assert job["state"] == "done", job
+            return job
+
+        measuring = finished(first["measure_job"]["job_id"])
+        middle = client.schedule(target, workload.key)
+        tuning = client.job(first["job"]["job_id"])
+        assert middle["status"] == "measured" or tuning["state"] == "done", (middle, tuning)
+        assert middle["measure_job"] == {}  # measured here: no second measuring job
+        tuning = finished(first["job"]["job_id"])
+        assert measuring["updated_at"] <= tuning["updated_at"]
+        assert measuring["result"]["measured"] >= 1 and measuring["result"]["best_seconds"] > 0
         answer = client.schedule(target, workload.key)
         assert (answer["status"], answer["match"], answer["job"]) == ("tuned", "exact", {})
-        assert answer["record"]["latency"]["mean"] == job["result"]["best_seconds"]
+        assert answer["record"]["latency"]["mean"] == tuning["result"]["best_seconds"]
 
 
 def test_lorien_compile_asks_the_service_once_for_the_whole_model_within_a_budget(served: Served) -> None:

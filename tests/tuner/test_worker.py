@@ -3,6 +3,7 @@ bounded time, waits out store outages. Each test runs a real tuning child proces
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 from lorien.config import open_logs, open_queue, open_store
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.dialects.instant import instant_workload
-from lorien.errors import StoreError
+from lorien.errors import StoreError, TuningError
+from lorien.jobs import JobResult
 from lorien.tuner.submit import follow, submit
 from lorien.tuner.worker import Worker, WorkerConfig
 
@@ -30,10 +32,11 @@ class Env:
         return submit(self.queue, self.store, get_dialect("instant"), list(workloads), TARGET,
                       TuneOptions(trials=trials, keep=3), **kwargs)
 
-    def worker(self, **config) -> Worker:  # type: ignore[no-untyped-def]
+    def worker(self, measurer=None, **config) -> Worker:  # type: ignore[no-untyped-def]
         defaults = {"poll_s": 0.05, "idle_exit_s": 0.0, "health_interval_s": 0.1, "heartbeat_s": 0.2,
                     "lease_s": 5.0}
-        return Worker(self.queue, self.store, self.logs, WorkerConfig(**{**defaults, **config}))
+        return Worker(self.queue, self.store, self.logs, WorkerConfig(**{**defaults, **config}),
+                      measurer=measurer)
 
 
 @pytest.fixture
@@ -160,8 +163,6 @@ def test_a_job_whose_workload_cannot_be_loaded_fails_at_once_and_the_worker_goes
     """Workloads from the store are read as carefully as from a client: each crash class of kernel
     payloads fails its job on the first attempt with the reason (in the real tuning child), and
     the worker then tunes the next job."""
-    import dataclasses
-
     from tests.payload_corpus import hostile_payloads, shipped_workload_and_schedule
 
     tvm = get_dialect("tvm")
@@ -181,3 +182,74 @@ def test_a_job_whose_workload_cannot_be_loaded_fails_at_once_and_the_worker_goes
     causes = " ".join(env.queue.get(j).error or "" for j in bad.jobs)  # type: ignore[union-attr]
     assert "refers to node" in causes and "nested 513 deep" in causes
     assert report.done == good.jobs
+
+
+class FakeMeasurer:
+    """Stands in for the cost model's measuring (the real one: tests/predictor): counts calls,
+    runs until told to stop when ``endless``, fails with ``error``."""
+
+    def __init__(self, *, endless: bool = False, error: Exception | None = None) -> None:
+        self.endless, self.error = endless, error
+        self.jobs: list[str] = []
+        self.stopped = threading.Event()
+
+    def __call__(self, workload, spec, should_stop):  # type: ignore[no-untyped-def]
+        self.jobs.append(spec.job_id)
+        if self.error is not None:
+            raise self.error
+        while self.endless and not should_stop():
+            time.sleep(0.02)
+        if should_stop():
+            self.stopped.set()
+        return JobResult(records=1, measured=spec.trials, failed_measurements=0, best_seconds=1e-4,
+                         log_ref=None, seconds=0.1)
+
+
+def _measuring(env: Env, key: str = "a" * 16) -> tuple[str, str]:
+    """A tuning job and a measuring job of one workload, the tuning one queued first and more
+    urgent; their ids."""
+    [tune_id] = env.submit(instant_workload(key), priority=50).jobs
+    tune = env.queue.get(tune_id).spec  # type: ignore[union-attr]
+    measure = dataclasses.replace(tune, tier="measure", trials=4, priority=0)
+    env.queue.enqueue([measure])
+    return tune_id, measure.job_id
+
+
+def test_a_measuring_job_runs_before_the_tuning_job_of_its_workload(env: Env) -> None:
+    tune_id, measure_id = _measuring(env)
+    measurer = FakeMeasurer()
+    report = env.worker(measurer=measurer).run()
+    assert report.done == [measure_id, tune_id] and measurer.jobs == [measure_id]
+    done = env.queue.get(measure_id)
+    assert done is not None and done.state == "done" and done.result.measured == 4  # type: ignore[union-attr]
+
+
+def test_a_worker_without_a_measurer_leaves_measuring_jobs_to_others(env: Env) -> None:
+    tune_id, measure_id = _measuring(env)
+    report = env.worker().run()
+    assert report.done == [tune_id]
+    assert env.queue.get(measure_id).state == "waiting"  # type: ignore[union-attr]
+
+
+def test_a_measuring_job_cancelled_meanwhile_stops_and_is_not_finished(env: Env) -> None:
+    _, measure_id = _measuring(env)
+    measurer = FakeMeasurer(endless=True)
+
+    def cancel_when_running() -> None:
+        while env.queue.get(measure_id).state != "running":  # type: ignore[union-attr]
+            time.sleep(0.02)
+        env.queue.cancel([measure_id])
+
+    threading.Thread(target=cancel_when_running, daemon=True).start()
+    report = env.worker(measurer=measurer, max_jobs=1).run()
+    assert report.lost == [measure_id] and measurer.stopped.is_set()
+    assert env.queue.get(measure_id).state == "cancelled"  # type: ignore[union-attr]
+
+
+def test_measuring_that_fails_gives_the_attempt_up_with_the_reason(env: Env) -> None:
+    _, measure_id = _measuring(env)
+    measurer = FakeMeasurer(error=TuningError("no usable candidate"))
+    report = env.worker(measurer=measurer, max_jobs=1).run()
+    assert report.given_up == [(measure_id, "measuring failed: no usable candidate")]
+    job = env.queue.get(measure_id)
+    assert job is not None and job.state == "waiting" and "no usable candidate" in (job.error or "")

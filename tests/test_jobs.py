@@ -1,0 +1,37 @@
+"""Job specs: tiers, ids and the order workers take jobs in."""
+
+from __future__ import annotations
+
+import pytest
+
+from lorien.errors import InvalidInput
+from lorien.jobs import MEASURE_LEAD, Job, JobSpec, claim_order
+from tests.factories import CPU_A
+
+
+def spec(**fields) -> JobSpec:  # type: ignore[no-untyped-def]
+    return JobSpec(**{"dialect": "fake", "workload_key": "a" * 16, "workload_name": "op", "target": CPU_A,
+                      "build": "fake-1", "trials": 8, **fields})
+
+
+def test_a_spec_stored_before_there_were_tiers_reads_as_the_same_tuning_job() -> None:
+    data = spec().to_dict()
+    assert data.pop("tier") == "tune"
+    old = JobSpec.from_dict(data)
+    assert old == spec() and old.job_id == spec().job_id
+    assert JobSpec.from_dict(spec(tier="measure").to_dict()) == spec(tier="measure")
+
+
+def test_an_unknown_tier_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="tier"):
+        spec(tier="profile")
+    with pytest.raises(InvalidInput, match="tier"):
+        JobSpec.from_dict({**spec().to_dict(), "tier": "profile"})
+
+
+def test_measuring_jobs_come_first_then_priority_then_age() -> None:
+    jobs = [Job(spec=spec(workload_key=f"{i:016x}", priority=p, tier=t), state="waiting", created_at=c)
+            for i, (p, t, c) in enumerate([(10**6, "tune", 0.0), (0, "measure", 5.0), (3, "measure", 9.0),
+                                           (10**6, "tune", 1.0)])]
+    assert [j.spec.workload_key[-1] for j in sorted(jobs, key=claim_order)] == ["2", "1", "0", "3"]
+    assert spec(tier="measure", priority=2).urgency == MEASURE_LEAD + 2 > spec(priority=10**6).urgency
