@@ -163,24 +163,47 @@ class ZeroShotPredictor:
             InvalidInput: a workload of another dialect than the cost model's.
             TuningError: the dialect proposed no usable candidate.
         """
+        return self.predict_many([workload], target, commit=commit, options=options)[0]
+
+    def predict_many(self, workloads: Sequence[Workload], target: Target, *, commit: bool = True,
+                     options: PredictOptions | None = None) -> list[Prediction]:
+        """:meth:`predict` for several workloads (a model's kernels), in order. With
+        ``measure_top_k`` every workload's top candidates are measured in one call
+        (:meth:`~lorien.dialects.Dialect.measure_many`: built together on every core, run one at a
+        time); each prediction's ``seconds`` is its ranking plus its share of that call.
+
+        Raises:
+            InvalidInput: a workload of another dialect than the cost model's.
+            TuningError: the dialect proposed no usable candidate for one of them.
+        """
         options = options or self.options
-        started = time.perf_counter()
-        ranked = self.rank(workload, target, options)
-        chosen, latency = 0, None
-        if options.measure_top_k > 0:
-            top = ranked.schedules[:options.measure_top_k]
-            measured = self.dialect.measure(workload, target, top, measure_options(options.measure_timeout_s))
-            timed = [(lat.mean, i, lat) for i, lat in enumerate(measured) if lat is not None]
-            if timed:
-                _, chosen, latency = min(timed, key=lambda t: t[0])
-        record = ranked.record(workload, target, self.dialect, chosen, latency)
-        if commit:
-            self.store.put_workloads([workload])
-            self.store.commit([record])
-        return Prediction(record=record, score=float(ranked.scores[chosen]), measured=latency is not None,
-                          origin=ranked.origins[chosen], candidates=dict(Counter(ranked.origins)),
-                          neighbours=[n.workload.key for n in ranked.neighbours],
-                          seconds=time.perf_counter() - started)
+        ranked, seconds = [], []
+        for workload in workloads:
+            started = time.perf_counter()
+            ranked.append(self.rank(workload, target, options))
+            seconds.append(time.perf_counter() - started)
+        measured: list[list[Latency | None]] = [[] for _ in workloads]
+        if options.measure_top_k > 0 and workloads:
+            started = time.perf_counter()
+            top_k = options.measure_top_k
+            batches = [(w, r.schedules[:top_k]) for w, r in zip(workloads, ranked, strict=True)]
+            measured = self.dialect.measure_many(target, batches, measure_options(options.measure_timeout_s))
+            total = sum(len(top) for _, top in batches)
+            per_candidate = (time.perf_counter() - started) / max(1, total)
+            seconds = [s + per_candidate * len(top) for s, (_, top) in zip(seconds, batches, strict=True)]
+        predictions = []
+        for workload, one, latencies, spent in zip(workloads, ranked, measured, seconds, strict=True):
+            timed = [(lat.mean, i, lat) for i, lat in enumerate(latencies) if lat is not None]
+            chosen, latency = (min(timed, key=lambda t: t[0])[1:] if timed else (0, None))
+            record = one.record(workload, target, self.dialect, chosen, latency)
+            if commit:
+                self.store.put_workloads([workload])
+                self.store.commit([record])
+            predictions.append(Prediction(
+                record=record, score=float(one.scores[chosen]), measured=latency is not None,
+                origin=one.origins[chosen], candidates=dict(Counter(one.origins)),
+                neighbours=[n.workload.key for n in one.neighbours], seconds=spent))
+        return predictions
 
 
 def measure_options(timeout_s: float, rpc: RPCEndpoint | None = None) -> TuneOptions:

@@ -1,4 +1,4 @@
-"""Job specs: tiers, ids and the order workers take jobs in."""
+"""Job specs: tiers, ids and the order workers take jobs in; how big a job's search is."""
 
 from __future__ import annotations
 
@@ -35,3 +35,13 @@ def test_measuring_jobs_come_first_then_priority_then_age() -> None:
                                            (10**6, "tune", 1.0)])]
     assert [j.spec.workload_key[-1] for j in sorted(jobs, key=claim_order)] == ["2", "1", "0", "3"]
     assert spec(tier="measure", priority=2).urgency == MEASURE_LEAD + 2 > spec(priority=10**6).urgency
+
+
+def test_a_search_s_population_is_sized_to_its_budget() -> None:
+    from lorien.dialects import TuneOptions
+
+    assert [TuneOptions(trials=t).search_population() for t in (1, 2, 8, 32, 64, 1000)] == [
+        64, 64, 128, 512, 512, 512]  # MetaSchedule's 512 from 32 trials up
+    assert TuneOptions(trials=1, population=512).search_population() == 512
+    with pytest.raises(InvalidInput, match="population"):
+        TuneOptions(population=1)

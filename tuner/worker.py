@@ -34,6 +34,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -137,8 +139,8 @@ class Worker:
     """Claims and runs jobs from ``queue`` until told to stop (see :class:`WorkerConfig`).
 
     Ownership: the worker uses but does not close ``queue``, ``store`` and ``logs``; it owns its
-    tuning child process. One thread runs one worker (a measuring job runs in a second thread
-    while the first heartbeats).
+    tuning child process, and the thread that runs measuring jobs while the worker's own thread
+    heartbeats. One thread runs one worker.
 
     Args:
         measurer: runs measuring jobs; None: this worker claims tuning jobs only.
@@ -150,6 +152,7 @@ class Worker:
         self.queue, self.store, self.logs, self.config = queue, store, logs, config
         self._dialects = dialects
         self._measurer = measurer
+        self._measuring: ThreadPoolExecutor | None = None
         self._on_event = on_event
         self._process = TuningProcess()
         self._stop = False
@@ -207,6 +210,9 @@ class Worker:
                 idle_since = time.monotonic()
         finally:
             self._process.close()
+            if self._measuring is not None:
+                self._measuring.shutdown(wait=False, cancel_futures=True)
+                self._measuring = None
         return report
 
     # -- one job ---------------------------------------------------------------------------------
@@ -249,23 +255,16 @@ class Worker:
             return
         measurer, config = self._measurer, self.config
         stop = threading.Event()
-        outcome: list[JobResult | BaseException] = []
-
-        def run() -> None:
-            try:
-                outcome.append(measurer(workload, job.spec, stop.is_set))
-            except BaseException as exc:  # reported by the worker's thread
-                outcome.append(exc)
-
+        if self._measuring is None:  # one thread for every measuring job: its store connection is kept
+            self._measuring = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lorien-measure")
+        running = self._measuring.submit(measurer, workload, job.spec, stop.is_set)
         started = time.monotonic()
         next_beat = started + config.heartbeat_s
-        thread = threading.Thread(target=run, name=f"measure-{job.job_id}", daemon=True)
-        thread.start()
         why = None
-        while thread.is_alive():
-            thread.join(timeout=min(config.heartbeat_s, 1.0))
+        while not running.done():
+            futures.wait([running], timeout=min(config.heartbeat_s, 1.0))
             now = time.monotonic()
-            if not thread.is_alive() or stop.is_set():
+            if running.done() or stop.is_set():
                 continue
             if now - started >= config.job_timeout_s:
                 why = f"measuring took longer than {config.job_timeout_s:g} s"
@@ -280,7 +279,7 @@ class Worker:
                     why = "lost"
             except StoreError as exc:
                 self._say(f"heartbeat of {job.job_id} failed ({exc}); measuring goes on")
-        result = outcome[0] if outcome else RuntimeError("the measuring thread ended without a result")
+        result = running.exception() or running.result()
         if why == "lost":
             self._lost(job, report)
         elif why is not None:

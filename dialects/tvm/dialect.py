@@ -273,6 +273,10 @@ class TVMDialect(Dialect):
                 options: TuneOptions) -> list[Latency | None]:
         return self._measurers().measure(workload, target, schedules, options)
 
+    def measure_many(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
+                     options: TuneOptions) -> list[list[Latency | None]]:
+        return self._measurers().measure_many(target, batches, options)
+
     @functools.cache  # noqa: B019 - one dialect instance per process
     def _measurers(self) -> KeptMeasurers:
         """Builder and runner processes kept between measurements (starting them costs seconds)."""

@@ -111,21 +111,35 @@ class ScheduleMeasurer:
         if not schedules:
             self.start()
             return []
-        mod = from_workload(workload)
+        return self.measure_many(target, [(workload, schedules)])[0]
+
+    def measure_many(self, target: Target,
+                     batches: Sequence[tuple[Workload, Sequence[str]]]) -> list[list[Latency | None]]:
+        """:meth:`measure` for the schedules of several workloads: every candidate is built in one
+        call on all the builder processes, then they run one at a time. A list per workload.
+
+        Raises:
+            TuningError: ``options.rpc`` names a tracker that cannot be asked or has no device.
+        """
         tvm_target = to_tvm_target(target)
-        results: list[Latency | None] = [None] * len(schedules)
-        modules, rows, args_infos = [], [], []
-        for row, schedule in enumerate(schedules):
-            try:
-                sch = tvm.s_tir.Schedule(mod)
-                Trace.apply_json_to_schedule(json.loads(schedule), sch)
-            except Exception:  # a schedule that does not fit is not measured
+        results: list[list[Latency | None]] = [[None] * len(schedules) for _, schedules in batches]
+        modules, places, args_infos = [], [], []
+        for which, (workload, schedules) in enumerate(batches):
+            if not schedules:
                 continue
-            modules.append(sch.mod)
-            rows.append(row)
-            # as MetaSchedule measures: a prepacked kernel's weight layout rewrite is left out of
-            # the build (default_build), so the weights are given in the layout the schedule chose
-            args_infos.append(ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
+            mod = from_workload(workload)
+            for row, schedule in enumerate(schedules):
+                try:
+                    sch = tvm.s_tir.Schedule(mod)
+                    Trace.apply_json_to_schedule(json.loads(schedule), sch)
+                except Exception:  # a schedule that does not fit is not measured
+                    continue
+                modules.append(sch.mod)
+                places.append((which, row))
+                # as MetaSchedule measures: a prepacked kernel's weight layout rewrite is left out
+                # of the build (default_build), so the weights are given in the layout the
+                # schedule chose
+                args_infos.append(ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
         if not modules:
             return results
         device = _DEVICES.get(tvm_target.kind.name, tvm_target.kind.name)
@@ -133,17 +147,17 @@ class ScheduleMeasurer:
             runner = self._runner()  # first: no build is wasted when the tracker cannot be asked
             built: list[Any] = list(self._builders.map_with_error_catching(
                 lambda scheduled: _build(scheduled, tvm_target), modules))
-            runner_inputs, run_rows = [], []
-            for row, args_info, result in zip(rows, args_infos, built, strict=True):
+            runner_inputs, run_places = [], []
+            for place, args_info, result in zip(places, args_infos, built, strict=True):
                 if result.status == StatusKind.COMPLETE:
                     runner_inputs.append(ms.runner.RunnerInput(result.value, device, args_info))
-                    run_rows.append(row)
+                    run_places.append(place)
             if runner_inputs:
-                for row, future in zip(run_rows, runner.run(runner_inputs), strict=True):
+                for (which, row), future in zip(run_places, runner.run(runner_inputs), strict=True):
                     ran = future.result()
                     runs = [float(r) for r in (ran.run_secs or [])]
                     if ran.error_msg is None and valid_runs(runs):
-                        results[row] = Latency(tuple(runs))
+                        results[which][row] = Latency(tuple(runs))
         return results
 
     def close(self) -> None:
@@ -174,6 +188,22 @@ class KeptMeasurers:
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
                 options: TuneOptions) -> list[Latency | None]:
         """As :meth:`ScheduleMeasurer.measure`, with the measurer kept for ``options``."""
+        measurer = self._measurer(target, options)
+        if measurer is None:
+            return measure_schedules(workload, target, schedules, options)
+        return measurer.measure(workload, target, schedules)
+
+    def measure_many(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
+                     options: TuneOptions) -> list[list[Latency | None]]:
+        """As :meth:`ScheduleMeasurer.measure_many`, with the measurer kept for ``options``."""
+        measurer = self._measurer(target, options)
+        if measurer is None:
+            return [measure_schedules(workload, target, schedules, options)
+                    for workload, schedules in batches]
+        return measurer.measure_many(target, batches)
+
+    def _measurer(self, target: Target, options: TuneOptions) -> ScheduleMeasurer | None:
+        """The measurer kept for ``options``, started when new; None past :data:`MAX_KEPT`."""
         kind = to_tvm_target(target).kind.name
         key = (kind, options.build_timeout_s, options.run_timeout_s, options.repeat, options.rpc,
                options.session_timeout_s)
@@ -181,9 +211,7 @@ class KeptMeasurers:
             measurer = self._kept.get(key)
             if measurer is None and len(self._kept) < self.limit:
                 measurer = self._kept[key] = ScheduleMeasurer(kind, options)
-        if measurer is None:
-            return measure_schedules(workload, target, schedules, options)
-        return measurer.measure(workload, target, schedules)
+        return measurer
 
     def __len__(self) -> int:
         """How many measurers are kept."""

@@ -107,7 +107,7 @@ def tune_workload(
         mod=mod,
         target=tvm_target,
         space_generator="post-order-apply",
-        search_strategy="evolutionary",
+        search_strategy=ms.search_strategy.EvolutionarySearch(population_size=options.search_population()),
         task_name=workload.name,
         rand_state=options.seed if options.seed is not None else -1,
         num_threads=host_cores(),

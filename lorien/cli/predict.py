@@ -100,14 +100,14 @@ def run(args: argparse.Namespace) -> int:
             return _print_budgeted(report, tag, args.json)
         build = dialect.build_id()
         predictor = ZeroShotPredictor(store, scorer, PredictOptions(measure_top_k=args.measure_top_k))
-        results, skipped = [], 0
+        wanted = []
         for workload in workloads:
             found = find_schedule(store, workload.key, target, build, dialect.equivalent_keys(workload))
-            if found is not None and found.record.source == "tuned" and not args.all:
-                skipped += 1
-                continue
-            prediction = predictor.predict(workload, target, commit=args.commit)
-            results.append((workload, prediction))
+            if args.all or found is None or found.record.source != "tuned":
+                wanted.append(workload)
+        skipped = len(workloads) - len(wanted)
+        # with --measure-top-k, every kernel's top candidates are measured in one call
+        results = list(zip(wanted, predictor.predict_many(wanted, target, commit=args.commit), strict=True))
     if args.json:
         print_json([{"key": w.key, "name": w.name, "record": p.record.to_dict(), "score": p.score,
                      "measured": p.measured, "origin": p.origin, "candidates": p.candidates,

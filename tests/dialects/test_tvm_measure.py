@@ -71,8 +71,12 @@ def test_a_kept_measurer_measures_again_with_the_same_processes(kernels: Kernels
     started = _children() - before
     assert started  # the builder and runner processes, still alive
 
-    again = measurer.measure(kernels.mlp, kernels.target, good)
-    assert all(latency is not None and 0 < latency.mean < 1 for latency in again)
+    # several kernels in one call (built together, run one at a time), answered kernel by kernel
+    again = measurer.measure_many(kernels.target, [
+        (kernels.mlp, good), (kernels.conv, [foreign, "not a trace"]), (kernels.mlp, [])])
+    assert [len(latencies) for latencies in again] == [3, 2, 0]
+    assert all(latency is not None and 0 < latency.mean < 1 for latency in [*again[0], again[1][0]])
+    assert again[1][1] is None
     assert _children() - before == started  # no process started for the second call
 
     measurer.close()

@@ -54,7 +54,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "lorien.cli.main", "serve", "--port", str(port), "--workers", "1",
-             "--refill-trials", "2"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+             "--refill-trials", "2", "--refill-measure", "4"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process, log)
