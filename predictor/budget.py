@@ -5,8 +5,10 @@ rest of the budget is spread over the kernels by what each costs the model, its 
 estimated latency (kernels already tuned or measured on this very target cost nothing), and spent
 heaviest first. Within a kernel's share, a round at a time:
 
-1. measure the schedules tuned for the kernel on other targets of its kind (another x86 CPU),
-   then the cost model's best candidates, ``batch`` at a time, for ``ranked_rounds`` rounds;
+1. measure the instant answer, the schedules tuned for the kernel on other targets of its kind
+   (another x86 CPU), then the cost model's next best candidates, ``batch`` at a time, for
+   ``ranked_rounds`` rounds (the instant answer is measured first, so the ``measured`` answer
+   that replaces it never measures slower than it);
 2. then search locally around the fastest measured: mutants of the ``parents`` best (one
    sampling decision changed each: a tile size, the unrolling, the parallel extent), ranked by the
    cost model, the best unmeasured ones measured.
@@ -204,9 +206,12 @@ class BudgetedPredictor:
         elsewhere = [r for r in store.top_k(workload.key, target, self.options.batch, match="loose",
                                             source="tuned") if r.target != target]
         estimate_s = min((r.latency.mean for r in elsewhere), default=ranked.estimate_s)
+        # the instant answer is measured in the first round, before the other CPUs' schedules: a
+        # measured answer replaces it in the store only by measuring at least as fast
+        to_measure = ranked.led_by([r.schedule for r in elsewhere], "elsewhere").led_by(
+            [ranked.schedules[0]], ranked.origins[0])
         return KernelDelivery(workload, weight, settled=None, estimate_s=estimate_s, record=record,
-                              origin=ranked.origins[0],
-                              ranked=ranked.led_by([r.schedule for r in elsewhere], "elsewhere"))
+                              origin=ranked.origins[0], ranked=to_measure)
 
     def _measure_options(self) -> TuneOptions:
         return measure_options(self.options.measure_timeout_s, self.options.rpc)
