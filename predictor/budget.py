@@ -3,7 +3,8 @@
 Every kernel first gets the instant answer: the cost model's choice, a ``predicted`` record. The
 rest of the budget is spread over the kernels by what each costs the model, its weight times its
 estimated latency (kernels already tuned or measured on this very target cost nothing), and spent
-heaviest first. Within a kernel's share, a round at a time:
+heaviest first; a kernel whose part is smaller than a round gets a round while one fits, so a
+budget too small for every kernel goes to the heaviest. Within a kernel's share, a round at a time:
 
 1. measure the instant answer, the schedules tuned for the kernel on other targets of its kind
    (another x86 CPU), then the cost model's next best candidates, ``batch`` at a time, for
@@ -180,7 +181,11 @@ class BudgetedPredictor:
                 break
             left = pending[position:]
             total_s = sum(k.cost_s for k in left)
-            kernel.share_s = remaining * (kernel.cost_s / total_s if total_s > 0 else 1 / len(left))
+            proportional = remaining * (kernel.cost_s / total_s if total_s > 0 else 1 / len(left))
+            # at least a round while one fits: a budget too small for every kernel goes to the
+            # heaviest, not to the light ones that its unusable shares would pass on to
+            round_s = float(np.median(rounds)) if rounds else self.options.first_round_s
+            kernel.share_s = min(remaining, max(proportional, round_s))
             self._improve(kernel, target, self.clock() + kernel.share_s, rounds, commit,
                           should_stop or (lambda: False))
         kernels.sort(key=lambda k: -k.cost_s)

@@ -143,6 +143,15 @@ def test_rounds_start_only_when_they_fit_so_a_small_budget_overruns_by_one_round
     assert sum(len(batch) for _, batch in dialect.measured) == 4  # then rounds were known to take 4 s
 
 
+def test_a_budget_too_small_for_every_kernel_goes_to_the_heaviest(store: SQLiteScheduleStore) -> None:
+    """Its part of 3 s (1.8 s) is less than a round (2 s): the heaviest kernel still gets the round,
+    rather than passing the time on to lighter kernels."""
+    budgeted, dialect, _ = delivery(store, BudgetOptions(batch=2, first_round_s=2.0, seed=1))
+    report = budgeted.deliver(USES, CPU_A, 3.0)
+    assert [key for key, batch in dialect.measured if batch] == [HEAVY.key]
+    assert report.kernels[0].record.source == "measured" and report.seconds <= 3.0
+
+
 def test_no_budget_gives_the_instant_answers_and_measures_nothing(store: SQLiteScheduleStore) -> None:
     budgeted, dialect, _ = delivery(store)
     report = budgeted.deliver(USES, CPU_A, 0.0)
