@@ -253,6 +253,11 @@ class Worker:
         if self._measurer is None:  # claimed by mistake: another worker can run it
             self._give_up(job, "this worker has no cost model to measure with", report, count=False)
             return
+        try:  # read as carefully as a client's: measuring runs in this process, not in the child
+            workload = self._dialects(job.spec.dialect).check_workload(workload)
+        except InvalidInput as exc:
+            self._give_up(job, f"cannot measure: {exc}", report, retry=False)
+            return
         measurer, config = self._measurer, self.config
         stop = threading.Event()
         if self._measuring is None:  # one thread for every measuring job: its store connection is kept

@@ -65,6 +65,8 @@ def assert_one_line_error(err: str) -> None:
         (["serve", "--api-workers", "0"], 2, "--api-workers must be at least 1"),
         (["serve", "--refill-trials", "0"], 2, "--refill-trials must be at least 1"),
         (["serve", "--measure-top-k", "-1"], 2, "--measure-top-k cannot be negative"),
+        (["serve", "--refill-measure", "-1"], 2, "--refill-measure cannot be negative"),
+        (["worker", "--cost-model", "nobody"], 3, "no registered cost model"),
         (["serve", "--max-predictions", "0"], 2, "--max-predictions must be at least 1"),
         (["serve", "--model", "nobody:v1", "--store", "mysql://db"], 2, "unsupported store URI"),
         (["predict"], 2, "either --model NAME or --workload KEY"),

@@ -1,4 +1,4 @@
-"""How searches start travels from the command line to the workers it starts."""
+"""How searches start, and what measures, travels from the command line to the workers it starts."""
 
 from __future__ import annotations
 
@@ -32,3 +32,10 @@ def test_cold_start_and_a_search_model_reach_the_workers(tmp_path: Path) -> None
     # a worker started with those flags parses them back to the same configuration
     again = worker_config(worker_options().parse_args(flags))
     assert again.search_model == model.resolve() and again.warm_start
+
+
+def test_the_cost_model_and_tune_only_reach_the_workers() -> None:
+    assert "--cost-model" not in _worker_flags(parse()) and "--tune-only" not in _worker_flags(parse())
+    flags = _worker_flags(parse("--cost-model", "mine:v2", "--tune-only"))
+    again = worker_options().parse_args(flags)
+    assert (again.cost_model, again.tune_only) == ("mine:v2", True)

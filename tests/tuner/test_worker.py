@@ -172,16 +172,20 @@ def test_a_job_whose_workload_cannot_be_loaded_fails_at_once_and_the_worker_goes
                 for i, payload in enumerate(hostile.values())]
     bad = submit(env.queue, env.store, tvm, poisoned, tvm.parse_target("host"), TuneOptions(trials=2))
     assert len(bad.jobs) == len(hostile)
+    measuring = [dataclasses.replace(env.queue.get(j).spec, tier="measure") for j in bad.jobs]  # type: ignore[union-attr]
+    env.queue.enqueue(measuring)  # measured in the worker's own process: read before anything else
     good = env.submit(instant_workload("c" * 16))
-    report = env.worker().run()
-    for job_id in bad.jobs:
+    measurer = FakeMeasurer()
+    report = env.worker(measurer=measurer).run()
+    for job_id, tier in [*((j, "tuning") for j in bad.jobs), *((m.job_id, "measure") for m in measuring)]:
         job = env.queue.get(job_id)
         assert job is not None and job.state == "failed" and job.attempts == 1, job
         why = job.error or ""
-        assert why.startswith("attempt 1/3: tuning failed: ") and "\n" not in why, why
+        start = "tuning failed: " if tier == "tuning" else "cannot measure: "
+        assert why.startswith(f"attempt 1/3: {start}") and "\n" not in why, why
     causes = " ".join(env.queue.get(j).error or "" for j in bad.jobs)  # type: ignore[union-attr]
     assert "refers to node" in causes and "nested 513 deep" in causes
-    assert report.done == good.jobs
+    assert report.done == good.jobs and measurer.jobs == []
 
 
 class FakeMeasurer:
