@@ -23,6 +23,16 @@ def small_conv() -> TorchModel:
     return TorchModel(module, (torch.randn(1, 16, 14, 14),), name="small_conv")
 
 
+def small_layer_norm() -> TorchModel:
+    """One layer norm kernel over 16 rows of 256 (a reduction whose statistics some schedules
+    recompute for every element)."""
+    import torch
+
+    torch.manual_seed(0)
+    module = torch.nn.LayerNorm(256).eval()
+    return TorchModel(module, (torch.randn(1, 16, 256),), name="small_layer_norm")
+
+
 def small_conv_relax() -> object:
     """The same conv2d as :func:`small_conv`, written directly in Relax (another frontend)."""
     import numpy as np

@@ -3,6 +3,7 @@ tuned schedules as neighbours."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,3 +185,33 @@ def test_a_worker_runs_the_measuring_job_first_and_its_answer_replaces_the_predi
         assert result is not None and (result.measured, result.records) == (3, 1)
         assert result.best_seconds == found.record.latency.mean
         setup.dialect.apply(conv, found.record)
+
+
+def test_candidates_that_recompute_a_reduction_are_dropped(setup: Setup,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layer norm's statistics computed inside its normalising loop redo the reduction for every
+    element (on BERT: 489x the kernel's work); such samples never become candidates."""
+    import tvm
+    from tvm.s_tir.schedule import Trace
+
+    from lorien.dialects.tvm import candidates as tvm_candidates
+    from lorien.dialects.tvm.workloads import from_workload, kernel_flops
+    from tests.tvm_models import small_layer_norm
+
+    dialect, target = setup.dialect, setup.target
+    [use] = dialect.extract(dialect.load_model(small_layer_norm()), target)
+    flops = kernel_flops(from_workload(use.workload))
+
+    def work(options: CandidateOptions) -> list[float]:
+        found = dialect.candidates(use.workload, target, [], None, options)
+        ratios = []
+        for schedule in found.schedules:
+            sch = tvm.s_tir.Schedule(from_workload(use.workload))
+            Trace.apply_json_to_schedule(json.loads(schedule), sch)
+            ratios.append(kernel_flops(sch.mod) / flops)
+        return ratios
+
+    options, limit = CandidateOptions(samples=32, seed=3), tvm_candidates.REDUNDANT_WORK_LIMIT
+    assert flops > 0 and max(work(options)) <= limit
+    monkeypatch.setattr(tvm_candidates, "REDUNDANT_WORK_LIMIT", float("inf"))
+    assert max(work(options)) > limit  # the same draws without the check: redundant ones among them
