@@ -278,12 +278,9 @@ class Worker:
             if now < next_beat:
                 continue
             next_beat = now + config.heartbeat_s
-            try:
-                if not self.queue.heartbeat(job.job_id, job.attempts, config.lease_s):
-                    stop.set()
-                    why = "lost"
-            except StoreError as exc:
-                self._say(f"heartbeat of {job.job_id} failed ({exc}); measuring goes on")
+            if not self._still_held(job, "measuring"):
+                stop.set()
+                why = "lost"
         result = running.exception() or running.result()
         if why == "lost":
             self._lost(job, report)
@@ -338,13 +335,10 @@ class Worker:
             why = None
             if now >= next_beat:
                 next_beat = now + config.heartbeat_s
-                try:
-                    if not self.queue.heartbeat(job.job_id, job.attempts, config.lease_s):
-                        self._process.kill()
-                        self._lost(job, report)
-                        return None
-                except StoreError as exc:  # keep tuning: the result is kept until the store is back
-                    self._say(f"heartbeat of {job.job_id} failed ({exc}); tuning goes on")
+                if not self._still_held(job, "tuning"):
+                    self._process.kill()
+                    self._lost(job, report)
+                    return None
             if now >= next_check:
                 next_check = now + config.health_interval_s
                 why = watch.persisting(dialect.measurement_problem(job.spec.target, options), now)
@@ -356,6 +350,16 @@ class Worker:
                 self._process.kill()
                 self._give_up(job, why, report)
                 return None
+
+    def _still_held(self, job: Job, doing: str) -> bool:
+        """Renew the attempt's lease; False when this attempt no longer holds the job. A store
+        that cannot be reached is not a lost job: the work goes on, its result kept until the
+        store is back."""
+        try:
+            return self.queue.heartbeat(job.job_id, job.attempts, self.config.lease_s)
+        except StoreError as exc:
+            self._say(f"heartbeat of {job.job_id} failed ({exc}); {doing} goes on")
+            return True
 
     def _commit(self, job: Job, outcome: TuneOutcome, report: WorkerReport) -> None:
         """Commit a finished attempt's result once, waiting out store outages (every step is

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from lorien.errors import InvalidInput, NotFound, StoreError
-from lorien.jobs import JOB_STATES, JOB_TIERS, TERMINAL_STATES, Job, JobResult, JobSpec, JobState
+from lorien.jobs import JOB_STATES, TERMINAL_STATES, Job, JobResult, JobSpec, JobState, claim_order
 
 #: Conditional writes tried for one job before giving up (each lost race re-reads the job).
 CAS_RETRIES = 50
@@ -168,8 +168,7 @@ class JobQueue(abc.ABC):
             # each takes the most urgent jobs in its own random order instead (tier and priority
             # first).
             waiting = sorted((c for c in candidates if c[0].state == "waiting"),
-                             key=lambda c: (JOB_TIERS.index(c[0].spec.tier), -c[0].spec.priority,
-                                            random.random()))
+                             key=lambda c: (*claim_order(c[0])[:2], random.random()))
             expired = [c for c in candidates if c[0].state == "running"]
             lost = 0
             for job, version in [*expired, *waiting]:
