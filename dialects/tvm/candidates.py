@@ -163,38 +163,45 @@ def adapt_schedule(context: ms.TuneContext, spaces: Sequence[tvm.s_tir.Schedule]
 
 def _replay_with(context: ms.TuneContext, mod: tvm.IRModule, trace: Trace,
                  theirs: list[tuple[str, Any]]) -> tvm.s_tir.Schedule | None:
+    """``trace`` (a design space of ``mod``) with ``theirs`` decisions moved onto it: their
+    compute locations too when the result is valid, else this space's own."""
     ours = [(inst, trace.get_decision(inst)) for inst in trace.insts]
     ours = [(inst, decision) for inst, decision in ours if decision is not None]
     if [inst.kind.name for inst, _ in ours] != [kind for kind, _ in theirs]:
         return None
-    adapted = trace
-    for (inst, own), (_, their) in zip(ours, theirs, strict=True):
-        new = _adapt_decision(inst, own, their)
-        if new is not None:
-            adapted = adapted.with_decision(inst, new, remove_postproc=True)
-    sch = tvm.s_tir.Schedule(mod)
-    try:
-        adapted.apply_to_schedule(sch, remove_postproc=True)
-        for postproc in context.space_generator.postprocs:
-            if not postproc.apply(sch):
-                return None
-    except Exception:  # decisions that do not fit this kernel
-        return None
-    return sch
+    for their_locations in (True, False):
+        adapted = trace
+        for (inst, own), (_, their) in zip(ours, theirs, strict=True):
+            new = _adapt_decision(inst, own, their, their_locations)
+            if new is not None:
+                adapted = adapted.with_decision(inst, new, remove_postproc=True)
+        sch = tvm.s_tir.Schedule(mod)
+        try:
+            adapted.apply_to_schedule(sch, remove_postproc=True)
+            if all(postproc.apply(sch) for postproc in context.space_generator.postprocs):
+                return sch
+        except Exception:  # decisions that do not fit this kernel
+            continue
+    return None
 
 
-def _adapt_decision(inst: Any, own: Any, their: Any) -> Any:
-    """Their decision moved onto this instruction, or None to keep our own."""
+def _adapt_decision(inst: Any, own: Any, their: Any, their_locations: bool) -> Any:
+    """Their decision moved onto this instruction (plain integers, as traces hold them), or None
+    to keep our own. Tile sizes move to the nearest factorisation of this kernel's extents;
+    categorical choices (unrolling) are kept when they exist here; compute locations, which index
+    the consumer's loops, only when ``their_locations``."""
     kind = inst.kind.name
     if kind == "SamplePerfectTile" and isinstance(their, list):
         extent = math.prod(int(f) for f in own)
         max_inner = int(inst.attrs[1]) if len(inst.attrs) > 1 else 0
         if len(their) != len(own):
             return None
-        return [tvm.tirx.IntImm("int64", f) for f in nearest_tiling(extent, their, max_inner)]
+        return nearest_tiling(extent, their, max_inner)
     if kind == "SampleCategorical" and isinstance(their, int):
-        return tvm.tirx.IntImm("int64", their) if 0 <= their < len(inst.attrs[0]) else None
-    return None  # compute locations and other samples: this design space's own choice
+        return their if 0 <= their < len(inst.attrs[0]) else None
+    if kind == "SampleComputeLocation" and isinstance(their, int) and their_locations:
+        return their
+    return None  # other samples: this design space's own choice
 
 
 def nearest_tiling(extent: int, factors: Sequence[int], max_innermost: int = 0) -> list[int]:
