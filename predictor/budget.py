@@ -233,8 +233,8 @@ class BudgetedPredictor:
         best: tuple[float, str] | None = None
         next_ranked = 0
         cap = options.max_measured
-        while (self.clock() + (float(np.median(rounds)) if rounds else options.first_round_s) <= deadline
-               and (cap is None or kernel.measured < cap) and not should_stop()):
+        while (self._round_fits(kernel, deadline, rounds) and (cap is None or kernel.measured < cap)
+               and not should_stop()):
             round_started = self.clock()
             size = options.batch if cap is None else min(options.batch, cap - kernel.measured)
             from_ranking = kernel.measured < options.ranked_rounds * options.batch
@@ -265,6 +265,12 @@ class BudgetedPredictor:
                     self.predictor.store.commit([kernel.record])
             rounds.append(self.clock() - round_started)
         kernel.spent_s = self.clock() - began
+
+    def _round_fits(self, kernel: KernelDelivery, deadline: float, rounds: list[float]) -> bool:
+        """Whether the next round is expected to end by ``deadline``; a kernel's first round also
+        when its share was sized to hold one (the clock has moved since the share was given)."""
+        expected = float(np.median(rounds)) if rounds else self.options.first_round_s
+        return self.clock() + expected <= deadline or (kernel.measured == 0 and kernel.share_s >= expected)
 
     def _local_batch(self, kernel: KernelDelivery, target: Target, tried: dict[str, Latency | None],
                      origins: dict[str, str], round_number: int) -> list[str]:
