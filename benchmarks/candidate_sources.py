@@ -3,15 +3,15 @@
 For the heaviest kernels of a held-out network (weight x MetaSchedule-64's latency), this measures
 on this machine, in one run and beside that kernel's MetaSchedule-64 schedule:
 
-* each of the ``--neighbours`` nearest tuned workloads' best schedule adapted to the kernel (one
-  at a time, so each result is known by its neighbour's rank; a neighbour that does not adapt is
-  counted);
+* the best schedules of ``--neighbours`` similar tuned workloads adapted to the kernel, chosen as
+  the predictor does: the ``--pool`` nearest by descriptors offered, those whose loops fit best
+  kept (``--pool`` equal to ``--neighbours``: by descriptors alone);
 * ``--samples`` random design-space samples.
 
 It then prints, per kernel and over all (geometric mean of latency / MetaSchedule-64's), what each
 source gives (its best, its median) and what each way of choosing the instant answer without
-measuring would have delivered: the cost model's first choice among every candidate (the service
-until now), among the adapted neighbours only, and the nearest neighbour's schedule. It reuses
+measuring would have delivered: the cost model's first choice among every candidate, among the
+adapted neighbours only, and the neighbour whose loops fit best. It reuses
 ``benchmarks/zero_shot.py``'s work folder for the network (its held-out cost model, its store of
 neighbours without the family, its MetaSchedule-64 store), so run that first:
 
@@ -40,7 +40,7 @@ from lorien.predictor.predictor import measure_options
 from lorien.serving.seed import shipped_metadata
 from lorien.training.cost_models import LightGBMRankingCostModel
 
-POLICIES = ("model's first of all", "model's first of neighbours", "nearest neighbour")
+POLICIES = ("model's first of all", "model's first of neighbours", "best-fitting neighbour")
 
 
 def geomean(values: list[float]) -> float:
@@ -58,7 +58,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default="resnet18")
     parser.add_argument("--kernels", type=int, default=6, help="the heaviest this many kernels")
-    parser.add_argument("--neighbours", type=int, default=8)
+    parser.add_argument("--neighbours", type=int, default=8, help="neighbours adapted")
+    parser.add_argument("--pool", type=int, default=24,
+                        help="nearest workloads by descriptors offered; --pool 8 is the choice by "
+                             "descriptors alone")
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
@@ -85,15 +88,13 @@ def main() -> None:
     print(f"{args.network} on {target.canonical}: latency / MetaSchedule-64's, measured here")
     for _, use, reference_schedule in heaviest[:args.kernels]:
         workload = use.workload
-        neighbours = index.nearest(workload, target, args.neighbours)
-        schedules, origins, rows = [], [], []
-        for rank, neighbour in enumerate(neighbours):
-            found = dialect.candidates(workload, target, [neighbour.record.schedule], None,
-                                       CandidateOptions(samples=0, seed=0))
-            if len(found) and found.schedules[0] not in schedules:
-                schedules.append(found.schedules[0])
-                origins.append(f"neighbour {rank}")
-                rows.append(found.features[:1])
+        neighbours = index.nearest(workload, target, max(args.neighbours, args.pool))
+        # the predictor's way: the dialect keeps the neighbours whose loops fit best, nearest first
+        adapted_found = dialect.candidates(workload, target, [n.record.schedule for n in neighbours], None,
+                                           CandidateOptions(samples=0, seeds_kept=args.neighbours, seed=0))
+        schedules = list(adapted_found.schedules)
+        origins = ["neighbour"] * len(schedules)
+        rows = [adapted_found.features]
         samples = dialect.candidates(workload, target, [], None, CandidateOptions(samples=args.samples))
         schedules += samples.schedules
         origins += ["space"] * len(samples)
@@ -116,7 +117,7 @@ def main() -> None:
                "policies": {policy: ratios[i] for policy, i in chosen.items()}}
         results.append(row)
         print(f"\n  {workload.name[:90]} x{use.weight}: MetaSchedule-64 {latencies[0].mean * 1e3:.2f} ms; "
-              f"{len(adapted)} of {len(neighbours)} neighbours adapted")
+              f"{len(adapted)} neighbours adapted of {len(neighbours)} offered")
         for label, members in (("adapted neighbours", adapted), ("design-space samples", space)):
             values = sorted(ratios[i] for i in members)
             if values:

@@ -151,6 +151,8 @@ class CandidateOptions:
             parallel extent, a compute location) of a seed; the valid, new ones are candidates.
             The local search around a kernel's best measured schedules: there the seeds are the
             workload's own schedules.
+        seeds_kept: adapt only this many of the seeds given, those the dialect judges to fit this
+            workload best (for TVM: loop extents nearest this kernel's); None adapts them all.
         seed: random seed; None for a random one.
     """
 
@@ -159,12 +161,15 @@ class CandidateOptions:
     population: int = 64
     generations: int = 2
     mutants: int = 0
+    seeds_kept: int | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("samples", "population", "generations", "mutants"):
             if getattr(self, name) < 0:
                 raise InvalidInput(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.seeds_kept is not None and self.seeds_kept < 0:
+            raise InvalidInput(f"seeds_kept must not be negative, got {self.seeds_kept}")
 
 
 @dataclass(frozen=True)

@@ -48,18 +48,21 @@ class NeighbourIndex:
 
     def nearest(self, workload: Workload, target: Target, k: int) -> list[Neighbour]:
         """Up to ``k`` other workloads of the same dialect with a tuned record for a target of
-        ``target``'s loose kind, nearest first."""
+        ``target``'s loose kind, nearest first; one per name (the same ops and shapes lowered
+        twice lend nothing new), never ``workload`` itself."""
         candidates, table = self._table(workload.dialect)
         if not candidates:
             return []
         distances = descriptor_distance(workload_descriptors(workload), table)
         found: list[Neighbour] = []
+        names: set[str] = set()
         for index in np.argsort(distances, kind="stable"):
             other = candidates[index]
-            if other.key == workload.key:
+            if other.key == workload.key or other.name in names:
                 continue
             best = self.store.top_k(other.key, target, 1, match="loose", source="tuned")
             if best:
+                names.add(other.name)
                 found.append(Neighbour(other, best[0], float(distances[index])))
             if len(found) == k:
                 break

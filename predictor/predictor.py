@@ -2,15 +2,16 @@
 
 For a workload with no record for the target, :class:`ZeroShotPredictor` asks the dialect for
 candidates (design-space samples and the best schedules of the most similar tuned workloads adapted
-to the new shapes; optionally an evolutionary search guided by the cost model), ranks them with the
-cost model
-and returns the best as a ``predicted`` record. With ``measure_top_k`` the best few are measured and
+to the new shapes; optionally an evolutionary search guided by the cost model), ranks them (the
+adapted neighbours first, each group by the cost model) and returns the best as a ``predicted``
+record. With ``measure_top_k`` the best few are measured and
 the fastest wins. Predicted records live in their own store groups: they never shadow a ``tuned``
 record, and a tuned record for the same workload takes over as soon as tuning commits it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -33,6 +34,16 @@ class PredictOptions:
     Attributes:
         candidates: how many candidates the dialect proposes, and how.
         neighbours: how many similar tuned workloads lend their best schedules.
+        neighbour_pool: how many similar tuned workloads (by descriptors) are offered to the
+            dialect, which adapts the ``neighbours`` whose schedules fit best
+            (:attr:`CandidateOptions.seeds_kept`).
+        neighbours_first: rank adapted neighbours' schedules before every other candidate (each
+            group best first by the cost model); False ranks all by the cost model alone. On
+            held-out ResNet-18's 8 heaviest kernels, the cost model's first of the adapted
+            neighbours ran 1.37x MetaSchedule-64's latency (geometric mean), its first of every
+            candidate 1.88x; an adapted neighbour was the fastest candidate of 7 of the 8
+            (``benchmarks/candidate_sources.py``): the model, trained on search picks, overrates
+            random samples.
         measure_top_k: measure the best this many on the target's device and return the fastest;
             0 returns the cost model's first choice unmeasured.
         measure_timeout_s: how long building, and running, one measured candidate may take.
@@ -40,6 +51,8 @@ class PredictOptions:
 
     candidates: CandidateOptions = field(default_factory=CandidateOptions)
     neighbours: int = 8
+    neighbour_pool: int = 24
+    neighbours_first: bool = True
     measure_top_k: int = 0
     measure_timeout_s: float = 30.0
 
@@ -56,7 +69,7 @@ class Prediction:
         measured: whether the latency was measured.
         origin: where the chosen candidate came from (``neighbour``, ``evolved``, ``space``).
         candidates: how many candidates were ranked, by origin.
-        neighbours: keys of the similar workloads that lent schedules.
+        neighbours: keys of the similar workloads whose schedules were offered.
         seconds: time spent.
     """
 
@@ -71,15 +84,16 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Ranked:
-    """A workload's candidates ranked by the cost model, best first (see
+    """A workload's candidates ranked, best first (see
     :meth:`ZeroShotPredictor.rank`).
 
     Attributes:
-        schedules: the candidates, best score first.
+        schedules: the candidates, best first: adapted neighbours before the rest (see
+            :attr:`PredictOptions.neighbours_first`), each group by score.
         scores: their scores (higher means faster).
         origins: where each came from (``neighbour``, ``mutant``, ``evolved``, ``space``, or what a
             caller put first, see :meth:`led_by`).
-        neighbours: the similar tuned workloads that lent schedules.
+        neighbours: the similar tuned workloads whose schedules were offered, nearest first.
         estimate_s: the workload's latency estimated from the neighbours' throughput.
     """
 
@@ -129,7 +143,8 @@ class ZeroShotPredictor:
         return self.scorer.dialect
 
     def rank(self, workload: Workload, target: Target, options: PredictOptions | None = None) -> Ranked:
-        """Candidates of ``workload`` for ``target``, best first by the cost model, unmeasured.
+        """Candidates of ``workload`` for ``target``, unmeasured: adapted neighbours first (with
+        ``neighbours_first``), each group best first by the cost model.
 
         Raises:
             InvalidInput: a workload of another dialect than the cost model's.
@@ -140,14 +155,18 @@ class ZeroShotPredictor:
         if dialect.name != self.dialect.name:
             raise InvalidInput(f"workload {workload.key} is of dialect {workload.dialect!r}; the cost "
                                f"model scores {self.dialect.name!r}")
-        neighbours = self.index.nearest(workload, target, options.neighbours)
+        neighbours = self.index.nearest(workload, target, max(options.neighbours, options.neighbour_pool))
         scorer = self.scorer.for_workload(workload)
+        candidate_options = options.candidates
+        if candidate_options.seeds_kept is None:
+            candidate_options = dataclasses.replace(candidate_options, seeds_kept=options.neighbours)
         found = dialect.candidates(workload, target, [n.record.schedule for n in neighbours], scorer,
-                                   options.candidates)
+                                   candidate_options)
         if not len(found):
             raise TuningError(f"no candidate schedule for {workload.name} ({workload.key})")
         scores = scorer(found.features)
-        order = np.argsort(-scores, kind="stable")
+        adapted = np.array([options.neighbours_first and origin == "neighbour" for origin in found.origins])
+        order = np.lexsort((-scores, ~adapted))
         return Ranked(schedules=[found.schedules[i] for i in order], scores=scores[order],
                       origins=[found.origins[i] for i in order], neighbours=neighbours,
                       estimate_s=estimated_latency(workload, neighbours))

@@ -69,6 +69,8 @@ def generate_candidates(workload: Workload, target: Target, seeds: Sequence[str]
     context = _context(mod, tvm_target, "replay-trace", options.seed)
     spaces = context.generate_design_space()
     found = _Collected(context, kernel_flops(mod))
+    if options.seeds_kept is not None:
+        seeds = nearest_seeds(spaces, seeds, options.seeds_kept)
     for seed in seeds:
         adapted = adapt_schedule(context, spaces, mod, seed)
         if adapted is not None:
@@ -140,6 +142,42 @@ def _context(mod: tvm.IRModule, target: tvm.target.Target, strategy: Any,
 
 
 # -- adapting a neighbour's schedule -------------------------------------------------------------
+def nearest_seeds(spaces: Sequence[tvm.s_tir.Schedule], seeds: Sequence[str], count: int) -> list[str]:
+    """The ``count`` seeds whose loops are nearest this kernel's, in the order given among equals.
+
+    A seed's distance is, over its tiled loops, the sum of |log2 of its extent - log2 of ours|,
+    against the first design space with the same sampling instructions (seeds that match none
+    come last, in order: only the trace as it is may apply). Descriptors of whole workloads pick
+    a 1x1 convolution for a 3x3 one when their epilogues match; their schedules tile a window of
+    one, and adapted they ran 6-40x slower than MetaSchedule-64 where 3x3 neighbours ran 1.0-1.5x
+    (``benchmarks/candidate_sources.py``, held-out ResNet-18).
+    """
+    shapes = []
+    for space in spaces:
+        trace = space.trace
+        decided = [(inst, trace.get_decision(inst)) for inst in trace.insts]
+        decided = [(inst.kind.name, decision) for inst, decision in decided if decision is not None]
+        shapes.append(([kind for kind, _ in decided],
+                       [math.prod(int(f) for f in d) for kind, d in decided if kind == "SamplePerfectTile"]))
+
+    def distance(seed: str) -> float:
+        try:
+            insts, decisions = json.loads(seed)
+            kinds = [insts[index][0] for index, _ in decisions]
+            extents = [math.prod(int(f) for f in d) for index, d in decisions
+                       if insts[index][0] == "SamplePerfectTile"]
+        except (ValueError, TypeError, IndexError, KeyError):
+            return math.inf
+        for our_kinds, our_extents in shapes:
+            if our_kinds == kinds:
+                return sum(abs(math.log2(max(1, a)) - math.log2(max(1, b)))
+                           for a, b in zip(extents, our_extents, strict=True))
+        return math.inf
+
+    ranked = sorted(enumerate(seeds), key=lambda item: (distance(item[1]), item[0]))
+    return [seed for _, seed in ranked[:count]]
+
+
 def adapt_schedule(context: ms.TuneContext, spaces: Sequence[tvm.s_tir.Schedule],
                    mod: tvm.IRModule, schedule: str) -> tvm.s_tir.Schedule | None:
     """``schedule`` (of another workload) replayed onto ``mod``, or None when no design space of
@@ -178,7 +216,7 @@ def _replay_with(context: ms.TuneContext, mod: tvm.IRModule, trace: Trace,
         sch = tvm.s_tir.Schedule(mod)
         try:
             adapted.apply_to_schedule(sch, remove_postproc=True)
-            if all(postproc.apply(sch) for postproc in context.space_generator.postprocs):
+            if _postprocessed(context, sch):
                 return sch
         except Exception:  # decisions that do not fit this kernel
             continue
@@ -202,6 +240,14 @@ def _adapt_decision(inst: Any, own: Any, their: Any, their_locations: bool) -> A
     if kind == "SampleComputeLocation" and isinstance(their, int) and their_locations:
         return their
     return None  # other samples: this design space's own choice
+
+
+def _postprocessed(context: ms.TuneContext, sch: tvm.s_tir.Schedule) -> bool:
+    """Run the design space's postprocessors on ``sch`` after marking where they start in its
+    trace, as MetaSchedule does: a trace replayed later with ``remove_postproc`` then drops them
+    instead of applying them twice (which fails in the layout rewrite). False when one refuses."""
+    sch.enter_postproc()
+    return all(postproc.apply(sch) for postproc in context.space_generator.postprocs)
 
 
 def nearest_tiling(extent: int, factors: Sequence[int], max_innermost: int = 0) -> list[int]:
@@ -252,7 +298,7 @@ def mutants(context: ms.TuneContext, mod: tvm.IRModule, seeds: Sequence[tvm.s_ti
         sch = tvm.s_tir.Schedule(mod)
         try:
             mutated.apply_to_schedule(sch, remove_postproc=True)
-            if all(postproc.apply(sch) for postproc in context.space_generator.postprocs):
+            if _postprocessed(context, sch):
                 found.append(sch)
         except Exception:  # a mutation this kernel cannot take
             continue

@@ -67,3 +67,14 @@ def test_nearest_tiling_is_an_exact_factorisation(extent: int, factors: list[int
         assert tiles[-1] <= inner
     if extent == 64:
         assert tiles == [64, 1]  # already exact: unchanged
+
+
+def test_one_neighbour_per_name(tmp_path: Path) -> None:
+    """Two lowerings of the same ops and shapes (same name, other keys) count once; the nearer
+    one with a tuned record stands for both."""
+    store = SQLiteScheduleStore(tmp_path / "s.db")
+    twin, other_lowering, next_one = conv("a1", 64, 2e9), conv("a2", 64, 2e9), conv("a3", 128, 4e9)
+    store.put_workloads([twin, other_lowering, next_one])
+    store.commit([tuned(twin, CPU, 1e-3), tuned(other_lowering, CPU, 1e-3), tuned(next_one, CPU, 2e-3)])
+    found = NeighbourIndex(store).nearest(conv("new", 64, 2e9), CPU, k=3)
+    assert [n.workload.key for n in found] == ["a1", "a3"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -59,9 +59,10 @@ def test_an_unseen_workload_gets_a_predicted_schedule_that_tuning_later_replaces
     record = prediction.record
     assert record.source == "predicted" and record.target == setup.target
     assert record.build == setup.dialect.build_id() and record.latency.mean > 0
-    assert not prediction.measured and len(prediction.neighbours) == 8
+    assert not prediction.measured and len(prediction.neighbours) == 24  # offered; 8 adapted at most
     assert set(prediction.candidates) == {"neighbour", "evolved", "space"}
-    assert prediction.candidates["neighbour"] >= 1  # seeded convolutions adapted to the new shapes
+    assert 1 <= prediction.candidates["neighbour"] <= 8  # seeded convolutions adapted to the new shapes
+    assert prediction.origin == "neighbour"  # adapted neighbours rank first
     setup.dialect.apply(setup.conv, record)  # a valid schedule of this very workload
     found = find_schedule(setup.store, setup.conv.key, setup.target, record.build)
     assert found is not None and found.record == record and not found.complete
@@ -79,6 +80,12 @@ def test_by_default_the_model_ranks_samples_and_neighbours_without_evolving(setu
     prediction = setup.predictor.predict(setup.conv, setup.target, commit=False, options=options)
     assert set(prediction.candidates) == {"neighbour", "space"}
     setup.dialect.apply(setup.conv, prediction.record)
+    ranked = setup.predictor.rank(setup.conv, setup.target, options)
+    first_space = ranked.origins.index("space")
+    assert set(ranked.origins[:first_space]) == {"neighbour"}
+    assert "neighbour" not in ranked.origins[first_space:]
+    by_score = setup.predictor.rank(setup.conv, setup.target, replace(options, neighbours_first=False))
+    assert list(by_score.scores) == sorted(by_score.scores, reverse=True)
 
 
 def test_measuring_the_top_candidates_returns_the_fastest_measured(setup: Setup) -> None:
