@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from lorien.dialects import CandidateOptions, Dialect, RPCEndpoint, TuneOptions, get_dialect
+from lorien.dialects import CandidateOptions, Candidates, Dialect, RPCEndpoint, TuneOptions, get_dialect
 from lorien.errors import InvalidInput, TuningError
 from lorien.predictor.neighbours import Neighbour, NeighbourIndex, estimated_latency
 from lorien.predictor.scoring import CostModelScorer
@@ -44,6 +44,10 @@ class PredictOptions:
             candidate 1.88x; an adapted neighbour was the fastest candidate of 7 of the 8
             (``benchmarks/candidate_sources.py``): the model, trained on search picks, overrates
             random samples.
+        samples_beside_neighbours: design-space samples drawn when neighbours were offered; the
+            rest of ``candidates.samples`` only when fewer than half the ``neighbours`` adapted.
+            With adapted neighbours ranked first, samples are rarely the answer or measured,
+            and drawing and featurising them was most of an instant answer's time.
         measure_top_k: measure the best this many on the target's device and return the fastest;
             0 returns the cost model's first choice unmeasured.
         measure_timeout_s: how long building, and running, one measured candidate may take.
@@ -53,6 +57,7 @@ class PredictOptions:
     neighbours: int = 8
     neighbour_pool: int = 24
     neighbours_first: bool = True
+    samples_beside_neighbours: int = 16
     measure_top_k: int = 0
     measure_timeout_s: float = 30.0
 
@@ -157,11 +162,8 @@ class ZeroShotPredictor:
                                f"model scores {self.dialect.name!r}")
         neighbours = self.index.nearest(workload, target, max(options.neighbours, options.neighbour_pool))
         scorer = self.scorer.for_workload(workload)
-        candidate_options = options.candidates
-        if candidate_options.seeds_kept is None:
-            candidate_options = dataclasses.replace(candidate_options, seeds_kept=options.neighbours)
-        found = dialect.candidates(workload, target, [n.record.schedule for n in neighbours], scorer,
-                                   candidate_options)
+        found = self._candidates(dialect, workload, target, [n.record.schedule for n in neighbours], scorer,
+                                 options)
         if not len(found):
             raise TuningError(f"no candidate schedule for {workload.name} ({workload.key})")
         scores = scorer(found.features)
@@ -170,6 +172,27 @@ class ZeroShotPredictor:
         return Ranked(schedules=[found.schedules[i] for i in order], scores=scores[order],
                       origins=[found.origins[i] for i in order], neighbours=neighbours,
                       estimate_s=estimated_latency(workload, neighbours))
+
+    def _candidates(self, dialect: Dialect, workload: Workload, target: Target, seeds: list[str],
+                    scorer: Callable[[np.ndarray], np.ndarray], options: PredictOptions) -> Candidates:
+        """The dialect's candidates: the adapted neighbours beside ``samples_beside_neighbours``
+        samples; the rest of ``candidates.samples`` drawn only when fewer than half the
+        neighbours adapted (the samples then carry the answer)."""
+        wanted = options.candidates
+        if wanted.seeds_kept is None:
+            wanted = dataclasses.replace(wanted, seeds_kept=options.neighbours)
+        drawn = min(wanted.samples, options.samples_beside_neighbours) if seeds else wanted.samples
+        found = dialect.candidates(workload, target, seeds, scorer,
+                                   dataclasses.replace(wanted, samples=drawn))
+        if drawn >= wanted.samples or found.origins.count("neighbour") >= max(1, options.neighbours // 2):
+            return found
+        more = dialect.candidates(workload, target, [], None, dataclasses.replace(
+            wanted, samples=wanted.samples - drawn, evolve=False, mutants=0))
+        known = set(found.schedules)
+        extra = [i for i, schedule in enumerate(more.schedules) if schedule not in known]
+        return Candidates(found.schedules + [more.schedules[i] for i in extra],
+                          np.vstack([found.features, more.features[extra]]),
+                          found.origins + [more.origins[i] for i in extra])
 
     def predict(self, workload: Workload, target: Target, *, commit: bool = True,
                 options: PredictOptions | None = None) -> Prediction:

@@ -222,3 +222,12 @@ def test_candidates_that_recompute_a_reduction_are_dropped(setup: Setup,
     assert flops > 0 and max(work(options)) <= limit
     monkeypatch.setattr(tvm_candidates, "REDUNDANT_WORK_LIMIT", float("inf"))
     assert max(work(options)) > limit  # the same draws without the check: redundant ones among them
+
+
+def test_samples_beside_adapted_neighbours_are_few_and_all_are_drawn_when_none_adapt(setup: Setup) -> None:
+    options = PredictOptions(candidates=CandidateOptions(samples=24, seed=1), samples_beside_neighbours=4)
+    with_neighbours = setup.predictor.predict(setup.conv, setup.target, commit=False, options=options)
+    assert with_neighbours.candidates["neighbour"] >= 4 and with_neighbours.candidates["space"] <= 4
+    alone = setup.predictor.predict(setup.conv, setup.target, commit=False,
+                                    options=replace(options, neighbours=0))  # none kept: none adapt
+    assert "neighbour" not in alone.candidates and alone.candidates["space"] > 4
