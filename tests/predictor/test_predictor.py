@@ -231,3 +231,13 @@ def test_samples_beside_adapted_neighbours_are_few_and_all_are_drawn_when_none_a
     alone = setup.predictor.predict(setup.conv, setup.target, commit=False,
                                     options=replace(options, neighbours=0))  # none kept: none adapt
     assert "neighbour" not in alone.candidates and alone.candidates["space"] > 4
+
+
+def test_neighbours_rank_first_only_when_at_least_half_of_them_adapted(setup: Setup) -> None:
+    """Two of eight wanted (the rest did not adapt, as far neighbours do not): the cost model
+    alone ranks, and the remaining samples are drawn."""
+    options = PredictOptions(candidates=CandidateOptions(samples=24, seeds_kept=2, seed=1),
+                             samples_beside_neighbours=4)
+    ranked = setup.predictor.rank(setup.conv, setup.target, options)
+    assert ranked.origins.count("neighbour") <= 2 and ranked.origins.count("space") > 4
+    assert list(ranked.scores) == sorted(ranked.scores, reverse=True)
