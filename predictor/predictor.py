@@ -3,9 +3,9 @@
 For a workload with no record for the target, :class:`ZeroShotPredictor` asks the dialect for
 candidates (design-space samples and the best schedules of the most similar tuned workloads adapted
 to the new shapes; optionally an evolutionary search guided by the cost model), ranks them (the
-adapted neighbours first, each group by the cost model) and returns the best as a ``predicted``
-record. With ``measure_top_k`` the best few are measured and
-the fastest wins. Predicted records live in their own store groups: they never shadow a ``tuned``
+adapted neighbours first when enough of them adapted, each group by the cost model) and returns
+the best as a ``predicted`` record. With ``measure_top_k`` the best few are measured and the
+fastest wins. Predicted records live in their own store groups: they never shadow a ``tuned``
 record, and a tuned record for the same workload takes over as soon as tuning commits it.
 """
 
