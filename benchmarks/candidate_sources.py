@@ -92,13 +92,10 @@ def main() -> None:
         # the predictor's way: the dialect keeps the neighbours whose loops fit best, nearest first
         adapted_found = dialect.candidates(workload, target, [n.record.schedule for n in neighbours], None,
                                            CandidateOptions(samples=0, seeds_kept=args.neighbours, seed=0))
-        schedules = list(adapted_found.schedules)
-        origins = ["neighbour"] * len(schedules)
-        rows = [adapted_found.features]
         samples = dialect.candidates(workload, target, [], None, CandidateOptions(samples=args.samples))
-        schedules += samples.schedules
-        origins += ["space"] * len(samples)
-        scores = scorer.for_workload(workload)(np.vstack([*rows, samples.features]))
+        schedules = adapted_found.schedules + samples.schedules
+        origins = ["neighbour"] * len(adapted_found) + ["space"] * len(samples)
+        scores = scorer.for_workload(workload)(np.vstack([adapted_found.features, samples.features]))
         latencies = dialect.measure(workload, target, [reference_schedule, *schedules], measure_options(30.0))
         if latencies[0] is None:
             print(f"  {workload.name[:70]}: its MetaSchedule-64 schedule failed here; skipped")

@@ -152,23 +152,23 @@ def nearest_seeds(spaces: Sequence[tvm.s_tir.Schedule], seeds: Sequence[str], co
     one, and adapted they ran 6-40x slower than MetaSchedule-64 where 3x3 neighbours ran 1.0-1.5x
     (``benchmarks/candidate_sources.py``, held-out ResNet-18).
     """
-    shapes = []
-    for space in spaces:
-        trace = space.trace
-        decided = [(inst, trace.get_decision(inst)) for inst in trace.insts]
-        decided = [(inst.kind.name, decision) for inst, decision in decided if decision is not None]
-        shapes.append(([kind for kind, _ in decided],
-                       [math.prod(int(f) for f in d) for kind, d in decided if kind == "SamplePerfectTile"]))
+    def shape(decided: list[tuple[str, Any]]) -> tuple[list[str], list[int]]:
+        """The kinds of the sampling instructions, and the extent each tiling splits."""
+        return ([kind for kind, _ in decided],
+                [math.prod(int(f) for f in d) for kind, d in decided if kind == "SamplePerfectTile"])
+
+    ours = [shape([(inst.kind.name, decision) for inst, decision in _decisions(space.trace)])
+            for space in spaces]
 
     def distance(seed: str) -> float:
-        try:
-            insts, decisions = json.loads(seed)
-            kinds = [insts[index][0] for index, _ in decisions]
-            extents = [math.prod(int(f) for f in d) for index, d in decisions
-                       if insts[index][0] == "SamplePerfectTile"]
-        except (ValueError, TypeError, IndexError, KeyError):
+        theirs = _their_decisions(seed)
+        if theirs is None:
             return math.inf
-        for our_kinds, our_extents in shapes:
+        try:
+            kinds, extents = shape(theirs)
+        except (ValueError, TypeError):  # a tiling decision that is not a list of integers
+            return math.inf
+        for our_kinds, our_extents in ours:
             if our_kinds == kinds:
                 return sum(abs(math.log2(max(1, a)) - math.log2(max(1, b)))
                            for a, b in zip(extents, our_extents, strict=True))
@@ -182,10 +182,8 @@ def adapt_schedule(context: ms.TuneContext, spaces: Sequence[tvm.s_tir.Schedule]
                    mod: tvm.IRModule, schedule: str) -> tvm.s_tir.Schedule | None:
     """``schedule`` (of another workload) replayed onto ``mod``, or None when no design space of
     ``mod`` has the same sampling instructions and the trace does not apply as it is."""
-    try:
-        insts, decisions = json.loads(schedule)
-        theirs = [(insts[index][0], decision) for index, decision in decisions]
-    except (ValueError, TypeError, IndexError, KeyError):
+    theirs = _their_decisions(schedule)
+    if theirs is None:
         return None
     for space in spaces:
         sch = _replay_with(context, mod, space.trace, theirs)
@@ -199,12 +197,27 @@ def adapt_schedule(context: ms.TuneContext, spaces: Sequence[tvm.s_tir.Schedule]
     return sch
 
 
+def _their_decisions(schedule: str) -> list[tuple[str, Any]] | None:
+    """A schedule string's sampling decisions with their instructions' kinds, in order; None
+    when it cannot be read."""
+    try:
+        insts, decisions = json.loads(schedule)
+        return [(insts[index][0], decision) for index, decision in decisions]
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+
+
+def _decisions(trace: Trace) -> list[tuple[Any, Any]]:
+    """A trace's sampling instructions with their decisions, in order."""
+    decided = [(inst, trace.get_decision(inst)) for inst in trace.insts]
+    return [(inst, decision) for inst, decision in decided if decision is not None]
+
+
 def _replay_with(context: ms.TuneContext, mod: tvm.IRModule, trace: Trace,
                  theirs: list[tuple[str, Any]]) -> tvm.s_tir.Schedule | None:
     """``trace`` (a design space of ``mod``) with ``theirs`` decisions moved onto it: their
     compute locations too when the result is valid, else this space's own."""
-    ours = [(inst, trace.get_decision(inst)) for inst in trace.insts]
-    ours = [(inst, decision) for inst, decision in ours if decision is not None]
+    ours = _decisions(trace)
     if [inst.kind.name for inst, _ in ours] != [kind for kind, _ in theirs]:
         return None
     for their_locations in (True, False):
