@@ -96,7 +96,8 @@ def main() -> None:
         schedules = adapted_found.schedules + samples.schedules
         origins = ["neighbour"] * len(adapted_found) + ["space"] * len(samples)
         scores = scorer.for_workload(workload)(np.vstack([adapted_found.features, samples.features]))
-        latencies = dialect.measure(workload, target, [reference_schedule, *schedules], measure_options(30.0))
+        latencies = dialect.measure(workload, target, [reference_schedule, *schedules],
+                                    measure_options(30.0, 30.0))
         if latencies[0] is None:
             print(f"  {workload.name[:70]}: its MetaSchedule-64 schedule failed here; skipped")
             continue

@@ -34,7 +34,7 @@ import numpy as np
 from lorien.dialects import CandidateOptions, RPCEndpoint, TuneOptions
 from lorien.errors import InvalidInput
 from lorien.lookup import find_schedule
-from lorien.predictor.predictor import Ranked, ZeroShotPredictor, measure_options
+from lorien.predictor.predictor import CANDIDATE_BUILD_TIMEOUT_S, Ranked, ZeroShotPredictor, measure_options
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 
 
@@ -47,7 +47,10 @@ class BudgetOptions:
         ranked_rounds: rounds taken from the cost model's ranking before the local search.
         parents: the best measured schedules whose mutants the local search proposes.
         mutants: mutation tries per local round (the valid, unmeasured ones are ranked).
-        measure_timeout_s: how long building, and running, one candidate may take.
+        build_timeout_s: how long compiling one candidate may take (on this machine); as
+            :attr:`PredictOptions.build_timeout_s`, so that both measure with the same kept
+            processes. A round waits for its slowest build.
+        run_timeout_s: how long running one candidate may take (on the target's device).
         first_round_s: the time a round is assumed to take before one has been timed.
         seed: random seed of the mutations; None for a random one.
         max_measured: candidates measured per kernel at most (None: as many as its share buys);
@@ -59,7 +62,8 @@ class BudgetOptions:
     ranked_rounds: int = 2
     parents: int = 2
     mutants: int = 64
-    measure_timeout_s: float = 30.0
+    build_timeout_s: float = CANDIDATE_BUILD_TIMEOUT_S
+    run_timeout_s: float = 30.0
     first_round_s: float = 3.0
     seed: int | None = None
     max_measured: int | None = None
@@ -219,7 +223,7 @@ class BudgetedPredictor:
                               origin=ranked.origins[0], ranked=to_measure)
 
     def _measure_options(self) -> TuneOptions:
-        return measure_options(self.options.measure_timeout_s, self.options.rpc)
+        return measure_options(self.options.build_timeout_s, self.options.run_timeout_s, self.options.rpc)
 
     def _improve(self, kernel: KernelDelivery, target: Target, deadline: float, rounds: list[float],
                  commit: bool, should_stop: Callable[[], bool]) -> None:

@@ -26,6 +26,10 @@ from lorien.predictor.scoring import CostModelScorer
 from lorien.records import Latency, ScheduleRecord, Target, Workload
 from lorien.store.base import ScheduleStore
 
+#: How long compiling one candidate to measure may take by default, in seconds (see
+#: :attr:`PredictOptions.build_timeout_s`).
+CANDIDATE_BUILD_TIMEOUT_S = 10.0
+
 
 @dataclass(frozen=True)
 class PredictOptions:
@@ -51,7 +55,12 @@ class PredictOptions:
             and drawing and featurising them was most of an instant answer's time.
         measure_top_k: measure the best this many on the target's device and return the fastest;
             0 returns the cost model's first choice unmeasured.
-        measure_timeout_s: how long building, and running, one measured candidate may take.
+        build_timeout_s: how long compiling one measured candidate may take (always on this
+            machine). Short, since a candidate that compiles for long is rarely worth the wait:
+            one adapted neighbour of ResNet-18's stem convolution (fully unrolled) compiled for
+            393 s, where the others took 0.4-8 s.
+        run_timeout_s: how long running one measured candidate may take (on the target's device,
+            which may be a slow board behind an RPC tracker).
     """
 
     candidates: CandidateOptions = field(default_factory=CandidateOptions)
@@ -60,7 +69,8 @@ class PredictOptions:
     neighbours_first: bool = True
     samples_beside_neighbours: int = 16
     measure_top_k: int = 0
-    measure_timeout_s: float = 30.0
+    build_timeout_s: float = CANDIDATE_BUILD_TIMEOUT_S
+    run_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -232,7 +242,8 @@ class ZeroShotPredictor:
             started = time.perf_counter()
             top_k = options.measure_top_k
             batches = [(w, r.schedules[:top_k]) for w, r in zip(workloads, ranked, strict=True)]
-            measured = self.dialect.measure_many(target, batches, measure_options(options.measure_timeout_s))
+            how = measure_options(options.build_timeout_s, options.run_timeout_s)
+            measured = self.dialect.measure_many(target, batches, how)
             total = sum(len(top) for _, top in batches)
             per_candidate = (time.perf_counter() - started) / max(1, total)
             seconds = [s + per_candidate * len(top) for s, (_, top) in zip(seconds, batches, strict=True)]
@@ -259,7 +270,8 @@ def _enough_adapted(found: Candidates, options: PredictOptions) -> bool:
     return found.origins.count("neighbour") >= max(1, options.neighbours // 2)
 
 
-def measure_options(timeout_s: float, rpc: RPCEndpoint | None = None) -> TuneOptions:
-    """How a predictor measures a candidate: once, building and running within ``timeout_s``, on
-    this machine or on the devices of the ``rpc`` tracker."""
-    return TuneOptions(trials=1, build_timeout_s=timeout_s, run_timeout_s=timeout_s, rpc=rpc)
+def measure_options(build_timeout_s: float, run_timeout_s: float,
+                    rpc: RPCEndpoint | None = None) -> TuneOptions:
+    """How a predictor measures a candidate: once, building within ``build_timeout_s`` on this
+    machine and running within ``run_timeout_s`` here or on the devices of the ``rpc`` tracker."""
+    return TuneOptions(trials=1, build_timeout_s=build_timeout_s, run_timeout_s=run_timeout_s, rpc=rpc)

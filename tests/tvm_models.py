@@ -87,3 +87,13 @@ def small_conv_bn() -> TorchModel:
                 layer.weight.uniform_(0.5, 2)
                 layer.bias.uniform_(-1, 1)
     return TorchModel(module, (torch.randn(1, 8, 16, 16),), name="small_conv_bn")
+
+
+def stem_conv() -> TorchModel:
+    """ResNet-18's stem: conv 7x7 stride 2 (64 filters), BatchNorm, ReLU on 1x3x224x224."""
+    import torch
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
+                                 torch.nn.BatchNorm2d(64), torch.nn.ReLU()).eval()
+    return TorchModel(module, (torch.randn(1, 3, 224, 224),), name="stem_conv")

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from lorien.dialects import Lowering, TuneOptions, get_dialect
 from lorien.dialects.tvm.measure import KeptMeasurers, ScheduleMeasurer
 from lorien.records import Target, Workload
-from tests.tvm_models import sampled_schedules, small_conv, small_mlp
+from tests.tvm_models import sampled_schedules, small_conv, small_mlp, stem_conv
 
 pytestmark = pytest.mark.slow
 
@@ -131,3 +132,24 @@ def test_kept_measurers_keep_one_per_setting_up_to_their_limit(kernels: Kernels)
     finally:
         kept.close()
     assert len(kept) == 0
+
+
+def test_a_candidate_that_compiles_past_the_build_timeout_is_given_up_and_the_rest_is_timed(
+        kernels: Kernels) -> None:
+    """A round waits for its slowest build: a candidate LLVM compiles for minutes costs only the
+    build timeout, and the measurer goes on measuring (its builder process replaced)."""
+    dialect = get_dialect("tvm")
+    stem = dialect.extract(dialect.load_model(stem_conv()), kernels.target)[0].workload
+    schedules = json.loads((Path(__file__).parents[1] / "data" / "stem_conv_schedules.json").read_text())
+    quick, slow = (json.dumps(schedules[name]) for name in ("quick_to_build", "slow_to_build"))
+    measurer = ScheduleMeasurer("llvm", TuneOptions(trials=1, build_timeout_s=5, run_timeout_s=60))
+    try:
+        started_at = time.monotonic()
+        first = measurer.measure(stem, kernels.target, [slow, quick])
+        assert time.monotonic() - started_at < 60  # the slow one alone compiles for minutes
+        assert first[0] is None
+        assert first[1] is not None and 0 < first[1].mean < 1
+        [again] = measurer.measure(stem, kernels.target, [quick])
+        assert again is not None
+    finally:
+        measurer.close()

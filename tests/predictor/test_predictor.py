@@ -89,7 +89,8 @@ def test_by_default_the_model_ranks_samples_and_neighbours_without_evolving(setu
 
 
 def test_measuring_the_top_candidates_returns_the_fastest_measured(setup: Setup) -> None:
-    options = PredictOptions(candidates=FAST.candidates, measure_top_k=2, measure_timeout_s=60)
+    options = PredictOptions(candidates=FAST.candidates, measure_top_k=2, build_timeout_s=60,
+                             run_timeout_s=60)
     prediction = setup.predictor.predict(setup.mlp, setup.target, commit=False, options=options)
     assert prediction.measured and len(prediction.record.latency.runs) >= 1
     assert prediction.record.source == "measured"  # a measurement, kept apart from estimates
