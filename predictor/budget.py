@@ -7,9 +7,10 @@ heaviest first; a kernel whose part is smaller than a round gets a round while o
 budget too small for every kernel goes to the heaviest. Within a kernel's share, a round at a time:
 
 1. measure the instant answer, the schedules tuned for the kernel on other targets of its kind
-   (another x86 CPU), then the cost model's next best candidates, ``batch`` at a time, for
-   ``ranked_rounds`` rounds (the instant answer is measured first, so the ``measured`` answer
-   that replaces it never measures slower than it);
+   (another x86 CPU), then the next best candidates, ``batch`` at a time, for ``ranked_rounds``
+   rounds, shared between adapted neighbours and the cost model's other picks as each source
+   proves itself (:func:`ranked_batch`; the instant answer is measured first, so the
+   ``measured`` answer that replaces it never measures slower than it);
 2. then search locally around the fastest measured: mutants of the ``parents`` best (one
    sampling decision changed each: a tile size, the unrolling, the parallel extent), ranked by the
    cost model, the best unmeasured ones measured.
@@ -26,7 +27,7 @@ always given, even when they alone take longer than the budget.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -235,17 +236,14 @@ class BudgetedPredictor:
         tried: dict[str, Latency | None] = {}
         origins: dict[str, str] = dict(zip(ranked.schedules, ranked.origins, strict=True))
         best: tuple[float, str] | None = None
-        next_ranked = 0
         cap = options.max_measured
         while (self._round_fits(kernel, deadline, rounds) and (cap is None or kernel.measured < cap)
                and not should_stop()):
             round_started = self.clock()
             size = options.batch if cap is None else min(options.batch, cap - kernel.measured)
             from_ranking = kernel.measured < options.ranked_rounds * options.batch
-            if from_ranking and next_ranked < len(ranked.schedules):
-                batch = ranked.schedules[next_ranked:next_ranked + size]
-                next_ranked += len(batch)
-            else:
+            batch = ranked_batch(ranked, tried, size) if from_ranking else []
+            if not batch:
                 batch = self._local_batch(kernel, target, tried, origins, len(rounds))[:size]
                 if not batch:
                     break
@@ -299,6 +297,53 @@ class BudgetedPredictor:
                 origins.update((schedule, "mutant") for schedule in picked)
                 return picked
         return []
+
+
+#: The source of a ranked candidate of each origin that :func:`ranked_batch` weighs (schedules
+#: tuned on other CPUs are measured first and are no source).
+_SOURCES = {"neighbour": "neighbour", "space": "model", "evolved": "model", "mutant": "model"}
+
+
+def ranked_batch(ranked: Ranked, tried: Mapping[str, Latency | None], size: int) -> list[str]:
+    """The next ``size`` unmeasured candidates of ``ranked`` to measure, shared between its two
+    sources as they prove themselves: adapted neighbours, and the cost model's picks among the
+    rest (design-space samples, evolved schedules).
+
+    Candidates a caller put first (:meth:`Ranked.led_by`: the instant answer, schedules tuned on
+    other CPUs) come first. Then, while a source has nothing measured, the sources alternate; once
+    both have, the one with the faster best measurement gets every place but one, which goes to
+    the other, so neither is given up on one round's evidence. Which source wins depends on the
+    network: on held-out ResNet-18 an adapted neighbour was the fastest candidate for 7 of the 8
+    heaviest kernels, on held-out MobileNetV2 for 1 of 6 (its depthwise and narrow 1x1
+    convolutions have no close neighbour), where measuring the neighbours first made every
+    budget's model 1.5x MetaSchedule-64's latency (``benchmarks/candidate_sources.py``).
+    """
+    pending = [i for i, schedule in enumerate(ranked.schedules) if schedule not in tried]
+    batch = [ranked.schedules[i] for i in pending if np.isinf(ranked.scores[i])][:size]
+    queues: dict[str, list[str]] = {"neighbour": [], "model": []}
+    for i in pending:
+        if not np.isinf(ranked.scores[i]):
+            queues["neighbour" if ranked.origins[i] == "neighbour" else "model"].append(ranked.schedules[i])
+    sources = {schedule: _SOURCES.get(origin) for schedule, origin in zip(ranked.schedules, ranked.origins,
+                                                                          strict=True)}
+    best: dict[str, float] = {}
+    for schedule, latency in tried.items():
+        source = sources.get(schedule)
+        if latency is not None and source is not None:
+            best[source] = min(best.get(source, np.inf), latency.mean)
+    if len(best) == 2:
+        leader = min(best, key=lambda source: best[source])
+        other = "model" if leader == "neighbour" else "neighbour"
+        order = [leader] * max(1, size - len(batch) - 1) + [other]
+    else:  # alternate, starting with a source not measured yet
+        first = "model" if "neighbour" in best else "neighbour"
+        order = [first, "model" if first == "neighbour" else "neighbour"]
+    while len(batch) < size and any(queues.values()):
+        for source in order:
+            if len(batch) < size and queues[source]:
+                batch.append(queues[source].pop(0))
+        order = [source for source in order if queues[source]] or order
+    return batch
 
 
 def _merged(uses: Sequence[WorkloadUse]) -> list[tuple[Workload, int]]:

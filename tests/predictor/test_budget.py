@@ -17,6 +17,7 @@ from lorien.dialects import CandidateOptions, Candidates, TuneOptions
 from lorien.errors import InvalidInput
 from lorien.lookup import find_schedule
 from lorien.predictor import BudgetedPredictor, BudgetOptions, Ranked
+from lorien.predictor.budget import ranked_batch
 from lorien.records import Latency, Target, Workload, WorkloadUse
 from lorien.store.sqlite import SQLiteScheduleStore
 from tests.factories import CPU_A, CPU_B, record, workload
@@ -232,3 +233,22 @@ def test_a_budget_that_is_not_a_number_of_seconds_is_refused(store: SQLiteSchedu
 def test_budget_options_are_checked(field_name: str) -> None:
     with pytest.raises(InvalidInput, match=field_name):
         BudgetOptions(**{field_name: 0})
+
+
+def test_ranked_rounds_share_places_between_neighbours_and_model_picks_as_each_proves_itself() -> None:
+    schedules = ["first", "elsewhere", "n1", "n2", "n3", "n4", "s1", "s2", "s3", "s4"]
+    origins = ["neighbour", "elsewhere"] + ["neighbour"] * 4 + ["space"] * 4
+    scores = np.array([np.inf, np.inf, 8, 7, 6, 5, 4, 3, 2, 1], dtype=float)
+    ranked = Ranked(schedules, scores, origins, [], 1e-3)
+    # what a caller put first comes first; then the two sources alternate
+    assert ranked_batch(ranked, {}, 4) == ["first", "elsewhere", "n1", "s1"]
+    tried: dict[str, Latency | None] = {s: Latency((1.0,)) for s in ("first", "elsewhere")}
+    assert ranked_batch(ranked, tried, 4) == ["s1", "n1", "s2", "n2"]  # the model's picks not measured yet
+    # once both have measurements, the faster source gets every place but one
+    samples_won = {**tried, "n1": Latency((2.0,)), "s1": Latency((0.5,)), "s2": None}
+    assert ranked_batch(ranked, samples_won, 4) == ["s3", "s4", "n2", "n3"]
+    neighbours_won = {**tried, "n1": Latency((0.5,)), "s1": Latency((2.0,))}
+    assert ranked_batch(ranked, neighbours_won, 4) == ["n2", "n3", "n4", "s2"]
+    # a source that runs out leaves its places to the other
+    spent = {**neighbours_won, "n2": None, "n3": None, "n4": None}
+    assert ranked_batch(ranked, spent, 4) == ["s2", "s3", "s4"]
