@@ -1,15 +1,15 @@
 """A BERT-style transformer encoder (Devlin et al., 2018) in plain PyTorch, random weights.
 
 ``bert_base``: 12 layers, hidden 768, 12 heads, feed-forward 3072, vocabulary 30522. Attention is
-written out with matmul and softmax so every backend sees the same plain operators.
+written out with matmul and softmax (:func:`lorien.datasets.attention.attend`).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
+
+from lorien.datasets.attention import attend
 
 
 class EncoderLayer(nn.Module):
@@ -23,13 +23,7 @@ class EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(hidden)
 
     def forward(self, x: Tensor) -> Tensor:
-        batch, seq, hidden = x.shape
-        head_dim = hidden // self.heads
-        q, k, v = self.qkv(x).reshape(batch, seq, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)
-        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(head_dim)
-        context = torch.matmul(torch.softmax(scores, dim=-1), v)
-        context = context.permute(0, 2, 1, 3).reshape(batch, seq, hidden)
-        x = self.norm1(x + self.out(context))
+        x = self.norm1(x + self.out(attend(self.qkv(x), self.heads)))
         return self.norm2(x + self.ffn(x))
 
 

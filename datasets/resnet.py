@@ -1,7 +1,10 @@
-"""ResNet-18/34/50 as plain PyTorch modules, built in code with random weights (no downloads).
+"""ResNet-18/50 and ResNeXt-50 (32x4d) as plain PyTorch modules, built in code with random weights
+(no downloads).
 
-The layer shapes follow He et al., "Deep Residual Learning for Image Recognition" (2015); the
-weights are random because Lorien tunes kernels, whose speed does not depend on the values.
+The layer shapes follow He et al., "Deep Residual Learning for Image Recognition" (2015), and Xie
+et al., "Aggregated Residual Transformations for Deep Neural Networks" (2017: 32x4d, the
+bottleneck twice as wide and its 3x3 convolution in 32 groups); the weights are random because
+Lorien tunes kernels, whose speed does not depend on the values.
 """
 
 from __future__ import annotations
@@ -35,14 +38,16 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, channels: int, stride: int = 1, groups: int = 1,
+                 group_width: int = 64) -> None:
         super().__init__()
         out_channels = channels * self.expansion
-        self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=False)
+        width = channels * group_width // 64 * groups
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU()
         self.downsample: nn.Module | None = None
@@ -65,7 +70,7 @@ class ResNet(nn.Module):
 
     def __init__(
         self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, int, int, int],
-        num_classes: int = 1000,
+        num_classes: int = 1000, groups: int = 1, group_width: int = 64,
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
@@ -78,7 +83,8 @@ class ResNet(nn.Module):
             blocks: list[nn.Module] = []
             for position in range(depth):
                 stride = 2 if index > 0 and position == 0 else 1
-                blocks.append(block(in_channels, channels, stride))
+                blocks.append(block(in_channels, channels, stride) if block is BasicBlock
+                              else Bottleneck(in_channels, channels, stride, groups, group_width))
                 in_channels = channels * block.expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
@@ -96,3 +102,7 @@ def resnet18() -> ResNet:
 
 def resnet50() -> ResNet:
     return ResNet(Bottleneck, (3, 4, 6, 3))
+
+
+def resnext50_32x4d() -> ResNet:
+    return ResNet(Bottleneck, (3, 4, 6, 3), groups=32, group_width=4)

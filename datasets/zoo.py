@@ -79,22 +79,71 @@ def _token_model(name: str, seq_len: int) -> Callable[[int], TorchModel]:
     return build
 
 
+def _gpt2_prefill(name: str, seq_len: int) -> Callable[[int], TorchModel]:
+    def build(batch: int) -> TorchModel:
+        import torch
+
+        from lorien.datasets.gpt2 import VOCAB, GPT2Prefill
+
+        torch.manual_seed(0)
+        module = GPT2Prefill(seq_len).eval()
+        return TorchModel(module, (torch.randint(0, VOCAB, (batch, seq_len), dtype=torch.int64),), name=name)
+
+    return build
+
+
+def _gpt2_decode(name: str, context: int) -> Callable[[int], TorchModel]:
+    def build(batch: int) -> TorchModel:
+        import torch
+
+        from lorien.datasets.gpt2 import VOCAB, GPT2DecodeStep
+
+        torch.manual_seed(0)
+        module = GPT2DecodeStep().eval()
+        input_ids = torch.randint(0, VOCAB, (batch, 1), dtype=torch.int64)
+        past = torch.randn(len(module.decoder.layers), 2, batch, 12, context, 64)
+        return TorchModel(module, (input_ids, past), name=name)
+
+    return build
+
+
 def _zoo() -> dict[str, ZooEntry]:
-    from lorien.datasets import convnets, resnet
+    from lorien.datasets import convnets, convnext, inception, mbconv, resnet, vit
 
     entries = [
         ZooEntry("resnet18", "ResNet-18, 3x224x224 images", _image_model("resnet18", resnet.resnet18)),
         ZooEntry("resnet50", "ResNet-50, 3x224x224 images", _image_model("resnet50", resnet.resnet50)),
+        ZooEntry("resnext50_32x4d", "ResNeXt-50 32x4d, 3x224x224 images",
+                 _image_model("resnext50_32x4d", resnet.resnext50_32x4d)),
         ZooEntry("mobilenet_v2", "MobileNetV2, 3x224x224 images",
                  _image_model("mobilenet_v2", convnets.MobileNetV2)),
+        ZooEntry("mobilenet_v3_large", "MobileNetV3-Large, 3x224x224 images",
+                 _image_model("mobilenet_v3_large", mbconv.MobileNetV3Large)),
+        ZooEntry("efficientnet_b0", "EfficientNet-B0, 3x224x224 images",
+                 _image_model("efficientnet_b0", mbconv.EfficientNetB0)),
         ZooEntry("vgg16", "VGG-16, 3x224x224 images", _image_model("vgg16", convnets.VGG16)),
         ZooEntry("densenet121", "DenseNet-121, 3x224x224 images",
                  _image_model("densenet121", convnets.DenseNet121)),
+        ZooEntry("inception_v3", "Inception-v3, 3x299x299 images",
+                 _image_model("inception_v3", inception.InceptionV3, size=299)),
+        ZooEntry("convnext_tiny", "ConvNeXt-T, 3x224x224 images",
+                 _image_model("convnext_tiny", convnext.convnext_tiny)),
+        ZooEntry("vit_b16", "ViT-B/16, 3x224x224 images", _image_model("vit_b16", vit.vit_b16)),
     ]
     entries += [
         ZooEntry(f"bert_base_s{seq}", f"BERT-base encoder, 12 layers, {seq} tokens",
                  _token_model(f"bert_base_s{seq}", seq), family="bert_base")
         for seq in (64, 128, 256)
+    ]
+    entries += [
+        ZooEntry(f"gpt2_s{seq}", f"GPT-2 (124M) reading a {seq}-token prompt, every position's logits",
+                 _gpt2_prefill(f"gpt2_s{seq}", seq), family="gpt2")
+        for seq in (128, 512)
+    ]
+    entries += [
+        ZooEntry(f"gpt2_decode_c{context}", f"GPT-2 (124M) generating: one token after {context} cached ones",
+                 _gpt2_decode(f"gpt2_decode_c{context}", context), family="gpt2")
+        for context in (256,)
     ]
     return {entry.name: entry for entry in entries}
 

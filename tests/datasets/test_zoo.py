@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lorien.datasets.zoo import load_model, zoo_names
+from lorien.datasets.zoo import load_model, model_family, zoo_names
 from lorien.dialects import TorchModel
 from lorien.errors import InvalidInput
 
@@ -36,14 +36,36 @@ def test_every_zoo_network_runs(name: str) -> None:
 
 def test_zoo_covers_the_kinds_users_tune() -> None:
     names = set(zoo_names())
-    assert {"resnet18", "resnet50", "mobilenet_v2", "vgg16", "densenet121"} <= names
+    assert {"resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_large",
+            "efficientnet_b0", "vgg16", "densenet121", "inception_v3", "convnext_tiny", "vit_b16"} <= names
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
+    assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
+    assert {model_family(name) for name in ("gpt2_s128", "gpt2_s512", "gpt2_decode_c256")} == {"gpt2"}
 
 
-def test_resnet18_has_the_published_parameter_count() -> None:
-    model = load_model("resnet18")
+#: Parameter counts of the reference implementations (torchvision's, for the image networks
+#: without Inception-v3's training-only auxiliary classifier; GPT-2's 124M release with its head
+#: tied to the token embedding): a network built in code with these counts has their layers.
+PUBLISHED_PARAMETERS = {
+    "resnet18": 11_689_512, "resnext50_32x4d": 25_028_904, "efficientnet_b0": 5_288_548,
+    "mobilenet_v3_large": 5_483_032, "inception_v3": 23_834_568, "convnext_tiny": 28_589_128,
+    "vit_b16": 86_567_656, "gpt2_s128": 124_439_808, "gpt2_decode_c256": 124_439_808,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_PARAMETERS))
+def test_networks_have_the_published_parameter_counts(name: str) -> None:
+    model = load_model(name)
     assert isinstance(model, TorchModel)
-    assert sum(p.numel() for p in model.module.parameters()) == 11_689_512
+    assert sum(p.numel() for p in model.module.parameters()) == PUBLISHED_PARAMETERS[name]
+
+
+def test_inputs_are_shaped_as_the_networks_are_used() -> None:
+    inception, decode = load_model("inception_v3", batch=2), load_model("gpt2_decode_c256", batch=2)
+    assert isinstance(inception, TorchModel) and isinstance(decode, TorchModel)
+    assert tuple(inception.example_inputs[0].shape) == (2, 3, 299, 299)
+    token, past = decode.example_inputs
+    assert tuple(token.shape) == (2, 1) and tuple(past.shape) == (12, 2, 2, 12, 256, 64)
 
 
 def test_user_function_in_a_file_returning_a_pair(tmp_path: Path) -> None:

@@ -1,0 +1,122 @@
+"""EfficientNet-B0 and MobileNetV3-Large as plain PyTorch modules, built in code with random
+weights: inverted residual blocks with squeeze-and-excitation, the mobile networks people deploy.
+
+Layer shapes follow the papers: Tan and Le, "EfficientNet: Rethinking Model Scaling for
+Convolutional Neural Networks" (2019, Table 1); Howard et al., "Searching for MobileNetV3" (2019,
+Table 1, the Large model). Dropout and stochastic depth do nothing at inference and are left out.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+def _divisible(channels: float, divisor: int = 8) -> int:
+    """``channels`` rounded to a multiple of ``divisor``, never below 90% of it (as both papers'
+    reference implementations round channel counts)."""
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * channels else rounded
+
+
+def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
+             activation: type[nn.Module] | None = None) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+                               nn.BatchNorm2d(cout)]
+    if activation is not None:
+        layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention: global average, a bottleneck of two 1x1 convolutions, a gate."""
+
+    def __init__(self, channels: int, squeezed: int, activation: type[nn.Module],
+                 gate: type[nn.Module]) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(channels, squeezed, 1)
+        self.activation = activation()
+        self.expand = nn.Conv2d(squeezed, channels, 1)
+        self.gate = gate()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.gate(self.expand(self.activation(self.reduce(self.pool(x)))))
+
+
+class InvertedResidual(nn.Module):
+    """Expand (1x1), depthwise (k x k), squeeze-and-excite (optional), project (1x1); the input is
+    added back when the shape is kept."""
+
+    def __init__(self, cin: int, hidden: int, cout: int, kernel: int, stride: int,
+                 squeeze: SqueezeExcite | None, activation: type[nn.Module]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        if hidden != cin:
+            layers.append(_conv_bn(cin, hidden, 1, activation=activation))
+        layers.append(_conv_bn(hidden, hidden, kernel, stride, groups=hidden, activation=activation))
+        if squeeze is not None:
+            layers.append(squeeze)
+        layers.append(_conv_bn(hidden, cout, 1))
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+class EfficientNetB0(nn.Module):
+    """EfficientNet-B0 for 3x224x224 images: SiLU activations, squeeze-and-excite to a quarter of
+    each block's input channels."""
+
+    #: (expansion, kernel, stride, output channels, repeats) per stage.
+    STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+              (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [_conv_bn(3, 32, 3, 2, activation=nn.SiLU)]
+        cin = 32
+        for expansion, kernel, stride, cout, repeats in self.STAGES:
+            for position in range(repeats):
+                hidden = cin * expansion
+                squeeze = SqueezeExcite(hidden, max(1, cin // 4), nn.SiLU, nn.Sigmoid)
+                layers.append(InvertedResidual(cin, hidden, cout, kernel, stride if position == 0 else 1,
+                                               squeeze, nn.SiLU))
+                cin = cout
+        layers.append(_conv_bn(cin, 1280, 1, activation=nn.SiLU))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(1280, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+class MobileNetV3Large(nn.Module):
+    """MobileNetV3-Large for 3x224x224 images: hard-swish in the later blocks, squeeze-and-excite
+    (to a quarter of the expanded channels, hard-sigmoid gate) where the search put it."""
+
+    #: (kernel, expanded channels, output channels, squeeze-and-excite, hard-swish, stride).
+    BLOCKS = ((3, 16, 16, False, False, 1), (3, 64, 24, False, False, 2), (3, 72, 24, False, False, 1),
+              (5, 72, 40, True, False, 2), (5, 120, 40, True, False, 1), (5, 120, 40, True, False, 1),
+              (3, 240, 80, False, True, 2), (3, 200, 80, False, True, 1), (3, 184, 80, False, True, 1),
+              (3, 184, 80, False, True, 1), (3, 480, 112, True, True, 1), (3, 672, 112, True, True, 1),
+              (5, 672, 160, True, True, 2), (5, 960, 160, True, True, 1), (5, 960, 160, True, True, 1))
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [_conv_bn(3, 16, 3, 2, activation=nn.Hardswish)]
+        cin = 16
+        for kernel, hidden, cout, excite, hard_swish, stride in self.BLOCKS:
+            squeeze = (SqueezeExcite(hidden, _divisible(hidden / 4), nn.ReLU, nn.Hardsigmoid) if excite
+                       else None)
+            layers.append(InvertedResidual(cin, hidden, cout, kernel, stride, squeeze,
+                                           nn.Hardswish if hard_swish else nn.ReLU))
+            cin = cout
+        layers.append(_conv_bn(cin, 960, 1, activation=nn.Hardswish))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Linear(960, 1280), nn.Hardswish(), nn.Linear(1280, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.pool(self.features(x)).flatten(1))
