@@ -323,12 +323,11 @@ def ranked_batch(ranked: Ranked, tried: Mapping[str, Latency | None], size: int)
     queues: dict[str, list[str]] = {"neighbour": [], "model": []}
     for i in pending:
         if not np.isinf(ranked.scores[i]):
-            queues["neighbour" if ranked.origins[i] == "neighbour" else "model"].append(ranked.schedules[i])
-    sources = {schedule: _SOURCES.get(origin) for schedule, origin in zip(ranked.schedules, ranked.origins,
-                                                                          strict=True)}
+            queues[_SOURCES.get(ranked.origins[i], "model")].append(ranked.schedules[i])
+    origins = dict(zip(ranked.schedules, ranked.origins, strict=True))
     best: dict[str, float] = {}
     for schedule, latency in tried.items():
-        source = sources.get(schedule)
+        source = _SOURCES.get(origins.get(schedule, ""))
         if latency is not None and source is not None:
             best[source] = min(best.get(source, np.inf), latency.mean)
     if len(best) == 2:
