@@ -1,33 +1,28 @@
 """A resumable tuning campaign over the model zoo: the tuning-log data set cost models learn from.
 
-Every distinct workload of the chosen networks (at the chosen batch sizes) is tuned with a budget
-of trials through Lorien's own tuner, and its full log (every measurement, failures included) is
-written to a log store; then a number of schedules drawn at random from its design space are
-measured and logged too (marked ``random``), so the data set also shows bad schedules. The log
-store is the campaign's state: a workload whose logs for this target and build already hold the
-budget and the samples is skipped, so the campaign resumes from its logs alone, on a fresh
-checkout, after any interruption.
-
-    python -m lorien.datasets.campaign --logs file://$PWD/datasets/tuning_logs --trials 64 \
-        --random-samples 16
+Every distinct workload of the chosen networks (at the chosen batch sizes) becomes a tuning job on
+Lorien's queue (:func:`campaign_specs`): a search with a budget of trials, and schedules drawn at
+random from its design space measured beside it (marked ``random``, so the data set also shows bad
+schedules), the fastest and every disturbed measurement taken again. Lorien's workers run the jobs
+and write every log (failures included) to a log store. The log store is the campaign's state: a
+workload whose logs for this target and build already hold the budget and the samples gets no
+job, so the campaign resumes from its logs alone, on a fresh checkout, after any interruption.
+``lorien campaign`` (:mod:`lorien.cli.campaign`) runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-import sys
-import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 
-from lorien.dialects import CandidateOptions, Dialect, Lowering, TuneOptions, get_dialect
+from lorien.dialects import Dialect, Lowering
 from lorien.errors import LorienError
-from lorien.logstore import LogStore, log_key, read_logs
+from lorien.jobs import JobSpec
+from lorien.logstore import LogStore, read_logs
 from lorien.records import Target, Workload, content_hash
-from lorien.tuning_log import Measurement, TuningLog
+from lorien.tuning_log import TuningLog
 
 
 @dataclass(frozen=True)
@@ -123,27 +118,38 @@ def pending(plan: Iterable[CampaignWorkload], done: dict[str, int], trials: int)
     return [item for item in plan if done.get(item.workload.key, 0) < trials]
 
 
-def measure_random_samples(dialect: Dialect, workload: Workload, target: Target, count: int,
-                           options: TuneOptions) -> TuningLog:
-    """A log of ``count`` schedules drawn at random from the workload's design space and measured
-    on this machine (``options.repeat`` runs each), every measurement marked ``random``: what the
-    tuner's search would never keep, so that a cost model also sees bad schedules (as TenSet's
-    data set does). Seeded by the workload key, so a re-run draws the same schedules.
+def logged_workloads(logs: LogStore, dialect: str) -> set[str]:
+    """The keys of the workloads some log of ``dialect`` holds, on any target and build."""
+    return {log.workload.key for log in read_logs(logs, prefix=f"{dialect}/")[0]}
+
+
+def campaign_specs(plan: Sequence[CampaignWorkload], dialect: str, target: Target, build: str, *,
+                   searched: dict[str, int], sampled: dict[str, int], trials: int,
+                   random_samples: int, remeasure: int,
+                   known: Collection[str] | None = None) -> list[JobSpec]:
+    """One tuning job per planned workload whose logs lack part of the budget: the search when
+    ``searched`` (:func:`measured_trials`) is under ``trials``, the samples when ``sampled``
+    (:func:`random_samples_measured`) is under ``random_samples``, only what is missing. Jobs
+    keep the plan's order through their priorities (the first planned runs first), except that
+    workloads no log holds on any CPU (not in ``known``, :func:`logged_workloads`, when given)
+    come before the rest: a kernel new to the data set adds more to it than another CPU's view
+    of a known one.
 
     Raises:
-        TuningError: the dialect cannot sample the kernel's design space.
+        InvalidInput: a budget that measures nothing, or negative counts.
     """
-    seed = int(content_hash(workload.key, "random-samples")[:8], 16)
-    candidates = dialect.candidates(workload, target, [], None, CandidateOptions(samples=count, seed=seed))
-    schedules = [s for s, origin in zip(candidates.schedules, candidates.origins, strict=True)
-                 if origin == "space"][:count]
-    started = time.time()
-    latencies = dialect.measure(workload, target, schedules, options) if schedules else []
-    measurements = tuple(
-        Measurement(schedule, latency, None if latency is not None else "failed to build or run",
-                    origin="random")
-        for schedule, latency in zip(schedules, latencies, strict=True))
-    return TuningLog(workload, target, dialect.build_id(), count, started, time.time(), measurements)
+    specs = []
+    for rank, item in enumerate(plan):
+        key = item.workload.key
+        search = trials if searched.get(key, 0) < trials else 0
+        samples = random_samples if sampled.get(key, 0) < random_samples else 0
+        new = known is not None and key not in known
+        if search or samples:
+            specs.append(JobSpec(dialect=dialect, workload_key=key, workload_name=item.workload.name,
+                                 target=target, build=build, trials=search, random_samples=samples,
+                                 remeasure=remeasure,
+                                 priority=len(plan) - rank + (len(plan) if new else 0)))
+    return specs
 
 
 #: The shipped data set's logs from before tuning logs recorded how their search started were all
@@ -169,78 +175,60 @@ def search_logs(logs: Iterable[TuningLog], search: str = "any") -> list[TuningLo
     return [log for log in logs if (kind := search_kind(log)) is not None and search in ("any", kind)]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from lorien.config import open_logs, open_store, resolve_logs_uri, resolve_store_uri
-    from lorien.datasets.zoo import zoo_names
-    from lorien.tuner import tune_workloads
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=zoo_names())
-    parser.add_argument("--batches", nargs="+", type=int, default=[1, 4])
-    parser.add_argument("--trials", type=int, default=64)
-    parser.add_argument("--target", default="host")
-    parser.add_argument("--logs", default=None, help="log store URI (the campaign's state)")
-    parser.add_argument("--store", default=None, help="schedule store URI for the best records")
-    parser.add_argument("--prepack", action=argparse.BooleanOptionalAction, default=None,
-                        help="the kernels of the prepacked lowering, or of the plain one (default: "
-                             "the dialect's)")
-    parser.add_argument("--random-samples", type=int, default=16,
-                        help="random design-space samples measured per workload beside the search (16)")
-    parser.add_argument("--cold-start", action="store_true",
-                        help="search without the pre-trained search model (as the data set's first "
-                             "logs were collected)")
-    parser.add_argument("--search-model", type=Path, metavar="FILE",
-                        help="the search model that guides the searches (default: the shipped one)")
-    parser.add_argument("--max-workloads", type=int, default=None, help="stop after this many")
-    parser.add_argument("--plan-only", action="store_true", help="print the plan and exit")
-    args = parser.parse_args(argv)
-
-    if args.cold_start and args.search_model is not None:
-        parser.error("--search-model and --cold-start exclude each other")
-    dialect = get_dialect("tvm")
-    search = TuneOptions(trials=args.trials, warm_start=not args.cold_start, search_model=args.search_model)
-    problem = dialect.tune_options_problem(search)
-    if problem is not None:
-        parser.error(problem)
-    target = dialect.parse_target(args.target)
-    lowering = None if args.prepack is None else Lowering(prepack=args.prepack)
-    plan = plan_campaign(dialect, target, args.models, args.batches, lowering)
-    logs = open_logs(resolve_logs_uri(args.logs))
-    write_manifest(logs, plan)
-    build = dialect.build_id()
-    todo = pending(plan, measured_trials(logs, dialect.name, target, build), args.trials)
-    unsampled = pending(plan, random_samples_measured(logs, dialect.name, target, build),
-                        args.random_samples)
-    print(f"campaign: {len(plan)} distinct workloads, {len(plan) - len(todo)} tuned, "
-          f"{len(todo)} to tune at {args.trials} trials, {len(unsampled)} to sample at "
-          f"{args.random_samples} random schedules", flush=True)
-    if args.plan_only:
-        for item in plan:
-            print(item.workload.key, ",".join(item.networks), item.workload.name)
-        return 0
-    failed = 0
-    with open_store(resolve_store_uri(args.store)) as store:
-        # one workload at a time, its search then its samples, so that any prefix is usable
-        for item in (todo + [i for i in unsampled if i not in todo])[: args.max_workloads]:
-            if item in todo:
-                report = tune_workloads(dialect, [item.workload], target, store, logs, search,
-                                        force=True)
-                failed += len(report.failed)
-            if item in unsampled and args.random_samples > 0:
-                try:
-                    log = measure_random_samples(dialect, item.workload, target, args.random_samples,
-                                                 TuneOptions(trials=args.random_samples))
-                except LorienError as exc:
-                    print(f"{item.workload.name}: no random samples: {exc}", flush=True)
-                    failed += 1
-                    continue
-                data = log.to_bytes()
-                logs.put(log_key(dialect.name, item.workload.key, data), data)
-                print(f"{item.workload.name}: {len(log.succeeded)}/{len(log.measurements)} random "
-                      "samples measured", flush=True)
-    print(f"done; {failed} failed", flush=True)
-    return 1 if failed else 0
+#: The data set's manifest, at the root of its log store: what the logs hold, per CPU.
+SUMMARY_KEY = "MANIFEST.json"
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def cpu_of(target: Target) -> str:
+    """The CPU a target generates code for: its ``mcpu`` where the canonical text is a JSON
+    dict that names one (TVM's), else its loose key (``llvm_cpu``)."""
+    try:
+        parsed = json.loads(target.canonical)
+    except ValueError:
+        parsed = None
+    mcpu = parsed.get("mcpu") if isinstance(parsed, dict) else None
+    return str(mcpu) if mcpu else target.loose_key
+
+
+@dataclass
+class _Tally:
+    workloads: set[str] = field(default_factory=set)
+    machines: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("logs", "search_logs", "random_logs", "measurements", "search", "random", "failed"), 0))
+
+    def add(self, log: TuningLog) -> None:
+        self.workloads.add(log.workload.key)
+        if log.machine is not None and "cpu" in log.machine:
+            self.machines.add(str(log.machine["cpu"]))
+        kind = "random" if _is_random_samples(log) else "search"
+        for name, value in (("logs", 1), (f"{kind}_logs", 1), ("measurements", len(log.measurements)),
+                            (kind, len(log.measurements)),
+                            ("failed", len(log.measurements) - len(log.succeeded))):
+            self.counts[name] += value
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.counts, "workloads": len(self.workloads), "machines": sorted(self.machines)}
+
+
+def summarize_logs(logs: LogStore, dialect: str = "tvm") -> dict[str, object]:
+    """What the logs of ``dialect`` hold: distinct workloads, logs and measurements (search picks,
+    random samples, failures), in all and per CPU (:func:`cpu_of`), with the machines that
+    measured them (:attr:`TuningLog.machine`'s CPU model, where recorded). Written next to the
+    logs as :data:`SUMMARY_KEY` by :func:`write_summary`; the test suite checks that it matches
+    them."""
+    read, skipped_logs, skipped_lines = read_logs(logs, prefix=f"{dialect}/")
+    total, per_cpu = _Tally(), dict[str, _Tally]()
+    for log in read:
+        total.add(log)
+        per_cpu.setdefault(cpu_of(log.target), _Tally()).add(log)
+    return {"dialect": dialect, "total": total.to_dict(),
+            "cpus": {cpu: tally.to_dict() for cpu, tally in sorted(per_cpu.items())},
+            "unreadable_logs": skipped_logs, "unreadable_lines": skipped_lines}
+
+
+def write_summary(logs: LogStore, dialect: str = "tvm") -> dict[str, object]:
+    """Write :func:`summarize_logs` to :data:`SUMMARY_KEY` in ``logs``; returns it."""
+    summary = summarize_logs(logs, dialect)
+    logs.put(SUMMARY_KEY, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
+    return summary

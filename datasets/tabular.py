@@ -19,7 +19,7 @@ from tqdm import tqdm
 from lorien.dialects import Dialect
 from lorien.errors import InvalidInput
 from lorien.records import Target, Workload
-from lorien.tuning_log import TuningLog, relative_scores
+from lorien.tuning_log import TuningLog, label_latency, relative_scores
 
 #: Op kinds recognised in workload names, in the order of their one-hot columns.
 OP_KINDS = ("conv2d", "matmul", "dense", "batch_norm", "layer_norm", "softmax", "pool", "mean",
@@ -108,7 +108,7 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
             blocks.append(rows)
         for m, score, readable in zip(measurements, relative_scores(measurements), applied, strict=True):
             bad = m.latency is None or not readable
-            latencies.append(math.inf if m.latency is None else m.latency.mean)
+            latencies.append(math.inf if m.latency is None else label_latency(m.latency))
             scores.append(0.0 if bad else score)
             failed.append(bad)
             keys.append(key)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lorien.errors import InvalidInput
+from lorien.jobs import check_budget
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
 
@@ -86,6 +87,13 @@ class TuneOptions:
             that ships with Lorien.
         population: candidates a search keeps per generation (TVM: the evolutionary search's
             population); None sizes it to the budget, :meth:`search_population`.
+        random_samples: schedules drawn at random from the kernel's design space and measured
+            beside the search (logged apart, marked ``random``), so that a data set also shows
+            bad schedules. With samples, ``trials`` may be 0: samples without a search.
+        remeasure: measure the search's this many fastest schedules again, and every schedule
+            (search or sample) whose repeats disagree by more than
+            :data:`lorien.tuner.sampling.OUTLIER_SPREAD`; the new runs join the old ones, so the
+            minimum of a schedule's runs is a label robust to a busy machine.
     """
 
     trials: int = 32
@@ -99,10 +107,11 @@ class TuneOptions:
     warm_start: bool = True
     search_model: Path | None = None
     population: int | None = None
+    random_samples: int = 0
+    remeasure: int = 0
 
     def __post_init__(self) -> None:
-        if self.trials < 1:
-            raise InvalidInput(f"trials must be at least 1, got {self.trials}")
+        check_budget(self.trials, self.random_samples, self.remeasure)
         if self.population is not None and self.population < 2:
             raise InvalidInput(f"population must be at least 2, got {self.population}")
         if self.keep < 1:
@@ -122,11 +131,15 @@ class TuneOutcome:
     """What tuning one workload produced: the best records (not yet stored) and the full log.
 
     ``records`` is empty when every measurement failed; the log still holds the failures.
+    ``samples`` is the log of the random design-space samples measured beside the search
+    (:attr:`TuneOptions.random_samples`); a job of samples alone has them as ``log``, and no
+    records (a random draw is not a tuned schedule).
     """
 
     records: tuple[ScheduleRecord, ...]
     log: TuningLog
     seconds: float
+    samples: TuningLog | None = None
 
     @property
     def best(self) -> ScheduleRecord | None:

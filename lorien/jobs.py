@@ -41,6 +41,16 @@ JOB_STATES: tuple[JobState, ...] = ("waiting", "running", "done", "failed", "can
 TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 
 
+def check_budget(trials: int, random_samples: int, remeasure: int) -> None:
+    """Raise :class:`InvalidInput` unless the budget measures something: ``trials`` at least 1,
+    or 0 with random samples; no count negative."""
+    if random_samples < 0 or remeasure < 0:
+        raise InvalidInput(f"random samples and re-measurements must not be negative, got "
+                           f"{random_samples} and {remeasure}")
+    if trials < (0 if random_samples else 1):
+        raise InvalidInput(f"trials must be at least 1 (0 only with random samples), got {trials}")
+
+
 def job_id(dialect: str, workload_key: str, target: Target, build: str, tier: JobTier = "tune") -> str:
     """The id of the one job of this tier for this workload, target and compiler build (tuning
     jobs keep the ids they had before there were tiers)."""
@@ -66,6 +76,10 @@ class JobSpec:
             job).
         tier: ``tune`` (a full search, ``tuned`` records) or ``measure`` (candidates measured,
             a ``measured`` record).
+        random_samples: a tuning job's random design-space samples measured beside the search
+            (with samples, ``trials`` may be 0: samples alone, no records).
+        remeasure: a tuning job's fastest schedules measured again, with every disturbed
+            measurement (see :class:`lorien.dialects.TuneOptions`).
     """
 
     dialect: str
@@ -78,12 +92,15 @@ class JobSpec:
     seed: int | None = None
     priority: int = 0
     tier: JobTier = "tune"
+    random_samples: int = 0
+    remeasure: int = 0
 
     def __post_init__(self) -> None:
         if self.tier not in JOB_TIERS:
             raise InvalidInput(f"a job's tier is one of {', '.join(JOB_TIERS)}, not {self.tier!r}")
-        if self.trials < 1:
-            raise InvalidInput(f"trials must be at least 1, got {self.trials}")
+        if self.tier == "measure" and (self.random_samples or self.remeasure):
+            raise InvalidInput("random samples and re-measurements belong to tuning jobs")
+        check_budget(self.trials, self.random_samples, self.remeasure)
         if self.keep < 1:
             raise InvalidInput(f"keep must be at least 1, got {self.keep}")
         for name in ("dialect", "workload_key", "build"):
@@ -93,6 +110,18 @@ class JobSpec:
     @property
     def job_id(self) -> str:
         return job_id(self.dialect, self.workload_key, self.target, self.build, self.tier)
+
+    def covers(self, other: JobSpec) -> bool:
+        """Whether this job, done, measured at least what ``other`` asks for."""
+        return (self.trials >= other.trials and self.random_samples >= other.random_samples
+                and self.remeasure >= other.remeasure)
+
+    @property
+    def budget_text(self) -> str:
+        """What the job measures, in words: ``32 trials``, ``32 trials + 16 random samples``."""
+        parts = [f"{self.trials} trials"] if self.trials or not self.random_samples else []
+        parts += [f"{self.random_samples} random samples"] if self.random_samples else []
+        return " + ".join(parts)
 
     @property
     def urgency(self) -> int:
@@ -114,7 +143,9 @@ class JobSpec:
                        trials=int(data["trials"]), keep=int(data.get("keep", 5)),
                        seed=None if data.get("seed") is None else int(data["seed"]),
                        priority=int(data.get("priority", 0)),
-                       tier=str(data.get("tier", "tune")))  # type: ignore[arg-type]  # checked
+                       tier=str(data.get("tier", "tune")),  # type: ignore[arg-type]  # checked
+                       random_samples=int(data.get("random_samples", 0)),
+                       remeasure=int(data.get("remeasure", 0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"malformed job spec: {exc!r}") from exc
 

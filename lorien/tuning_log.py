@@ -12,7 +12,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,13 +64,21 @@ class Measurement:
         )
 
 
+def label_latency(latency: Latency) -> float:
+    """The latency a schedule is labelled with: the minimum of its timed runs. On a shared
+    machine other work only ever adds time, so the fastest run is the one least disturbed (the
+    mean of three runs moved by up to 30% when a neighbour was busy; the minimum by a few)."""
+    return latency.min
+
+
 def relative_scores(measurements: Sequence[Measurement]) -> list[float]:
-    """The learning label of each of one workload's measurements: ``best latency / its latency``,
-    in (0, 1] (1 for the fastest), and 0 for a failed one. Cost models rank with it, so every
-    model trained on logs (Lorien's rankers, a compiler's search model) reads the same labels."""
-    ok = [m.latency.mean for m in measurements if m.latency is not None]
+    """The learning label of each of one workload's measurements: ``best latency / its latency``
+    (by :func:`label_latency`), in (0, 1] (1 for the fastest), and 0 for a failed one. Cost
+    models rank with it, so every model trained on logs (Lorien's rankers, a compiler's search
+    model) reads the same labels."""
+    ok = [label_latency(m.latency) for m in measurements if m.latency is not None]
     best = min(ok) if ok else 0.0
-    return [best / m.latency.mean if m.latency is not None else 0.0 for m in measurements]
+    return [best / label_latency(m.latency) if m.latency is not None else 0.0 for m in measurements]
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,10 @@ class TuningLog:
     ``"cold"`` (the compiler's default search), ``"warm:<model>"`` (guided from the first trial by
     a pre-trained model; ``<model>`` names its file and content digest), or None: not recorded
     (logs written before the field existed) or not a search (a campaign's random samples).
+
+    ``machine`` describes the host that measured (:func:`lorien.machine.host_machine`: its CPU
+    model, cores, caches), None when not recorded (older logs, or RPC devices, which the target
+    names). The target says which CPU the compiler generated code for; this says which one ran it.
     """
 
     workload: Workload
@@ -91,6 +103,7 @@ class TuningLog:
     finished_at: float
     measurements: tuple[Measurement, ...]
     search: str | None = None
+    machine: Mapping[str, str | int] | None = None
 
     @property
     def succeeded(self) -> list[Measurement]:
@@ -108,6 +121,7 @@ class TuningLog:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             **({"search": self.search} if self.search is not None else {}),
+            **({"machine": dict(self.machine)} if self.machine is not None else {}),
         }
         lines = [json.dumps(header, sort_keys=True)]
         lines += [json.dumps(m.to_dict(), sort_keys=True) for m in self.measurements]
@@ -169,10 +183,18 @@ def parse_tuning_log(data: bytes) -> ParsedLog:
             finished_at=float(header["finished_at"]),
             measurements=tuple(measurements),
             search=None if header.get("search") is None else str(header["search"]),
+            machine=_machine(header.get("machine")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"malformed tuning log header: {exc!r}") from exc
     return ParsedLog(log=log, skipped_lines=skipped, truncated=truncated)
+
+
+def _machine(data: object) -> dict[str, str | int] | None:
+    """A header's machine description, keeping only string and integer values."""
+    if not isinstance(data, dict):
+        return None
+    return {str(k): v for k, v in data.items() if isinstance(v, str | int) and not isinstance(v, bool)}
 
 
 def _gunzip_tolerant(data: bytes) -> tuple[str, bool]:

@@ -22,6 +22,21 @@ def test_a_spec_stored_before_there_were_tiers_reads_as_the_same_tuning_job() ->
     assert JobSpec.from_dict(spec(tier="measure").to_dict()) == spec(tier="measure")
 
 
+def test_random_samples_and_re_measurements_travel_with_a_tuning_job() -> None:
+    data = spec().to_dict()
+    assert (data.pop("random_samples"), data.pop("remeasure")) == (0, 0)
+    assert JobSpec.from_dict(data) == spec()  # a spec stored before they existed
+    sampled = spec(trials=0, random_samples=16, remeasure=4)
+    assert JobSpec.from_dict(sampled.to_dict()) == sampled and sampled.job_id == spec().job_id
+    assert sampled.budget_text == "16 random samples"
+    assert spec(random_samples=16).budget_text == "8 trials + 16 random samples"
+    assert spec(trials=16, random_samples=16, remeasure=4).covers(sampled) and not sampled.covers(spec())
+    with pytest.raises(InvalidInput, match="trials"):
+        spec(trials=0)
+    with pytest.raises(InvalidInput, match="tuning jobs"):
+        spec(tier="measure", random_samples=4)
+
+
 def test_an_unknown_tier_is_refused() -> None:
     with pytest.raises(InvalidInput, match="tier"):
         spec(tier="profile")

@@ -88,3 +88,23 @@ def test_how_the_search_started_round_trips_and_older_logs_read_as_unrecorded() 
     for search in ("cold", "warm:search_model.json@0123456789ab"):
         log = dataclasses.replace(unrecorded, search=search)
         assert parse_tuning_log(log.to_bytes()).log == log
+
+
+def test_the_measuring_machine_round_trips_and_odd_values_are_dropped() -> None:
+    import dataclasses
+    import json
+
+    log = dataclasses.replace(make_log(3), machine={"cpu": "Xeon", "cores": 2, "l3_kib": 49152})
+    assert parse_tuning_log(log.to_bytes()).log == log
+    lines = gzip.decompress(log.to_bytes()).decode().splitlines()
+    header = json.loads(lines[0])
+    header["machine"] = {"cpu": "Xeon", "cores": True, "caches": [1, 2], "l2_kib": 1280}
+    edited = gzip.compress("\n".join([json.dumps(header), *lines[1:]]).encode())
+    assert parse_tuning_log(edited).log.machine == {"cpu": "Xeon", "l2_kib": 1280}
+    assert parse_tuning_log(make_log(3).to_bytes()).log.machine is None
+
+
+def test_labels_are_the_minimum_of_the_runs() -> None:
+    calm, disturbed = Latency((2e-3, 2e-3, 2e-3)), Latency((1e-3, 5e-3, 6e-3))
+    scores = relative_scores([Measurement("calm", calm), Measurement("disturbed", disturbed)])
+    assert scores == pytest.approx([0.5, 1.0])  # by their means: calm 1, disturbed 0.5

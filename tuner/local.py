@@ -18,6 +18,7 @@ from lorien.errors import LorienError
 from lorien.logstore import LogStore, log_key
 from lorien.records import ScheduleRecord, Target, Workload
 from lorien.store.base import ScheduleStore
+from lorien.tuner.sampling import run_tuning
 
 
 @dataclass
@@ -37,8 +38,12 @@ def is_tuned(store: ScheduleStore, workload: Workload, target: Target, build: st
 def commit_outcome(
     store: ScheduleStore, logs: LogStore, outcome: TuneOutcome
 ) -> list[ScheduleRecord]:
-    """Store a tuning outcome: the full log first, then the records that refer to it, so no record
-    ever points at a missing log. Returns the committed records."""
+    """Store a tuning outcome: the full logs first (the random samples', then the search's), then
+    the records that refer to the search's, so no record ever points at a missing log. Returns
+    the committed records."""
+    if outcome.samples is not None:
+        samples = outcome.samples
+        logs.put(log_key(samples.workload.dialect, samples.workload.key, data := samples.to_bytes()), data)
     log = outcome.log
     ref = logs.put(log_key(log.workload.dialect, log.workload.key, data := log.to_bytes()), data)
     records = [dataclasses.replace(r, log_ref=ref) for r in outcome.records]
@@ -81,7 +86,7 @@ def tune_workloads(
             bar.update(done - bar.n)
 
         try:
-            outcome = dialect.tune(workload, target, options, on_trial)
+            outcome = run_tuning(dialect, workload, target, options, on_trial)
             commit_outcome(store, logs, outcome)
         except LorienError as exc:
             report.failed.append((workload, str(exc)))

@@ -30,6 +30,7 @@ def _serve(conn: Connection) -> None:
     die_with_parent()
     from lorien.dialects import get_dialect
     from lorien.errors import LorienError
+    from lorien.tuner.sampling import run_tuning
 
     while True:
         try:
@@ -46,7 +47,7 @@ def _serve(conn: Connection) -> None:
                 dialect = get_dialect(dialect_name)
                 # A workload from the store is checked like one from a client: a payload that
                 # cannot be loaded fails the job with the reason (InvalidInput), never the process.
-                outcome = dialect.tune(dialect.check_workload(workload), target, options, on_trial)
+                outcome = run_tuning(dialect, dialect.check_workload(workload), target, options, on_trial)
                 conn.send(("outcome", outcome))
             except LorienError as exc:
                 conn.send(("error", type(exc).__name__, str(exc)))

@@ -37,7 +37,8 @@ def submit(queue: JobQueue, store: ScheduleStore, dialect: Dialect, workloads: S
     for workload in {w.key: w for w in workloads}.values():
         spec = JobSpec(dialect=dialect.name, workload_key=workload.key, workload_name=workload.name,
                        target=target, build=build, trials=options.trials, keep=options.keep,
-                       seed=options.seed, priority=priority)
+                       seed=options.seed, priority=priority, random_samples=options.random_samples,
+                       remeasure=options.remeasure)
         if not force and queue.get(spec.job_id) is None and is_tuned(store, workload, target, build):
             skipped.append(workload.key)
             continue

@@ -230,7 +230,9 @@ class Worker:
         if workload is None:
             self._give_up(job, f"workload {spec.workload_key} is not in the store", report, retry=False)
             return
-        options = TuneOptions(trials=spec.trials, keep=spec.keep, seed=spec.seed, rpc=self.config.rpc,
+        options = TuneOptions(trials=spec.trials, keep=spec.keep, seed=spec.seed,
+                              random_samples=spec.random_samples, remeasure=spec.remeasure,
+                              rpc=self.config.rpc,
                               session_timeout_s=self.config.session_timeout_s,
                               warm_start=self.config.warm_start, search_model=self.config.search_model)
         problem = self._wait_for_measurement(dialect, spec.target, options)
@@ -370,9 +372,10 @@ class Worker:
             if current is None or current.state in TERMINAL_STATES:
                 return None
             records = commit_outcome(self.store, self.logs, outcome)
-            best, measured = outcome.best, len(outcome.log.measurements)
+            logs = [outcome.log] + ([outcome.samples] if outcome.samples is not None else [])
+            best, measured = outcome.best, sum(len(log.measurements) for log in logs)
             result = JobResult(records=len(records), measured=measured,
-                               failed_measurements=measured - len(outcome.log.succeeded),
+                               failed_measurements=measured - sum(len(log.succeeded) for log in logs),
                                best_seconds=best.latency.mean if best else None,
                                log_ref=records[0].log_ref if records else None, seconds=outcome.seconds)
             return result if self.queue.finish(job.job_id, job.attempts, result) else None

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from lorien import __version__
+from lorien.cli import campaign, db, extract, jobs, predict, query, serve, train, tune, worker
 from lorien.cli import compile as compile_command
-from lorien.cli import db, extract, jobs, predict, query, serve, train, tune, worker
 from lorien.errors import LorienError
 
 
@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lorien {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (extract, tune, worker, jobs, query, compile_command, db, train, predict, serve):
+    for command in (extract, tune, worker, jobs, query, compile_command, db, train, predict, serve,
+                    campaign):
         command.register(subparsers)
     return parser
 

@@ -105,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
         if args.detach:
             print(f"follow with: lorien jobs --store {store_uri}")
             return 0
-        jobs = _run_and_follow(queue, active, workers, store_uri, logs_uri, args) if active else []
+        jobs = run_and_follow(queue, active, workers, store_uri, logs_uri, args) if active else []
     tuned = [job for job in jobs if job.state == "done"]
     failed = [job for job in jobs if job.state != "done"]
-    _print_jobs(jobs)
+    print_jobs(jobs)
     for job in failed:
         print(f"FAILED {job.spec.workload_key} {job.spec.workload_name[:60]}: {job.state}: {job.error}")
     print(f"tuned {len(tuned)}, already tuned {len(report.done) + len(submission.tuned_without_job)}, "
@@ -134,7 +134,7 @@ def _worker_flags(args: argparse.Namespace) -> list[str]:
     return [*flags, "--rpc", args.rpc] if args.rpc else flags
 
 
-def _run_and_follow(queue, job_ids: Sequence[str], workers: int, store_uri: str, logs_uri: str,  # type: ignore[no-untyped-def]
+def run_and_follow(queue, job_ids: Sequence[str], workers: int, store_uri: str, logs_uri: str,  # type: ignore[no-untyped-def]
                     args: argparse.Namespace) -> list[Job]:
     """Start ``workers`` local worker processes (restarting them while jobs remain) and follow
     the jobs with a progress bar until every one has ended."""
@@ -170,7 +170,7 @@ def _run_and_follow(queue, job_ids: Sequence[str], workers: int, store_uri: str,
         supervisor.stop()
 
 
-def _print_jobs(jobs: Sequence[Job]) -> None:
+def print_jobs(jobs: Sequence[Job]) -> None:
     rows = []
     for job in jobs:
         result = job.result

@@ -124,7 +124,7 @@ class JobQueue(abc.ABC):
                             updated_at=now)
                 if current is None:
                     verdict[:] = ["added"]
-                    return fresh.with_event(f"{_stamp(now)} enqueued ({spec.trials} trials)")
+                    return fresh.with_event(f"{_stamp(now)} enqueued ({spec.budget_text})")
                 if current.state in ("waiting", "running"):
                     verdict[:] = ["queued"]
                     if spec.priority > current.spec.priority:
@@ -132,13 +132,13 @@ class JobQueue(abc.ABC):
                             current, spec=dataclasses.replace(current.spec, priority=spec.priority),
                             updated_at=now)
                     return None
-                if current.state == "done" and not force and current.spec.trials >= spec.trials:
+                if current.state == "done" and not force and current.spec.covers(spec):
                     verdict[:] = ["done"]
                     return None
                 verdict[:] = ["requeued"]
                 return dataclasses.replace(
                     fresh, created_at=current.created_at, error=current.error, history=current.history,
-                ).with_event(f"{_stamp(now)} requeued from {current.state} ({spec.trials} trials)")
+                ).with_event(f"{_stamp(now)} requeued from {current.state} ({spec.budget_text})")
 
             self._change(spec.job_id, change)
             getattr(report, verdict[0]).append(spec.job_id)

@@ -7,6 +7,7 @@ door workers take (child processes open it the same way).
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import time
 from collections.abc import Iterator
@@ -184,6 +185,19 @@ class JobQueueConformance:
         assert again is not None and (again.attempts, again.spec.trials) == (1, 16)
         queue.finish(again.job_id, again.attempts, RESULT)
         assert queue.enqueue([spec(trials=16)], force=True).requeued == [job.job_id]
+
+    def test_a_done_job_asked_for_random_samples_runs_again_for_them(self, queue: JobQueue) -> None:
+        searched = spec(trials=8)
+        queue.enqueue([searched])
+        job = queue.claim("w", 60)
+        assert job is not None and queue.finish(job.job_id, job.attempts, RESULT)
+        samples = dataclasses.replace(searched, trials=0, random_samples=16, remeasure=2)
+        assert queue.enqueue([samples]).requeued == [job.job_id]
+        again = queue.claim("w", 60)
+        assert again is not None and again.spec == samples
+        assert any("requeued from done (16 random samples)" in line for line in again.history)
+        assert queue.finish(again.job_id, again.attempts, RESULT)
+        assert queue.enqueue([samples]).done == [job.job_id]
 
     def test_failed_jobs_are_requeued_by_enqueue_and_retry(self, queue: JobQueue) -> None:
         queue.enqueue([spec("a" * 16), spec("b" * 16)], max_attempts=1)

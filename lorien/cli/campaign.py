@@ -1,0 +1,131 @@
+"""``lorien campaign``: grow the tuning-log data set over the model zoo on the queue, resumably."""
+
+from __future__ import annotations
+
+import argparse
+
+from lorien.cli.common import lowering_of, lowering_options, print_json, storage_options, target_options
+from lorien.cli.worker import worker_options
+from lorien.datasets.campaign import SUMMARY_KEY
+from lorien.errors import InvalidInput, TuningError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from lorien.datasets.zoo import zoo_names
+
+    parser = subparsers.add_parser(
+        "campaign", parents=[target_options(), storage_options(), lowering_options(), worker_options()],
+        help="measure the zoo's workloads for the tuning-log data set (queued, resumable)",
+        description="Plan every distinct workload of the zoo's networks (x batch sizes, networks "
+                    "interleaved so any prefix covers each), and queue a tuning job for each whose "
+                    "logs (--logs, the campaign's state) lack part of the budget: the search "
+                    "(--trials), random design-space samples (--random-samples), the fastest and "
+                    "every disturbed measurement taken again (--remeasure). Local workers run the "
+                    "jobs (--workers; 0 leaves them to workers elsewhere). Killed and run again, "
+                    "or run on a fresh checkout of the logs, it goes on with what is missing.")
+    parser.add_argument("--models", nargs="+", default=None, metavar="NAME",
+                        help=f"zoo networks or module:function models (default: the zoo's "
+                             f"{len(zoo_names())})")
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 4], metavar="N",
+                        help="batch sizes (default: 1 4)")
+    parser.add_argument("--trials", type=int, default=32, help="search trials per workload (32)")
+    parser.add_argument("--random-samples", type=int, default=16, metavar="N",
+                        help="random design-space samples measured per workload (16)")
+    parser.add_argument("--remeasure", type=int, default=4, metavar="N",
+                        help="the search's N fastest schedules measured again, with every measurement "
+                             "whose repeats disagree (4)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (1)")
+    parser.add_argument("--max-workloads", type=int, default=None, metavar="N",
+                        help="queue jobs for the first N workloads still missing something")
+    parser.add_argument("--max-attempts", type=int, default=2, metavar="N",
+                        help="claims of a job before it fails for good (2)")
+    parser.add_argument("--plan-only", action="store_true", help="print the plan and what is missing")
+    parser.add_argument("--summary-only", action="store_true",
+                        help=f"only rewrite the logs' manifest ({SUMMARY_KEY}: workloads and "
+                             "measurements per CPU) and print it")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lorien.cli.tune import print_jobs, run_and_follow
+    from lorien.cli.worker import worker_config
+    from lorien.config import open_logs, open_queue, open_store, resolve_logs_uri, resolve_store_uri
+    from lorien.datasets.campaign import (
+        campaign_specs,
+        logged_workloads,
+        measured_trials,
+        plan_campaign,
+        random_samples_measured,
+        write_manifest,
+        write_summary,
+    )
+    from lorien.datasets.zoo import zoo_names
+    from lorien.dialects import get_dialect
+
+    if args.workers < 0:
+        raise InvalidInput(f"--workers cannot be negative, got {args.workers}")
+    if args.max_workloads is not None and args.max_workloads < 1:
+        raise InvalidInput(f"--max-workloads must be at least 1, got {args.max_workloads}")
+    if not args.batches or min(args.batches) < 1:
+        raise InvalidInput(f"batch sizes must be at least 1, got {args.batches}")
+    store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
+    if args.summary_only:
+        logs = open_logs(logs_uri)
+        try:
+            print_json(write_summary(logs))
+        finally:
+            logs.close()
+        return 0
+    models = args.models or zoo_names()
+    worker_config(args)  # the worker flags are checked before anything is planned
+    dialect = get_dialect(args.dialect)
+    target = dialect.parse_target(args.target)
+    build = dialect.build_id()
+    plan = plan_campaign(dialect, target, models, args.batches, lowering_of(args))
+    logs = open_logs(logs_uri)
+    try:
+        searched = measured_trials(logs, dialect.name, target, build)
+        sampled = random_samples_measured(logs, dialect.name, target, build)
+        specs = campaign_specs(plan, dialect.name, target, build, searched=searched, sampled=sampled,
+                               trials=args.trials, random_samples=args.random_samples,
+                               remeasure=args.remeasure, known=logged_workloads(logs, dialect.name))
+        print(f"campaign: {len(plan)} distinct workloads for {target.canonical}; "
+              f"{len(plan) - len(specs)} complete; {len(specs)} to do "
+              f"({sum(s.priority > len(plan) for s in specs)} new to the data set): "
+              f"{sum(s.trials > 0 for s in specs)} to search ({args.trials} trials), "
+              f"{sum(s.random_samples > 0 for s in specs)} to sample ({args.random_samples} random "
+              "schedules)", flush=True)
+        if args.plan_only:
+            missing = {s.workload_key: s.budget_text for s in specs}
+            for item in plan:
+                print(item.workload.key, missing.get(item.workload.key, "complete"),
+                      ",".join(item.networks), item.workload.name)
+            return 0
+        write_manifest(logs, plan)
+    finally:
+        logs.close()
+    specs = specs[: args.max_workloads]
+    if not specs:
+        return 0
+    workloads = {item.workload.key: item.workload for item in plan}
+    with open_store(store_uri) as store, open_queue(store_uri) as queue:
+        store.put_workloads([workloads[s.workload_key] for s in specs])
+        report = queue.enqueue(specs, force=True, max_attempts=args.max_attempts)  # the logs lack them
+        print(f"queued {len(report.added)} new and {len(report.requeued)} requeued job(s); "
+              f"{len(report.queued)} already in the queue", flush=True)
+        try:
+            jobs = run_and_follow(queue, report.active, args.workers, store_uri, logs_uri, args) \
+                if args.workers and report.active else []
+        finally:  # interrupted too: the manifest says what the logs hold
+            logs = open_logs(logs_uri)
+            try:
+                write_summary(logs)
+            finally:
+                logs.close()
+    print_jobs(jobs)
+    failed = [job for job in jobs if job.state != "done"]
+    print(f"measured {len(jobs) - len(failed)} workload(s), failed {len(failed)}")
+    if failed:
+        raise TuningError(f"{len(failed)} workload(s) could not be measured (see 'lorien jobs')")
+    return 0

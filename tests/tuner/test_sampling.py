@@ -1,0 +1,122 @@
+"""A tuning job as the data set needs it: search, random samples, suspects measured again."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from lorien.dialects import TuneOptions, TuneOutcome
+from lorien.errors import InvalidInput
+from lorien.machine import host_machine
+from lorien.records import Latency, Target, Workload
+from lorien.tuner.sampling import OUTLIER_SPREAD, remeasure, run_tuning, suspects
+from lorien.tuning_log import Measurement, TuningLog, relative_scores
+from tests.factories import CPU_A, record, workload
+
+
+@dataclass
+class Candidates:
+    schedules: list[str]
+    origins: list[str]
+
+
+@dataclass
+class ScriptedDialect:
+    """Searches to fixed latencies, samples ``r0..rN``, and measures each schedule again at the
+    latency ``again`` gives it (None: fails). Records every measure call."""
+
+    search: dict[str, tuple[float, ...]]
+    again: dict[str, float | None] = field(default_factory=dict)
+    sample_runs: tuple[float, ...] = (3e-3, 3e-3)
+    measured: list[list[str]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    name: str = "fake"
+
+    def build_id(self) -> str:
+        return "b1"
+
+    def tune(self, w: Workload, target: Target, options: TuneOptions,
+             on_trial: Callable[[int, int], None] | None = None) -> TuneOutcome:
+        measurements = tuple(Measurement(s, Latency(runs)) for s, runs in self.search.items())
+        log = TuningLog(w, target, "b1", options.trials, 0.0, 1.0, measurements, search="cold")
+        best = min(measurements, key=lambda m: m.latency.min if m.latency else 1.0)
+        rec = dataclasses.replace(record(schedule=best.schedule), latency=best.latency)
+        return TuneOutcome(records=(rec,), log=log, seconds=1.0)
+
+    def candidates(self, w: Workload, target: Target, seeds: object, scorer: object,
+                   options: object) -> Candidates:
+        count = options.samples  # type: ignore[attr-defined]
+        return Candidates([f"r{i}" for i in range(count)], ["space"] * count)
+
+    def measure(self, w: Workload, target: Target, schedules: Sequence[str],
+                options: TuneOptions) -> list[Latency | None]:
+        self.measured.append(list(schedules))
+        out: list[Latency | None] = []
+        for s in schedules:
+            if s.startswith("r") and s not in self.seen:  # a sample's first measurement
+                out.append(Latency(self.sample_runs))
+            else:
+                value = self.again.get(s, 1e-3)
+                out.append(None if value is None else Latency((value, value)))
+            self.seen.add(s)
+        return out
+
+
+def test_suspects_are_the_fastest_and_the_disturbed() -> None:
+    spread = OUTLIER_SPREAD + 0.1
+    log = TuningLog(workload(), CPU_A, "b1", 4, 0.0, 1.0, (
+        Measurement("slow", Latency((9e-3, 9e-3))),
+        Measurement("fast", Latency((1e-3, 1e-3))),
+        Measurement("disturbed", Latency((5e-3, 5e-3 * spread))),
+        Measurement("failed", None, "timeout"),
+        Measurement("second", Latency((2e-3, 2e-3))),
+    ))
+    assert suspects(log, 2) == [1, 2, 4]
+    assert suspects(log, 0) == [2]
+
+
+def test_remeasured_runs_join_the_old_ones_and_a_failed_retry_changes_nothing() -> None:
+    dialect = ScriptedDialect(search={}, again={"a": 1.5e-3, "b": None})
+    log = TuningLog(workload(), CPU_A, "b1", 2, 0.0, 1.0, (
+        Measurement("a", Latency((2e-3, 4e-3))), Measurement("b", Latency((3e-3,)))))
+    again = remeasure(dialect, log, [0, 1], TuneOptions())  # type: ignore[arg-type]
+    assert again.measurements[0].latency == Latency((2e-3, 4e-3, 1.5e-3, 1.5e-3))
+    assert again.measurements[1] == log.measurements[1]
+    # the label is the minimum of every run: the disturbed first measurement no longer counts
+    assert relative_scores(again.measurements) == pytest.approx([1.0, 0.5])
+
+
+def test_a_job_searches_remeasures_and_samples_recording_this_machine() -> None:
+    dialect = ScriptedDialect(search={"s0": (1e-3, 1e-3), "s1": (2e-3, 2e-3), "s2": (4e-3, 9e-3)},
+                              again={"s0": 0.9e-3, "s2": 4e-3}, sample_runs=(3e-3, 6e-3))
+    progress: list[tuple[int, int]] = []
+    outcome = run_tuning(dialect, workload(), CPU_A,  # type: ignore[arg-type]
+                         TuneOptions(trials=3, random_samples=2, remeasure=1),
+                         lambda done, total: progress.append((done, total)))
+    # the search's fastest (s0) and its disturbed s2 again; then both samples, both disturbed
+    assert dialect.measured == [["s0", "s2"], ["r0", "r1"], ["r0", "r1"]]
+    assert outcome.log.measurements[0].latency == Latency((1e-3, 1e-3, 0.9e-3, 0.9e-3))
+    assert outcome.records[0].latency == outcome.log.measurements[0].latency  # relabelled too
+    assert outcome.samples is not None
+    assert [m.origin for m in outcome.samples.measurements] == ["random", "random"]
+    assert outcome.samples.measurements[0].latency == Latency((3e-3, 6e-3, 1e-3, 1e-3))
+    assert outcome.log.machine == outcome.samples.machine == host_machine()
+    assert progress[-1] == (5, 5)
+
+
+def test_samples_alone_make_no_record() -> None:
+    dialect = ScriptedDialect(search={})
+    outcome = run_tuning(dialect, workload(), CPU_A,  # type: ignore[arg-type]
+                         TuneOptions(trials=0, random_samples=3))
+    assert outcome.records == () and outcome.samples is None
+    assert [m.schedule for m in outcome.log.measurements] == ["r0", "r1", "r2"]
+    assert dialect.measured == [["r0", "r1", "r2"]]  # nothing measured again without --remeasure
+
+
+@pytest.mark.parametrize("trials, samples, again", [(0, 0, 0), (-1, 4, 0), (4, -1, 0), (4, 0, -2)])
+def test_a_budget_that_measures_nothing_is_refused(trials: int, samples: int, again: int) -> None:
+    with pytest.raises(InvalidInput):
+        TuneOptions(trials=trials, random_samples=samples, remeasure=again)

@@ -1,0 +1,110 @@
+"""A tuning job as a data set needs it: the search, random design-space samples beside it, and
+robust labels (suspect measurements taken again).
+
+Used by the tuning child of a worker (:mod:`lorien.tuner.process`) and by
+:func:`lorien.tuner.local.tune_workloads`, so a job queued with samples and re-measurements gives
+the same logs wherever it runs. Not thread safe (a dialect measures one call at a time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+from lorien.dialects.base import CandidateOptions, Dialect, TuneOptions, TuneOutcome
+from lorien.machine import host_machine
+from lorien.records import Latency, Target, Workload, content_hash
+from lorien.tuning_log import Measurement, TuningLog, label_latency
+
+#: A measurement whose slowest timed run is more than this times its fastest was disturbed
+#: (another process took the cores for part of it): it is measured again.
+OUTLIER_SPREAD = 1.25
+
+
+def measure_random_samples(dialect: Dialect, workload: Workload, target: Target, count: int,
+                           options: TuneOptions) -> TuningLog:
+    """A log of ``count`` schedules drawn at random from the workload's design space and measured
+    (``options.repeat`` runs each, on this machine or ``options.rpc``'s devices), every
+    measurement marked ``random``: what a search would never keep, so that a cost model also
+    sees bad schedules (as TenSet's data set does). Seeded by the workload key, so a re-run
+    draws the same schedules. Its budget (``trials``) is ``count``, even when the design space
+    holds fewer distinct schedules.
+
+    Raises:
+        TuningError: the dialect cannot sample the kernel's design space.
+    """
+    seed = int(content_hash(workload.key, "random-samples")[:8], 16)
+    candidates = dialect.candidates(workload, target, [], None, CandidateOptions(samples=count, seed=seed))
+    schedules = [s for s, origin in zip(candidates.schedules, candidates.origins, strict=True)
+                 if origin == "space"][:count]
+    started = time.time()
+    latencies = dialect.measure(workload, target, schedules, options) if schedules else []
+    measurements = tuple(
+        Measurement(schedule, latency, None if latency is not None else "failed to build or run",
+                    origin="random")
+        for schedule, latency in zip(schedules, latencies, strict=True))
+    return TuningLog(workload, target, dialect.build_id(), count, started, time.time(), measurements)
+
+
+def suspects(log: TuningLog, best: int) -> list[int]:
+    """Indices of the measurements of ``log`` to take again: its ``best`` fastest (a data set's
+    top-1 is decided among them) and every one whose runs spread more than
+    :data:`OUTLIER_SPREAD`."""
+    ok = [(i, m.latency) for i, m in enumerate(log.measurements) if m.latency is not None]
+    fastest = [i for i, _ in sorted(ok, key=lambda pair: label_latency(pair[1]))[:best]]
+    spread = [i for i, latency in ok if max(latency.runs) > OUTLIER_SPREAD * latency.min]
+    return sorted(set(fastest) | set(spread))
+
+
+def remeasure(dialect: Dialect, log: TuningLog, indices: list[int], options: TuneOptions) -> TuningLog:
+    """``log`` with the measurements at ``indices`` measured again: the new runs join the old
+    ones (a failed second measurement leaves the first as it was)."""
+    if not indices:
+        return log
+    schedules = [log.measurements[i].schedule for i in indices]
+    again = dialect.measure(log.workload, log.target, schedules, options)
+    measurements = list(log.measurements)
+    for i, latency in zip(indices, again, strict=True):
+        old = measurements[i].latency
+        if latency is not None and old is not None:
+            measurements[i] = dataclasses.replace(measurements[i], latency=Latency(old.runs + latency.runs))
+    return dataclasses.replace(log, measurements=tuple(measurements))
+
+
+def _relabelled(outcome: TuneOutcome, log: TuningLog) -> TuneOutcome:
+    """``outcome`` with its records' latencies taken from the re-measured ``log``."""
+    latency = {m.schedule: m.latency for m in log.measurements if m.latency is not None}
+    records = tuple(dataclasses.replace(r, latency=latency.get(r.schedule, r.latency))
+                    for r in outcome.records)
+    return dataclasses.replace(outcome, records=records, log=log)
+
+
+def run_tuning(dialect: Dialect, workload: Workload, target: Target, options: TuneOptions,
+               on_trial: Callable[[int, int], None] | None = None) -> TuneOutcome:
+    """Tune ``workload`` as ``options`` ask: the search (unless ``trials`` is 0), the
+    re-measurements of its suspects, then the random samples (their suspects measured again
+    too). Logs measured on this machine record it (:func:`lorien.machine.host_machine`).
+
+    Raises:
+        TuningError: the search or the sampling failed.
+    """
+    started = time.time()
+    machine = host_machine() if options.rpc is None else None
+    total = options.trials + options.random_samples
+    outcome = None
+    if options.trials > 0:
+        outcome = dialect.tune(workload, target, options, on_trial)
+        log = dataclasses.replace(outcome.log, machine=machine)
+        outcome = _relabelled(outcome, remeasure(dialect, log, suspects(log, options.remeasure), options))
+    if options.random_samples == 0:
+        assert outcome is not None  # check_budget: no samples means trials > 0
+        return outcome
+    samples = measure_random_samples(dialect, workload, target, options.random_samples, options)
+    samples = dataclasses.replace(samples, machine=machine)
+    samples = remeasure(dialect, samples, suspects(samples, 0) if options.remeasure else [], options)
+    if on_trial is not None:
+        on_trial(total, total)
+    if outcome is None:
+        return TuneOutcome(records=(), log=samples, seconds=time.time() - started)
+    return dataclasses.replace(outcome, samples=samples, seconds=time.time() - started)
