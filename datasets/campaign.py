@@ -16,6 +16,7 @@ import itertools
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from lorien.dialects import Dialect, Lowering
 from lorien.errors import LorienError
@@ -175,7 +176,8 @@ def search_logs(logs: Iterable[TuningLog], search: str = "any") -> list[TuningLo
     return [log for log in logs if (kind := search_kind(log)) is not None and search in ("any", kind)]
 
 
-#: The data set's manifest, at the root of its log store: what the logs hold, per CPU.
+#: The data set's manifest beside its logs (a local file: log stores are written once per key):
+#: what the logs hold, per CPU, as :func:`summarize_logs` says.
 SUMMARY_KEY = "MANIFEST.json"
 
 
@@ -211,12 +213,12 @@ class _Tally:
         return {**self.counts, "workloads": len(self.workloads), "machines": sorted(self.machines)}
 
 
-def summarize_logs(logs: LogStore, dialect: str = "tvm") -> dict[str, object]:
+def summarize_logs(logs: LogStore, dialect: str = "tvm") -> dict[str, Any]:
     """What the logs of ``dialect`` hold: distinct workloads, logs and measurements (search picks,
     random samples, failures), in all and per CPU (:func:`cpu_of`), with the machines that
-    measured them (:attr:`TuningLog.machine`'s CPU model, where recorded). Written next to the
-    logs as :data:`SUMMARY_KEY` by :func:`write_summary`; the test suite checks that it matches
-    them."""
+    measured them (:attr:`TuningLog.machine`'s CPU model, where recorded). The data set that
+    ships with Lorien keeps it beside its logs as :data:`SUMMARY_KEY` (``lorien campaign
+    --summary-only``); the test suite checks that it matches them."""
     read, skipped_logs, skipped_lines = read_logs(logs, prefix=f"{dialect}/")
     total, per_cpu = _Tally(), dict[str, _Tally]()
     for log in read:
@@ -225,10 +227,3 @@ def summarize_logs(logs: LogStore, dialect: str = "tvm") -> dict[str, object]:
     return {"dialect": dialect, "total": total.to_dict(),
             "cpus": {cpu: tally.to_dict() for cpu, tally in sorted(per_cpu.items())},
             "unreadable_logs": skipped_logs, "unreadable_lines": skipped_lines}
-
-
-def write_summary(logs: LogStore, dialect: str = "tvm") -> dict[str, object]:
-    """Write :func:`summarize_logs` to :data:`SUMMARY_KEY` in ``logs``; returns it."""
-    summary = summarize_logs(logs, dialect)
-    logs.put(SUMMARY_KEY, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
-    return summary

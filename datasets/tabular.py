@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from lorien.datasets.feature_cache import FeatureCache
 from lorien.dialects import Dialect
 from lorien.errors import InvalidInput
 from lorien.records import Target, Workload
@@ -58,6 +59,7 @@ class LogTable:
     latency: np.ndarray             # seconds; inf when failed
     failed: np.ndarray              # bool
     workload_keys: np.ndarray       # str
+    targets: np.ndarray             # str: each row's target (canonical), the CPU it was measured on
     workloads: dict[str, Workload] = field(default_factory=dict)
     skipped_logs: int = 0           # unreadable logs
     skipped_lines: int = 0          # unreadable lines inside readable logs
@@ -66,10 +68,16 @@ class LogTable:
     def __len__(self) -> int:
         return len(self.score)
 
+    @property
+    def groups(self) -> np.ndarray:
+        """Each row's ranking group: its workload on its target. Latencies compare within a
+        group only (another CPU's are on another scale), so models rank and metrics score by it."""
+        return np.char.add(np.char.add(self.workload_keys.astype(str), "@"), self.targets.astype(str))
+
 
 def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_logs: int = 0,
                 skipped_lines: int = 0, progress: bool = False,
-                featurize: Featurize | None = None) -> LogTable:
+                featurize: Featurize | None = None, cache: FeatureCache | None = None) -> LogTable:
     """The table of all measurements in ``tuning_logs`` (logs of one workload on one target are
     merged, and labelled against that target's best; rows of several targets share the workload's
     key).
@@ -81,6 +89,8 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
         featurize: the rows' features in another form (e.g. a compiler's own cost model input,
             :attr:`lorien.dialects.NativeCostModel.featurize`), taken as they are, without
             workload descriptors; None for the dialect's schedule features plus descriptors.
+        cache: where schedule features (``featurize``'s, or the dialect's) are kept between
+            calls, log by log; its recipe must name the features computed.
 
     Raises:
         InvalidInput: no measurement at all.
@@ -88,23 +98,33 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
     by_workload: dict[tuple[str, str], list[TuningLog]] = {}
     for log in tuning_logs:  # labels compare latencies on one target only
         by_workload.setdefault((log.workload.key, log.target.canonical), []).append(log)
-    blocks, scores, latencies, failed, keys = [], [], [], [], []
+    blocks, scores, latencies, failed, keys, targets = [], [], [], [], [], []
     workloads: dict[str, Workload] = {}
-    for (key, _), group in tqdm(sorted(by_workload.items()), desc="features", unit="workload",
-                                disable=not progress, leave=False):
+
+    def rows_of(workload: Workload, target: Target, schedules: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            if featurize is not None:
+                return featurize(workload, target, schedules)
+            return dialect.schedule_features(workload, target, schedules)
+
+        return cache.rows(workload, target, schedules, compute) if cache is not None else compute()
+
+    for (key, canonical), group in tqdm(sorted(by_workload.items()), desc="features", unit="workload",
+                                        disable=not progress, leave=False):
         workload, target = group[0].workload, group[0].target
         measurements = [m for log in group for m in log.measurements]
         if not measurements:
             continue
         workloads[key] = workload
-        schedules = [m.schedule for m in measurements]
+        parts = [rows_of(workload, target, [m.schedule for m in log.measurements])
+                 for log in group if log.measurements]  # one log at a time: what a cache keeps
+        rows = np.concatenate([p[0] for p in parts])
+        applied = np.concatenate([p[1] for p in parts])
         if featurize is None:
-            schedule_features, applied = dialect.schedule_features(workload, target, schedules)
             descriptors = np.broadcast_to(workload_descriptors(workload),
                                           (len(measurements), len(DESCRIPTOR_NAMES)))
-            blocks.append(np.hstack([schedule_features, descriptors]))
+            blocks.append(np.hstack([rows, descriptors]))
         else:
-            rows, applied = featurize(workload, target, schedules)
             blocks.append(rows)
         for m, score, readable in zip(measurements, relative_scores(measurements), applied, strict=True):
             bad = m.latency is None or not readable
@@ -112,6 +132,7 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
             scores.append(0.0 if bad else score)
             failed.append(bad)
             keys.append(key)
+            targets.append(canonical)
     if not blocks:
         raise InvalidInput("no measurement in the given logs: nothing to train on")
     return LogTable(
@@ -120,6 +141,7 @@ def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_l
         latency=np.asarray(latencies, dtype=np.float64),
         failed=np.asarray(failed, dtype=bool),
         workload_keys=np.asarray(keys),
+        targets=np.asarray(targets),
         workloads=workloads,
         skipped_logs=skipped_logs,
         skipped_lines=skipped_lines,

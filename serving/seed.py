@@ -92,10 +92,11 @@ def shipped_metadata() -> dict[str, Any]:
 
 def train_shipped_model(time_limit: float = 60.0) -> dict[str, Any]:
     """Train the shipped LightGBM model on the shipped logs and write it beside this module."""
+    from lorien.config import data_dir
     from lorien.training.pipeline import train_cost_model
 
     trained = train_cost_model(LocalLogStore(tuning_logs_dir()), "lightgbm", progress=True,
-                               time_limit=time_limit)
+                               time_limit=time_limit, baseline=True, cache=data_dir() / "feature-cache")
     metadata = {**trained.metadata, "training_data": {**trained.metadata["training_data"],
                                                       "logs": "datasets/tuning_logs"}}
     SHIPPED.mkdir(exist_ok=True)

@@ -1,12 +1,17 @@
-"""Leave-network-out evaluation: train on the workloads of some networks, score on another's.
+"""Held-out evaluation: train on the workloads of some networks (or CPUs), score on another's.
 
 Random rows would leak: schedules of one workload are near copies of each other. Holding out a
 whole network (every workload that occurs only in it) measures what users get on a model Lorien
-never tuned, which is the promise of the predictor.
+never tuned, which is the promise of the predictor. Holding out a CPU (every row measured on it)
+measures what a model trained elsewhere is worth on a machine it never saw.
+
+Rows rank within their group (a workload on one target, :attr:`LogTable.groups`); a workload's
+metrics count once per CPU it was measured on.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +20,7 @@ import numpy as np
 
 from lorien.datasets.tabular import LogTable
 from lorien.errors import InvalidInput
-from lorien.training.metrics import ranking_report
+from lorien.training.metrics import random_ranking_report, ranking_report
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,7 +35,7 @@ class HeldOutResult:
     metrics: dict[str, float]
     predicted: np.ndarray
     score: np.ndarray
-    workload_keys: np.ndarray
+    groups: np.ndarray              # each test row's ranking group (workload@target)
 
 
 def network_split(table: LogTable, networks_of: Mapping[str, set[str]],
@@ -72,23 +77,91 @@ def leave_network_out(
             raise InvalidInput(f"no logged workload of network {network!r}")
         if not train.any():
             raise InvalidInput(f"holding out {network!r} leaves nothing to train on")
-        model = make_model()
-        model.fit(table.features[train], table.score[train], group=table.workload_keys[train])
-        predicted = model.predict(table.features[test])
-        results.append(HeldOutResult(
-            network=network,
-            train_rows=int(train.sum()),
-            test_rows=int(test.sum()),
-            test_workloads=_rankable(table.workload_keys[test], table.latency[test]),
-            metrics=ranking_report(predicted, table.latency[test], table.workload_keys[test]),
-            predicted=np.asarray(predicted, dtype=np.float64),
-            score=table.score[test],
-            workload_keys=table.workload_keys[test],
-        ))
+        results.append(_held_out(table, network, train, test, make_model))
     return results
 
 
+def cpu_split(table: LogTable, cpu: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row masks ``(train, test)``: test rows were measured on ``cpu`` (a target's canonical
+    text, or its ``mcpu``), train rows on every other target."""
+    test = np.array([target == cpu or _mcpu(target) == cpu for target in table.targets], dtype=bool)
+    return ~test, test
+
+
+def cpus_of(table: LogTable) -> list[str]:
+    """The CPUs (``mcpu``, else the canonical target) the table's rows were measured on."""
+    return sorted({_mcpu(t) or t for t in table.targets})
+
+
+def leave_cpu_out(table: LogTable, make_model: Callable[[], Any], cpus: list[str] | None = None
+                  ) -> list[HeldOutResult]:
+    """Fit a fresh model without each CPU's rows and score it on them (``network`` of each result
+    names the CPU); None holds out each CPU of the table in turn. A table of one CPU gives no
+    result.
+
+    Raises:
+        InvalidInput: a CPU has no rows.
+    """
+    results = []
+    for cpu in cpus if cpus is not None else cpus_of(table):
+        train, test = cpu_split(table, cpu)
+        if not test.any():
+            raise InvalidInput(f"no row measured on {cpu!r}")
+        if train.any():
+            results.append(_held_out(table, cpu, train, test, make_model))
+    return results
+
+
+def random_pick(table: LogTable, name: str, test: np.ndarray) -> HeldOutResult:
+    """What picking schedules at random scores on the ``test`` rows (exact expectations, see
+    :func:`lorien.training.metrics.random_ranking_report`), as a result like a model's: the
+    floor every model is compared with, on the same rows and splits."""
+    groups = table.groups[test]
+    return HeldOutResult(
+        network=name, train_rows=0, test_rows=int(test.sum()),
+        test_workloads=_rankable(groups, table.latency[test]),
+        metrics=random_ranking_report(table.latency[test], groups),
+        predicted=np.random.default_rng(0).uniform(size=int(test.sum())),
+        score=table.score[test], groups=groups)
+
+
+def workload_weighted(results: list[HeldOutResult]) -> dict[str, float]:
+    """Each metric's mean over held-out results, weighted by their rankable workloads (a network
+    of 60 kernels counts 20 times one of 3); empty when no result has a workload."""
+    weights = np.array([r.test_workloads for r in results], dtype=float)
+    if not weights.sum():
+        return {}
+    return {m: float(np.average([r.metrics[m] for r in results], weights=weights))
+            for m in results[0].metrics}
+
+
+def _mcpu(target: str) -> str:
+    try:
+        config = json.loads(target)
+    except ValueError:
+        return ""
+    return str(config.get("mcpu", "")) if isinstance(config, dict) else ""
+
+
+def _held_out(table: LogTable, name: str, train: np.ndarray, test: np.ndarray,
+              make_model: Callable[[], Any]) -> HeldOutResult:
+    model = make_model()
+    model.fit(table.features[train], table.score[train], group=table.groups[train])
+    predicted = model.predict(table.features[test])
+    groups = table.groups[test]
+    return HeldOutResult(
+        network=name,
+        train_rows=int(train.sum()),
+        test_rows=int(test.sum()),
+        test_workloads=_rankable(groups, table.latency[test]),
+        metrics=ranking_report(predicted, table.latency[test], groups),
+        predicted=np.asarray(predicted, dtype=np.float64),
+        score=table.score[test],
+        groups=groups,
+    )
+
+
 def _rankable(keys: np.ndarray, latency: np.ndarray) -> int:
-    """Workloads with at least two successful measurements (the others have nothing to rank)."""
+    """Groups with at least two successful measurements (the others have nothing to rank)."""
     ok_keys, counts = np.unique(keys[np.isfinite(latency)], return_counts=True)
     return int((counts >= 2).sum()) if len(ok_keys) else 0

@@ -11,16 +11,27 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lorien.datasets.campaign import read_networks
+from lorien.datasets.feature_cache import FeatureCache
 from lorien.datasets.tabular import LogTable, build_table
 from lorien.datasets.zoo import model_family
 from lorien.dialects import Dialect, get_dialect
 from lorien.errors import InvalidInput
 from lorien.logstore import LogStore, read_logs
 from lorien.training.cost_models import GradientBoostingCostModel, LightGBMRankingCostModel
-from lorien.training.evaluation import HeldOutResult, leave_network_out
+from lorien.training.evaluation import (
+    HeldOutResult,
+    cpu_split,
+    cpus_of,
+    leave_cpu_out,
+    leave_network_out,
+    network_split,
+    random_pick,
+    workload_weighted,
+)
 from lorien.tuning_log import TuningLog
 
 
@@ -49,6 +60,10 @@ class TrainedCostModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     baseline_name: str = ""
     baseline: list[HeldOutResult] = field(default_factory=list)
+    random: list[HeldOutResult] = field(default_factory=list)
+    #: leave-CPU-out results (one per CPU, when the logs hold several) by model: the trained
+    #: model's type, ``random`` and the baseline's name.
+    cpu_out: dict[str, list[HeldOutResult]] = field(default_factory=dict)
 
 
 def default_held_out(table: LogTable, networks_of: Mapping[str, set[str]]) -> list[str]:
@@ -74,8 +89,14 @@ class TrainingData:
     networks_of: dict[str, set[str]]
 
 
-def load_training_data(logs: LogStore, progress: bool = False) -> TrainingData:
-    """Read every log of ``logs`` and build its table (the dialect's features).
+def feature_cache(folder: Path | None, dialect: Dialect, recipe: str) -> FeatureCache | None:
+    """A cache of ``recipe``'s features for this compiler build in ``folder`` (None: no cache)."""
+    return None if folder is None else FeatureCache(folder, f"{recipe}@{dialect.build_id()}")
+
+
+def load_training_data(logs: LogStore, progress: bool = False, cache: Path | None = None) -> TrainingData:
+    """Read every log of ``logs`` and build its table (the dialect's features, kept in ``cache``
+    when given).
 
     Raises:
         InvalidInput: no readable log, or logs of several dialects.
@@ -88,13 +109,13 @@ def load_training_data(logs: LogStore, progress: bool = False) -> TrainingData:
         raise InvalidInput(f"logs of several dialects ({', '.join(sorted(dialects))}); train one at a time")
     dialect = get_dialect(dialects.pop())
     table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines,
-                        progress=progress)
+                        progress=progress, cache=feature_cache(cache, dialect, dialect.feature_version))
     return TrainingData(dialect, tuning_logs, table, read_networks(logs))
 
 
 def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None = None,
                      time_limit: float = 60.0, progress: bool = False,
-                     baseline: bool = False) -> TrainedCostModel:
+                     baseline: bool = False, cache: Path | None = None) -> TrainedCostModel:
     """Train ``model_type`` on every log in ``logs``.
 
     Args:
@@ -104,41 +125,68 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
             on the same held-out networks, trained on the same rows.
         held_out: networks (``model@batch``, or ``model`` for all its batches) to evaluate on,
             each left out of its own training; None for :func:`default_held_out`.
+        cache: a folder where schedule features are kept between runs (None: computed anew).
+
+    Besides the model, every held-out split is also scored for a random pick (``random``), and,
+    when the logs hold several CPUs, each CPU is held out in turn (leave-CPU-out) for the model,
+    the random pick and the baseline. ``metadata["summary"]`` holds each one's workload-weighted
+    leave-network-out ``top1`` and ``top5``; ``metadata["summary_leave_cpu_out"]`` the same over
+    held-out CPUs.
 
     Raises:
         InvalidInput: unknown model type, no readable log, logs of several dialects.
     """
     if model_type not in MODEL_TYPES:
         raise InvalidInput(f"unknown model type {model_type!r}; choose from {', '.join(MODEL_TYPES)}")
-    data = load_training_data(logs, progress)
+    data = load_training_data(logs, progress, cache)
     dialect, tuning_logs, table, networks_of = data.dialect, data.tuning_logs, data.table, data.networks_of
     targets = sorted({log.target.canonical for log in tuning_logs})
     make_model = functools.partial(MODEL_TYPES[model_type], time_limit)
     networks = held_out if held_out is not None else default_held_out(table, networks_of)
     results = leave_network_out(table, networks_of, make_model, networks) if networks_of else []
+    randoms = [random_pick(table, r.network, network_split(table, networks_of, r.network)[1])
+               for r in results]
+    cpus = cpus_of(table) if len(cpus_of(table)) > 1 else []
+    cpu_out = {model_type: leave_cpu_out(table, make_model, cpus),
+               "random": [random_pick(table, cpu, cpu_split(table, cpu)[1]) for cpu in cpus]} if cpus else {}
     native = dialect.native_cost_model() if baseline else None
     if baseline and native is None:
         raise InvalidInput(f"dialect {dialect.name!r} has no cost model of its own to compare with")
     baseline_results = []
-    if native is not None and networks_of:
-        native_table = build_table(dialect, tuning_logs, progress=progress, featurize=native.featurize)
-        baseline_results = leave_network_out(native_table, networks_of, native.make, networks)
+    if native is not None:
+        native_table = build_table(dialect, tuning_logs, progress=progress, featurize=native.featurize,
+                                   cache=feature_cache(cache, dialect, native.name))
+        if networks_of:
+            baseline_results = leave_network_out(native_table, networks_of, native.make, networks)
+        if cpus:
+            cpu_out[native.name] = leave_cpu_out(native_table, native.make, cpus)
     started = time.perf_counter()
-    model = make_model().fit(table.features, table.score, group=table.workload_keys)
+    model = make_model().fit(table.features, table.score, group=table.groups)
     fit_seconds = time.perf_counter() - started
+    evaluated = {model_type: results, "random": randoms,
+                 **({native.name: baseline_results} if native is not None else {})}
+
+    def summary(by_model: Mapping[str, list[HeldOutResult]]) -> dict[str, dict[str, float]]:
+        return {name: {m: v for m, v in workload_weighted(found).items() if m in ("top1", "top5")}
+                for name, found in by_model.items() if found}
+
     metadata = {
         "model_type": model_type,
         "dialect": dialect.name,
         "feature_version": table.feature_version,
         "targets": targets,
         "training_data": {"logs": logs.uri, "rows": len(table), "workloads": len(table.workloads),
-                          "failed_rows": int(table.failed.sum()), "skipped_logs": table.skipped_logs,
-                          "skipped_lines": table.skipped_lines},
+                          "cpus": cpus_of(table), "failed_rows": int(table.failed.sum()),
+                          "skipped_logs": table.skipped_logs, "skipped_lines": table.skipped_lines},
         "held_out": {r.network: r.metrics for r in results},
+        "random": {"held_out": {r.network: r.metrics for r in randoms}},
         **({"baseline": {"name": native.name, "held_out": {r.network: r.metrics for r in baseline_results}}}
            if native is not None else {}),
+        "leave_cpu_out": {name: {r.network: r.metrics for r in found} for name, found in cpu_out.items()},
+        "summary": summary(evaluated),
+        "summary_leave_cpu_out": summary(cpu_out),
         "fit_seconds": fit_seconds,
         "time_limit": time_limit if model_type == "autogluon" else None,
     }
     return TrainedCostModel(model, model_type, table, results, fit_seconds, metadata,
-                            native.name if native else "", baseline_results)
+                            native.name if native else "", baseline_results, randoms, cpu_out)

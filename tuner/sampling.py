@@ -22,6 +22,12 @@ from lorien.tuning_log import Measurement, TuningLog, label_latency
 OUTLIER_SPREAD = 1.25
 
 
+def sample_seed(workload: Workload) -> int:
+    """The seed a workload's random samples are drawn with: its key's, so a re-run draws the
+    same schedules."""
+    return int(content_hash(workload.key, "random-samples")[:8], 16)
+
+
 def measure_random_samples(dialect: Dialect, workload: Workload, target: Target, count: int,
                            options: TuneOptions) -> TuningLog:
     """A log of ``count`` schedules drawn at random from the workload's design space and measured
@@ -34,8 +40,8 @@ def measure_random_samples(dialect: Dialect, workload: Workload, target: Target,
     Raises:
         TuningError: the dialect cannot sample the kernel's design space.
     """
-    seed = int(content_hash(workload.key, "random-samples")[:8], 16)
-    candidates = dialect.candidates(workload, target, [], None, CandidateOptions(samples=count, seed=seed))
+    sampling = CandidateOptions(samples=count, seed=sample_seed(workload))
+    candidates = dialect.candidates(workload, target, [], None, sampling)
     schedules = [s for s, origin in zip(candidates.schedules, candidates.origins, strict=True)
                  if origin == "space"][:count]
     started = time.time()

@@ -57,8 +57,20 @@ def follow(queue: JobQueue, job_ids: Sequence[str], *, poll_s: float = 1.0,
         keep_going: called every poll with the jobs; returning False stops waiting early.
     """
     seen: tuple[tuple[str, int], ...] | None = None
+    ended: dict[str, Job] = {}
     while True:
-        jobs = [job for job in (queue.get(i) for i in job_ids) if job is not None]
+        # one query for the jobs still going; each ended job is read once (following hundreds of
+        # jobs must not keep the machine that measures them busy)
+        going = {job.job_id: job for job in queue.jobs(("waiting", "running"))}
+        for job_id in job_ids:
+            if job_id in going:
+                ended.pop(job_id, None)
+            elif job_id not in ended and (job := queue.get(job_id)) is not None:
+                if job.state in TERMINAL_STATES:
+                    ended[job_id] = job
+                else:  # it started or was requeued between the two reads
+                    going[job_id] = job
+        jobs = [found for i in job_ids if (found := going.get(i) or ended.get(i)) is not None]
         now = tuple((job.state, job.attempts) for job in jobs)
         if now != seen and on_change is not None:
             on_change(jobs)

@@ -40,7 +40,7 @@ from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.schedule import Trace
 
 from lorien.dialects.base import CandidateOptions, Candidates
-from lorien.dialects.tvm.features import pool_stores
+from lorien.dialects.tvm.features import FEATURE_WIDTH, schedule_row
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
 from lorien.dialects.tvm.target import host_cores, to_tvm_target
 from lorien.dialects.tvm.tuning import schedule_json
@@ -122,13 +122,16 @@ class _Collected:
 
 
 def features_of(context: ms.TuneContext, schedules: Sequence[tvm.s_tir.Schedule]) -> np.ndarray:
-    """Pooled per-store features (see :mod:`lorien.dialects.tvm.features`) of scheduled kernels."""
+    """The features of scheduled kernels (see :mod:`lorien.dialects.tvm.features`), as
+    :meth:`TVMDialect.schedule_features` gives them for their traces."""
     if not schedules:
-        return np.zeros((0, 3 * 164), dtype=np.float32)
+        return np.zeros((0, FEATURE_WIDTH), dtype=np.float32)
     args_info = ArgInfo.from_prim_func(context.mod["main"])
     candidates = [ms.MeasureCandidate(sch, args_info) for sch in schedules]
     extracted = ms.feature_extractor.PerStoreFeature().extract_from(context, candidates)
-    return np.stack([pool_stores(stores.numpy().astype(np.float32)) for stores in extracted])
+    config = json.loads(str(context.target))
+    return np.stack([schedule_row(stores.numpy().astype(np.float32), schedule_json(sch.trace), config)
+                     for sch, stores in zip(schedules, extracted, strict=True)])
 
 
 def _context(mod: tvm.IRModule, target: tvm.target.Target, strategy: Any,

@@ -41,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="claims of a job before it fails for good (2)")
     parser.add_argument("--plan-only", action="store_true", help="print the plan and what is missing")
     parser.add_argument("--summary-only", action="store_true",
-                        help=f"only rewrite the logs' manifest ({SUMMARY_KEY}: workloads and "
-                             "measurements per CPU) and print it")
+                        help=f"only print what the logs hold (workloads, measurements per CPU) as JSON: "
+                             f"the data set's {SUMMARY_KEY}")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
         measured_trials,
         plan_campaign,
         random_samples_measured,
+        summarize_logs,
         write_manifest,
-        write_summary,
     )
     from lorien.datasets.zoo import zoo_names
     from lorien.dialects import get_dialect
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.summary_only:
         logs = open_logs(logs_uri)
         try:
-            print_json(write_summary(logs))
+            print_json(summarize_logs(logs))
         finally:
             logs.close()
         return 0
@@ -114,18 +114,18 @@ def run(args: argparse.Namespace) -> int:
         report = queue.enqueue(specs, force=True, max_attempts=args.max_attempts)  # the logs lack them
         print(f"queued {len(report.added)} new and {len(report.requeued)} requeued job(s); "
               f"{len(report.queued)} already in the queue", flush=True)
-        try:
-            jobs = run_and_follow(queue, report.active, args.workers, store_uri, logs_uri, args) \
-                if args.workers and report.active else []
-        finally:  # interrupted too: the manifest says what the logs hold
-            logs = open_logs(logs_uri)
-            try:
-                write_summary(logs)
-            finally:
-                logs.close()
+        jobs = run_and_follow(queue, report.active, args.workers, store_uri, logs_uri, args, poll_s=5.0) \
+            if args.workers and report.active else []
     print_jobs(jobs)
     failed = [job for job in jobs if job.state != "done"]
-    print(f"measured {len(jobs) - len(failed)} workload(s), failed {len(failed)}")
+    logs = open_logs(logs_uri)
+    try:
+        total = summarize_logs(logs, dialect.name)["total"]
+    finally:
+        logs.close()
+    print(f"measured {len(jobs) - len(failed)} workload(s), failed {len(failed)}; the logs hold "
+          f"{total['workloads']} workloads, {total['measurements']} measurements "
+          f"({total['random']} random samples)", flush=True)
     if failed:
         raise TuningError(f"{len(failed)} workload(s) could not be measured (see 'lorien jobs')")
     return 0

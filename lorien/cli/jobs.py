@@ -49,7 +49,7 @@ def run_list(args: argparse.Namespace) -> int:
     print(", ".join(f"{counts[state]} {state}" for state in JOB_STATES))
     now = time.time()
     if jobs:
-        print_table(["job", "tier", "state", "attempts", "trials", "best", "worker", "workload",
+        print_table(["job", "tier", "state", "attempts", "budget", "best", "worker", "workload",
                      "last error"], [_row(job, now) for job in jobs])
     return 0
 
@@ -62,7 +62,7 @@ def _row(job: Job, now: float) -> list[str]:
     holder = job.worker or "-"
     if job.batch_job_id:
         holder = f"{holder} [batch {job.batch_job_id}]"
-    return [job.job_id, job.spec.tier, state, f"{job.attempts}/{job.max_attempts}", str(job.spec.trials),
+    return [job.job_id, job.spec.tier, state, f"{job.attempts}/{job.max_attempts}", job.spec.budget_text,
             format_seconds(best) if best else "-", holder[:48], job.spec.workload_name[:50],
             (job.error or "-")[:90]]
 

@@ -35,7 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "XGBoost) on the same held-out networks and training rows")
     parser.add_argument("--plots", metavar="DIR", type=Path, default=None,
                         help="write predicted_vs_measured.png and top_k_by_network.png into DIR")
-    parser.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    parser.add_argument("--feature-cache", metavar="DIR", type=Path, default=None,
+                        help="keep schedule features here between runs (default: under Lorien's data "
+                             "folder)")
+    parser.add_argument("--no-feature-cache", action="store_true", help="compute every feature anew")
+    parser.add_argument("--json", action="store_true",
+                        help="print the metadata as JSON (its 'summary': each model's and baseline's "
+                             "workload-weighted leave-network-out top1 and top5)")
     parser.set_defaults(handler=run)
 
 
@@ -45,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from lorien.training.pipeline import train_cost_model
     from lorien.training.registry import register_model
 
+    cache = None if args.no_feature_cache else (args.feature_cache or data_dir() / "feature-cache")
     trained = train_cost_model(open_logs(args.logs), args.model_type, args.held_out,
-                               time_limit=args.time_limit,
-                               progress=sys.stderr.isatty(), baseline=args.baseline)
+                               time_limit=args.time_limit, progress=sys.stderr.isatty(),
+                               baseline=args.baseline, cache=cache)
     tag = register_model(args.out, trained.model, trained.metadata)
     plots = []
     if args.plots is not None:
@@ -68,13 +75,17 @@ def run(args: argparse.Namespace) -> int:
           f"{data['workloads']} workloads ({data['failed_rows']} failed measurements kept; "
           f"{data['skipped_logs']} unreadable logs, {data['skipped_lines']} bad lines skipped); "
           f"fit {trained.fit_seconds:.1f} s")
-    rows = [[r.network, args.model_type, r.test_workloads,
-             *(f"{r.metrics[m]:.3f}" for m in METRICS)] for r in trained.held_out]
-    rows += [[r.network, trained.baseline_name, r.test_workloads,
-              *(f"{r.metrics[m]:.3f}" for m in METRICS)] for r in trained.baseline]
-    if rows:
-        print_table(["held-out network", "model", "workloads", "top1", "top5", "ndcg@5", "pairwise"],
-                    sorted(rows, key=lambda row: row[0]))
+    evaluated = {args.model_type: trained.held_out, "random": trained.random,
+                 **({trained.baseline_name: trained.baseline} if trained.baseline else {})}
+    for title, by_model in (("held-out network", evaluated), ("held-out CPU", trained.cpu_out)):
+        rows = [[r.network, name, r.test_workloads, *(f"{r.metrics[m]:.3f}" for m in METRICS)]
+                for name, results in by_model.items() for r in results]
+        if rows:
+            print_table([title, "model", "workloads", "top1", "top5", "ndcg@5", "pairwise"],
+                        sorted(rows, key=lambda row: row[0]))
+    for title, key in (("leave-network-out", "summary"), ("leave-CPU-out", "summary_leave_cpu_out")):
+        for name, means in trained.metadata[key].items():
+            print(f"{title} (workload-weighted): {name} top1 {means['top1']:.3f} top5 {means['top5']:.3f}")
     for path in plots:
         print(f"wrote {path}")
     return 0

@@ -135,7 +135,7 @@ def _worker_flags(args: argparse.Namespace) -> list[str]:
 
 
 def run_and_follow(queue, job_ids: Sequence[str], workers: int, store_uri: str, logs_uri: str,  # type: ignore[no-untyped-def]
-                    args: argparse.Namespace) -> list[Job]:
+                    args: argparse.Namespace, poll_s: float = 0.5) -> list[Job]:
     """Start ``workers`` local worker processes (restarting them while jobs remain) and follow
     the jobs with a progress bar until every one has ended."""
     from tqdm import tqdm
@@ -164,7 +164,7 @@ def run_and_follow(queue, job_ids: Sequence[str], workers: int, store_uri: str, 
         bar.refresh()
 
     try:
-        return follow(queue, job_ids, poll_s=0.5, on_change=on_change, keep_going=keep_going)
+        return follow(queue, job_ids, poll_s=poll_s, on_change=on_change, keep_going=keep_going)
     finally:
         bar.close()
         supervisor.stop()

@@ -82,60 +82,19 @@ def test_random_samples_and_the_search_are_counted_apart(tmp_path: Path) -> None
     assert [item.workload.key for item in pending(plan, sampled, 16)] == ["bb"]
 
 
-def test_random_samples_are_measured_and_marked(tmp_path: Path) -> None:
-    from lorien.dialects import TuneOptions
-    from lorien.tuner.sampling import measure_random_samples
-    from lorien.tuning_log import parse_tuning_log
-    from tests.tvm_models import small_mlp
+def test_random_samples_are_drawn_the_same_way_again() -> None:
+    """A resumed campaign re-draws the samples of a workload it was measuring when stopped: the
+    same schedules (the draw is seeded by the workload key), each one distinct."""
+    from lorien.dialects import CandidateOptions
+    from lorien.tuner.sampling import sample_seed
+    from tests.tvm_models import small_conv
 
     dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
-    [use] = dialect.extract(dialect.load_model(small_mlp()), target)
-    log = measure_random_samples(dialect, use.workload, target, 3, TuneOptions(trials=3, repeat=2))
-    assert log.trials == 3 and len(log.measurements) == 3 and len(log.succeeded) >= 2
-    assert {m.origin for m in log.measurements} == {"random"}
-    assert len({m.schedule for m in log.measurements}) == 3
-    again = parse_tuning_log(log.to_bytes()).log
-    assert [m.origin for m in again.measurements] == ["random"] * 3
-    # the same workload draws the same schedules next time (a resumed campaign repeats nothing new)
-    redo = measure_random_samples(dialect, use.workload, target, 3, TuneOptions(trials=3, repeat=1))
-    assert [m.schedule for m in redo.measurements] == [m.schedule for m in log.measurements]
-
-
-def test_jobs_ask_only_for_what_the_logs_lack() -> None:
-    from lorien.datasets.campaign import CampaignWorkload, campaign_specs
-
-    plan = [CampaignWorkload(workload(k), ("n@1",)) for k in ("aa", "bb", "cc", "dd")]
-    specs = campaign_specs(plan, "fake", CPU_A, "b1", searched={"aa": 64, "bb": 32, "cc": 8},
-                           sampled={"aa": 16, "cc": 16, "dd": 4}, trials=32, random_samples=16,
-                           remeasure=4)
-    assert [(s.workload_key, s.trials, s.random_samples) for s in specs] == [
-        ("bb", 0, 16), ("cc", 32, 0), ("dd", 32, 16)]
-    assert all(s.remeasure == 4 and s.target == CPU_A and s.build == "b1" for s in specs)
-    assert [s.priority for s in specs] == [3, 2, 1]  # the plan's order, first planned first
-    known = campaign_specs(plan, "fake", CPU_A, "b1", searched={}, sampled={}, trials=32,
-                           random_samples=16, remeasure=0, known={"aa", "cc"})
-    assert [s.priority for s in known] == [4, 3 + 4, 2, 1 + 4]  # kernels new to the data set first
-    assert campaign_specs(plan, "fake", CPU_A, "b1", searched={}, sampled={}, trials=32,
-                          random_samples=0, remeasure=0)[0].random_samples == 0
-
-
-def test_the_manifest_matches_the_shipped_logs() -> None:
-    import json
-
-    from lorien.datasets.campaign import SUMMARY_KEY, read_networks, summarize_logs
-    from lorien.logstore import read_logs
-    from lorien.serving.seed import tuning_logs_dir
-
-    logs = LocalLogStore(tuning_logs_dir())
-    shipped = json.loads(logs.get(SUMMARY_KEY))
-    assert summarize_logs(logs) == shipped, "rewrite it: lorien campaign --summary-only --logs ..."
-    assert shipped["unreadable_logs"] == 0 and shipped["unreadable_lines"] == 0
-    assert sum(cpu["measurements"] for cpu in shipped["cpus"].values()) == shipped["total"]["measurements"]
-    # every logged workload is placed in its networks by a plan's manifest
-    networks = read_networks(logs)
-    logged = {log.workload.key for log in read_logs(logs, prefix="tvm/")[0]}
-    assert logged <= networks.keys()
+    [use] = dialect.extract(dialect.load_model(small_conv()), target)
+    options = CandidateOptions(samples=4, seed=sample_seed(use.workload))
+    draws = [dialect.candidates(use.workload, target, [], None, options).schedules for _ in range(2)]
+    assert draws[0] == draws[1] and len(set(draws[0])) == 4
 
 
 def test_search_kind_reads_the_log_and_dates_unrecorded_ones() -> None:
@@ -163,7 +122,6 @@ def test_the_campaign_resumes_from_its_logs_alone(tmp_path: Path, capsys: pytest
     import json
 
     from lorien.cli.main import main
-    from lorien.datasets.campaign import SUMMARY_KEY
     from lorien.logstore import read_logs
 
     logs_dir = tmp_path / "logs"
@@ -174,6 +132,7 @@ def test_the_campaign_resumes_from_its_logs_alone(tmp_path: Path, capsys: pytest
     assert "queued 1 new" in capsys.readouterr().out
     assert main([*base, "--store", f"sqlite:///{tmp_path}/fresh.db"]) == 0
     out = capsys.readouterr().out
+    assert "the logs hold 2 workloads, 10 measurements (6 random samples)" in out
     assert ("1 complete; 1 to do (1 new to the data set): 1 to search (2 trials), 1 to sample "
             "(3 random schedules)") in out
     assert "queued 1 new" in out
@@ -184,12 +143,14 @@ def test_the_campaign_resumes_from_its_logs_alone(tmp_path: Path, capsys: pytest
         assert log.machine is not None and log.machine["cores"] >= 1
         origins = {m.origin for m in log.measurements}
         assert origins == ({"random"} if log.search is None else {"search"})
+        assert len({m.schedule for m in log.measurements}) == len(log.measurements)
         assert len(log.measurements) == (3 if log.search is None else 2)
     # the fastest search pick of each workload was measured twice: its runs doubled
     for log in (log for log in logs if log.search is not None and log.succeeded):
         fastest = min(log.succeeded, key=lambda m: m.latency.min)  # type: ignore[union-attr]
         assert len(fastest.latency.runs) == 2 * 3  # type: ignore[union-attr]
-    summary = json.loads((logs_dir / SUMMARY_KEY).read_text())
+    assert main([*base, "--summary-only"]) == 0
+    summary = json.loads(capsys.readouterr().out)
     assert summary["total"]["workloads"] == 2 and summary["total"]["random"] == 6
     assert main([*base, "--store", f"sqlite:///{tmp_path}/fresh.db", "--plan-only"]) == 0
     assert "2 complete; 0 to do" in capsys.readouterr().out

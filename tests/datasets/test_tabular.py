@@ -9,6 +9,7 @@ import pytest
 
 from lorien.datasets.tabular import DESCRIPTOR_NAMES, OP_KINDS, build_table, workload_descriptors
 from lorien.dialects import get_dialect
+from lorien.dialects.tvm.features import FEATURE_WIDTH
 from lorien.errors import InvalidInput
 from lorien.logstore import LocalLogStore, log_key, read_logs
 from lorien.records import Latency
@@ -43,7 +44,7 @@ def test_table_from_logs(tmp_path: Path) -> None:
     found, skipped_logs, _ = read_logs(logs)
     table = build_table(dialect, found, skipped_logs=skipped_logs)
     assert len(table) == len(schedules) + 1 and table.skipped_logs == 1
-    assert table.features.shape[1] == 492 + len(DESCRIPTOR_NAMES)
+    assert table.features.shape[1] == FEATURE_WIDTH + len(DESCRIPTOR_NAMES)
     assert table.score.max() == pytest.approx(1.0)
     assert table.score[1] == pytest.approx(0.5)
     assert table.failed[-1] and table.score[-1] == 0 and np.isinf(table.latency[-1])
@@ -54,3 +55,37 @@ def test_table_from_logs(tmp_path: Path) -> None:
 def test_no_measurement_is_a_clear_error() -> None:
     with pytest.raises(InvalidInput, match="nothing to train on"):
         build_table(get_dialect("tvm"), [])
+
+
+def test_a_feature_cache_gives_the_same_table_without_featurising_again(tmp_path: Path) -> None:
+    from lorien.datasets.feature_cache import FeatureCache
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    [use] = dialect.extract(dialect.load_model(tvm_models.small_conv()), target)
+    schedules = tvm_models.sampled_schedules(use.workload, target)
+    logs = [TuningLog(use.workload, target, dialect.build_id(), 4, 0.0, 1.0, tuple(
+        Measurement(s, Latency(((i + 1) * 1e-3,))) for i, s in enumerate(part)))
+        for part in (schedules[:4], schedules[4:])]
+    native = dialect.native_cost_model()
+    calls: list[int] = []
+
+    def counted(workload, target, found):  # type: ignore[no-untyped-def]
+        calls.append(len(found))
+        return native.featurize(workload, target, found)
+
+    plain = build_table(dialect, logs)
+    for recipe, featurize in (("features", None), ("native", counted)):
+        cache = FeatureCache(tmp_path, recipe)
+        first = build_table(dialect, logs, cache=cache, featurize=featurize)
+        again = build_table(dialect, logs, cache=cache, featurize=featurize)
+        assert len(first) == len(again) == len(schedules)
+        if featurize is None:
+            assert np.array_equal(first.features, plain.features)
+            assert np.array_equal(again.features, plain.features)
+        else:  # ragged per-store blocks come back block by block
+            assert calls == [4, len(schedules) - 4]
+            assert all(np.array_equal(a, b) for a, b in zip(first.features, again.features, strict=True))
+    (next(tmp_path.rglob("*.npz"))).write_bytes(b"torn")  # an unreadable entry is computed again
+    assert np.array_equal(build_table(dialect, logs, cache=FeatureCache(tmp_path, "features")).features,
+                          plain.features)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lorien.dialects import CandidateOptions, Dialect, get_dialect
+from lorien.dialects.tvm.features import FEATURE_WIDTH
 from lorien.errors import InvalidInput
 from lorien.lookup import find_schedule
 from lorien.predictor import (
@@ -104,7 +105,7 @@ def test_neighbours_schedules_are_adapted_into_valid_schedules(setup: Setup) -> 
     found = setup.dialect.candidates(setup.conv, setup.target, seeds, None,
                                      CandidateOptions(samples=0, evolve=False))
     assert 1 <= len(found) <= len(seeds) and set(found.origins) == {"neighbour"}
-    assert found.features.shape == (len(found), 492)
+    assert found.features.shape == (len(found), FEATURE_WIDTH)
     for schedule in found.schedules:
         assert schedule not in seeds  # re-tiled for this workload's extents
         setup.dialect.apply(setup.conv, ScheduleRecord("tvm", setup.conv.key, setup.target, "b", schedule,
@@ -117,7 +118,7 @@ def test_mutants_are_valid_new_schedules_one_decision_away(setup: Setup) -> None
     found = setup.dialect.candidates(setup.conv, setup.target, seeds, None, options)
     mutants = [s for s, origin in zip(found.schedules, found.origins, strict=True) if origin == "mutant"]
     assert len(mutants) >= 4 and not set(mutants) & set(seeds)
-    assert found.features.shape == (len(found), 492)
+    assert found.features.shape == (len(found), FEATURE_WIDTH)
     again = setup.dialect.candidates(setup.conv, setup.target, seeds, None, options)
     assert again.schedules == found.schedules  # the seed decides
     for schedule in mutants[:4]:
@@ -152,7 +153,7 @@ def test_a_cost_model_of_other_features_is_refused(setup: Setup) -> None:
 
 def test_the_shipped_model_reads_back_without_pickle(tmp_path: Path) -> None:
     model = LightGBMRankingCostModel.from_text(MODEL_TEXT.read_text())
-    assert model.n_features_in_ == 492 + 20
+    assert model.n_features_in_ == FEATURE_WIDTH + 20
     with pytest.raises(InvalidInput, match="LightGBM"):
         LightGBMRankingCostModel.from_text("not a model")
 

@@ -24,7 +24,8 @@ def make_table(rows_per_workload: int = 20) -> LogTable:
     best = {k: latency[keys == k].min() for k in NETWORKS}
     score = np.array([best[k] for k in keys]) / latency
     return LogTable(features=features, score=score, latency=latency,
-                    failed=np.zeros(len(keys), bool), workload_keys=keys)
+                    failed=np.zeros(len(keys), bool), workload_keys=keys,
+                    targets=np.full(len(keys), "cpu"))
 
 
 def test_split_holds_out_the_whole_model_family() -> None:
@@ -58,5 +59,28 @@ def test_variants_joined_by_plus_are_held_out_together() -> None:
 def test_results_keep_their_predictions() -> None:
     [result] = leave_network_out(make_table(), NETWORKS, lambda: GradientBoostingCostModel(max_iter=30),
                                  ["vgg16"])
-    assert len(result.predicted) == len(result.score) == len(result.workload_keys) == result.test_rows
-    assert set(result.workload_keys) == {"b", "d"}
+    assert len(result.predicted) == len(result.score) == len(result.groups) == result.test_rows
+    assert set(result.groups) == {"b@cpu", "d@cpu"}
+
+
+def test_each_cpu_is_held_out_in_turn_and_ranked_on_its_own() -> None:
+    from lorien.training.evaluation import cpus_of, leave_cpu_out, random_pick, workload_weighted
+
+    table = make_table()
+    cpu_a = '{"kind":"llvm","mcpu":"a"}'
+    twice = np.r_[table.workload_keys, table.workload_keys]
+    table = LogTable(features=np.vstack([table.features, table.features]),
+                     score=np.r_[table.score, table.score], latency=np.r_[table.latency, 3 * table.latency],
+                     failed=np.r_[table.failed, table.failed], workload_keys=twice,
+                     targets=np.array([cpu_a] * len(table) + ["other"] * len(table)))
+    assert cpus_of(table) == ["a", "other"]
+    # a workload on two CPUs is two groups: latencies never compare across CPUs
+    assert len(set(table.groups)) == 2 * len(NETWORKS)
+    results = leave_cpu_out(table, lambda: GradientBoostingCostModel(max_iter=30))
+    assert [r.network for r in results] == ["a", "other"]
+    assert all(r.test_rows == len(table) // 2 and r.train_rows == len(table) // 2 for r in results)
+    assert all(r.metrics["top1"] > 0.8 for r in results)  # the features say it all, on either CPU
+    floor = random_pick(table, "a", np.array([t == cpu_a for t in table.targets]))
+    assert floor.metrics["top1"] < results[0].metrics["top1"] and floor.train_rows == 0
+    assert workload_weighted([floor, results[0]])["top1"] == pytest.approx(
+        (floor.metrics["top1"] + results[0].metrics["top1"]) / 2)

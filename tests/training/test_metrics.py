@@ -48,3 +48,22 @@ def test_workloads_with_one_schedule_have_nothing_to_rank() -> None:
 def test_mismatched_lengths() -> None:
     with pytest.raises(ValueError):
         ranking_report(np.zeros(2), np.zeros(3), np.zeros(3))
+
+
+def test_a_random_pick_scores_its_exact_expectation() -> None:
+    import itertools
+
+    from lorien.training.metrics import random_ranking_report
+
+    latency = np.array([1.0, 2.0, 4.0, np.inf, 3.0, 1.5, 8.0, 2.0])
+    group = np.array(["a"] * 6 + ["b"] * 2)
+    relevance = {"a": np.where(np.isfinite(latency[:6]), 1.0 / latency[:6], 0.0), "b": np.array([1.0, 0.25])}
+
+    def brute(k: int, rel: np.ndarray) -> float:
+        subsets = itertools.combinations(range(len(rel)), min(k, len(rel)))
+        return float(np.mean([rel[list(c)].max() for c in subsets]))
+
+    report = random_ranking_report(latency, group)
+    for name, k in (("top1", 1), ("top5", 5)):
+        assert report[name] == pytest.approx(np.mean([brute(k, rel) for rel in relevance.values()]))
+    assert report["pairwise_accuracy"] == 0.5 and 0 < report["ndcg@5"] < 1

@@ -23,6 +23,7 @@ def log_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     logs = LocalLogStore(folder)
     dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
+    other_cpu = dialect.parse_target('{"kind": "llvm", "mcpu": "haswell", "num-cores": 4}')
     rng = np.random.default_rng(0)
     plan = []
     for network, factory in (("conv@1", tvm_models.small_conv), ("mlp@1", tvm_models.small_mlp)):
@@ -31,8 +32,12 @@ def log_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         measurements = [Measurement(s, Latency((float(rng.uniform(1e-4, 1e-3)),))) for s in schedules]
         measurements.append(Measurement(schedules[0], None, "build failed"))
         log = TuningLog(use.workload, target, dialect.build_id(), 13, 0.0, 1.0, tuple(measurements))
-        data = log.to_bytes()
-        logs.put(log_key("tvm", use.workload.key, data), data)
+        # the same schedules measured on a second CPU (6 of them): logs of two CPUs train together
+        elsewhere = TuningLog(use.workload, other_cpu, dialect.build_id(), 6, 0.0, 1.0, tuple(
+            Measurement(s, Latency((float(rng.uniform(1e-4, 1e-3)),))) for s in schedules[:6]))
+        for each in (log, elsewhere):
+            data = each.to_bytes()
+            logs.put(log_key("tvm", use.workload.key, data), data)
         plan.append(CampaignWorkload(use.workload, (network,)))
     write_manifest(logs, plan)
     logs.put("tvm/truncated/x.jsonl.gz", data[: len(data) // 3])
@@ -48,6 +53,7 @@ def test_train_registers_an_evaluated_model(log_folder: Path, model_type: str,
     assert summary["feature_version"] == get_dialect("tvm").feature_version
     assert summary["training_data"]["workloads"] == 2
     assert summary["training_data"]["failed_rows"] == 2
+    assert len(summary["training_data"]["cpus"]) == 2
     assert set(summary["held_out"]) == {"conv", "mlp"}
     assert all(0 <= m["pairwise_accuracy"] <= 1 for m in summary["held_out"].values())
 
@@ -87,6 +93,14 @@ def test_train_with_the_metaschedule_baseline_and_plots(log_folder: Path, tmp_pa
     summary = json.loads(capsys.readouterr().out)
     assert summary["baseline"]["name"] == "metaschedule-xgb"
     assert set(summary["baseline"]["held_out"]) == set(summary["held_out"]) == {"conv", "mlp"}
+    # one summary per model and baseline, on the same splits, and each CPU held out in turn
+    for key in ("summary", "summary_leave_cpu_out"):
+        assert set(summary[key]) == {"sklearn", "random", "metaschedule-xgb"}
+        assert all(set(m) == {"top1", "top5"} and 0 < m["top1"] <= m["top5"] <= 1
+                   for m in summary[key].values())
+    cpus = summary["training_data"]["cpus"]
+    assert len(cpus) == 2 and "haswell" in cpus
+    assert all(set(found) == set(cpus) for found in summary["leave_cpu_out"].values())
 
 
 def test_plots_into_an_unwritable_place_is_one_line(log_folder: Path, tmp_path: Path,
