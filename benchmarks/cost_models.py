@@ -10,7 +10,7 @@ the floor, scored exactly on the same rows. When the logs hold several CPUs, eac
 out in turn (leave-CPU-out). ``--ablation`` adds LightGBM on subsets of the features. Plots go to
 ``--plots``; features are kept in ``--feature-cache`` between runs.
 
-    python benchmarks/cost_models.py --logs file://$PWD/datasets/tuning_logs --ablation
+    python benchmarks/cost_models.py --logs file://$PWD/datasets/tuning_logs --ablation pooled
 """
 
 from __future__ import annotations
@@ -90,8 +90,10 @@ def main() -> None:
     parser.add_argument("--model-types", nargs="+", default=list(MODEL_TYPES))
     parser.add_argument("--time-limit", type=float, default=60.0, help="AutoGluon's per fit")
     parser.add_argument("--no-baseline", action="store_true", help="skip the compiler's own model")
-    parser.add_argument("--ablation", action="store_true",
-                        help="also evaluate LightGBM on subsets of the features")
+    parser.add_argument("--ablation", nargs="*", default=[], metavar="SUBSET",
+                        choices=["pooled", "+main store", "+trace"],
+                        help="also evaluate LightGBM on these subsets of the features: 'pooled' (the "
+                             "earlier recipe), '+main store', '+trace' (everything but the CPU)")
     parser.add_argument("--feature-cache", type=Path, default=data_dir() / "feature-cache")
     parser.add_argument("--plots", type=Path, default=Path("benchmarks/results/cost_models"))
     args = parser.parse_args()
@@ -109,9 +111,9 @@ def main() -> None:
 
     candidates: list[tuple[str, LogTable, Callable[[], Any]]] = [
         (name, table, lambda name=name: MODEL_TYPES[name](args.time_limit)) for name in args.model_types]
-    if args.ablation:
-        candidates += [(f"lightgbm {subset}", with_columns(table, columns), MODEL_TYPES["lightgbm"])
-                       for subset, columns in column_sets(table.features.shape[1]).items()]
+    subsets = column_sets(table.features.shape[1]) if args.ablation else {}
+    candidates += [(f"lightgbm {subset}", with_columns(table, subsets[subset]), MODEL_TYPES["lightgbm"])
+                   for subset in args.ablation]
     native = None if args.no_baseline else dialect.native_cost_model()
     if native is not None:
         native_table = build_table(dialect, data.tuning_logs, progress=True, featurize=native.featurize,

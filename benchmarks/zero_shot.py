@@ -18,7 +18,9 @@ machine, side by side:
   matches Lorien's latency tells how much tuning time Lorien saves), the 1-trial rung being
   MetaSchedule at about Lorien's wall-clock;
 * MetaSchedule with 64 trials per kernel: the best schedules of the shipped campaign logs (searched
-  on another x86 CPU of the same build, re-timed here), with the time that search took.
+  on another x86 CPU of the same build, re-timed here), with the time that search took;
+* with ``--also LABEL=STORE``, the build from another store (an earlier run's ``lorien.db``: the
+  instant answers of an earlier cost model, before and after timed in the same rounds).
 
 Resumable: every stage writes its result under ``--workdir`` and is skipped when found; tuning
 commits after each kernel. At the end every TVM build but untuned TVM is timed again, in turn,
@@ -41,13 +43,14 @@ from typing import Any
 
 import numpy as np
 
-from lorien.config import open_logs, open_store
+from lorien.config import data_dir, open_logs, open_store
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.eager import time_torch_eager_alone
 from lorien.datasets.zoo import load_model, model_family
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.logstore import LocalLogStore, read_logs
 from lorien.predictor import BudgetedPredictor, CostModelScorer, PredictOptions, ZeroShotPredictor
+from lorien.records import content_hash
 from lorien.serving.seed import seed_store, shipped_metadata, tuning_logs_dir
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.pipeline import load_training_data
@@ -91,6 +94,9 @@ def main() -> None:
                         metavar="FRACTION",
                         help="deliver within these fractions of MetaSchedule-64's tuning time for the "
                              "network (default: 1/50, 1/20, 1/10)")
+    parser.add_argument("--also", action="append", default=[], metavar="LABEL=STORE",
+                        help="also time the build from this SQLite store file under LABEL, side by "
+                             "side (e.g. an earlier run's lorien.db: before and after in one run)")
     parser.add_argument("--with-evolution", action="store_true",
                         help="also deliver with model-guided evolution adding candidates (off by default): "
                              "what the evolution adds or costs")
@@ -105,11 +111,11 @@ def main() -> None:
     excluded = held_out_keys(args.network)
 
     def train() -> dict[str, Any]:
-        data = load_training_data(LocalLogStore(tuning_logs_dir()))
+        data = load_training_data(LocalLogStore(tuning_logs_dir()), cache=data_dir() / "feature-cache")
         keep = ~np.isin(data.table.workload_keys, sorted(excluded))
         started = time.perf_counter()
         fitted = LightGBMRankingCostModel().fit(data.table.features[keep], data.table.score[keep],
-                                                group=data.table.workload_keys[keep])
+                                                group=data.table.groups[keep])
         (workdir / "cost_model.txt").write_text(fitted.to_text())
         return {"rows": int(keep.sum()), "rows_held_out": int((~keep).sum()),
                 "fit_seconds": time.perf_counter() - started}
@@ -232,6 +238,15 @@ def main() -> None:
         result = stage(workdir, f"metaschedule_{trials}", tune)
         rows.append((f"MetaSchedule {trials} trial(s)/kernel", result, result["tuning_s"]))
         builds[rows[-1][0]] = workdir / f"metaschedule-{trials}.db"
+
+    for also in args.also:
+        label, _, path = also.partition("=")
+        if not label or not Path(path).is_file():
+            parser.error(f"--also takes LABEL=STORE with an existing SQLite file, got {also!r}")
+        store_path = Path(path).resolve()
+        rows.append((label, stage(workdir, f"also_{content_hash(label, length=8)}",
+                                  lambda p=store_path: latency_with(open_store(f"sqlite:///{p}"))), None))
+        builds[label] = store_path
 
     # every build timed again at the end, in turn, round after round: a model's latency measured
     # minutes apart on a shared machine moved by up to 20% (ResNet-18's instant answers: 96 ms in
