@@ -97,6 +97,42 @@ def test_random_samples_are_drawn_the_same_way_again() -> None:
     assert draws[0] == draws[1] and len(set(draws[0])) == 4
 
 
+def test_jobs_ask_only_for_what_the_logs_lack() -> None:
+    from lorien.datasets.campaign import CampaignWorkload, campaign_specs
+
+    plan = [CampaignWorkload(workload(k), ("n@1",)) for k in ("aa", "bb", "cc", "dd")]
+    specs = campaign_specs(plan, "fake", CPU_A, "b1", searched={"aa": 64, "bb": 32, "cc": 8},
+                           sampled={"aa": 16, "cc": 16, "dd": 4}, trials=32, random_samples=16,
+                           remeasure=4)
+    assert [(s.workload_key, s.trials, s.random_samples) for s in specs] == [
+        ("bb", 0, 16), ("cc", 32, 0), ("dd", 32, 16)]
+    assert all(s.remeasure == 4 and s.target == CPU_A and s.build == "b1" for s in specs)
+    assert [s.priority for s in specs] == [3, 2, 1]  # the plan's order, first planned first
+    known = campaign_specs(plan, "fake", CPU_A, "b1", searched={}, sampled={}, trials=32,
+                           random_samples=16, remeasure=0, known={"aa", "cc"})
+    assert [s.priority for s in known] == [4, 3 + 4, 2, 1 + 4]  # kernels new to the data set first
+    assert campaign_specs(plan, "fake", CPU_A, "b1", searched={}, sampled={}, trials=32,
+                          random_samples=0, remeasure=0)[0].random_samples == 0
+
+
+def test_the_manifest_matches_the_shipped_logs() -> None:
+    import json
+
+    from lorien.datasets.campaign import SUMMARY_KEY, read_networks, summarize_logs
+    from lorien.logstore import read_logs
+    from lorien.serving.seed import tuning_logs_dir
+
+    logs = LocalLogStore(tuning_logs_dir())
+    shipped = json.loads(logs.get(SUMMARY_KEY))
+    assert summarize_logs(logs) == shipped, "rewrite it: lorien campaign --summary-only --logs ..."
+    assert shipped["unreadable_logs"] == 0 and shipped["unreadable_lines"] == 0
+    assert sum(cpu["measurements"] for cpu in shipped["cpus"].values()) == shipped["total"]["measurements"]
+    # every logged workload is placed in its networks by a plan's manifest
+    networks = read_networks(logs)
+    logged = {log.workload.key for log in read_logs(logs, prefix="tvm/")[0]}
+    assert logged <= networks.keys()
+
+
 def test_search_kind_reads_the_log_and_dates_unrecorded_ones() -> None:
     import dataclasses
 
