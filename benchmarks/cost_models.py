@@ -87,7 +87,7 @@ def with_columns(table: LogTable, columns: np.ndarray) -> LogTable:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logs", required=True)
-    parser.add_argument("--model-types", nargs="+", default=list(MODEL_TYPES))
+    parser.add_argument("--model-types", nargs="*", default=list(MODEL_TYPES))
     parser.add_argument("--time-limit", type=float, default=60.0, help="AutoGluon's per fit")
     parser.add_argument("--no-baseline", action="store_true", help="skip the compiler's own model")
     parser.add_argument("--ablation", nargs="*", default=[], metavar="SUBSET",
@@ -112,8 +112,8 @@ def main() -> None:
     candidates: list[tuple[str, LogTable, Callable[[], Any]]] = [
         (name, table, lambda name=name: MODEL_TYPES[name](args.time_limit)) for name in args.model_types]
     subsets = column_sets(table.features.shape[1]) if args.ablation else {}
-    candidates += [(f"lightgbm {subset}", with_columns(table, subsets[subset]), MODEL_TYPES["lightgbm"])
-                   for subset in args.ablation]
+    candidates += [(f"lightgbm {subset}", with_columns(table, subsets[subset]),
+                    lambda: MODEL_TYPES["lightgbm"](args.time_limit)) for subset in args.ablation]
     native = None if args.no_baseline else dialect.native_cost_model()
     if native is not None:
         native_table = build_table(dialect, data.tuning_logs, progress=True, featurize=native.featurize,
@@ -131,17 +131,23 @@ def main() -> None:
         if len(cpus) > 1:
             by_cpu[name] = leave_cpu_out(rows, make, cpus)
         timings[name] = fit_and_score_times(make, rows)
+        means, cpu_means = workload_weighted(evaluated[name]), workload_weighted(by_cpu.get(name, []))
+        nan = float("nan")
+        print(f"  {name}: network out top1 {means['top1']:.3f} top5 {means['top5']:.3f}; CPU out "
+              f"top1 {cpu_means.get('top1', nan):.3f} top5 {cpu_means.get('top5', nan):.3f}; "
+              f"fit {timings[name][0]:.1f} s", flush=True)
 
-    columns = [f"{m} (network out)" for m in METRICS] + [f"{m} (CPU out)" for m in ("top1", "top5")]
     print(f"\nmeans over held-out networks (and CPUs), weighted by workload\n{'model':<26}"
-          + "".join(f"{c:>26}" for c in columns) + f"{'fit s':>9}{'score 1k ms':>13}")
+          + "".join(f"{c:>12}" for c in ("top1", "top5", "ndcg@5", "pairwise", "CPU top1", "CPU top5"))
+          + f"{'fit s':>9}{'score 1k ms':>13}")
     for name, results in evaluated.items():
         means = workload_weighted(results)
         cpu_means = workload_weighted(by_cpu.get(name, []))
         fit_s, score_ms = timings.get(name, (float("nan"), float("nan")))
-        print(f"{name:<26}" + "".join(f"{means[m]:>26.3f}" for m in METRICS)
-              + "".join(f"{cpu_means.get(m, float('nan')):>26.3f}" for m in ("top1", "top5"))
+        print(f"{name:<26}" + "".join(f"{means[m]:>12.3f}" for m in METRICS)
+              + "".join(f"{cpu_means.get(m, float('nan')):>12.3f}" for m in ("top1", "top5"))
               + f"{fit_s:>9.1f}{score_ms:>13.1f}")
+    print("(network: each model family held out in turn; CPU: each CPU's rows held out in turn)")
     reference = " ".join(f"{m} {v}" for m, v in TENSET_REFERENCE.items())
     print(f"targets to beat (TenSet's pre-trained XGBoost on its CPU data): {reference}")
 

@@ -2,7 +2,7 @@
 
 The listing extracts every network (seconds each, on every core); the test lists a subset that
 covers each kind of network in the zoo (a plain convnet, a mobile one with squeeze-and-excite,
-factorised convolutions, a ConvNeXt, two encoder lengths, a decoder generating over a cache), to
+factorised convolutions, a ConvNeXt, an encoder, a decoder generating over a cache), to
 keep the suite's time. Every network's PyTorch forward is checked in ``tests/datasets/test_zoo.py``.
 """
 
@@ -18,7 +18,7 @@ from lorien.datasets import zoo
 pytestmark = pytest.mark.slow
 
 LISTED = ("resnet18", "mobilenet_v3_large", "inception_v3", "convnext_tiny", "bert_base_s128",
-          "bert_base_s256", "gpt2_decode_c256")
+          "gpt2_decode_c256")
 
 
 def test_extract_lists_the_zoo_with_task_counts(capsys: pytest.CaptureFixture[str],
@@ -31,7 +31,5 @@ def test_extract_lists_the_zoo_with_task_counts(capsys: pytest.CaptureFixture[st
     assert set(rows) == set(LISTED)
     assert rows["resnet18"]["tasks"] == 22  # BatchNorm folded into the convolutions
     assert all(row["tasks"] > 0 and row["flops"] > 0 for row in rows.values())
-    # a longer sequence means more work, the same kinds of kernels
-    assert rows["bert_base_s256"]["flops"] > 2 * rows["bert_base_s128"]["flops"] > 0
     # generating one token is matrix-vector work: far less than reading a prompt
     assert rows["gpt2_decode_c256"]["flops"] < rows["bert_base_s128"]["flops"] / 10
