@@ -102,7 +102,8 @@ def run_tuning(dialect: Dialect, workload: Workload, target: Target, options: Tu
     if options.trials > 0:
         outcome = dialect.tune(workload, target, options, on_trial)
         log = dataclasses.replace(outcome.log, machine=machine)
-        outcome = _relabelled(outcome, remeasure(dialect, log, suspects(log, options.remeasure), options))
+        again = suspects(log, options.remeasure) if options.remeasure else []
+        outcome = _relabelled(outcome, remeasure(dialect, log, again, options))
     if options.random_samples == 0:
         assert outcome is not None  # check_budget: no samples means trials > 0
         return outcome

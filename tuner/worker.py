@@ -49,6 +49,7 @@ from lorien.records import Target, Workload
 from lorien.store.base import ScheduleStore
 from lorien.tuner.local import commit_outcome
 from lorien.tuner.process import Died, Failed, Progress, TuningProcess
+from lorien.tuner.sampling import run_tuning
 
 logger = logging.getLogger("lorien.worker")
 T = TypeVar("T")
@@ -313,7 +314,7 @@ class Worker:
         if config.in_process:
             try:
                 checked = dialect.check_workload(workload)  # type: ignore[arg-type]
-                return dialect.tune(checked, job.spec.target, options)
+                return run_tuning(dialect, checked, job.spec.target, options)
             except LorienError as exc:
                 self._give_up(job, f"tuning failed: {exc}", report, retry=not isinstance(exc, InvalidInput))
                 return None

@@ -120,3 +120,10 @@ def test_samples_alone_make_no_record() -> None:
 def test_a_budget_that_measures_nothing_is_refused(trials: int, samples: int, again: int) -> None:
     with pytest.raises(InvalidInput):
         TuneOptions(trials=trials, random_samples=samples, remeasure=again)
+
+
+def test_without_re_measurements_a_search_is_left_as_it_ran() -> None:
+    dialect = ScriptedDialect(search={"s0": (1e-3, 1e-3), "disturbed": (2e-3, 9e-3)})
+    outcome = run_tuning(dialect, workload(), CPU_A, TuneOptions(trials=2))  # type: ignore[arg-type]
+    assert dialect.measured == [] and outcome.samples is None
+    assert outcome.log.measurements[1].latency == Latency((2e-3, 9e-3))
