@@ -19,7 +19,7 @@ from typing import Any
 
 from lorien.errors import NotFound
 from lorien.logstore import LocalLogStore, read_logs
-from lorien.records import ScheduleRecord
+from lorien.records import ScheduleRecord, content_hash
 from lorien.store.base import ScheduleStore
 from lorien.tuning_log import TuningLog
 
@@ -65,16 +65,21 @@ def seed_from_logs(store: ScheduleStore, logs: Sequence[TuningLog]) -> tuple[int
 
 
 def ensure_shipped_model(tag: str = DEFAULT_MODEL) -> str:
-    """Register the shipped cost model under ``tag`` unless a model of that name is registered;
-    returns the tag in use. Other names must have been registered with ``lorien train``.
+    """Register the shipped cost model under ``tag`` unless that model is registered; returns the
+    tag in use. ``DEFAULT_MODEL`` (its latest version) is registered again when the latest one is
+    not the model this Lorien ships (an upgrade brings a retrained model, possibly of another
+    feature version); other names must have been registered with ``lorien train``.
 
     Raises:
         NotFound: ``tag`` is not the shipped model's name and is not registered.
     """
     import bentoml
 
+    digest = content_hash(MODEL_TEXT.read_text(), MODEL_METADATA.read_text())
     try:
-        return str(bentoml.models.get(tag).tag)
+        found = bentoml.models.get(tag)
+        if tag != DEFAULT_MODEL or found.info.metadata.get("shipped_digest") == digest:
+            return str(found.tag)
     except bentoml.exceptions.NotFound:
         if tag.split(":")[0] != DEFAULT_MODEL:
             raise NotFound(f"no registered cost model {tag!r} (register one with lorien train --out)"
@@ -83,7 +88,7 @@ def ensure_shipped_model(tag: str = DEFAULT_MODEL) -> str:
     from lorien.training.registry import register_model
 
     model = LightGBMRankingCostModel.from_text(MODEL_TEXT.read_text())
-    return register_model(DEFAULT_MODEL, model, shipped_metadata())
+    return register_model(DEFAULT_MODEL, model, {**shipped_metadata(), "shipped_digest": digest})
 
 
 def shipped_metadata() -> dict[str, Any]:

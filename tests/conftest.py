@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A Lorien home for what runs before any test's own: module- and session-scoped fixtures (a
+    fixture that registers the shipped cost model must not register it in the user's store)."""
+    home = tmp_path_factory.mktemp("lorien-session-home")
+    names = ("LORIEN_HOME", "BENTOML_HOME", "BENTOML_DO_NOT_TRACK")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({"LORIEN_HOME": str(home), "BENTOML_HOME": str(home / "bentoml"),
+                       "BENTOML_DO_NOT_TRACK": "True"})
+    yield home
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

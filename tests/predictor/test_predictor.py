@@ -243,3 +243,18 @@ def test_neighbours_rank_first_only_when_at_least_half_of_them_adapted(setup: Se
     ranked = setup.predictor.rank(setup.conv, setup.target, options)
     assert ranked.origins.count("neighbour") <= 2 and ranked.origins.count("space") > 4
     assert list(ranked.scores) == sorted(ranked.scores, reverse=True)
+
+
+def test_an_upgrade_registers_the_shipped_model_again_over_an_older_one() -> None:
+    """The shipped model's name holds the model an earlier Lorien registered (another feature
+    version): its latest version becomes this Lorien's model; named versions stay as they were."""
+    from lorien.serving.seed import DEFAULT_MODEL, ensure_shipped_model
+    from lorien.training.registry import load_model, register_model
+
+    model = LightGBMRankingCostModel.from_text(MODEL_TEXT.read_text())
+    older = register_model(DEFAULT_MODEL, model, {**shipped_metadata(), "feature_version": "old"})
+    tag = ensure_shipped_model()
+    assert tag != older
+    assert load_model(DEFAULT_MODEL)[1]["feature_version"] == shipped_metadata()["feature_version"]
+    assert ensure_shipped_model() == tag  # registered once
+    assert ensure_shipped_model(older) == older and load_model(older)[1]["feature_version"] == "old"
