@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "whose repeats disagree (4)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (1)")
     parser.add_argument("--max-workloads", type=int, default=None, metavar="N",
-                        help="queue jobs for the first N workloads still missing something")
+                        help="queue jobs for the first N workloads still missing something (in the "
+                             "order they would run)")
     parser.add_argument("--max-attempts", type=int, default=2, metavar="N",
                         help="claims of a job before it fails for good (2)")
     parser.add_argument("--plan-only", action="store_true", help="print the plan and what is missing")
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.summary_only:
         logs = open_logs(logs_uri)
         try:
-            print_json(summarize_logs(logs))
+            print_json(summarize_logs(logs, args.dialect))
         finally:
             logs.close()
         return 0
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         write_manifest(logs, plan)
     finally:
         logs.close()
-    specs = specs[: args.max_workloads]
+    specs = sorted(specs, key=lambda s: -s.priority)[: args.max_workloads]  # what runs first
     if not specs:
         return 0
     workloads = {item.workload.key: item.workload for item in plan}
