@@ -84,6 +84,16 @@ def with_columns(table: LogTable, columns: np.ndarray) -> LogTable:
     return dataclasses.replace(table, features=table.features[:, columns])
 
 
+def print_held_out(kind: str, names: list[str], evaluated: dict[str, list[HeldOutResult]]) -> None:
+    """One row per held-out network (or CPU): each model's top1 / top5 on it."""
+    print(f"\nper held-out {kind}: top1 / top5\n{kind:<44}{'workloads':>10}"
+          + "".join(f"{name[:18]:>19}" for name in evaluated))
+    for i, name in enumerate(names):
+        cells = [f"{r[i].metrics['top1']:.2f} / {r[i].metrics['top5']:.2f}" for r in evaluated.values()]
+        workloads = evaluated["random"][i].test_workloads
+        print(f"{name[:43]:<44}{workloads:>10}" + "".join(f"{c:>19}" for c in cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logs", required=True)
@@ -151,19 +161,9 @@ def main() -> None:
     reference = " ".join(f"{m} {v}" for m, v in TENSET_REFERENCE.items())
     print(f"targets to beat (TenSet's pre-trained XGBoost on its CPU data): {reference}")
 
-    print(f"\nper held-out network: top1 / top5\n{'network':<44}{'workloads':>10}"
-          + "".join(f"{name[:18]:>19}" for name in evaluated))
-    for i, network in enumerate(held_out):
-        cells = [f"{r[i].metrics['top1']:.2f} / {r[i].metrics['top5']:.2f}" for r in evaluated.values()]
-        workloads = evaluated["random"][i].test_workloads
-        print(f"{network[:43]:<44}{workloads:>10}" + "".join(f"{c:>19}" for c in cells))
+    print_held_out("network", held_out, evaluated)
     if by_cpu:
-        print(f"\nper held-out CPU: top1 / top5\n{'cpu':<44}{'workloads':>10}"
-              + "".join(f"{name[:18]:>19}" for name in by_cpu))
-        for i, cpu in enumerate(cpus):
-            cells = [f"{r[i].metrics['top1']:.2f} / {r[i].metrics['top5']:.2f}" for r in by_cpu.values()]
-            workloads = by_cpu["random"][i].test_workloads
-            print(f"{cpu[:43]:<44}{workloads:>10}" + "".join(f"{c:>19}" for c in cells))
+        print_held_out("cpu", cpus, by_cpu)
     for path in write_plots({k: v for k, v in evaluated.items() if k != "random"}, args.plots):
         print(f"wrote {path}")
 

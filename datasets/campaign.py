@@ -88,27 +88,28 @@ def _is_random_samples(log: TuningLog) -> bool:
     return bool(log.measurements) and all(m.origin == "random" for m in log.measurements)
 
 
-def measured_trials(logs: LogStore, dialect: str, target: Target, build: str) -> dict[str, int]:
-    """Trial budget of the tuner's search covered per workload key in the log store, for this
-    target and build (logs of random samples do not count: see :func:`random_samples_measured`).
+def measured_trials(logs: Iterable[TuningLog], target: Target, build: str) -> dict[str, int]:
+    """Trial budget of the tuner's search covered per workload key in ``logs`` (one dialect's, as
+    :func:`~lorien.logstore.read_logs` reads them), for this target and build (logs of random
+    samples do not count: see :func:`random_samples_measured`).
 
     A log is written when a tuning run finishes, so it covers its whole budget even when it holds
     fewer measurements: the kernel's design space ran out of distinct schedules (an elementwise
     kernel may have one). Counting measurements instead would tune such kernels again forever."""
-    counts: dict[str, int] = {}
-    for log in read_logs(logs, prefix=f"{dialect}/")[0]:
-        if log.target == target and log.build == build and not _is_random_samples(log):
-            covered = max(log.trials, len(log.measurements))
-            counts[log.workload.key] = counts.get(log.workload.key, 0) + covered
-    return counts
+    return _budgets(logs, target, build, random=False)
 
 
-def random_samples_measured(logs: LogStore, dialect: str, target: Target, build: str) -> dict[str, int]:
-    """Random design-space samples asked for per workload key, for this target and build (a log's
-    budget, so a kernel whose design space holds fewer distinct schedules is not sampled again)."""
+def random_samples_measured(logs: Iterable[TuningLog], target: Target, build: str) -> dict[str, int]:
+    """Random design-space samples asked for per workload key in ``logs``, for this target and
+    build (a log's budget, so a kernel whose design space holds fewer distinct schedules is not
+    sampled again)."""
+    return _budgets(logs, target, build, random=True)
+
+
+def _budgets(logs: Iterable[TuningLog], target: Target, build: str, *, random: bool) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for log in read_logs(logs, prefix=f"{dialect}/")[0]:
-        if log.target == target and log.build == build and _is_random_samples(log):
+    for log in logs:
+        if log.target == target and log.build == build and _is_random_samples(log) == random:
             covered = max(log.trials, len(log.measurements))
             counts[log.workload.key] = counts.get(log.workload.key, 0) + covered
     return counts
@@ -119,9 +120,9 @@ def pending(plan: Iterable[CampaignWorkload], done: dict[str, int], trials: int)
     return [item for item in plan if done.get(item.workload.key, 0) < trials]
 
 
-def logged_workloads(logs: LogStore, dialect: str) -> set[str]:
-    """The keys of the workloads some log of ``dialect`` holds, on any target and build."""
-    return {log.workload.key for log in read_logs(logs, prefix=f"{dialect}/")[0]}
+def logged_workloads(logs: Iterable[TuningLog]) -> set[str]:
+    """The keys of the workloads ``logs`` hold, on any target and build."""
+    return {log.workload.key for log in logs}
 
 
 def campaign_specs(plan: Sequence[CampaignWorkload], dialect: str, target: Target, build: str, *,

@@ -180,7 +180,13 @@ class TVMDialect(Dialect):
     ) -> TuneOutcome:
         from lorien.dialects.tvm.tuning import tune_workload
 
-        return tune_workload(workload, target, options, self.build_id(), on_trial)
+        # the search builds and runs on the processes later measurements keep (a job's
+        # re-measurements and random samples), so they start once
+        measurer = self._measurers().measurer(target, options)
+        if measurer is None:
+            return tune_workload(workload, target, options, self.build_id(), on_trial)
+        return tune_workload(workload, target, options, self.build_id(), on_trial,
+                             builder=measurer.search_builder(), runner=measurer.search_runner())
 
     def measurement_problem(self, target: Target, options: TuneOptions) -> str | None:
         """With ``options.rpc``: why its tracker cannot take measurements now (unreachable, or no

@@ -8,7 +8,9 @@ a builder process is replaced after :data:`BUILDS_PER_PROCESS` builds, which bou
 that long-lived TVM builder processes are known to accumulate. Its processes start with its first
 measurement, or in the background when it is asked to measure nothing: a caller that does that
 early (a budgeted delivery, before it ranks candidates) does not wait for them in its first
-measurement.
+measurement. A MetaSchedule search can build and run its candidates on the same processes
+(:meth:`ScheduleMeasurer.search_builder`, :meth:`ScheduleMeasurer.search_runner`), so a tuning
+job's search, re-measurements and random samples start them once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import tvm
+from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.schedule import Trace
@@ -30,6 +33,7 @@ from lorien.dialects.tvm.intrinsics import load_intrinsics_for
 from lorien.dialects.tvm.target import to_tvm_target
 from lorien.dialects.tvm.tuning import make_runner, valid_runs
 from lorien.dialects.tvm.workloads import from_workload
+from lorien.errors import TuningError
 from lorien.records import Latency, Target, Workload
 
 #: The runtime device of a target kind, where the names differ.
@@ -47,6 +51,27 @@ def _build(mod: tvm.IRModule, target: tvm.target.Target) -> str:
     from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
 
     return default_export(default_build(mod, target, None))
+
+
+def _builder_result(result: Any, timeout_s: float) -> ms.builder.BuilderResult:
+    """MetaSchedule's builder result of one build on a process pool."""
+    if result.status == StatusKind.COMPLETE:
+        return ms.builder.BuilderResult(result.value, None)
+    if result.status == StatusKind.TIMEOUT:
+        return ms.builder.BuilderResult(None, f"build timed out, killed after {timeout_s} s")
+    return ms.builder.BuilderResult(None, f"build failed: {result.value}")
+
+
+@derived_object
+class _KeptBuilder(ms.builder.PyBuilder):
+    """MetaSchedule's builder interface over a :class:`ScheduleMeasurer`'s builder processes."""
+
+    def __init__(self, measurer: ScheduleMeasurer) -> None:
+        super().__init__()
+        self.measurer = measurer
+
+    def build(self, build_inputs: list[Any]) -> list[Any]:
+        return self.measurer.build(build_inputs)
 
 
 class ScheduleMeasurer:
@@ -100,6 +125,31 @@ class ScheduleMeasurer:
         if self._local_runner is None:
             self._local_runner = make_runner(self.options)
         return self._local_runner
+
+    def search_builder(self) -> ms.builder.Builder:
+        """A MetaSchedule builder that builds on this measurer's processes (for a search: see
+        :func:`~lorien.dialects.tvm.tuning.tune_workload`). Valid until :meth:`close`."""
+        return _KeptBuilder(self)
+
+    def search_runner(self) -> ms.runner.Runner:
+        """The runner this measurer runs on, for a search. Its local runner runs one candidate at
+        a time, so a search and a measurement sharing it never time candidates side by side."""
+        with self._lock:
+            return self._runner()
+
+    def build(self, build_inputs: Sequence[Any]) -> list[Any]:
+        """Build MetaSchedule's builder inputs on the builder processes (their params are
+        ignored: a search's kernels take every tensor as an argument); a ``BuilderResult`` each.
+
+        Raises:
+            TuningError: the measurer is closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise TuningError("the measurer is closed")
+            built = self._builders.map_with_error_catching(
+                lambda item: _build(item.mod, item.target), list(build_inputs))
+            return [_builder_result(result, self.options.build_timeout_s) for result in built]
 
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str]) -> list[Latency | None]:
         """Build and run each schedule; None for one that does not apply, build or run within the
@@ -188,7 +238,7 @@ class KeptMeasurers:
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
                 options: TuneOptions) -> list[Latency | None]:
         """As :meth:`ScheduleMeasurer.measure`, with the measurer kept for ``options``."""
-        measurer = self._measurer(target, options)
+        measurer = self.measurer(target, options)
         if measurer is None:
             return measure_schedules(workload, target, schedules, options)
         return measurer.measure(workload, target, schedules)
@@ -196,14 +246,15 @@ class KeptMeasurers:
     def measure_many(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
                      options: TuneOptions) -> list[list[Latency | None]]:
         """As :meth:`ScheduleMeasurer.measure_many`, with the measurer kept for ``options``."""
-        measurer = self._measurer(target, options)
+        measurer = self.measurer(target, options)
         if measurer is None:
             return [measure_schedules(workload, target, schedules, options)
                     for workload, schedules in batches]
         return measurer.measure_many(target, batches)
 
-    def _measurer(self, target: Target, options: TuneOptions) -> ScheduleMeasurer | None:
-        """The measurer kept for ``options``, started when new; None past :data:`MAX_KEPT`."""
+    def measurer(self, target: Target, options: TuneOptions) -> ScheduleMeasurer | None:
+        """The measurer kept for ``target``'s kind and ``options``' measuring settings, made when
+        new (its processes start with its first use); None past :data:`MAX_KEPT`."""
         kind = to_tvm_target(target).kind.name
         key = (kind, options.build_timeout_s, options.run_timeout_s, options.repeat, options.rpc,
                options.session_timeout_s)

@@ -88,11 +88,15 @@ def tune_workload(
     options: TuneOptions,
     build: str,
     on_trial: Callable[[int, int], None] | None = None,
+    builder: ms.builder.Builder | None = None,
+    runner: ms.runner.Runner | None = None,
 ) -> TuneOutcome:
     """Tune ``workload`` for ``target`` with MetaSchedule's evolutionary search, building on this
     machine and measuring on it or, with ``options.rpc``, on the devices of an RPC tracker. The
     search is guided from its first trial by the pre-trained search model unless
-    ``options.warm_start`` is off (:func:`search_cost_model`).
+    ``options.warm_start`` is off (:func:`search_cost_model`). ``builder`` and ``runner``, when
+    given, are kept processes to use (the caller's: see
+    :class:`~lorien.dialects.tvm.measure.ScheduleMeasurer`); else the search starts its own.
 
     Raises:
         TuningError: not a single candidate could be measured.
@@ -100,7 +104,6 @@ def tune_workload(
     """
     mod = from_workload(workload)
     tvm_target = to_tvm_target(target)
-    builder_initializer = load_intrinsics_for(tvm_target.kind.name)
     collector = _MeasurementCollector(options.trials, on_trial)
     started = time.time()
     context = ms.TuneContext(
@@ -113,10 +116,12 @@ def tune_workload(
         num_threads=host_cores(),
         logger=_quiet_logger(),
     )
-    builder = ms.builder.LocalBuilder(
-        timeout_sec=options.build_timeout_s, initializer=builder_initializer
-    )
-    runner = make_runner(options)
+    if builder is None:
+        builder = ms.builder.LocalBuilder(
+            timeout_sec=options.build_timeout_s, initializer=load_intrinsics_for(tvm_target.kind.name)
+        )
+    if runner is None:
+        runner = make_runner(options)
     with tempfile.TemporaryDirectory(prefix="lorien-tune-") as work_dir:
         ms.tune_tasks(
             tasks=[context],

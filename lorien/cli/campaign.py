@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from lorien.datasets.zoo import zoo_names
     from lorien.dialects import get_dialect
+    from lorien.logstore import read_logs
 
     if args.workers < 0:
         raise InvalidInput(f"--workers cannot be negative, got {args.workers}")
@@ -86,11 +87,12 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_campaign(dialect, target, models, args.batches, lowering_of(args))
     logs = open_logs(logs_uri)
     try:
-        searched = measured_trials(logs, dialect.name, target, build)
-        sampled = random_samples_measured(logs, dialect.name, target, build)
-        specs = campaign_specs(plan, dialect.name, target, build, searched=searched, sampled=sampled,
+        logged = read_logs(logs, prefix=f"{dialect.name}/")[0]  # the campaign's state, read once
+        specs = campaign_specs(plan, dialect.name, target, build,
+                               searched=measured_trials(logged, target, build),
+                               sampled=random_samples_measured(logged, target, build),
                                trials=args.trials, random_samples=args.random_samples,
-                               remeasure=args.remeasure, known=logged_workloads(logs, dialect.name))
+                               remeasure=args.remeasure, known=logged_workloads(logged))
         print(f"campaign: {len(plan)} distinct workloads for {target.canonical}; "
               f"{len(plan) - len(specs)} complete; {len(specs)} to do "
               f"({sum(s.priority > len(plan) for s in specs)} new to the data set): "

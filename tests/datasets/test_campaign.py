@@ -8,7 +8,7 @@ import pytest
 
 from lorien.datasets.campaign import measured_trials, pending, plan_campaign
 from lorien.dialects import get_dialect
-from lorien.logstore import LocalLogStore, log_key
+from lorien.logstore import LocalLogStore, LogStore, log_key, read_logs
 from lorien.records import Latency
 from lorien.tuning_log import Measurement, TuningLog
 from tests.factories import CPU_A, CPU_B, workload
@@ -24,6 +24,10 @@ def test_plan_dedupes_workloads_across_networks() -> None:
     assert plan[1].workload.name.startswith("conv2d(")
 
 
+def _read(logs: LogStore) -> list[TuningLog]:
+    return read_logs(logs, prefix="fake/")[0]
+
+
 def _log(key: str, n: int, target=CPU_A, build: str = "b1") -> TuningLog:  # type: ignore[no-untyped-def]
     measurements = tuple(Measurement(f"s{i}", Latency((1e-3,))) for i in range(n))
     return TuningLog(workload(key), target, build, n, 0.0, 1.0, measurements)
@@ -36,7 +40,7 @@ def test_resume_counts_only_this_target_and_build(tmp_path: Path) -> None:
         data = log.to_bytes()
         logs.put(log_key("fake", log.workload.key, data), data)
     logs.put("fake/zz/broken.jsonl.gz", b"not a log")
-    done = measured_trials(logs, "fake", CPU_A, "b1")
+    done = measured_trials(_read(logs), CPU_A, "b1")
     assert done == {"aa": 70, "bb": 64}
     from lorien.datasets.campaign import CampaignWorkload
 
@@ -54,7 +58,7 @@ def test_manifests_merge_network_membership(tmp_path: Path) -> None:
                           CampaignWorkload(workload("bb"), ("vgg16@1",))])
     logs.put("campaign/networks-broken.json", b"{not json")
     assert read_networks(logs) == {"aa": {"resnet18@1", "vgg16@1"}, "bb": {"vgg16@1"}}
-    assert measured_trials(logs, "fake", CPU_A, "b1") == {}
+    assert measured_trials(_read(logs), CPU_A, "b1") == {}
 
 
 def test_a_finished_run_covers_its_budget_even_with_few_candidates(tmp_path: Path) -> None:
@@ -63,7 +67,7 @@ def test_a_finished_run_covers_its_budget_even_with_few_candidates(tmp_path: Pat
                           (Measurement("only", Latency((1e-3,))),))
     data = exhausted.to_bytes()
     logs.put(log_key("fake", "ee", data), data)
-    assert measured_trials(logs, "fake", CPU_A, "b1") == {"ee": 64}
+    assert measured_trials(_read(logs), CPU_A, "b1") == {"ee": 64}
 
 
 def test_random_samples_and_the_search_are_counted_apart(tmp_path: Path) -> None:
@@ -75,8 +79,8 @@ def test_random_samples_and_the_search_are_counted_apart(tmp_path: Path) -> None
     for log in (_log("aa", 64), random, _log("bb", 64)):
         data = log.to_bytes()
         logs.put(log_key("fake", log.workload.key, data), data)
-    assert measured_trials(logs, "fake", CPU_A, "b1") == {"aa": 64, "bb": 64}
-    sampled = random_samples_measured(logs, "fake", CPU_A, "b1")
+    assert measured_trials(_read(logs), CPU_A, "b1") == {"aa": 64, "bb": 64}
+    sampled = random_samples_measured(_read(logs), CPU_A, "b1")
     assert sampled == {"aa": 16}
     plan = [CampaignWorkload(workload(k), ("n@1",)) for k in ("aa", "bb")]
     assert [item.workload.key for item in pending(plan, sampled, 16)] == ["bb"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -14,6 +15,7 @@ import pytest
 
 from lorien.dialects import Lowering, TuneOptions, get_dialect
 from lorien.dialects.tvm.measure import KeptMeasurers, ScheduleMeasurer
+from lorien.dialects.tvm.tuning import tune_workload
 from lorien.records import Target, Workload
 from tests.tvm_models import sampled_schedules, small_conv, small_mlp, stem_conv
 
@@ -79,6 +81,14 @@ def test_a_kept_measurer_measures_again_with_the_same_processes(kernels: Kernels
     assert all(latency is not None and 0 < latency.mean < 1 for latency in [*again[0], again[1][0]])
     assert again[1][1] is None
     assert _children() - before == started  # no process started for the second call
+
+    # a search builds and runs its candidates on the same processes
+    during: list[set[int]] = []
+    outcome = tune_workload(kernels.conv, kernels.target, dataclasses.replace(OPTIONS, trials=2), "b1",
+                            on_trial=lambda done, total: during.append(_children() - before),
+                            builder=measurer.search_builder(), runner=measurer.search_runner())
+    assert len(outcome.log.succeeded) == 2
+    assert during and all(children == started for children in during)
 
     measurer.close()
     assert not _still_alive(started)
