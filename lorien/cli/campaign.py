@@ -11,8 +11,6 @@ from lorien.errors import InvalidInput, TuningError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from lorien.datasets.zoo import zoo_names
-
     parser = subparsers.add_parser(
         "campaign", parents=[target_options(), storage_options(), lowering_options(), worker_options()],
         help="measure the zoo's workloads for the tuning-log data set (queued, resumable)",
@@ -24,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "jobs (--workers; 0 leaves them to workers elsewhere). Killed and run again, "
                     "or run on a fresh checkout of the logs, it goes on with what is missing.")
     parser.add_argument("--models", nargs="+", default=None, metavar="NAME",
-                        help=f"zoo networks or module:function models (default: the zoo's "
-                             f"{len(zoo_names())})")
+                        help="zoo networks or module:function models (default: every network of "
+                             "the zoo, 'lorien extract --list')")
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 4], metavar="N",
                         help="batch sizes (default: 1 4)")
     parser.add_argument("--trials", type=int, default=32, help="search trials per workload (32)")
