@@ -60,3 +60,23 @@ def test_the_refused_classes_really_crash_tvm_unchecked(name: str) -> None:
     done = subprocess.run([sys.executable, "-c", script], input=hostile_payloads(workload)[name],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode < 0, (done.returncode, done.stderr[-500:])
+
+
+def test_a_kernel_with_an_open_clip_bound_passes_and_loads() -> None:
+    """Hard-swish lowers to clips with -inf and inf bounds, which TVM writes as the bare constants
+    ``-Infinity`` and ``Infinity``: a float field takes them; a field of any other kind does not."""
+    import torch
+
+    from lorien.dialects import TorchModel, get_dialect
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    model = TorchModel(torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.Hardswish()).eval(),
+                       (torch.randn(1, 16),), name="hardswish")
+    [use] = dialect.extract(dialect.load_model(model), target)
+    assert "Infinity" in use.workload.payload
+    assert dialect.check_workload(use.workload) == use.workload
+    graph = json.loads(use.workload.payload)
+    graph["root_index"] = "Infinity"
+    with pytest.raises(InvalidInput):
+        check_object_graph(json.dumps(graph).replace('"Infinity"', "Infinity"))
