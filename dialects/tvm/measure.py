@@ -147,9 +147,14 @@ class ScheduleMeasurer:
         with self._lock:
             if self._closed:
                 raise TuningError("the measurer is closed")
-            built = self._builders.map_with_error_catching(
-                lambda item: _build(item.mod, item.target), list(build_inputs))
+            built = self._build_all([(item.mod, item.target) for item in build_inputs])
             return [_builder_result(result, self.options.build_timeout_s) for result in built]
+
+    def _build_all(self, modules: Sequence[tuple[tvm.IRModule, tvm.target.Target]]) -> list[Any]:
+        """Compile each (module, target) on the builder processes, all of them at once; the
+        pool's result for each (its status, the artifact's path or the error). The caller holds
+        the lock."""
+        return list(self._builders.map_with_error_catching(lambda item: _build(*item), list(modules)))
 
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str]) -> list[Latency | None]:
         """Build and run each schedule; None for one that does not apply, build or run within the
@@ -195,8 +200,7 @@ class ScheduleMeasurer:
         device = _DEVICES.get(tvm_target.kind.name, tvm_target.kind.name)
         with self._lock:
             runner = self._runner()  # first: no build is wasted when the tracker cannot be asked
-            built: list[Any] = list(self._builders.map_with_error_catching(
-                lambda scheduled: _build(scheduled, tvm_target), modules))
+            built = self._build_all([(scheduled, tvm_target) for scheduled in modules])
             runner_inputs, run_places = [], []
             for place, args_info, result in zip(places, args_infos, built, strict=True):
                 if result.status == StatusKind.COMPLETE:
