@@ -8,6 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.machine_share import MARKER, lock_folder, machine_share
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Setup, call and teardown of each test (its module's fixtures included) hold the machine as
+    the test needs it: shared, or alone for tests marked ``exclusive`` (see tests/machine_share.py)."""
+    with machine_share(lock_folder(item.config), exclusive=item.get_closest_marker(MARKER) is not None):
+        yield
+
 
 @pytest.fixture(scope="session", autouse=True)
 def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -25,6 +25,7 @@ def test_predict_a_model_then_skip_what_is_stored(tmp_path: Path, capsys: pytest
         assert opened.count(workload_key=predicted["key"]) == 1
 
 
+@pytest.mark.exclusive  # a budget of seconds must measure something
 def test_predict_within_a_budget_stores_measured_answers(tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     store = f"sqlite:///{tmp_path}/s.db"

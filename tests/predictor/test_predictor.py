@@ -126,6 +126,7 @@ def test_mutants_are_valid_new_schedules_one_decision_away(setup: Setup) -> None
                                                        Latency((1.0,))))
 
 
+@pytest.mark.exclusive  # a budget of seconds must measure something
 def test_a_budget_is_honoured_and_spent_where_the_model_s_time_goes(setup: Setup) -> None:
     """Real measurements on this machine: the heavier kernel gets the larger share and ends with
     a measured answer in the store; the whole delivery ends within the budget plus a round."""

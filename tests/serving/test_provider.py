@@ -167,6 +167,7 @@ def test_a_budget_needs_the_token_and_everything_is_checked_before_anything_is_d
     assert (provider.store.count(), provider.queue.counts()) == before
 
 
+@pytest.mark.exclusive  # a budget of seconds must measure something
 def test_a_budgeted_batch_is_measured_where_the_model_s_time_goes_and_still_queues_tuning(
         provider: ScheduleProvider, kernels: dict[str, Workload]) -> None:
     refs = [ref(kernels["small_conv"]), ref(kernels["small_mlp"])]

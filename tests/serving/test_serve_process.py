@@ -100,6 +100,7 @@ def test_a_miss_is_predicted_then_measured_then_tuned_by_the_local_worker(served
         assert answer["record"]["latency"]["mean"] == tuning["result"]["best_seconds"]
 
 
+@pytest.mark.exclusive  # a budget of seconds must measure something
 def test_lorien_compile_asks_the_service_once_for_the_whole_model_within_a_budget(served: Served) -> None:
     """The service measures the model's kernel for the budget (the client finds the token that
     ``lorien serve`` wrote for this user) and answers measured; its local worker still tunes."""
