@@ -19,6 +19,16 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         yield
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """pytest-xdist schedules and reports tests by node id, so two tests that share one would run
+    as one (Schemathesis' ``parametrize`` gives every operation's test its function's id, hence one
+    test function per operation in tests/serving/test_fuzz.py): refused here, not run silently."""
+    seen: set[str] = set()
+    duplicates = sorted({item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)})
+    if duplicates:
+        raise pytest.UsageError(f"tests share a node id (xdist would run one of them): {duplicates[:5]}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A Lorien home for what runs before any test's own: module- and session-scoped fixtures (a

@@ -50,7 +50,8 @@ def test_malformed_lines_are_skipped_and_counted() -> None:
     assert len(parsed.log.measurements) == 5
 
 
-@pytest.mark.parametrize("data", [b"", b"garbage", gzip.compress(b'{"type": "measurement"}\n')])
+@pytest.mark.parametrize("data", [b"", b"garbage", gzip.compress(b'{"type": "measurement"}\n', mtime=0)],
+                         ids=["empty", "garbage", "gzip-without-header"])  # ids equal in every worker
 def test_not_a_log_is_invalid_input(data: bytes) -> None:
     with pytest.raises(InvalidInput):
         parse_tuning_log(data)

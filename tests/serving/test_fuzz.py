@@ -59,9 +59,27 @@ def test_the_fuzzed_document_is_the_one_served(in_process: InProcessService) -> 
     assert response.json() == DOCUMENT
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.data_too_large])
-@schema.parametrize()
-def test_no_request_makes_the_service_fail(case: Any, session: Any) -> None:
-    case.call_and_validate(session=session, excluded_checks=LEFT_OUT)
+def _no_request_makes_the_service_fail(method: str, path: str) -> Any:
+    """Schemathesis' test of one operation. Each operation gets its own test function: the tests
+    one ``parametrize`` makes share their function's node id, and pytest-xdist would run one of
+    them for all."""
+
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                     HealthCheck.data_too_large])
+    @schema.include(method=method, path=path).parametrize()
+    def test(case: Any, session: Any) -> None:
+        case.call_and_validate(session=session, excluded_checks=LEFT_OUT)
+
+    return test
+
+
+OPERATIONS = sorted((method.upper(), path) for path, item in DOCUMENT["paths"].items() if path != "/metrics"
+                    for method in item)
+for _method, _path in OPERATIONS:
+    globals()[f"test_no_request_makes_the_service_fail_{_method}_{_path.strip('/')}".lower()] = \
+        _no_request_makes_the_service_fail(_method, _path)
+
+
+def test_every_operation_is_fuzzed() -> None:
+    assert len(OPERATIONS) == 11 and ("POST", "/schedules") in OPERATIONS
