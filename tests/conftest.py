@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +24,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """pytest-xdist schedules and reports tests by node id, so two tests that share one would run
     as one (Schemathesis' ``parametrize`` gives every operation's test its function's id, hence one
     test function per operation in tests/serving/test_fuzz.py): refused here, not run silently."""
-    seen: set[str] = set()
-    duplicates = sorted({item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)})
+    counts = Counter(item.nodeid for item in items)
+    duplicates = sorted(nodeid for nodeid, count in counts.items() if count > 1)
     if duplicates:
         raise pytest.UsageError(f"tests share a node id (xdist would run one of them): {duplicates[:5]}")
 
