@@ -30,14 +30,33 @@ def lock_folder(config: pytest.Config) -> Path | None:
     return Path(config.option.basetemp).parent
 
 
+#: Descriptors this process holds a lock through. A child forked while a test runs gets copies,
+#: and an ``flock`` lasts while any copy is open: a child that outlived its test (a server forked
+#: by a session fixture) would hold the machine for ever. Forked children close them.
+_HELD: set[int] = set()
+_FORK_HANDLER: list[bool] = []
+
+
+def _close_held_in_child() -> None:
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)  # the child's copy only: the parent's lock stays
+    _HELD.clear()
+
+
 @contextlib.contextmanager
 def _flock(path: Path, mode: int) -> Iterator[None]:
+    if not _FORK_HANDLER:
+        os.register_at_fork(after_in_child=_close_held_in_child)
+        _FORK_HANDLER.append(True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    _HELD.add(fd)
     try:
         fcntl.flock(fd, mode)
         yield
     finally:
-        os.close(fd)  # closing the descriptor releases its lock
+        _HELD.discard(fd)
+        os.close(fd)  # closing the last copy of the descriptor releases its lock
 
 
 @contextlib.contextmanager

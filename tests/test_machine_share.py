@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -53,6 +54,22 @@ def test_a_waiting_exclusive_holder_goes_before_shared_ones_that_come_later(tmp_
     alone.release()
     assert late.entered.wait(5)
     late.release()
+
+
+def test_a_child_forked_while_the_machine_is_held_does_not_keep_it(tmp_path: Path) -> None:
+    shared = Holder(tmp_path, False)
+    assert shared.entered.wait(5)
+    child = os.fork()
+    if child == 0:  # outlives the holder below, as a server forked by a fixture would
+        time.sleep(3)
+        os._exit(0)
+    try:
+        shared.release()
+        alone = Holder(tmp_path, True)
+        assert alone.entered.wait(1.5)  # not after the child's 3 s
+        alone.release()
+    finally:
+        os.waitpid(child, 0)
 
 
 def test_outside_parallel_workers_nothing_is_locked() -> None:
