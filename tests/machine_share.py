@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,6 @@ def lock_folder(config: pytest.Config) -> Path | None:
 #: and an ``flock`` lasts while any copy is open: a child that outlived its test (a server forked
 #: by a session fixture) would hold the machine for ever. Forked children close them.
 _HELD: set[int] = set()
-_FORK_HANDLER: list[bool] = []
 
 
 def _close_held_in_child() -> None:
@@ -44,11 +44,15 @@ def _close_held_in_child() -> None:
     _HELD.clear()
 
 
+@functools.cache
+def _close_held_in_forked_children() -> None:
+    """Registers the fork handler, once per process, at the first lock taken."""
+    os.register_at_fork(after_in_child=_close_held_in_child)
+
+
 @contextlib.contextmanager
 def _flock(path: Path, mode: int) -> Iterator[None]:
-    if not _FORK_HANDLER:
-        os.register_at_fork(after_in_child=_close_held_in_child)
-        _FORK_HANDLER.append(True)
+    _close_held_in_forked_children()
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     _HELD.add(fd)
     try:
