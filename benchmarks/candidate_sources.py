@@ -37,8 +37,8 @@ from lorien.datasets.zoo import load_model
 from lorien.dialects import CandidateOptions, get_dialect
 from lorien.predictor import CostModelScorer, NeighbourIndex
 from lorien.predictor.predictor import measure_options
-from lorien.serving.seed import shipped_metadata
 from lorien.training.cost_models import LightGBMRankingCostModel
+from lorien.training.shipped import shipped_metadata
 
 POLICIES = ("model's first of all", "model's first of neighbours", "best-fitting neighbour")
 

@@ -23,11 +23,11 @@ from typing import Any
 from lorien.config import open_logs, open_store
 from lorien.datasets.campaign import search_logs
 from lorien.datasets.eager import time_torch_eager_alone
+from lorien.datasets.seed import seed_from_logs, tuning_logs_dir
 from lorien.datasets.zoo import load_model
 from lorien.dialects import Lowering, TuneOptions, get_dialect
 from lorien.logstore import LocalLogStore, read_logs
 from lorien.lookup import find_schedule
-from lorien.serving.seed import seed_from_logs, tuning_logs_dir
 from lorien.tuner import tune_workloads
 
 

@@ -27,11 +27,11 @@ from typing import Any
 from lorien.config import open_store
 from lorien.datasets.campaign import search_logs
 from lorien.datasets.eager import time_torch_eager_alone, torch_outputs
+from lorien.datasets.seed import seed_from_logs, tuning_logs_dir
 from lorien.datasets.zoo import load_model
 from lorien.dialects import CompiledModel, Lowering, get_dialect
 from lorien.logstore import LocalLogStore, read_logs
 from lorien.outputs import max_abs_error
-from lorien.serving.seed import seed_from_logs, tuning_logs_dir
 from lorien.tuning_log import TuningLog
 
 

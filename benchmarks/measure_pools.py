@@ -26,6 +26,7 @@ from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.schedule import Trace
 
 from lorien.config import open_store
+from lorien.datasets.seed import seed_store
 from lorien.dialects import CandidateOptions, TuneOptions, get_dialect
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
 from lorien.dialects.tvm.measure import ScheduleMeasurer
@@ -33,7 +34,6 @@ from lorien.dialects.tvm.target import to_tvm_target
 from lorien.dialects.tvm.tuning import make_runner
 from lorien.dialects.tvm.workloads import from_workload
 from lorien.records import Target, Workload
-from lorien.serving.seed import seed_store
 
 
 def measure_with_fresh_pools(workload: Workload, target: Target, schedules: Sequence[str],

@@ -22,9 +22,9 @@ import tempfile
 import time
 
 from lorien.config import open_store
+from lorien.datasets.seed import seed_store
 from lorien.dialects import CandidateOptions, TuneOptions, get_dialect
 from lorien.records import Workload
-from lorien.serving.seed import seed_store
 
 
 def kernels(count: int) -> list[Workload]:

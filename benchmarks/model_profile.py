@@ -27,6 +27,7 @@ from tvm.s_tir import meta_schedule as ms
 
 from lorien.config import open_store
 from lorien.datasets.campaign import search_logs
+from lorien.datasets.seed import seed_from_logs, tuning_logs_dir
 from lorien.datasets.zoo import load_model
 from lorien.dialects import Lowering, get_dialect
 from lorien.dialects.tvm.build import profile_compiled
@@ -35,7 +36,6 @@ from lorien.dialects.tvm.target import to_tvm_target
 from lorien.dialects.tvm.workloads import to_workload
 from lorien.logstore import LocalLogStore, read_logs
 from lorien.lookup import find_schedule
-from lorien.serving.seed import seed_from_logs, tuning_logs_dir
 
 
 def kernel_calls(lowered: tvm.IRModule) -> list[str]:

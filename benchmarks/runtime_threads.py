@@ -26,10 +26,10 @@ from pathlib import Path
 from lorien.config import open_store
 from lorien.datasets.campaign import search_logs
 from lorien.datasets.eager import time_torch_eager_alone
+from lorien.datasets.seed import seed_from_logs, tuning_logs_dir
 from lorien.datasets.zoo import load_model
 from lorien.dialects import get_dialect
 from lorien.logstore import LocalLogStore, read_logs
-from lorien.serving.seed import seed_from_logs, tuning_logs_dir
 
 SETTINGS: dict[str, dict[str, str]] = {
     "default": {},

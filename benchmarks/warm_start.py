@@ -21,11 +21,11 @@ from pathlib import Path
 from lorien.config import open_logs, open_store
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.eager import time_torch_eager_alone
+from lorien.datasets.seed import seed_store, tuning_logs_dir
 from lorien.datasets.zoo import load_model, model_family
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.dialects.tvm.search_model import fit_search_model, save_search_model
 from lorien.logstore import LocalLogStore, read_logs
-from lorien.serving.seed import seed_store, tuning_logs_dir
 from lorien.tuner import tune_workloads
 
 

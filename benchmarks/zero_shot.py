@@ -46,14 +46,15 @@ import numpy as np
 from lorien.config import data_dir, open_logs, open_store
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.eager import time_torch_eager_alone
+from lorien.datasets.seed import seed_store, tuning_logs_dir
 from lorien.datasets.zoo import load_model, model_family
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.logstore import LocalLogStore, read_logs
 from lorien.predictor import BudgetedPredictor, CostModelScorer, PredictOptions, ZeroShotPredictor
 from lorien.records import content_hash
-from lorien.serving.seed import seed_store, shipped_metadata, tuning_logs_dir
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.pipeline import load_training_data
+from lorien.training.shipped import shipped_metadata
 from lorien.tuner import tune_workloads
 
 LADDER = (1, 2, 4, 8)

@@ -49,7 +49,7 @@ class InstantDialect(Dialect):
     def measurement_problem(self, target: Target, options: TuneOptions) -> str | None:
         if options.rpc is None:
             return None
-        from lorien.dialects.tvm.rpc import tracker_problem  # the tracker protocol; imports no TVM
+        from lorien.dialects.rpc import tracker_problem
 
         return tracker_problem(options.rpc)
 

@@ -75,7 +75,14 @@ def open_store(uri: str, *, create: bool = False) -> ScheduleStore:
     if scheme == "dynamodb":
         from lorien.store.dynamodb import DynamoDBScheduleStore
 
-        store = DynamoDBScheduleStore(uri, check_tables=not create)
+        blobs_uri = parse_qs(urlsplit(uri).query).get("blobs", [""])[-1]
+        blobs = open_logs(blobs_uri) if blobs_uri else None
+        try:
+            store = DynamoDBScheduleStore(uri, blobs=blobs, check_tables=not create)
+        except BaseException:
+            if blobs is not None:
+                blobs.close()
+            raise
         if create:
             store.create_tables()
         return store

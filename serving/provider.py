@@ -162,8 +162,8 @@ class ScheduleProvider:
         self.store = store or open_store(settings.store_uri, create=True)
         self.queue = queue or open_queue(settings.store_uri, create=True)
         if model is None:
-            from lorien.serving.seed import ensure_shipped_model
             from lorien.training.registry import load_model
+            from lorien.training.shipped import ensure_shipped_model
 
             self.model_tag = ensure_shipped_model(settings.model)
             model = load_model(self.model_tag)

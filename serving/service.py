@@ -39,7 +39,7 @@ from lorien.serving.schemas import (
     WorkloadBody,
     WorkloadRef,
 )
-from lorien.serving.seed import DEFAULT_MODEL
+from lorien.training.shipped import DEFAULT_MODEL
 
 T = TypeVar("T")
 TargetText = Annotated[str, Field(min_length=1, max_length=4000, description=(

@@ -194,7 +194,7 @@ class TVMDialect(Dialect):
         if options.rpc is None:
             return None
         try:
-            from lorien.dialects.tvm.rpc import tracker_problem
+            from lorien.dialects.rpc import tracker_problem
 
             return tracker_problem(options.rpc)
         except Exception as exc:  # a probe answers in a line, never raises

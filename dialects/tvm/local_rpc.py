@@ -133,7 +133,7 @@ class RPCServer(RPCProcess):
 
 def registered(endpoint: RPCEndpoint) -> int:
     """How many servers the tracker lists under the endpoint's key (0 when it cannot be asked)."""
-    from lorien.dialects.tvm.rpc import TrackerError, tracker_status
+    from lorien.dialects.rpc import TrackerError, tracker_status
 
     try:
         return tracker_status(endpoint, timeout_s=2.0).registered

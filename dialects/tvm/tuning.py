@@ -194,7 +194,7 @@ def make_runner(options: TuneOptions) -> ms.runner.Runner:
         return ms.runner.LocalRunner(
             timeout_sec=options.run_timeout_s, evaluator_config=evaluator_config
         )
-    from lorien.dialects.tvm.rpc import TrackerError, tracker_status
+    from lorien.dialects.rpc import TrackerError, tracker_status
 
     endpoint = options.rpc
     try:

@@ -19,7 +19,7 @@ from typing import Any
 from lorien.errors import StoreError
 from lorien.jobs import Job, JobState, claim_order
 from lorien.queue.base import ClaimFilter, JobQueue, Versioned
-from lorien.store.sqlite_file import SQLiteFile
+from lorien.sqlite_file import SQLiteFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -85,14 +85,16 @@ class DynamoDBScheduleStore(ScheduleStore):
 
     Args:
         uri: ``dynamodb://TABLE_PREFIX?region=R&endpoint_url=URL&keep=N&blobs=s3://bucket/prefix``.
+        blobs: the log store that the URI's ``blobs`` names, opened by the caller
+            (:func:`lorien.config.open_store` does it); the store owns it and closes it.
         check_tables: verify on open that both tables exist (a clear error otherwise).
 
     Raises:
-        InvalidInput: a malformed URI.
+        InvalidInput: a malformed URI, or one that names a blob store when none is given.
         StoreError: a table is missing, or credentials are missing or rejected.
     """
 
-    def __init__(self, uri: str, *, check_tables: bool = True) -> None:
+    def __init__(self, uri: str, *, blobs: LogStore | None = None, check_tables: bool = True) -> None:
         prefix, path, options = parse_aws_uri(uri, "dynamodb", extra=("keep", "blobs"))
         if path:
             raise InvalidInput(f"{uri!r}: a dynamodb URI names a table prefix, not a path")
@@ -106,8 +108,10 @@ class DynamoDBScheduleStore(ScheduleStore):
         self.prefix = prefix
         self.records_table, self.workloads_table = table_names(prefix)
         self._client = make_client("dynamodb", options)
-        self._blobs_uri = options.get("blobs")
-        self._blobs: LogStore | None = None
+        if options.get("blobs") and blobs is None:
+            raise InvalidInput(f"{uri!r} names a blob store: open it with lorien.config.open_store, "
+                               "or pass the opened log store as blobs=")
+        self._blobs = blobs
         if check_tables:
             for table in (self.records_table, self.workloads_table):
                 self._call("describe_table", f"table {table}", TableName=table)
@@ -154,19 +158,12 @@ class DynamoDBScheduleStore(ScheduleStore):
         except Exception as exc:
             raise aws_error(exc, f"{self.uri}: {what}") from exc
 
-    def _blob_store(self) -> LogStore | None:
-        if self._blobs is None and self._blobs_uri:
-            from lorien.config import open_logs
-
-            self._blobs = open_logs(self._blobs_uri)
-        return self._blobs
-
     def _pack(self, text: str, kind: str) -> dict[str, Any]:
         """A string as an inline compressed attribute, or a pointer to the blob store."""
         packed = zlib.compress(text.encode(), 6)
         if len(packed) <= INLINE_LIMIT:
             return {"z": packed}
-        blobs = self._blob_store()
+        blobs = self._blobs
         if blobs is None:
             raise StoreError(f"{self.uri}: a {kind} of {len(packed)} compressed bytes does not fit a "
                              "DynamoDB item; add blobs=s3://bucket/prefix to the store URI")
@@ -176,7 +173,7 @@ class DynamoDBScheduleStore(ScheduleStore):
 
     def _unpack(self, packed: dict[str, Any]) -> str:
         if "ref" in packed:
-            blobs = self._blob_store()
+            blobs = self._blobs
             if blobs is None:
                 raise StoreError(f"{self.uri}: a record points to {packed['ref']} in a blob store; "
                                  "add blobs=s3://bucket/prefix to the store URI")

@@ -16,8 +16,8 @@ from typing import Any
 
 from lorien.errors import InvalidInput, StoreError
 from lorien.records import Latency, RecordSource, ScheduleRecord, Target, Workload
+from lorien.sqlite_file import SQLiteFile
 from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch
-from lorien.store.sqlite_file import SQLiteFile
 
 SCHEMA_VERSION = 1
 

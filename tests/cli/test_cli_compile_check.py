@@ -14,10 +14,10 @@ import pytest
 
 from lorien.cli.main import main
 from lorien.config import open_store
+from lorien.datasets.seed import seed_store
 from lorien.dialects import CandidateOptions, get_dialect
 from lorien.outputs import output_mismatch
 from lorien.records import Latency, ScheduleRecord
-from lorien.serving.seed import seed_store
 from tests.cli.test_cli_errors import assert_one_line_error, run_cli
 from tests.tvm_models import small_conv
 

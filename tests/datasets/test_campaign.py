@@ -123,8 +123,8 @@ def test_the_manifest_matches_the_shipped_logs() -> None:
     import json
 
     from lorien.datasets.campaign import SUMMARY_KEY, read_networks, summarize_logs
+    from lorien.datasets.seed import tuning_logs_dir
     from lorien.logstore import read_logs
-    from lorien.serving.seed import tuning_logs_dir
 
     logs = LocalLogStore(tuning_logs_dir())
     shipped = json.loads(logs.get(SUMMARY_KEY))

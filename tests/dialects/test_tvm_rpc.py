@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from lorien.dialects import RPCEndpoint, TuneOptions, get_dialect
+from lorien.dialects.rpc import free_devices, tracker_problem, tracker_status
 from lorien.dialects.tvm.local_rpc import free_port, rpc_server, rpc_tracker, wait_registered
-from lorien.dialects.tvm.rpc import free_devices, tracker_problem, tracker_status
 from lorien.errors import InvalidInput, TuningError
 from lorien.tuning_log import parse_tuning_log
 from tests import tvm_models

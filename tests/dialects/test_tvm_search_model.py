@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lorien.datasets.seed import tuning_logs_dir
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.dialects.tvm.search_model import (
     SHIPPED_SEARCH_MODEL,
@@ -19,7 +20,6 @@ from lorien.dialects.tvm.search_model import (
 from lorien.dialects.tvm.tuning import search_cost_model
 from lorien.errors import InvalidInput
 from lorien.logstore import LocalLogStore
-from lorien.serving.seed import tuning_logs_dir
 from lorien.tuning_log import TuningLog
 
 

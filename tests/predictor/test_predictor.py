@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lorien.datasets.seed import seed_store
 from lorien.dialects import CandidateOptions, Dialect, get_dialect
 from lorien.dialects.tvm.features import FEATURE_WIDTH
 from lorien.errors import InvalidInput
@@ -22,9 +23,9 @@ from lorien.predictor import (
     ZeroShotPredictor,
 )
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
-from lorien.serving.seed import MODEL_TEXT, seed_store, shipped_metadata
 from lorien.store.sqlite import SQLiteScheduleStore
 from lorien.training.cost_models import LightGBMRankingCostModel
+from lorien.training.shipped import MODEL_TEXT, shipped_metadata
 from tests.tvm_models import sampled_schedules, small_conv, small_mlp
 
 FAST = PredictOptions(candidates=CandidateOptions(samples=16, evolve=True, population=16, generations=1,
@@ -249,8 +250,8 @@ def test_neighbours_rank_first_only_when_at_least_half_of_them_adapted(setup: Se
 def test_an_upgrade_registers_the_shipped_model_again_over_an_older_one() -> None:
     """The shipped model's name holds the model an earlier Lorien registered (another feature
     version): its latest version becomes this Lorien's model; named versions stay as they were."""
-    from lorien.serving.seed import DEFAULT_MODEL, ensure_shipped_model
     from lorien.training.registry import load_model, register_model
+    from lorien.training.shipped import DEFAULT_MODEL, ensure_shipped_model
 
     model = LightGBMRankingCostModel.from_text(MODEL_TEXT.read_text())
     older = register_model(DEFAULT_MODEL, model, {**shipped_metadata(), "feature_version": "old"})

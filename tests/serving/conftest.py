@@ -51,8 +51,9 @@ def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessSe
             from starlette.testclient import TestClient
 
             from lorien.config import open_store
-            from lorien.serving.seed import ensure_shipped_model, seed_store
+            from lorien.datasets.seed import seed_store
             from lorien.serving.service import LorienService
+            from lorien.training.shipped import ensure_shipped_model
 
             ensure_shipped_model()
             with open_store(store_uri, create=True) as store:

@@ -13,15 +13,16 @@ from typing import Any
 
 import pytest
 
+from lorien.datasets.seed import seed_store
 from lorien.dialects import CandidateOptions, Lowering, get_dialect
 from lorien.errors import InvalidInput, NotFound
 from lorien.predictor import PredictOptions
 from lorien.records import Latency, ScheduleRecord, Workload
 from lorien.serving.provider import ScheduleProvider, ServiceSettings, Unauthorized
 from lorien.serving.schemas import WorkloadBody, WorkloadRef
-from lorien.serving.seed import MODEL_TEXT, seed_store, shipped_metadata
 from lorien.store.sqlite import SQLiteScheduleStore
 from lorien.training.cost_models import LightGBMRankingCostModel
+from lorien.training.shipped import MODEL_TEXT, shipped_metadata
 from tests.tvm_models import sampled_schedules, small_conv, small_mlp
 
 FAST = PredictOptions(candidates=CandidateOptions(samples=8, population=8, generations=1, seed=2))

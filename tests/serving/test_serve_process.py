@@ -227,12 +227,12 @@ def test_a_built_bento_serves_the_same_api(tmp_path: Path) -> None:
     # of its own, in the home the build and the server below use.
     env = {**os.environ, "LORIEN_STORE": f"sqlite:///{tmp_path}/s.db",
            "BENTOML_HOME": str(tmp_path / "bento")}
-    register = "from lorien.serving.seed import ensure_shipped_model; ensure_shipped_model()"
+    register = "from lorien.training.shipped import ensure_shipped_model; ensure_shipped_model()"
     registered = subprocess.run([sys.executable, "-c", register], env=env, capture_output=True, text=True,
                                 timeout=120)
     assert registered.returncode == 0, registered.stderr
     from lorien.config import open_store
-    from lorien.serving.seed import seed_store
+    from lorien.datasets.seed import seed_store
 
     with open_store(env["LORIEN_STORE"], create=True) as store:
         seed_store(store)

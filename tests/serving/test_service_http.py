@@ -14,8 +14,8 @@ from lorien.queue import JobQueue
 from lorien.records import ScheduleRecord
 from lorien.serving.limits import MAX_BODY_BYTES
 from lorien.serving.schemas import MAX_BATCH
-from lorien.serving.seed import shipped_metadata
 from lorien.store.base import ScheduleStore
+from lorien.training.shipped import shipped_metadata
 from tests.serving.conftest import TOKEN, InProcessService
 
 KEY = "0412f79e287d1277"

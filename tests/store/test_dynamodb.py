@@ -75,3 +75,13 @@ def test_large_schedules_and_payloads_go_to_the_blob_store(aws: str, tmp_path) -
         assert store.top_k("00000000000000aa", CPU_A, 2)[0].schedule == huge
         assert store.get_workload("fake", "00000000000000ee") == big
     assert len(list(blobs.rglob("*.z"))) == 2
+
+
+def test_a_blob_store_named_in_the_uri_must_be_handed_over(aws: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The store does not open other stores: ``open_store`` opens the blob store the URI names and
+    hands it over; constructed directly without it, the store refuses the URI at once."""
+    uri = f"{make_store_uri(aws)}&blobs=file://{tmp_path / 'blobs'}"
+    with pytest.raises(InvalidInput, match="names a blob store"):
+        DynamoDBScheduleStore(uri, check_tables=False)
+    with open_store(uri) as store:
+        assert store._blobs is not None and store._blobs.uri.startswith("file://")  # type: ignore[attr-defined]

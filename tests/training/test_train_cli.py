@@ -126,3 +126,35 @@ def test_train_reads_logs_from_s3(log_folder: Path, aws: str, capsys: pytest.Cap
     assert summary["training_data"]["workloads"] == 2
     assert summary["training_data"]["skipped_logs"] == 1  # the truncated one, read from S3 too
     assert set(summary["held_out"]) == {"conv", "mlp"}
+
+
+def test_train_shipped_rewrites_the_shipped_model(log_folder: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``lorien train --shipped`` trains LightGBM on the packaged data set (here a small one) and
+    replaces the shipped model and its metadata; it registers nothing."""
+    from lorien.datasets import seed
+    from lorien.training import shipped
+    from lorien.training.cost_models import LightGBMRankingCostModel
+
+    monkeypatch.setattr(seed, "tuning_logs_dir", lambda: log_folder)
+    for name, path in (("SHIPPED", tmp_path / "shipped"), ("MODEL_TEXT", tmp_path / "shipped" / "m.txt"),
+                       ("MODEL_METADATA", tmp_path / "shipped" / "m.json")):
+        monkeypatch.setattr(shipped, name, path)
+    assert main(["train", "--shipped", "--no-feature-cache"]) == 0
+    assert "wrote " in capsys.readouterr().out
+    model = LightGBMRankingCostModel.from_text((tmp_path / "shipped" / "m.txt").read_text())
+    assert model.predict(np.zeros((1, model.n_features_in_), dtype=np.float32)).shape == (1,)
+    metadata = json.loads((tmp_path / "shipped" / "m.json").read_text())
+    assert metadata["training_data"]["logs"] == "datasets/tuning_logs"
+    assert set(metadata["summary"]) >= {"lightgbm", "random"}
+
+
+@pytest.mark.parametrize("argv", [["--shipped", "--logs", "file:///x"], ["--shipped", "--out", "x"],
+                                  ["--shipped", "--model-type", "sklearn"], ["--logs", "file:///x"],
+                                  ["--out", "x"]])
+def test_train_arguments_that_do_not_go_together_are_one_line(argv: list[str],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("--shipped" in err[0] or "required" in err[0]), err

@@ -21,12 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "networks held out, fit it on everything and register it in the BentoML "
                     "model store (BENTOML_HOME; default under Lorien's data folder).",
     )
-    parser.add_argument("--logs", required=True, metavar="URI", help="log store, e.g. file:///dir")
+    parser.add_argument("--logs", metavar="URI",
+                        help="log store, e.g. file:///dir (required unless --shipped)")
     parser.add_argument("--model-type", default="lightgbm", choices=["lightgbm", "sklearn", "autogluon"],
                         help="cost model (default lightgbm)")
     parser.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                         help="seconds each AutoGluon fit may take (default 60)")
-    parser.add_argument("--out", required=True, metavar="NAME", help="name to register under")
+    parser.add_argument("--out", metavar="NAME", help="name to register under (required unless --shipped)")
+    parser.add_argument("--shipped", action="store_true",
+                        help="retrain the cost model that ships with Lorien (LightGBM) on the data set "
+                             "in datasets/tuning_logs and replace it in training/shipped/; it is "
+                             "registered on first use")
     parser.add_argument("--held-out", nargs="*", default=None, metavar="NETWORK",
                         help="networks (model@batch, or model for all batches) to evaluate on, "
                              "each left out of its own training; default every logged model")
@@ -48,14 +53,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("BENTOML_HOME", str(data_dir() / "bentoml"))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    if args.shipped:
+        if args.logs or args.out or args.model_type != "lightgbm":
+            raise InvalidInput("--shipped trains LightGBM on the shipped data set and registers "
+                               "nothing: leave out --logs, --out and --model-type")
+    elif not (args.logs and args.out):
+        raise InvalidInput("--logs and --out are required (or --shipped)")
     from lorien.training.pipeline import train_cost_model
-    from lorien.training.registry import register_model
 
     cache = None if args.no_feature_cache else (args.feature_cache or data_dir() / "feature-cache")
-    trained = train_cost_model(open_logs(args.logs), args.model_type, args.held_out,
+    if args.shipped:
+        from lorien.datasets.seed import tuning_logs_dir
+
+        logs = open_logs(tuning_logs_dir().as_uri())
+    else:
+        logs = open_logs(args.logs)
+    trained = train_cost_model(logs, args.model_type, args.held_out,
                                time_limit=args.time_limit, progress=sys.stderr.isatty(),
                                baseline=args.baseline, cache=cache)
-    tag = register_model(args.out, trained.model, trained.metadata)
+    if args.shipped:
+        from lorien.training.shipped import write_shipped_model
+
+        trained.metadata["training_data"]["logs"] = "datasets/tuning_logs"
+        tag = str(write_shipped_model(trained.model, trained.metadata))
+    else:
+        from lorien.training.registry import register_model
+
+        tag = register_model(args.out, trained.model, trained.metadata)
     plots = []
     if args.plots is not None:
         from lorien.training.plots import write_plots
@@ -71,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         print_json({"tag": tag, **trained.metadata, "plots": [str(p) for p in plots]})
         return 0
     data = trained.metadata["training_data"]
-    print(f"registered {tag}: {args.model_type} on {data['rows']} schedules of "
+    done = "wrote" if args.shipped else "registered"
+    print(f"{done} {tag}: {args.model_type} on {data['rows']} schedules of "
           f"{data['workloads']} workloads ({data['failed_rows']} failed measurements kept; "
           f"{data['skipped_logs']} unreadable logs, {data['skipped_lines']} bad lines skipped); "
           f"fit {trained.fit_seconds:.1f} s")

@@ -94,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--workers cannot be negative, got {workers}")
     os.environ.setdefault("BENTOML_HOME", str(data_dir() / "bentoml"))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    from lorien.datasets.seed import seed_store
     from lorien.serving.client import wait_until_ready
-    from lorien.serving.seed import ensure_shipped_model, seed_store
+    from lorien.training.shipped import ensure_shipped_model
     from lorien.tuner.supervisor import WorkerSupervisor
 
     with open_store(store_uri, create=True) as store:

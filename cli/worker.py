@@ -103,7 +103,7 @@ def job_measurer(args: argparse.Namespace, store: ScheduleStore, rpc: Any) -> An
         NotFound: ``--cost-model`` names no registered model.
     """
     from lorien.predictor import CostModelScorer, JobMeasurer, ZeroShotPredictor
-    from lorien.serving.seed import DEFAULT_MODEL, ensure_shipped_model
+    from lorien.training.shipped import DEFAULT_MODEL, ensure_shipped_model
 
     os.environ.setdefault("BENTOML_HOME", str(data_dir() / "bentoml"))
     tag = ensure_shipped_model(args.cost_model) if args.cost_model else DEFAULT_MODEL

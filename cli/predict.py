@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
         ZeroShotPredictor,
     )
     from lorien.records import WorkloadUse
-    from lorien.serving.seed import ensure_shipped_model
     from lorien.training.registry import load_model
+    from lorien.training.shipped import ensure_shipped_model
 
     if bool(args.model) == bool(args.workload):
         raise InvalidInput("give either --model NAME or --workload KEY")

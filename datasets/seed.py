@@ -1,0 +1,48 @@
+"""The data set's best schedules in a schedule store: what a fresh service starts with.
+
+The tuning-log data set ships in the repository (``datasets/tuning_logs``, tuned with
+MetaSchedule on the CPUs its manifest names); seeding stores its workloads and their best measured
+schedules as ``tuned`` records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+from lorien.logstore import LocalLogStore, read_logs
+from lorien.records import ScheduleRecord
+from lorien.store.base import ScheduleStore
+from lorien.tuning_log import TuningLog
+
+
+def tuning_logs_dir() -> Path:
+    """The data set of tuning logs that ships with Lorien."""
+    return Path(__file__).resolve().parent / "tuning_logs"
+
+
+def seed_store(store: ScheduleStore, logs_dir: Path | None = None,
+               exclude: Collection[str] = ()) -> tuple[int, int]:
+    """Store the workloads of the shipped tuning logs and their best measured schedules
+    (``tuned`` records; the store keeps its best N), except the workload keys in ``exclude``.
+    Safe to repeat: records are content-keyed.
+
+    Returns:
+        ``(workloads, records kept)``.
+    """
+    logs, _, _ = read_logs(LocalLogStore(logs_dir or tuning_logs_dir()))
+    return seed_from_logs(store, [log for log in logs if log.workload.key not in exclude])
+
+
+def seed_from_logs(store: ScheduleStore, logs: Sequence[TuningLog]) -> tuple[int, int]:
+    """Store the workloads of ``logs`` and their measured schedules as ``tuned`` records (the
+    store keeps its best N). Returns ``(workloads, records kept)``."""
+    records = [
+        ScheduleRecord(dialect=log.workload.dialect, workload_key=log.workload.key, target=log.target,
+                       build=log.build, schedule=m.schedule, latency=m.latency, source="tuned",
+                       created_at=log.finished_at)
+        for log in logs for m in log.succeeded if m.latency is not None
+    ]
+    store.put_workloads(log.workload for log in logs)
+    result = store.commit(records)
+    return len({log.workload.key for log in logs}), result.kept
