@@ -3,7 +3,7 @@
 :class:`ServiceClient` speaks the service's JSON (see :mod:`lorien.serving.service`); errors come
 back as Lorien's own (400 -> :class:`InvalidInput`, 404 -> :class:`NotFound`, unreachable or 5xx ->
 :class:`StoreError`). :func:`fetch_schedules` asks for every kernel of a model in one request and
-keeps the answers in a private SQLite store for the duration of one build, so the compiler's hook
+keeps the answers in an in-memory store for the duration of one build, so the compiler's hook
 (:meth:`lorien.dialects.Dialect.compiler_hook`) answers each kernel locally: one round trip per
 model, none per kernel.
 """
@@ -11,12 +11,10 @@ model, none per kernel.
 from __future__ import annotations
 
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from lorien.errors import InvalidInput, LorienError, NotFound, StoreError
@@ -138,8 +136,8 @@ class FetchedSchedules:
 def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[Workload], *,
                     predict: bool = True, budget_s: float | None = None,
                     weights: Sequence[int] | None = None) -> Iterator[FetchedSchedules]:
-    """Ask the service for every workload in one batch and keep the answers in a temporary SQLite
-    store (removed on exit): pass ``.store`` to :meth:`Dialect.compile` or
+    """Ask the service for every workload in one batch and keep the answers in an in-memory store
+    (for as long as the ``with`` block): pass ``.store`` to :meth:`Dialect.compile` or
     :meth:`Dialect.compiler_hook`, so the build asks no further. ``budget_s`` and ``weights``: see
     :meth:`ServiceClient.schedules`.
 
@@ -150,7 +148,7 @@ def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[W
     Raises:
         InvalidInput: an answer is not a schedule record.
     """
-    from lorien.store.sqlite import SQLiteScheduleStore
+    from lorien.store.memory import MemoryScheduleStore
 
     answers = client.schedules(target, workloads, predict=predict, budget_s=budget_s, weights=weights)
     asked = {(w.dialect, w.key): w for w in workloads}
@@ -166,14 +164,10 @@ def fetch_schedules(client: ServiceClient, target: Target, workloads: Sequence[W
                 records.append(record)
             else:
                 refused.append(problem)
-    with tempfile.TemporaryDirectory(prefix="lorien-fetched-") as folder:
-        store = SQLiteScheduleStore(Path(folder) / "schedules.db")
-        try:
-            store.put_workloads(workloads)
-            store.commit(records)
-            yield FetchedSchedules(store, answers, refused)
-        finally:
-            store.close()
+    with MemoryScheduleStore() as store:
+        store.put_workloads(workloads)
+        store.commit(records)
+        yield FetchedSchedules(store, answers, refused)
 
 
 def _record_problem(workload: Workload | None, record: ScheduleRecord) -> str | None:

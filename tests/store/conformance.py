@@ -31,7 +31,16 @@ def _ids(records: list[ScheduleRecord]) -> list[str]:
 
 
 class ScheduleStoreConformance:
-    """Subclass and define the ``store_uri`` fixture (an empty store, keep=5 by default)."""
+    """Subclass and define the ``store_uri`` fixture (an empty store, keep=5 by default).
+
+    A store that cannot be opened by URI (the in-memory one) overrides the ``store`` fixture
+    instead and sets :attr:`opened_by_uri` to False: the tests that reopen the store or open it
+    in other processes do not apply to it and are skipped, saying so.
+    """
+
+    #: The store is opened by URI, outlives one open (reopening it finds everything) and other
+    #: processes can open it too.
+    opened_by_uri = True
 
     @pytest.fixture
     def store_uri(self) -> str:  # pragma: no cover - overridden
@@ -202,7 +211,13 @@ class ScheduleStoreConformance:
         with pytest.raises(InvalidInput):
             store.top_k("00000000000000aa", CPU_A, 1, match="fuzzy")  # type: ignore[arg-type]
 
-    def test_reopened_store_keeps_everything(self, store_uri: str) -> None:
+    def _uri(self, request: pytest.FixtureRequest) -> str:
+        if not self.opened_by_uri:
+            pytest.skip("this store lives in one process and one open (opened_by_uri = False)")
+        return str(request.getfixturevalue("store_uri"))
+
+    def test_reopened_store_keeps_everything(self, request: pytest.FixtureRequest) -> None:
+        store_uri = self._uri(request)
         recs = [record(seconds=t) for t in (1e-3, 2e-3)]
         with open_store(store_uri) as first:
             first.commit(recs)
@@ -221,9 +236,10 @@ class ScheduleStoreConformance:
             list(pool.map(lambda chunk: store.commit(chunk), [recs[i::4] for i in range(4)]))
         assert _ids(list(store.records())) == _ids(best_per_group(recs, store.keep))
 
-    def test_processes_committing_interleaved_records(self, store_uri: str) -> None:
+    def test_processes_committing_interleaved_records(self, request: pytest.FixtureRequest) -> None:
         """Several processes commit interleaved records for the same workloads: what is stored
         equals the best-N of everything committed (no lost update, no duplicate, no excess)."""
+        store_uri = self._uri(request)
         rng = random.Random(7)
         keys = ["00000000000000aa", "00000000000000bb", "00000000000000cc"]
         recs = []
