@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sqlite3
 import statistics
@@ -29,8 +28,8 @@ from local_aws import aws_backend, local_aws  # benchmarks/ is the script's fold
 
 from lorien.config import open_logs, open_queue, open_store
 from lorien.dialects import TuneOptions, get_dialect
-from lorien.dialects.instant import instant_workload
 from lorien.records import content_hash
+from lorien.testing.instant import instant_workload
 from lorien.tuner.submit import follow, submit
 from lorien.tuner.worker import Worker, WorkerConfig
 
@@ -132,7 +131,7 @@ def drill_store_outage(store_uri: str, logs_uri: str) -> tuple[float, float]:
                     conn.execute("ROLLBACK")
                     conn.close()
         else:
-            from tests.faults import (  # an HTTP proxy that fails calls
+            from lorien.testing.aws_faults import (  # an HTTP proxy that fails calls
                 INTERNAL_DYNAMODB,
                 FaultRule,
                 fault_proxy,
@@ -177,7 +176,7 @@ def drill_store_outage(store_uri: str, logs_uri: str) -> tuple[float, float]:
 def drill_rpc(store_uri: str, logs_uri: str, fault: str) -> tuple[float, float]:
     """Every RPC server gone, or the tracker down, mid-job: seconds to the job given back; then
     (servers back) to the job done."""
-    from lorien.dialects.tvm.local_rpc import rpc_server, rpc_tracker
+    from lorien.testing.local_rpc import rpc_server, rpc_tracker
 
     job_id = one_job(store_uri, fault, 30.0)
     with open_queue(store_uri) as queue, contextlib.ExitStack() as tracker:
@@ -204,7 +203,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # for tests.faults
     drills: list[tuple[str, str, Callable[[str, str], tuple[float, float]]]] = [
         ("worker SIGKILL mid-job", f"lease {LEASE_S:g} s", drill_worker_killed),
         ("lorien tune SIGKILL, rerun", f"lease {LEASE_S:g} s", drill_tune_killed),

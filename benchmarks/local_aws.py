@@ -22,7 +22,7 @@ def local_aws(own_process: bool = False) -> Iterator[str]:
             compete with it for this interpreter's lock (its figures then scale with workers as
             a remote service's would, up to this machine's cores).
     """
-    from lorien.local_aws import moto_server
+    from lorien.testing.local_aws import moto_server
 
     for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
                         ("AWS_DEFAULT_REGION", "us-east-1")):
@@ -33,7 +33,7 @@ def local_aws(own_process: bool = False) -> Iterator[str]:
         port = sock.getsockname()[1]
     endpoint = f"http://127.0.0.1:{port}"
     if own_process:
-        process = subprocess.Popen([sys.executable, "-m", "lorien.local_aws", "--port", str(port)],
+        process = subprocess.Popen([sys.executable, "-m", "lorien.testing.local_aws", "--port", str(port)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             for _ in range(300):

@@ -24,7 +24,7 @@ from local_aws import aws_backend, local_aws  # benchmarks/ is the script's fold
 
 from lorien.config import open_logs, open_queue, open_store
 from lorien.dialects import TuneOptions, get_dialect
-from lorien.dialects.instant import instant_workload
+from lorien.testing.instant import instant_workload
 from lorien.tuner.submit import submit
 from lorien.tuner.worker import Worker, WorkerConfig
 

@@ -59,7 +59,7 @@ def run(folder: str, name: str, workloads: list, target, trials: int, workers: i
 
 @contextlib.contextmanager
 def two_rpc_servers() -> Iterator[RPCEndpoint]:
-    from lorien.dialects.tvm.local_rpc import rpc_server, rpc_tracker
+    from lorien.testing.local_rpc import rpc_server, rpc_tracker
 
     with rpc_tracker() as (host, port), rpc_server(port, "bench"), rpc_server(port, "bench"):
         yield RPCEndpoint(host, port, "bench")

@@ -57,13 +57,22 @@ def find_schedule(store: ScheduleStore, workload_key: str, target: Target, build
                   equivalents: Sequence[str] = ()) -> Found | None:
     """The best record for the workload and target by the module's rule, or None. Records of the
     ``equivalents`` (keys whose schedules give this workload's code exactly) compete with its own;
-    the returned record's ``workload_key`` says whose it is."""
+    the returned record's ``workload_key`` says whose it is. One store call
+    (:meth:`ScheduleStore.lookup_records`), ranked here."""
     keys = [workload_key, *(key for key in dict.fromkeys(equivalents) if key != workload_key)]
+    return rank(store.lookup_records(keys, target), workload_key, target, build)
+
+
+def rank(records: Sequence[ScheduleRecord], workload_key: str, target: Target, build: str) -> Found | None:
+    """The best of ``records`` (a workload's and its equivalents', for targets of ``target``'s
+    kind) by the module's rule, or None: the first step that holds a record, this build before
+    another, the fastest (then the lowest record id) within it."""
     for source, match in STEPS:
         for wanted in (build, None):
-            found = [record for key in keys
-                     for record in store.top_k(key, target, 1, match=match, build=wanted, source=source)]
+            found = [r for r in records if r.source == source and (wanted is None or r.build == wanted)
+                     and r.target.loose_key == target.loose_key
+                     and (match == "loose" or r.target.canonical == target.canonical)]
             if found:
-                best = min(found, key=lambda r: r.latency.mean)
+                best = min(found, key=lambda r: (r.latency.mean, r.record_id))
                 return Found(best, match, best.build == build, own=best.workload_key == workload_key)
     return None

@@ -18,7 +18,7 @@ def free_port() -> int:
 def moto_server() -> Iterator[str]:
     """Start moto's server on 127.0.0.1 (one request at a time, each atomic as on AWS) and yield
     its endpoint URL; stop it after."""
-    from lorien.local_aws import moto_server as serve
+    from lorien.testing.local_aws import moto_server as serve
 
     with serve(free_port()) as endpoint:
         yield endpoint

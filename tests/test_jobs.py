@@ -6,7 +6,7 @@ import pytest
 
 from lorien.errors import InvalidInput
 from lorien.jobs import MEASURE_LEAD, Job, JobSpec, claim_order
-from tests.factories import CPU_A
+from lorien.testing.factories import CPU_A
 
 
 def spec(**fields) -> JobSpec:  # type: ignore[no-untyped-def]

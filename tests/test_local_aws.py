@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from lorien.local_aws import OneRequestAtATime
+from lorien.testing.local_aws import OneRequestAtATime
 
 
 def test_requests_never_overlap() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from lorien.errors import InvalidInput
 from lorien.records import Latency, ScheduleRecord, best_per_group
-from tests.factories import CPU_B, record
+from lorien.testing.factories import CPU_B, record
 
 
 def test_latency_statistics() -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from lorien.errors import InvalidInput
 from lorien.records import Latency
+from lorien.testing.factories import CPU_A, workload
 from lorien.tuning_log import Measurement, TuningLog, parse_tuning_log, relative_scores
-from tests.factories import CPU_A, workload
 
 
 def make_log(n: int = 50) -> TuningLog:

@@ -1,6 +1,6 @@
 """The log store interface: full tuning logs as immutable, content-addressed blobs.
 
-A backend implements :class:`LogStore`; :mod:`tests.logstore.conformance` is the suite every backend
+A backend implements :class:`LogStore`; :mod:`lorien.testing.logstore_conformance` is the suite every backend
 must pass. Logs are written once and never changed, so keys are derived from content
 (:func:`log_key`) and a second ``put`` of the same log is a no-op.
 """

@@ -6,7 +6,7 @@ version is still the one read". A backend provides just that conditional write a
 (:class:`JobQueue`'s underscored abstract methods): SQLite in one transaction, DynamoDB as a
 conditional ``PutItem``. There is no master: any number of workers on any number of machines claim
 jobs concurrently and exactly one of them wins each job; a lost race moves on to the next job.
-:mod:`tests.queue.conformance` is the suite every backend passes.
+:mod:`lorien.testing.queue_conformance` is the suite every backend passes.
 """
 
 from __future__ import annotations

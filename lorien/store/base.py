@@ -1,6 +1,6 @@
 """The schedule store interface: the best schedules of every workload, per target and compiler build.
 
-A backend implements :class:`ScheduleStore`; :mod:`tests.store.conformance` is the suite every
+A backend implements :class:`ScheduleStore`; :mod:`lorien.testing.store_conformance` is the suite every
 backend must pass. The semantics are those of :func:`lorien.records.best_per_group`:
 
 * records are grouped by (workload key, target, build, source); a group keeps its ``keep`` fastest
@@ -21,6 +21,8 @@ from typing import Literal
 from lorien.records import RecordSource, ScheduleRecord, Target, Workload
 
 TargetMatch = Literal["exact", "loose"]
+#: ``k`` that means every record (no group holds more).
+_EVERY_RECORD = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,17 @@ class ScheduleStore(abc.ABC):
             ``tuned`` records first, then ``measured``, then ``predicted``; each by mean latency,
             fastest first (an estimate is never ranked against a measurement).
         """
+
+    def lookup_records(self, workload_keys: Sequence[str], target: Target) -> list[ScheduleRecord]:
+        """Every record of these workloads for a target of ``target``'s kind (its
+        :attr:`~lorien.records.Target.loose_key`), of any build and source, in no particular
+        order: what :func:`lorien.lookup.find_schedule` ranks, in one call.
+
+        Backends answer it with one statement (SQLite) or one query per workload (DynamoDB: one
+        partition each); this default asks :meth:`top_k` once per workload.
+        """
+        return [record for key in dict.fromkeys(workload_keys)
+                for record in self.top_k(key, target, _EVERY_RECORD, match="loose")]
 
     @abc.abstractmethod
     def records(

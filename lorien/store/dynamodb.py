@@ -377,6 +377,11 @@ class DynamoDBScheduleStore(ScheduleStore):
         found.sort(key=lambda r: (RECORD_SOURCES.index(r.source), r.latency.mean, r.record_id))
         return found[:k]
 
+    def lookup_records(self, workload_keys: Sequence[str], target: Target) -> list[ScheduleRecord]:
+        return [rec for key in dict.fromkeys(workload_keys)
+                for item in self._query_groups(key, f"{target.loose_key}#")
+                for rec in self._decode_group(item)]
+
     def _group_items(self, dialect: str | None, workload_key: str | None, target: Target | None,
                      build: str | None, attributes: Sequence[str] | None) -> Iterator[dict[str, Any]]:
         if workload_key is not None:

@@ -123,6 +123,13 @@ class MemoryScheduleStore(ScheduleStore):
         found.sort(key=lambda r: (_SOURCE_ORDER[r.source], *_rank(r)))
         return found[:k]
 
+    def lookup_records(self, workload_keys: Sequence[str], target: Target) -> list[ScheduleRecord]:
+        keys = set(workload_keys)
+        with self._lock:
+            self._check_open()
+            return [r for (_, key, _, _, _), group in self._groups.items() if key in keys
+                    for r in group if r.target.loose_key == target.loose_key]
+
     def _matching(self, dialect: str | None, workload_key: str | None, target: Target | None,
                   build: str | None) -> list[_Group]:
         wanted = (dialect, workload_key, target.canonical if target is not None else None, build)

@@ -185,6 +185,15 @@ class SQLiteScheduleStore(ScheduleStore):
         )
         return [_row_record(row) for row in rows]
 
+    def lookup_records(self, workload_keys: Sequence[str], target: Target) -> list[ScheduleRecord]:
+        keys = list(dict.fromkeys(workload_keys))
+        if not keys:
+            return []
+        rows = self._query(
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE loose_target=? AND workload_key IN "
+            f"({','.join('?' * len(keys))})", (target.loose_key, *keys))
+        return [_row_record(row) for row in rows]
+
     def records(
         self,
         *,

@@ -10,9 +10,9 @@ import pytest
 from lorien.admin import copy
 from lorien.config import open_logs, open_queue, open_store
 from lorien.records import best_per_group
+from lorien.testing.factories import CPU_A, CPU_B, record, workload
 from tests.aws import unique
 from tests.cli.test_cli_errors import assert_one_line_error, run_cli
-from tests.factories import CPU_A, CPU_B, record, workload
 
 KEYS = [f"00000000000000{i:02x}" for i in range(6)]
 

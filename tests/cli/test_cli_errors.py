@@ -10,7 +10,7 @@ import pytest
 
 from lorien.cli.main import main
 from lorien.config import open_store
-from tests.factories import record, workload
+from lorien.testing.factories import record, workload
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from lorien.config import open_store
-from lorien.dialects.instant import instant_workload
+from lorien.testing.instant import instant_workload
 
 REPO = Path(__file__).resolve().parents[2]
 

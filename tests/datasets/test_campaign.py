@@ -10,8 +10,8 @@ from lorien.datasets.campaign import measured_trials, pending, plan_campaign
 from lorien.dialects import get_dialect
 from lorien.logstore import LocalLogStore, LogStore, log_key, read_logs
 from lorien.records import Latency
+from lorien.testing.factories import CPU_A, CPU_B, workload
 from lorien.tuning_log import Measurement, TuningLog
-from tests.factories import CPU_A, CPU_B, workload
 
 
 def test_plan_dedupes_workloads_across_networks() -> None:

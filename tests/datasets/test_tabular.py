@@ -13,9 +13,9 @@ from lorien.dialects.tvm.features import FEATURE_WIDTH
 from lorien.errors import InvalidInput
 from lorien.logstore import LocalLogStore, log_key, read_logs
 from lorien.records import Latency
+from lorien.testing.factories import workload
 from lorien.tuning_log import Measurement, TuningLog
 from tests import tvm_models
-from tests.factories import workload
 
 
 def test_descriptors_read_the_workload_name() -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from lorien.dialects import RPCEndpoint, TuneOptions, get_dialect
 from lorien.dialects.rpc import free_devices, tracker_problem, tracker_status
-from lorien.dialects.tvm.local_rpc import free_port, rpc_server, rpc_tracker, wait_registered
 from lorien.errors import InvalidInput, TuningError
+from lorien.testing.local_rpc import free_port, rpc_server, rpc_tracker, wait_registered
 from lorien.tuning_log import parse_tuning_log
 from tests import tvm_models
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.logstore.conformance import LogStoreConformance
+from lorien.testing.logstore_conformance import LogStoreConformance
 
 
 class TestLocalLogStoreConformance(LogStoreConformance):

@@ -8,8 +8,8 @@ import pytest
 from lorien.config import open_logs
 from lorien.errors import StoreError
 from lorien.logstore.s3 import S3LogStore
+from lorien.testing.logstore_conformance import LogStoreConformance
 from tests.aws import unique
-from tests.logstore.conformance import LogStoreConformance
 
 
 def make_logs_uri(endpoint: str, prefix: str = "logs") -> str:

@@ -20,7 +20,7 @@ from lorien.predictor import BudgetedPredictor, BudgetOptions, Ranked
 from lorien.predictor.budget import ranked_batch
 from lorien.records import Latency, Target, Workload, WorkloadUse
 from lorien.store.sqlite import SQLiteScheduleStore
-from tests.factories import CPU_A, CPU_B, record, workload
+from lorien.testing.factories import CPU_A, CPU_B, record, workload
 
 ROUND_S = 1.0  # what measuring one candidate takes on the fake clock
 

@@ -14,9 +14,9 @@ from lorien.jobs import Job
 from lorien.queue import ClaimFilter
 from lorien.queue.base import CLAIM_CANDIDATES
 from lorien.queue.dynamodb import PRIORITY_BOUND, DynamoDBJobQueue, order_key, table_name
+from lorien.testing.aws_faults import THROTTLE_DYNAMODB, FaultRule, dynamodb_call, fault_proxy
+from lorien.testing.queue_conformance import JobQueueConformance, spec
 from tests.aws import unique
-from tests.faults import THROTTLE_DYNAMODB, FaultRule, dynamodb_call, fault_proxy
-from tests.queue.conformance import JobQueueConformance, spec
 from tests.store.test_dynamodb import make_store_uri
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lorien.config import open_queue, open_store
-from tests.factories import record
-from tests.queue.conformance import JobQueueConformance, spec
+from lorien.testing.factories import record
+from lorien.testing.queue_conformance import JobQueueConformance, spec
 
 
 class TestSQLiteJobQueueConformance(JobQueueConformance):

@@ -271,7 +271,7 @@ def test_the_same_answers_and_refill_jobs_on_dynamodb(aws: str, model: tuple[obj
 
 
 def test_a_workload_nothing_can_predict_is_missing_and_still_queued(provider: ScheduleProvider) -> None:
-    from lorien.dialects.instant import instant_workload
+    from lorien.testing.instant import instant_workload
 
     workload = instant_workload("00000000000000ab")
     answers = provider.answer_many([ref(workload), ref(workload)], "cpu")  # no design space, no model

@@ -10,11 +10,7 @@ from lorien.config import open_logs, open_store
 from lorien.dialects import TuneOutcome
 from lorien.errors import StoreError
 from lorien.records import best_per_group
-from lorien.tuner.local import commit_outcome
-from lorien.tuning_log import Measurement, TuningLog
-from tests.aws import unique
-from tests.factories import CPU_A, record, workload
-from tests.faults import (
+from lorien.testing.aws_faults import (
     CANCELLED_BY_THROTTLING,
     INTERNAL_DYNAMODB,
     INTERNAL_S3,
@@ -25,6 +21,10 @@ from tests.faults import (
     fault_proxy,
     s3_call,
 )
+from lorien.testing.factories import CPU_A, record, workload
+from lorien.tuner.local import commit_outcome
+from lorien.tuning_log import Measurement, TuningLog
+from tests.aws import unique
 
 
 def test_dynamodb_throttling_and_server_errors_are_retried(aws: str) -> None:

@@ -9,18 +9,16 @@ from lorien.config import open_store
 from lorien.errors import InvalidInput, StoreError
 from lorien.records import Workload
 from lorien.store.dynamodb import DynamoDBScheduleStore
+from lorien.testing.factories import CPU_A, record
+from lorien.testing.store_conformance import ScheduleStoreConformance
 from tests.aws import unique
-from tests.factories import CPU_A, record
-from tests.store.conformance import ScheduleStoreConformance
 
 
 def make_store_uri(endpoint: str, **options: str) -> str:
     query = "&".join(f"{k}={v}" for k, v in {"endpoint_url": endpoint, "region": "us-east-1",
                                              **options}.items())
     uri = f"dynamodb://{unique('lorien')}?{query}"
-    store = DynamoDBScheduleStore(uri, check_tables=False)
-    store.create_tables()
-    store.close()
+    open_store(uri, create=True).close()  # opens the blob store the options may name
     return uri
 
 
@@ -85,3 +83,22 @@ def test_a_blob_store_named_in_the_uri_must_be_handed_over(aws: str, tmp_path) -
         DynamoDBScheduleStore(uri, check_tables=False)
     with open_store(uri) as store:
         assert store._blobs is not None and store._blobs.uri.startswith("file://")  # type: ignore[attr-defined]
+
+
+def test_a_lookup_is_one_query_per_workload(aws: str) -> None:
+    """A hit and a miss are one DynamoDB Query each (the workload's partition, every group of the
+    target's kind), ranked in memory; an equivalent adds its own partition's Query."""
+    from lorien.lookup import find_schedule
+    from lorien.testing.factories import CPU_B
+
+    with open_store(make_store_uri(aws)) as store:
+        store.commit([record(seconds=2e-3, source="measured"), record(seconds=1e-3, target=CPU_B),
+                      record(seconds=1e-6, source="predicted")])
+        calls: list[str] = []
+        store._client.meta.events.register(  # type: ignore[attr-defined]
+            "before-call.dynamodb", lambda model, **_: calls.append(model.name))
+        found = find_schedule(store, "00000000000000aa", CPU_A, "fake-1")
+        assert found is not None and found.record.source == "measured" and calls == ["Query"]
+        assert find_schedule(store, "00000000000000ff", CPU_A, "fake-1") is None and calls == ["Query"] * 2
+        find_schedule(store, "00000000000000aa", CPU_A, "fake-1", equivalents=["00000000000000bb"])
+        assert calls == ["Query"] * 4

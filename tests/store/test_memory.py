@@ -8,8 +8,8 @@ import pytest
 
 from lorien.errors import InvalidInput, StoreError
 from lorien.store.memory import MemoryScheduleStore
-from tests.factories import CPU_A, record
-from tests.store.conformance import ScheduleStoreConformance
+from lorien.testing.factories import CPU_A, record
+from lorien.testing.store_conformance import ScheduleStoreConformance
 
 
 class TestMemoryConformance(ScheduleStoreConformance):

@@ -8,8 +8,8 @@ import pytest
 
 from lorien.config import open_store
 from lorien.errors import StoreError
-from tests.factories import record
-from tests.store.conformance import ScheduleStoreConformance
+from lorien.testing.factories import record
+from lorien.testing.store_conformance import ScheduleStoreConformance
 
 
 class TestSQLiteConformance(ScheduleStoreConformance):
@@ -46,3 +46,21 @@ def test_a_closed_store_refuses_work(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.count()
+
+
+def test_a_lookup_is_one_statement_hit_or_miss(tmp_path: Path) -> None:
+    """The look-up rule ranks in memory what one statement returns: a hit, a miss and a look-up
+    with an equivalent each run one SELECT (they ran up to 8, 24 on a miss, before)."""
+    from lorien.lookup import find_schedule
+    from lorien.testing.factories import CPU_A, CPU_B
+
+    with open_store(f"sqlite:///{tmp_path}/a.db") as store:
+        store.commit([record(seconds=2e-3, source="measured"), record(seconds=1e-3, target=CPU_B),
+                      record(seconds=1e-6, source="predicted")])
+        statements: list[str] = []
+        store._file.connection().set_trace_callback(statements.append)  # type: ignore[attr-defined]
+        found = find_schedule(store, "00000000000000aa", CPU_A, "fake-1")
+        assert found is not None and found.record.source == "measured" and len(statements) == 1
+        assert find_schedule(store, "00000000000000ff", CPU_A, "fake-1") is None and len(statements) == 2
+        find_schedule(store, "00000000000000aa", CPU_A, "fake-1", equivalents=["00000000000000bb"])
+        assert len(statements) == 3 and all(s.lstrip().upper().startswith("SELECT") for s in statements)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from lorien.config import open_logs, open_queue, open_store
-from lorien.dialects.instant import instant_workload
 from lorien.errors import InvalidInput
+from lorien.testing.instant import instant_workload
 from lorien.tuner.batch import submit_workers
 from tests.aws import unique
 

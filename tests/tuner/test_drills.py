@@ -16,9 +16,9 @@ from pathlib import Path
 
 from lorien.config import open_logs, open_queue, open_store
 from lorien.dialects import TuneOptions, get_dialect
-from lorien.dialects.instant import instant_workload
 from lorien.queue import JobQueue
 from lorien.store import ScheduleStore
+from lorien.testing.instant import instant_workload
 from lorien.tuner.submit import submit
 from tests.tuner.conftest import Backend
 
@@ -105,7 +105,7 @@ class Outage:
             self._locker: subprocess.Popen[str] | None = None
         else:
             # Every DynamoDB call answered with a 500 at the door, past botocore's retries.
-            from tests.faults import INTERNAL_DYNAMODB, FaultRule, fault_proxy
+            from lorien.testing.aws_faults import INTERNAL_DYNAMODB, FaultRule, fault_proxy
 
             endpoint = backend.store_uri.split("endpoint_url=")[1].split("&")[0]
             rule = FaultRule(lambda method, path, target: self.down.is_set() and bool(target),

@@ -21,9 +21,9 @@ import pytest
 
 from lorien.config import open_logs, open_queue, open_store
 from lorien.dialects import RPCEndpoint, TuneOptions, get_dialect
-from lorien.dialects.instant import instant_workload
-from lorien.dialects.tvm.local_rpc import rpc_server, rpc_tracker
 from lorien.jobs import Job
+from lorien.testing.instant import instant_workload
+from lorien.testing.local_rpc import rpc_server, rpc_tracker
 from lorien.tuner.submit import submit
 from lorien.tuner.worker import Worker, WorkerConfig, WorkerReport
 from tests.tuner.conftest import Backend

@@ -12,9 +12,9 @@ from lorien.dialects import TuneOptions, TuneOutcome
 from lorien.errors import InvalidInput
 from lorien.machine import host_machine
 from lorien.records import Latency, Target, Workload
+from lorien.testing.factories import CPU_A, record, workload
 from lorien.tuner.sampling import OUTLIER_SPREAD, remeasure, run_tuning, suspects
 from lorien.tuning_log import Measurement, TuningLog, relative_scores
-from tests.factories import CPU_A, record, workload
 
 
 @dataclass

@@ -12,9 +12,9 @@ import pytest
 
 from lorien.config import open_logs, open_queue, open_store
 from lorien.dialects import TuneOptions, get_dialect
-from lorien.dialects.instant import instant_workload
 from lorien.errors import StoreError, TuningError
 from lorien.jobs import JobResult
+from lorien.testing.instant import instant_workload
 from lorien.tuner.submit import follow, submit
 from lorien.tuner.worker import Worker, WorkerConfig
 
@@ -122,7 +122,7 @@ def test_a_job_finished_elsewhere_meanwhile_is_not_committed_again(env: Env) -> 
     def finish_elsewhere() -> None:
         while (job := env.queue.get(env.queue.jobs()[0].job_id)) and job.state != "running":
             time.sleep(0.05)
-        from tests.queue.conformance import RESULT
+        from lorien.testing.queue_conformance import RESULT
 
         env.queue.finish(job.job_id, job.attempts, RESULT)
         done.set()

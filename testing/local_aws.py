@@ -70,8 +70,9 @@ def moto_server(port: int, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m lorien.local_aws --port N``: serve moto in this process until killed."""
-    parser = argparse.ArgumentParser(prog="python -m lorien.local_aws", description=__doc__.splitlines()[0])
+    """``python -m lorien.testing.local_aws --port N``: serve moto in this process until killed."""
+    parser = argparse.ArgumentParser(prog="python -m lorien.testing.local_aws",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)

@@ -19,7 +19,7 @@ from lorien.errors import InvalidInput, NotFound
 from lorien.jobs import JobResult, JobSpec, job_id
 from lorien.queue import ClaimFilter, JobQueue
 from lorien.queue.base import CLAIM_CANDIDATES
-from tests.factories import CPU_A, CPU_B
+from lorien.testing.factories import CPU_A, CPU_B
 
 
 def spec(key: str = "00000000000000aa", trials: int = 8, priority: int = 0, build: str = "fake-1",

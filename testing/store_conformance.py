@@ -17,7 +17,7 @@ from lorien.config import open_store
 from lorien.lookup import find_schedule
 from lorien.records import ScheduleRecord, best_per_group
 from lorien.store import ScheduleStore
-from tests.factories import CPU_A, CPU_B, GPU, record, workload
+from lorien.testing.factories import CPU_A, CPU_B, GPU, record, workload
 
 
 def _commit_in_child(uri: str, records: list[dict], batch: int) -> None:
@@ -157,6 +157,15 @@ class ScheduleStoreConformance:
         assert found is not None and found.record.schedule == "twin" and found.match == "exact"
         nothing = find_schedule(store, "00000000000000cc", CPU_A, "fake-1", equivalents=["00000000000000dd"])
         assert nothing is None
+
+    def test_lookup_records_are_every_record_of_the_keys_of_a_kind(self, store: ScheduleStore) -> None:
+        aa, bb, cc = "00000000000000aa", "00000000000000bb", "00000000000000cc"
+        wanted = [record(aa, 1e-3), record(aa, 2e-3, target=CPU_B, build="fake-0"),
+                  record(aa, 3e-3, source="predicted"), record(bb, 4e-3, source="measured")]
+        store.commit([*wanted, record(aa, 1e-3, target=GPU), record(cc, 1e-3)])
+        found = store.lookup_records([aa, bb, aa], CPU_A)
+        assert _ids(found) == _ids(wanted)
+        assert store.lookup_records([], CPU_A) == [] and store.lookup_records([cc], GPU) == []
 
     def test_predicted_records_never_evict_tuned_ones(self, store: ScheduleStore) -> None:
         store.commit([record(seconds=5e-3 + i * 1e-4, schedule=f"t{i}") for i in range(store.keep)])
