@@ -81,6 +81,8 @@ class ServiceSettings:
         max_budget_s: the largest time budget a ``/schedules`` request may ask for
             (``LORIEN_MAX_BUDGET_S``; the request is held that long, so at most
             :data:`MAX_BUDGET_S`, which leaves the service's request timeout room).
+        health_counts_s: how old ``/health``'s job counts and record groups may get before they
+            are counted again (``LORIEN_HEALTH_COUNTS_S``); counting reads every job and group.
     """
 
     store_uri: str
@@ -94,6 +96,7 @@ class ServiceSettings:
     prediction_wait_s: float = 30.0
     max_predictions_per_client: int = 1
     max_budget_s: float = 300.0
+    health_counts_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_budget_s) and 0 <= self.max_budget_s <= MAX_BUDGET_S):
@@ -106,6 +109,9 @@ class ServiceSettings:
         if self.max_predictions_per_client < 1:
             raise InvalidInput(f"max_predictions_per_client must be at least 1, "
                                f"got {self.max_predictions_per_client}")
+        if not (math.isfinite(self.health_counts_s) and self.health_counts_s >= 0):
+            raise InvalidInput(f"health_counts_s must be a finite number of seconds, not negative, "
+                               f"got {self.health_counts_s}")
         if not (math.isfinite(self.prediction_wait_s) and self.prediction_wait_s >= 0):
             raise InvalidInput(f"prediction_wait_s must be a finite number of seconds, not negative, "
                                f"got {self.prediction_wait_s}")
@@ -119,8 +125,10 @@ class ServiceSettings:
         """
         measure, refill_measure = (_count(environ, name) for name in ("LORIEN_MEASURE_TOP_K",
                                                                       "LORIEN_REFILL_MEASURE"))
-        wait_s, max_budget_s = (_seconds(environ, name, default) for name, default in
-                                (("LORIEN_PREDICTION_WAIT_S", 30.0), ("LORIEN_MAX_BUDGET_S", 300.0)))
+        wait_s, max_budget_s, counts_s = (
+            _seconds(environ, name, default) for name, default in
+            (("LORIEN_PREDICTION_WAIT_S", 30.0), ("LORIEN_MAX_BUDGET_S", 300.0),
+             ("LORIEN_HEALTH_COUNTS_S", 60.0)))
         return cls(store_uri=resolve_store_uri(None, environ),
                    model=environ.get("LORIEN_MODEL", "lorien-cost-model"),
                    token=environ.get("LORIEN_SERVICE_TOKEN") or None,
@@ -131,7 +139,7 @@ class ServiceSettings:
                    max_predictions=_positive_int(environ, "LORIEN_MAX_PREDICTIONS", 2),
                    prediction_wait_s=wait_s,
                    max_predictions_per_client=_positive_int(environ, "LORIEN_MAX_PREDICTIONS_PER_CLIENT", 1),
-                   max_budget_s=max_budget_s)
+                   max_budget_s=max_budget_s, health_counts_s=counts_s)
 
 
 class ScheduleProvider:
@@ -173,6 +181,8 @@ class ScheduleProvider:
         self._predictors: dict[str, ZeroShotPredictor] = {}
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], threading.Lock] = {}
+        self._counting = threading.Lock()
+        self._counts: tuple[dict[str, int], int, float | None] = ({}, 0, None)
         self._prediction_slots = threading.BoundedSemaphore(settings.max_predictions)
         self._client_slots: dict[str, int] = {}
         self._client_slots_freed = threading.Condition()
@@ -338,16 +348,45 @@ class ScheduleProvider:
     def model_info(self) -> ModelAnswer:
         return ModelAnswer(tag=self.model_tag, metadata=self.model_metadata)
 
-    def health(self) -> HealthAnswer:
-        """Whether the store and the queue answer now; never raises."""
+    def ready(self) -> str | None:
+        """Why the service cannot answer now (None: it can): one point read of the store and one
+        of the queue, whatever their size (the readiness probe asks it every few seconds).
+        Never raises."""
         try:
-            counts = self.queue.counts()
-            groups = sum(1 for _ in self.store.groups())
-            return HealthAnswer(ok=True, store=self.store.uri, queue=counts, model=self.model_tag,
-                                record_groups=groups)
+            self.store.get_workload("lorien", "readiness-probe")
+            self.queue.get("readiness-probe")
         except LorienError as exc:
-            return HealthAnswer(ok=False, store=self.store.uri, queue={}, model=self.model_tag,
-                                record_groups=0, detail=str(exc))
+            return str(exc)
+        return None
+
+    def health(self) -> HealthAnswer:
+        """:meth:`ready`, with the queue's job counts and the store's record groups. Counting
+        reads every job and group, so the counts are sampled: counted at most once per
+        ``settings.health_counts_s`` (the first time at once, later in a background thread
+        while the last counts are answered) and answered with their age. Never raises."""
+        problem = self.ready()
+        counts, groups, counted_at = self._counts
+        if counted_at is None and problem is None:
+            self._count_now()
+            counts, groups, counted_at = self._counts
+        elif counted_at is not None and time.monotonic() - counted_at > self.settings.health_counts_s:
+            self._count_in_background()
+        age = -1.0 if counted_at is None else round(time.monotonic() - counted_at, 3)
+        return HealthAnswer(ok=problem is None, store=self.store.uri, queue=counts, model=self.model_tag,
+                            record_groups=groups, counts_age_s=age, detail=problem or "")
+
+    def _count_now(self) -> None:
+        with self._counting:
+            try:
+                counts, groups = self.queue.counts(), sum(1 for _ in self.store.groups())
+            except LorienError:
+                return  # the probe says what is wrong; the last counts stay
+            self._counts = (counts, groups, time.monotonic())
+
+    def _count_in_background(self) -> None:
+        if self._counting.locked():
+            return  # one count at a time
+        threading.Thread(target=self._count_now, name="lorien-health-counts", daemon=True).start()
 
     def close(self) -> None:
         if self._owns:

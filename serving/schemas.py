@@ -121,12 +121,14 @@ class ModelAnswer(BaseModel):
 
 
 class HealthAnswer(BaseModel):
-    """Whether the store and the queue answer; the queue's job counts, the store's record groups
-    (workload x target x build x source) and the cost model in use."""
+    """Whether the store and the queue answer now; the queue's job counts and the store's record
+    groups (workload x target x build x source), sampled (``counts_age_s`` old; -1: not counted
+    yet), and the cost model in use."""
 
     ok: bool
     store: str
     queue: dict[str, int]
     model: str
     record_groups: int
+    counts_age_s: float = -1.0
     detail: str = ""

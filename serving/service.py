@@ -104,7 +104,7 @@ class LorienService:
             name="lorien_answers", documentation="schedule answers by status", labelnames=["status"])
 
     def __is_ready__(self) -> bool:
-        return self.provider.health().ok
+        return self.provider.ready() is None
 
     def _count(self, *answers: Answer) -> None:
         for answer in answers:
@@ -183,7 +183,7 @@ class LorienService:
 
     @bentoml.api
     def health(self) -> HealthAnswer:
-        """Whether the store and queue answer, with the queue's job counts."""
+        """Whether the store and queue answer, with the queue's job counts (sampled)."""
         return self.provider.health()
 
 

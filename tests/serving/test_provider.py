@@ -13,14 +13,17 @@ from typing import Any
 
 import pytest
 
+from lorien.config import open_queue
 from lorien.datasets.seed import seed_store
 from lorien.dialects import CandidateOptions, Lowering, get_dialect
-from lorien.errors import InvalidInput, NotFound
+from lorien.errors import InvalidInput, NotFound, StoreError
 from lorien.predictor import PredictOptions
 from lorien.records import Latency, ScheduleRecord, Workload
 from lorien.serving.provider import ScheduleProvider, ServiceSettings, Unauthorized
 from lorien.serving.schemas import WorkloadBody, WorkloadRef
+from lorien.store.memory import MemoryScheduleStore
 from lorien.store.sqlite import SQLiteScheduleStore
+from lorien.testing.factories import record
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.shipped import MODEL_TEXT, shipped_metadata
 from tests.tvm_models import sampled_schedules, small_conv, small_mlp
@@ -402,3 +405,60 @@ def test_hostile_workloads_are_refused_before_the_compiler_reads_them(provider: 
 def test_bad_prediction_limits_are_refused(environ: dict[str, str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         ServiceSettings.from_env({"LORIEN_STORE": "sqlite:///x.db", **environ})
+
+
+class CountingStore(MemoryScheduleStore):
+    """Counts the scans of every group, and fails point reads while ``down``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scans = 0
+        self.down = False
+
+    def groups(self):  # type: ignore[no-untyped-def]
+        self.scans += 1
+        return super().groups()
+
+    def get_workload(self, dialect: str, key: str) -> Workload | None:
+        if self.down:
+            raise StoreError("the store is down")
+        return super().get_workload(dialect, key)
+
+
+def test_readiness_reads_one_item_and_health_counts_are_sampled(tmp_path: Path,
+                                                               model: tuple[object, dict]) -> None:
+    """``/readyz`` costs a point read of the store and of the queue, whatever their size; ``/health``
+    counts every job and group at most once per ``health_counts_s`` and says how old its counts
+    are."""
+    store = CountingStore()
+    store.commit([record(seconds=1e-3), record(key="00000000000000bb", seconds=1e-3)])
+    with open_queue(f"sqlite:///{tmp_path}/q.db", create=True) as queue:
+        settings = ServiceSettings(store_uri=f"sqlite:///{tmp_path}/q.db", health_counts_s=3600.0)
+        provider = ScheduleProvider(settings, store=store, queue=queue, model=model)  # type: ignore[arg-type]
+        for _ in range(5):
+            assert provider.ready() is None
+        assert store.scans == 0
+        first, second = provider.health(), provider.health()
+        assert first.ok and first.record_groups == 2 and first.queue["waiting"] == 0
+        assert store.scans == 1 and 0 <= first.counts_age_s <= second.counts_age_s
+        store.down = True
+        assert "down" in (provider.ready() or "")
+        down = provider.health()
+        assert not down.ok and "down" in down.detail and down.record_groups == 2  # the last counts
+        store.down = False
+        stale = ServiceSettings(store_uri=settings.store_uri, health_counts_s=0.0)
+        provider = ScheduleProvider(stale, store=store, queue=queue, model=model)  # type: ignore[arg-type]
+        provider.health()
+        scans = store.scans
+        provider.health()  # answers the last counts and counts again in the background
+        deadline = time.monotonic() + 10
+        while store.scans == scans and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.scans == scans + 1
+
+
+def test_health_counts_interval_is_checked() -> None:
+    with pytest.raises(InvalidInput, match="health_counts_s"):
+        ServiceSettings(store_uri="sqlite:///x.db", health_counts_s=-1.0)
+    with pytest.raises(InvalidInput, match="LORIEN_HEALTH_COUNTS_S"):
+        ServiceSettings.from_env({"LORIEN_HEALTH_COUNTS_S": "soon"})
