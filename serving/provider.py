@@ -504,12 +504,10 @@ class ScheduleProvider:
                 if current.state != "done" or current.spec.trials >= spec.trials:
                     summaries[spec.tier] = _job_summary(current.to_dict())
                     continue
-            if current is not None and current.state in ("waiting", "running"):
-                spec = dataclasses.replace(spec, priority=current.spec.priority + 1)
             wanted.append(spec)
         if wanted:
             self.store.put_workloads([workload])
-            self.queue.enqueue(wanted)
+            self.queue.enqueue(wanted, bump=True)  # one conditional write: concurrent bumps all count
         for spec in wanted:
             summaries[spec.tier] = _job_summary(self._job(spec.job_id))
         return summaries.get("tune", {}), summaries.get("measure", {})

@@ -63,6 +63,20 @@ class JobQueueConformance:
         with pytest.raises(InvalidInput):
             queue.enqueue([spec()], max_attempts=0)
 
+    def test_concurrent_bumps_all_count(self, queue: JobQueue) -> None:
+        """Bumping is part of the enqueue's conditional write: of 24 requests racing from 6 threads
+        for one job, one adds it (priority 1) and each other one adds one to its priority."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        wanted = spec("a" * 16, priority=1)
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda _: queue.enqueue([wanted], bump=True), range(24)))
+        assert queue.get(wanted.job_id).spec.priority == 24  # type: ignore[union-attr]
+        queue.enqueue([spec("a" * 16, priority=50)], bump=True)  # a higher one asked wins
+        assert queue.get(wanted.job_id).spec.priority == 50  # type: ignore[union-attr]
+        queue.enqueue([wanted])  # without bump, a lower one asked changes nothing
+        assert queue.get(wanted.job_id).spec.priority == 50  # type: ignore[union-attr]
+
     def test_claim_takes_the_most_urgent_job_once(self, queue: JobQueue) -> None:
         queue.enqueue([spec("a" * 16, priority=1)])
         queue.enqueue([spec("b" * 16, priority=9)])

@@ -104,10 +104,14 @@ class JobQueue(abc.ABC):
 
     # -- the queue -------------------------------------------------------------------------------
     def enqueue(self, specs: Sequence[JobSpec], *, force: bool = False,
-                max_attempts: int = 3) -> EnqueueReport:
+                max_attempts: int = 3, bump: bool = False) -> EnqueueReport:
         """Make sure every spec is tuned: add new jobs, requeue failed or cancelled ones, and ones
         done with a smaller budget than asked (any done one with ``force``); leave waiting and
         running jobs as they are, raising their priority to the one asked when higher.
+
+        With ``bump``, a waiting or running job's priority goes up by one instead (to the one
+        asked, if that is higher), in the same conditional write as everything else: concurrent
+        bumps of one job all count (the service bumps a job each time a request wants it).
 
         Raises:
             InvalidInput: ``max_attempts`` below 1.
@@ -127,9 +131,10 @@ class JobQueue(abc.ABC):
                     return fresh.with_event(f"{_stamp(now)} enqueued ({spec.budget_text})")
                 if current.state in ("waiting", "running"):
                     verdict[:] = ["queued"]
-                    if spec.priority > current.spec.priority:
+                    priority = max(spec.priority, current.spec.priority + 1 if bump else 0)
+                    if priority > current.spec.priority:
                         return dataclasses.replace(
-                            current, spec=dataclasses.replace(current.spec, priority=spec.priority),
+                            current, spec=dataclasses.replace(current.spec, priority=priority),
                             updated_at=now)
                     return None
                 if current.state == "done" and not force and current.spec.covers(spec):

@@ -89,6 +89,18 @@ def test_an_exact_tuned_hit_needs_no_job_and_a_loose_one_queues_with_rising_prio
     assert [job.spec.tier for job in provider.queue.jobs()] == ["measure", "tune"]
 
 
+def test_concurrent_requests_each_raise_the_refill_jobs_priority(provider: ScheduleProvider) -> None:
+    """Requests racing for a workload tuned only elsewhere: each one adds one to its jobs'
+    priority (the bump is one conditional write; read-then-write lost increments)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    record = seeded(provider)
+    other_cpu = '{"kind": "llvm", "mcpu": "znver3", "num-cores": 2}'
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: provider.answer(WorkloadRef(key=record.workload_key), other_cpu), range(16)))
+    assert sorted(job.spec.priority for job in provider.queue.jobs()) == [16, 16]  # measure and tune
+
+
 def test_a_miss_is_predicted_once_then_answered_from_the_store_until_tuned(
         provider: ScheduleProvider, kernels: dict[str, Workload]) -> None:
     conv = kernels["small_conv"]
