@@ -50,7 +50,13 @@ from lorien.datasets.seed import seed_store, tuning_logs_dir
 from lorien.datasets.zoo import load_model, model_family
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.logstore import LocalLogStore, read_logs
-from lorien.predictor import BudgetedPredictor, CostModelScorer, PredictOptions, ZeroShotPredictor
+from lorien.predictor import (
+    BudgetedPredictor,
+    CostModelScorer,
+    PredictOptions,
+    ZeroShotPredictor,
+    store_predictions,
+)
 from lorien.records import content_hash
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.pipeline import load_training_data
@@ -143,7 +149,9 @@ def main() -> None:
         seconds = []
         # the whole model at once: with measure_top_k, every kernel's top candidates are built
         # together on every core and run one at a time
-        for workload, prediction in zip(workloads, predictor.predict_many(workloads, target), strict=True):
+        predictions = predictor.predict_many(workloads, target)
+        store_predictions(store, workloads, predictions)  # the build below asks the store
+        for workload, prediction in zip(workloads, predictions, strict=True):
             seconds.append(prediction.seconds)
             print(f"    {prediction.seconds:5.1f} s  {prediction.origin:9s} {workload.name[:70]}", flush=True)
         return {"kernels": len(workloads), "total_s": sum(seconds), "median_s": statistics.median(seconds),

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         CostModelScorer,
         PredictOptions,
         ZeroShotPredictor,
+        store_predictions,
     )
     from lorien.records import WorkloadUse
     from lorien.training.registry import load_model
@@ -107,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
                 wanted.append(workload)
         skipped = len(workloads) - len(wanted)
         # with --measure-top-k, every kernel's top candidates are measured in one call
-        results = list(zip(wanted, predictor.predict_many(wanted, target, commit=args.commit), strict=True))
+        predictions = predictor.predict_many(wanted, target)
+        if args.commit:
+            store_predictions(store, wanted, predictions)
+        results = list(zip(wanted, predictions, strict=True))
     if args.json:
         print_json([{"key": w.key, "name": w.name, "record": p.record.to_dict(), "score": p.score,
                      "measured": p.measured, "origin": p.origin, "candidates": p.candidates,

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from lorien.datasets.feature_cache import FeatureCache
 from lorien.dialects import Dialect
 from lorien.errors import InvalidInput
-from lorien.records import Target, Workload
+from lorien.records import Target, Workload, WorkloadSummary
 from lorien.tuning_log import TuningLog, label_latency, relative_scores
 
 #: Op kinds recognised in workload names, in the order of their one-hot columns.
@@ -32,8 +32,9 @@ Featurize = Callable[[Workload, Target, Sequence[str]], tuple[np.ndarray, np.nda
 _ARG = re.compile(r"([0-9x]+|scalar):(\w+)")
 
 
-def workload_descriptors(workload: Workload) -> np.ndarray:
-    """Compiler-neutral numbers that describe a workload, from its name and FLOPs."""
+def workload_descriptors(workload: Workload | WorkloadSummary) -> np.ndarray:
+    """Compiler-neutral numbers that describe a workload, from its name and FLOPs (a summary
+    without its payload is enough)."""
     op, _, args_text = workload.name.partition("(")
     onehot = [1.0 if kind in op else 0.0 for kind in OP_KINDS]
     sizes = [math.prod(int(d) for d in shape.split("x")) if shape != "scalar" else 1

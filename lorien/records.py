@@ -69,6 +69,23 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class WorkloadSummary:
+    """A stored workload without its payload: what similarity search reads.
+
+    Attributes:
+        dialect, key, name, flops: as :class:`Workload`'s.
+        stored_at: when the store first stored it (seconds since the epoch, by the storing
+            machine's clock; 0 when the store does not say).
+    """
+
+    dialect: str
+    key: str
+    name: str
+    flops: float
+    stored_at: float = 0.0
+
+
+@dataclass(frozen=True)
 class WorkloadUse:
     """A workload as it occurs in one model: how many times the model runs it (its weight)."""
 

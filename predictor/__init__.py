@@ -4,9 +4,15 @@ measured and searched locally within a time budget, or for a measuring job."""
 from lorien.predictor.budget import BudgetedPredictor, BudgetOptions, BudgetReport, KernelDelivery
 from lorien.predictor.measuring import JobMeasurer
 from lorien.predictor.neighbours import Neighbour, NeighbourIndex
-from lorien.predictor.predictor import Prediction, PredictOptions, Ranked, ZeroShotPredictor
+from lorien.predictor.predictor import (
+           Prediction,
+           PredictOptions,
+           Ranked,
+           ZeroShotPredictor,
+           store_predictions,
+)
 from lorien.predictor.scoring import CostModelScorer
 
 __all__ = ["BudgetOptions", "BudgetReport", "BudgetedPredictor", "CostModelScorer", "JobMeasurer",
            "KernelDelivery", "Neighbour", "NeighbourIndex", "PredictOptions", "Prediction", "Ranked",
-           "ZeroShotPredictor"]
+           "ZeroShotPredictor", "store_predictions"]

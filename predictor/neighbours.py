@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from lorien.datasets.tabular import OP_KINDS, workload_descriptors
-from lorien.records import ScheduleRecord, Target, Workload
+from lorien.records import ScheduleRecord, Target, Workload, WorkloadSummary
 from lorien.store.base import ScheduleStore
 
 #: Distance added per op kind that one workload has and the other lacks.
@@ -25,39 +25,66 @@ OP_MISMATCH = 10.0
 
 @dataclass(frozen=True)
 class Neighbour:
-    """A similar tuned workload, its best record for the target, and how far it is."""
+    """A similar tuned workload (its summary: no payload), its best record for the target, and
+    how far it is."""
 
-    workload: Workload
+    workload: WorkloadSummary
     record: ScheduleRecord
     distance: float
 
 
-class NeighbourIndex:
-    """Descriptors of a store's workloads, read once and refreshed every ``refresh_s`` seconds.
+#: How far back a refresh asks again, for workloads stored meanwhile by machines whose clocks are
+#: behind this one's (what was read already is kept by key, not read twice).
+CLOCK_SLACK_S = 300.0
 
-    Thread-safe: the cached table is replaced whole under a lock. The store is borrowed, not owned.
+
+@dataclass(frozen=True)
+class _Table:
+    """A dialect's workload summaries and their descriptors, row for row."""
+
+    summaries: tuple[WorkloadSummary, ...] = ()
+    descriptors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+
+    @property
+    def newest(self) -> float:
+        return max((s.stored_at for s in self.summaries), default=0.0)
+
+    def extended(self, new: list[WorkloadSummary]) -> _Table:
+        if not new:
+            return self
+        rows = np.stack([workload_descriptors(s) for s in new])
+        return _Table((*self.summaries, *new),
+                      np.concatenate([self.descriptors, rows]) if self.summaries else rows)
+
+
+class NeighbourIndex:
+    """Descriptors of a store's workloads (read as summaries: no payload), refreshed every
+    ``refresh_s`` seconds with only the workloads stored since the last read (workloads are never
+    deleted).
+
+    Thread-safe: a dialect's table is replaced whole under a lock. The store is borrowed, not
+    owned.
     """
 
     def __init__(self, store: ScheduleStore, refresh_s: float = 30.0) -> None:
         self.store = store
         self.refresh_s = refresh_s
         self._lock = threading.Lock()
-        self._loaded_at = -float("inf")
-        self._workloads: dict[str, list[Workload]] = {}
-        self._descriptors: dict[str, np.ndarray] = {}
+        self._tables: dict[str, _Table] = {}
+        self._read_at: dict[str, float] = {}
 
     def nearest(self, workload: Workload, target: Target, k: int) -> list[Neighbour]:
         """Up to ``k`` other workloads of the same dialect with a tuned record for a target of
         ``target``'s loose kind, nearest first; one per name (the same ops and shapes lowered
         twice lend nothing new), never ``workload`` itself."""
-        candidates, table = self._table(workload.dialect)
-        if not candidates:
+        table = self._table(workload.dialect)
+        if not table.summaries:
             return []
-        distances = descriptor_distance(workload_descriptors(workload), table)
+        distances = descriptor_distance(workload_descriptors(workload), table.descriptors)
         found: list[Neighbour] = []
         names: set[str] = set()
         for index in np.argsort(distances, kind="stable"):
-            other = candidates[index]
+            other = table.summaries[index]
             if other.key == workload.key or other.name in names:
                 continue
             best = self.store.top_k(other.key, target, 1, match="loose", source="tuned")
@@ -68,17 +95,19 @@ class NeighbourIndex:
                 break
         return found
 
-    def _table(self, dialect: str) -> tuple[list[Workload], np.ndarray]:
+    def _table(self, dialect: str) -> _Table:
         with self._lock:
-            if time.monotonic() - self._loaded_at > self.refresh_s:
-                self._workloads, self._descriptors = {}, {}
-                self._loaded_at = time.monotonic()
-            if dialect not in self._workloads:
-                workloads = self.store.list_workloads(dialect)
-                self._workloads[dialect] = workloads
-                self._descriptors[dialect] = (np.stack([workload_descriptors(w) for w in workloads])
-                                              if workloads else np.zeros((0, 0)))
-            return self._workloads[dialect], self._descriptors[dialect]
+            table = self._tables.get(dialect)
+            if table is None or time.monotonic() - self._read_at[dialect] > self.refresh_s:
+                if table is None:
+                    table = _Table().extended(self.store.workload_summaries(dialect))
+                else:  # only what was stored since, by key (a clock behind ours may store "earlier")
+                    known = {s.key for s in table.summaries}
+                    since = self.store.workload_summaries(dialect, table.newest - CLOCK_SLACK_S)
+                    table = table.extended([s for s in since if s.key not in known])
+                self._tables[dialect] = table
+                self._read_at[dialect] = time.monotonic()
+            return table
 
 
 def descriptor_distance(one: np.ndarray, table: np.ndarray) -> np.ndarray:

@@ -207,20 +207,18 @@ class ZeroShotPredictor:
                           np.vstack([found.features, more.features[extra]]),
                           found.origins + [more.origins[i] for i in extra])
 
-    def predict(self, workload: Workload, target: Target, *, commit: bool = True,
+    def predict(self, workload: Workload, target: Target, *,
                 options: PredictOptions | None = None) -> Prediction:
-        """The best schedule the cost model can find for ``workload`` on ``target``.
-
-        Args:
-            commit: store the workload and the predicted record.
+        """The best schedule the cost model can find for ``workload`` on ``target``. Stores
+        nothing: the caller decides (:func:`store_predictions`).
 
         Raises:
             InvalidInput: a workload of another dialect than the cost model's.
             TuningError: the dialect proposed no usable candidate.
         """
-        return self.predict_many([workload], target, commit=commit, options=options)[0]
+        return self.predict_many([workload], target, options=options)[0]
 
-    def predict_many(self, workloads: Sequence[Workload], target: Target, *, commit: bool = True,
+    def predict_many(self, workloads: Sequence[Workload], target: Target, *,
                      options: PredictOptions | None = None) -> list[Prediction]:
         """:meth:`predict` for several workloads (a model's kernels), in order. With
         ``measure_top_k`` every workload's top candidates are measured in one call
@@ -252,14 +250,19 @@ class ZeroShotPredictor:
             timed = [(lat.mean, i, lat) for i, lat in enumerate(latencies) if lat is not None]
             chosen, latency = (min(timed, key=lambda t: t[0])[1:] if timed else (0, None))
             record = one.record(workload, target, self.dialect, chosen, latency)
-            if commit:
-                self.store.put_workloads([workload])
-                self.store.commit([record])
             predictions.append(Prediction(
                 record=record, score=float(one.scores[chosen]), measured=latency is not None,
                 origin=one.origins[chosen], candidates=dict(Counter(one.origins)),
                 neighbours=[n.workload.key for n in one.neighbours], seconds=spent))
         return predictions
+
+
+def store_predictions(store: ScheduleStore, workloads: Sequence[Workload],
+                      predictions: Sequence[Prediction]) -> None:
+    """Store the workloads and their predictions' records (``predicted``, or ``measured`` when a
+    latency was measured), in their own groups of the store: a tuned record is never evicted."""
+    store.put_workloads(workloads)
+    store.commit([prediction.record for prediction in predictions])
 
 
 def _enough_adapted(found: Candidates, options: PredictOptions) -> bool:

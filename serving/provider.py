@@ -28,7 +28,13 @@ from lorien.dialects import Dialect, TuneOptions, get_dialect
 from lorien.errors import InvalidInput, LorienError, NotFound, TuningError
 from lorien.jobs import TERMINAL_STATES, JobSpec, JobTier
 from lorien.lookup import Found, find_schedule
-from lorien.predictor import BudgetedPredictor, CostModelScorer, PredictOptions, ZeroShotPredictor
+from lorien.predictor import (
+    BudgetedPredictor,
+    CostModelScorer,
+    PredictOptions,
+    ZeroShotPredictor,
+    store_predictions,
+)
 from lorien.queue import JobQueue
 from lorien.records import ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.serving.schemas import (
@@ -293,7 +299,7 @@ class ScheduleProvider:
             self._check_measurable(dialect, target, "measure_top_k")
         options = dataclasses.replace(self.settings.predict, measure_top_k=measure_top_k)
         with self._prediction_slot(self._slot_deadline(), client):
-            prediction = self._predictor(dialect).predict(workload, target, commit=False, options=options)
+            prediction = self._predictor(dialect).predict(workload, target, options=options)
         return PredictionAnswer(key=workload.key, record=prediction.record.to_dict(), score=prediction.score,
                                 measured=prediction.measured, origin=prediction.origin,
                                 candidates=prediction.candidates, neighbours=prediction.neighbours,
@@ -431,8 +437,9 @@ class ScheduleProvider:
                     if options.measure_top_k and not self._measurable(dialect, target):
                         options = dataclasses.replace(options, measure_top_k=0)  # not this machine's CPU
                     with self._prediction_slot(slot_deadline, client):
-                        self._predictor(dialect).predict(workload, target, commit=True, options=options)
-                    found = find_schedule(self.store, workload.key, target, build, equivalents)
+                        prediction = self._predictor(dialect).predict(workload, target, options=options)
+                    store_predictions(self.store, [workload], [prediction])
+                    found = Found(prediction.record, "exact", prediction.record.build == build)
         finally:
             with self._lock:
                 self._in_flight.pop(key, None)

@@ -62,6 +62,23 @@ class ScheduleStoreConformance:
         assert store.list_workloads() == [a, b]
         assert store.list_workloads("other") == []
 
+    def test_workload_summaries_leave_out_payloads_and_start_at_a_time(self, store: ScheduleStore) -> None:
+        import time
+
+        first, other = workload("00000000000000bb"), workload("00000000000000cc", dialect="other")
+        store.put_workloads([first, other])
+        [summary] = store.workload_summaries("fake")
+        assert (summary.key, summary.name, summary.flops) == (first.key, first.name, first.flops)
+        assert not hasattr(summary, "payload")
+        time.sleep(0.05)
+        later = workload("00000000000000aa")
+        store.put_workloads([later])
+        assert [s.key for s in store.workload_summaries("fake")] == [later.key, first.key]  # by key
+        stored_at = {s.key: s.stored_at for s in store.workload_summaries("fake")}
+        since = [s.key for s in store.workload_summaries("fake", since=stored_at[later.key])]
+        assert later.key in since  # never fewer than asked; none older when the store records when
+        assert stored_at[first.key] == 0.0 or since == [later.key]
+
     # -- records ---------------------------------------------------------------------------------
     def test_commit_then_query_returns_equal_records(self, store: ScheduleStore) -> None:
         rec = record(seconds=2e-3)

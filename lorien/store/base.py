@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from lorien.records import RecordSource, ScheduleRecord, Target, Workload
+from lorien.records import RecordSource, ScheduleRecord, Target, Workload, WorkloadSummary
 
 TargetMatch = Literal["exact", "loose"]
 #: ``k`` that means every record (no group holds more).
@@ -83,6 +83,17 @@ class ScheduleStore(abc.ABC):
     @abc.abstractmethod
     def list_workloads(self, dialect: str | None = None) -> list[Workload]:
         """Every stored workload (of one dialect when given), ordered by key."""
+
+    def workload_summaries(self, dialect: str, since: float | None = None) -> list[WorkloadSummary]:
+        """The workloads of ``dialect`` without their payloads, ordered by key; with ``since``,
+        those stored at or after it (seconds since the epoch, as :attr:`WorkloadSummary.stored_at`).
+        Workloads are never deleted, so a reader can keep what it read and ask for what is new.
+
+        This default reads every workload whole and says nothing of when they were stored, so
+        ``since`` returns them all: more than asked, never fewer. Backends that record when
+        answer without payloads and only with what is new.
+        """
+        return [WorkloadSummary(w.dialect, w.key, w.name, w.flops) for w in self.list_workloads(dialect)]
 
     # -- records ---------------------------------------------------------------------------------
     @abc.abstractmethod

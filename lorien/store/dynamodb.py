@@ -48,6 +48,7 @@ from lorien.records import (
     ScheduleRecord,
     Target,
     Workload,
+    WorkloadSummary,
     best_per_group,
     content_hash,
 )
@@ -219,6 +220,23 @@ class DynamoDBScheduleStore(ScheduleStore):
                                 ConsistentRead=True)
         found = [self._workload(item) for page in pages for item in page.get("Items", ())]
         return sorted(found, key=lambda w: (w.key, w.dialect))
+
+    def workload_summaries(self, dialect: str, since: float | None = None) -> list[WorkloadSummary]:
+        """One Query of the dialect's partition, projected to what a summary holds: no payload
+        read or fetched from the blob store (a filter on ``since`` still reads each item)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.workloads_table, "ConsistentRead": True,
+            "KeyConditionExpression": "dialect = :d", "ExpressionAttributeValues": {":d": {"S": dialect}},
+            "ProjectionExpression": "dialect, #k, #n, flops, created_at",
+            "ExpressionAttributeNames": {"#k": "key", "#n": "name"}}
+        if since is not None:
+            kwargs["FilterExpression"] = "created_at >= :t"
+            kwargs["ExpressionAttributeValues"][":t"] = {"N": repr(float(since))}
+        found = [WorkloadSummary(item["dialect"]["S"], item["key"]["S"], item["name"]["S"],
+                                 float(item["flops"]["N"]), float(item.get("created_at", {"N": "0"})["N"]))
+                 for page in self._pages("query", "cannot list workloads", **kwargs)
+                 for item in page.get("Items", ())]
+        return sorted(found, key=lambda w: w.key)
 
     # -- groups ----------------------------------------------------------------------------------
     def _decode_group(self, item: dict[str, Any]) -> list[ScheduleRecord]:

@@ -15,10 +15,11 @@ immutable values, handed out as they are.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 
 from lorien.errors import InvalidInput, StoreError
-from lorien.records import RecordSource, ScheduleRecord, Target, Workload, best_per_group
+from lorien.records import RecordSource, ScheduleRecord, Target, Workload, WorkloadSummary, best_per_group
 from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch
 
 _SOURCE_ORDER: dict[str, int] = {"tuned": 0, "measured": 1, "predicted": 2}
@@ -51,6 +52,7 @@ class MemoryScheduleStore(ScheduleStore):
         self._lock = threading.Lock()
         self._closed = False
         self._workloads: dict[tuple[str, str], Workload] = {}
+        self._stored_at: dict[tuple[str, str], float] = {}
         self._groups: dict[_Group, list[ScheduleRecord]] = {}  # each sorted fastest first
 
     def _check_open(self) -> None:
@@ -66,8 +68,17 @@ class MemoryScheduleStore(ScheduleStore):
             for workload in given:
                 if (workload.dialect, workload.key) not in self._workloads:
                     self._workloads[(workload.dialect, workload.key)] = workload
+                    self._stored_at[(workload.dialect, workload.key)] = time.time()
                     new += 1
             return new
+
+    def workload_summaries(self, dialect: str, since: float | None = None) -> list[WorkloadSummary]:
+        with self._lock:
+            self._check_open()
+            found = [WorkloadSummary(w.dialect, w.key, w.name, w.flops, self._stored_at[at])
+                     for at, w in self._workloads.items()
+                     if w.dialect == dialect and (since is None or self._stored_at[at] >= since)]
+        return sorted(found, key=lambda w: w.key)
 
     def get_workload(self, dialect: str, key: str) -> Workload | None:
         with self._lock:
@@ -200,4 +211,5 @@ class MemoryScheduleStore(ScheduleStore):
         with self._lock:
             self._closed = True
             self._workloads.clear()
+            self._stored_at.clear()
             self._groups.clear()

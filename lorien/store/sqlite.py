@@ -8,6 +8,7 @@ Readers never block writers (WAL). Each thread gets its own connection.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lorien.errors import InvalidInput, StoreError
-from lorien.records import Latency, RecordSource, ScheduleRecord, Target, Workload
+from lorien.records import Latency, RecordSource, ScheduleRecord, Target, Workload, WorkloadSummary
 from lorien.sqlite_file import SQLiteFile
 from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch
 
@@ -121,6 +122,12 @@ class SQLiteScheduleStore(ScheduleStore):
             sql += " WHERE dialect=?"
             params = (dialect,)
         return [Workload(*row) for row in self._query(sql + " ORDER BY key, dialect", params)]
+
+    def workload_summaries(self, dialect: str, since: float | None = None) -> list[WorkloadSummary]:
+        rows = self._query("SELECT dialect, key, name, flops, created_at FROM workloads WHERE dialect=? "
+                           "AND created_at >= ? ORDER BY key",
+                           (dialect, -math.inf if since is None else since))
+        return [WorkloadSummary(*row) for row in rows]
 
     # -- records ---------------------------------------------------------------------------------
     def commit(self, records: Sequence[ScheduleRecord]) -> CommitResult:

@@ -9,6 +9,7 @@ import pytest
 
 from lorien.predictor.neighbours import NeighbourIndex, estimated_latency
 from lorien.records import Latency, ScheduleRecord, Target, Workload
+from lorien.store.memory import MemoryScheduleStore
 from lorien.store.sqlite import SQLiteScheduleStore
 
 CPU = Target('{"kind":"llvm","mcpu":"a"}', "llvm_cpu")
@@ -78,3 +79,35 @@ def test_one_neighbour_per_name(tmp_path: Path) -> None:
     store.commit([tuned(twin, CPU, 1e-3), tuned(other_lowering, CPU, 1e-3), tuned(next_one, CPU, 2e-3)])
     found = NeighbourIndex(store).nearest(conv("new", 64, 2e9), CPU, k=3)
     assert [n.workload.key for n in found] == ["a1", "a3"]
+
+
+class SummaryCountingStore(MemoryScheduleStore):
+    """Records how the index reads workloads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[float | None] = []
+
+    def list_workloads(self, dialect: str | None = None) -> list[Workload]:
+        raise AssertionError("the index reads summaries, not whole workloads")
+
+    def workload_summaries(self, dialect: str, since: float | None = None):  # type: ignore[no-untyped-def]
+        self.reads.append(since)
+        return super().workload_summaries(dialect, since)
+
+
+def test_the_index_reads_summaries_and_then_only_what_is_new() -> None:
+    store = SummaryCountingStore()
+    first, second = conv("a1", 64, 2e9), conv("a2", 128, 4e9)
+    store.put_workloads([first])
+    store.commit([tuned(first, CPU, 1e-3)])
+    index = NeighbourIndex(store, refresh_s=0.0)
+    assert [n.workload.key for n in index.nearest(conv("new", 96, 3e9), CPU, k=3)] == ["a1"]
+    store.put_workloads([second])
+    store.commit([tuned(second, CPU, 1e-3)])
+    assert [n.workload.key for n in index.nearest(conv("new", 96, 3e9), CPU, k=3)] == ["a2", "a1"]
+    assert store.reads[0] is None and all(since is not None for since in store.reads[1:])
+    cached = NeighbourIndex(store, refresh_s=3600.0)
+    cached.nearest(conv("new", 96, 3e9), CPU, k=3)
+    cached.nearest(conv("new", 96, 3e9), CPU, k=3)
+    assert len(store.reads) == 3  # one read for both calls within refresh_s

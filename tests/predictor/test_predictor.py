@@ -21,6 +21,7 @@ from lorien.predictor import (
     CostModelScorer,
     PredictOptions,
     ZeroShotPredictor,
+    store_predictions,
 )
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.sqlite import SQLiteScheduleStore
@@ -66,6 +67,8 @@ def test_an_unseen_workload_gets_a_predicted_schedule_that_tuning_later_replaces
     assert 1 <= prediction.candidates["neighbour"] <= 8  # seeded convolutions adapted to the new shapes
     assert prediction.origin == "neighbour"  # adapted neighbours rank first
     setup.dialect.apply(setup.conv, record)  # a valid schedule of this very workload
+    assert find_schedule(setup.store, setup.conv.key, setup.target, record.build) is None  # not stored
+    store_predictions(setup.store, [setup.conv], [prediction])
     found = find_schedule(setup.store, setup.conv.key, setup.target, record.build)
     assert found is not None and found.record == record and not found.complete
 
@@ -79,7 +82,7 @@ def test_an_unseen_workload_gets_a_predicted_schedule_that_tuning_later_replaces
 
 def test_by_default_the_model_ranks_samples_and_neighbours_without_evolving(setup: Setup) -> None:
     options = PredictOptions(candidates=CandidateOptions(samples=16, seed=1))
-    prediction = setup.predictor.predict(setup.conv, setup.target, commit=False, options=options)
+    prediction = setup.predictor.predict(setup.conv, setup.target, options=options)
     assert set(prediction.candidates) == {"neighbour", "space"}
     setup.dialect.apply(setup.conv, prediction.record)
     ranked = setup.predictor.rank(setup.conv, setup.target, options)
@@ -93,11 +96,11 @@ def test_by_default_the_model_ranks_samples_and_neighbours_without_evolving(setu
 def test_measuring_the_top_candidates_returns_the_fastest_measured(setup: Setup) -> None:
     options = PredictOptions(candidates=FAST.candidates, measure_top_k=2, build_timeout_s=60,
                              run_timeout_s=60)
-    prediction = setup.predictor.predict(setup.mlp, setup.target, commit=False, options=options)
+    prediction = setup.predictor.predict(setup.mlp, setup.target, options=options)
     assert prediction.measured and len(prediction.record.latency.runs) >= 1
     assert prediction.record.source == "measured"  # a measurement, kept apart from estimates
     assert prediction.record.latency.mean < 0.1
-    assert setup.store.top_k(setup.mlp.key, setup.target, 1) == []  # commit=False stores nothing
+    assert setup.store.top_k(setup.mlp.key, setup.target, 1) == []  # predicting stores nothing
 
 
 def test_neighbours_schedules_are_adapted_into_valid_schedules(setup: Setup) -> None:
@@ -176,7 +179,7 @@ def test_a_worker_runs_the_measuring_job_first_and_its_answer_replaces_the_predi
     with open_store(uri) as store, open_queue(uri) as queue:
         predictor = ZeroShotPredictor(store, setup.predictor.scorer,
                                       PredictOptions(candidates=CandidateOptions(samples=8, seed=1)))
-        predictor.predict(conv, target, commit=True)
+        store_predictions(store, [conv], [predictor.predict(conv, target)])
         tune = JobSpec(dialect="tvm", workload_key=conv.key, workload_name=conv.name, target=target,
                        build=build, trials=2, priority=5)
         measure = JobSpec(dialect="tvm", workload_key=conv.key, workload_name=conv.name, target=target,
@@ -230,9 +233,9 @@ def test_candidates_that_recompute_a_reduction_are_dropped(setup: Setup,
 
 def test_samples_beside_adapted_neighbours_are_few_and_all_are_drawn_when_none_adapt(setup: Setup) -> None:
     options = PredictOptions(candidates=CandidateOptions(samples=24, seed=1), samples_beside_neighbours=4)
-    with_neighbours = setup.predictor.predict(setup.conv, setup.target, commit=False, options=options)
+    with_neighbours = setup.predictor.predict(setup.conv, setup.target, options=options)
     assert with_neighbours.candidates["neighbour"] >= 4 and with_neighbours.candidates["space"] <= 4
-    alone = setup.predictor.predict(setup.conv, setup.target, commit=False,
+    alone = setup.predictor.predict(setup.conv, setup.target,
                                     options=replace(options, neighbours=0))  # none kept: none adapt
     assert "neighbour" not in alone.candidates and alone.candidates["space"] > 4
 
