@@ -67,23 +67,55 @@ class ServiceClient:
         raise StoreError(f"service failed /{endpoint} ({response.status_code}): {message}")
 
     def schedules(self, target: Target, workloads: Sequence[Workload], *, predict: bool = True,
-                  budget_s: float | None = None, weights: Sequence[int] | None = None
-                  ) -> list[dict[str, Any]]:
-        """Answers for ``workloads`` (sent whole, so new ones can be predicted), in order; asked in
-        batches of at most the service's limit. With ``budget_s`` (the client needs the token)
-        the service improves the answers for that long first, spread by ``weights`` (how many
-        times the model runs each workload); batches share the budget by their size."""
+                  budget_s: float | None = None, weights: Sequence[int] | None = None,
+                  keys_first: bool = True) -> list[dict[str, Any]]:
+        """Answers for ``workloads``, in order; asked in batches of at most the service's limit.
+        With ``budget_s`` (the client needs the token) the service improves the answers for that
+        long first, spread by ``weights`` (how many times the model runs each workload); batches
+        share the budget by their size.
+
+        ``keys_first``: name every workload by key and send whole (payloads are most of a
+        request: megabytes for a model) only those the service answers ``unknown``; a batch
+        whose workloads it all knows is one small request. With a budget, a look-up that
+        predicts and queues nothing finds the unknown ones first, so that one delivery covers
+        the whole batch. Off: every workload is sent whole, in one request per batch.
+        """
         answers: list[dict[str, Any]] = []
         for start in range(0, len(workloads), MAX_BATCH):
             chunk = workloads[start:start + MAX_BATCH]
-            body: dict[str, Any] = {
-                "target": target.canonical, "predict": predict,
-                "workloads": [{"workload": w.to_dict(), "dialect": w.dialect} for w in chunk]}
+            options: dict[str, Any] = {"target": target.canonical, "predict": predict}
             if budget_s:
-                body["budget_s"] = budget_s * len(chunk) / len(workloads)
+                options["budget_s"] = budget_s * len(chunk) / len(workloads)
                 if weights is not None:
-                    body["weights"] = list(weights[start:start + MAX_BATCH])
-            answers.extend(self.call("schedules", body)["answers"])
+                    options["weights"] = list(weights[start:start + MAX_BATCH])
+            answers.extend(self._batch(chunk, options, keys_first))
+        return answers
+
+    def _batch(self, chunk: Sequence[Workload], options: dict[str, Any], keys_first: bool
+               ) -> list[dict[str, Any]]:
+        def whole(w: Workload) -> dict[str, Any]:
+            return {"workload": w.to_dict(), "dialect": w.dialect}
+
+        def by_key(w: Workload) -> dict[str, Any]:
+            return {"key": w.key, "dialect": w.dialect}
+
+        if not keys_first:
+            return list(self.call("schedules", {**options, "workloads": [whole(w) for w in chunk]}
+                                  )["answers"])
+        keys = [by_key(w) for w in chunk]
+        if "budget_s" in options:
+            looked_up = self.call("schedules", {"target": options["target"], "workloads": keys,
+                                                "predict": False, "refill": False,
+                                                "unknown": "answer"})["answers"]
+            unknown = {i for i, answer in enumerate(looked_up) if answer["status"] == "unknown"}
+            refs = [whole(w) if i in unknown else keys[i] for i, w in enumerate(chunk)]
+            return list(self.call("schedules", {**options, "workloads": refs})["answers"])
+        answers = list(self.call("schedules", {**options, "workloads": keys, "unknown": "answer"})["answers"])
+        unknown = [i for i, answer in enumerate(answers) if answer["status"] == "unknown"]
+        if unknown:
+            sent = self.call("schedules", {**options, "workloads": [whole(chunk[i]) for i in unknown]})
+            for i, answer in zip(unknown, sent["answers"], strict=True):
+                answers[i] = answer
         return answers
 
     def schedule(self, target: Target | str, key: str, dialect: str = "tvm") -> dict[str, Any]:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from lorien.config import open_queue, open_store, resolve_store_uri
 from lorien.dialects import Dialect, TuneOptions, get_dialect
@@ -212,15 +212,22 @@ class ScheduleProvider:
 
     def answer_many(self, refs: Sequence[WorkloadRef], target_text: str, *, predict: bool = True,
                     refill: bool = True, client: str | None = None, budget_s: float | None = None,
-                    weights: Sequence[int] | None = None, token: str | None = None) -> BatchAnswer:
+                    weights: Sequence[int] | None = None, token: str | None = None,
+                    unknown: Literal["refuse", "answer"] = "refuse") -> BatchAnswer:
         """Answers for many workloads of one target (a whole model), in the order given.
 
         Every reference is checked before anything is predicted or queued, so one bad workload
-        fails the request and changes nothing. With ``budget_s`` (requires the token: it builds
-        code here) the answers are first improved for that long by a budgeted delivery on this
-        machine (:class:`lorien.predictor.BudgetedPredictor`), spread by ``weights`` (how many
-        times the model runs each workload; 1 each by default) times estimated latency; one
-        budgeted delivery runs at a time, since measurements sharing the cores skew each other.
+        fails the request and changes nothing. A key the store does not know fails it too
+        (:class:`NotFound`), unless ``unknown`` is ``"answer"``: that workload is then answered
+        ``unknown`` and nothing is done for it, so a client can name every workload by key first
+        and send only the unknown ones whole (a model's payloads are megabytes).
+
+        With ``budget_s`` (requires the token: it builds code here) the answers are first improved
+        for that long by a budgeted delivery on this machine
+        (:class:`lorien.predictor.BudgetedPredictor`) over the known workloads, spread by
+        ``weights`` (how many times the model runs each workload; 1 each by default) times
+        estimated latency; one budgeted delivery runs at a time, since measurements sharing the
+        cores skew each other.
 
         Raises:
             Unauthorized: a budget without the token.
@@ -237,20 +244,28 @@ class ScheduleProvider:
                 raise InvalidInput("budget_s improves predicted answers: it cannot go with predict: false")
         if weights is not None and len(weights) != len(refs):
             raise InvalidInput(f"weights: {len(weights)} for {len(refs)} workloads")
-        resolved = [self._workload(ref) for ref in refs]
+        found = [self._workload_or_none(ref) if unknown == "answer" else self._workload(ref) for ref in refs]
+        resolved = [item for item in found if item is not None]
         targets: dict[str, Target] = {}
         answers = []
         for dialect, _ in resolved:
             if dialect.name not in targets:
                 targets[dialect.name] = self._target(dialect, target_text)
         delivery: dict[str, Any] = {}
-        if budget_s:
-            delivery = self._deliver_within(resolved, targets, budget_s, weights, deadline, client)
-        for dialect, workload in resolved:
+        if budget_s and resolved:
+            known_weights = None if weights is None else [w for w, item in zip(weights, found, strict=True)
+                                                         if item is not None]
+            delivery = self._deliver_within(resolved, targets, budget_s, known_weights, deadline, client)
+        for ref, item in zip(refs, found, strict=True):
+            if item is None:
+                answers.append(Answer(key=str(ref.key), status="unknown",
+                                      detail="not stored here: send the whole workload"))
+                continue
+            dialect, workload = item
             answers.append(self._answer(dialect, workload, targets[dialect.name], predict, refill,
                                         time.perf_counter(), deadline, client))
         counts = {s: sum(a.status == s for a in answers)
-                  for s in ("tuned", "measured", "predicted", "missing")}
+                  for s in ("tuned", "measured", "predicted", "missing", "unknown")}
         return BatchAnswer(answers=answers, seconds=time.perf_counter() - started, delivery=delivery,
                            **counts)
 
@@ -545,6 +560,15 @@ class ScheduleProvider:
         if workload is None:
             raise NotFound(f"unknown {dialect.name} workload {ref.key!r}: send the whole workload")
         return dialect, workload
+
+    def _workload_or_none(self, ref: WorkloadRef) -> tuple[Dialect, Workload] | None:
+        """:meth:`_workload`, None for a key the store does not know (not for a bad reference)."""
+        try:
+            return self._workload(ref)
+        except NotFound:
+            if ref.workload is not None:
+                raise
+            return None
 
     @staticmethod
     def _dialect(ref: WorkloadRef) -> Dialect:

@@ -50,19 +50,20 @@ class WorkloadRef(Strict):
 class Answer(BaseModel):
     """The schedule of one workload for a target.
 
-    ``status``: ``tuned`` (found by a search that measured), ``measured`` (the cost model's best
-    few measured on the target, the fastest kept), ``predicted`` (the cost model's choice,
-    unmeasured: its latency is an estimate), or ``missing`` (no record and nothing predicted;
-    ``detail`` says why). ``match``: ``exact`` target or ``loose`` (another target of the same
-    kind). ``record`` is :meth:`lorien.records.ScheduleRecord.to_dict`, empty when missing.
-    ``job`` is the refill tuning job (id, state, priority, trials, attempts, tier), empty when
-    none was needed; ``measure_job`` the measuring job queued beside it while no schedule was
-    measured for exactly this target (workers take it first: a measured answer within a minute
-    or so), empty when none.
+    ``status``: ``tuned`` (found by a search that measured), ``measured`` (the cost model's best few
+    measured on the target, the fastest kept), ``predicted`` (the cost model's choice, unmeasured:
+    its latency is an estimate), ``missing`` (no record and nothing predicted; ``detail`` says why),
+    or ``unknown`` (a ``/schedules`` request with ``unknown: "answer"`` named by key a workload the
+    service does not have: send it whole; nothing was done for it). ``match``: ``exact`` target or
+    ``loose`` (another target of the same kind). ``record`` is
+    :meth:`lorien.records.ScheduleRecord.to_dict`, empty when missing. ``job`` is the refill tuning
+    job (id, state, priority, trials, attempts, tier), empty when none was needed; ``measure_job``
+    the measuring job queued beside it while no schedule was measured for exactly this target
+    (workers take it first: a measured answer within a minute or so), empty when none.
     """
 
     key: str
-    status: Literal["tuned", "measured", "predicted", "missing"]
+    status: Literal["tuned", "measured", "predicted", "missing", "unknown"]
     match: Literal["exact", "loose", ""] = ""
     record: dict[str, Any] = Field(default_factory=dict)
     job: dict[str, Any] = Field(default_factory=dict)
@@ -81,6 +82,7 @@ class BatchAnswer(BaseModel):
     measured: int
     predicted: int
     missing: int
+    unknown: int = 0
     seconds: float
     delivery: dict[str, Any] = Field(default_factory=dict)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import bentoml
 from pydantic import Field
@@ -128,14 +128,19 @@ class LorienService:
                   predict: bool = True,
                   budget_s: Annotated[float | None, Field(ge=0, le=MAX_BUDGET_S)] = None,
                   weights: Annotated[list[Annotated[int, Field(ge=1, le=1_000_000)]] | None,
-                                     Field(max_length=MAX_BATCH)] = None) -> BatchAnswer:
+                                     Field(max_length=MAX_BATCH)] = None,
+                  refill: bool = True,
+                  unknown: Literal["refuse", "answer"] = "refuse") -> BatchAnswer:
         """The schedules of many workloads (a whole model) in one call, in the order given. With
         ``budget_s`` above 0 (requires the token: it measures on the service's machine, which
         must be the target) the answers are improved for that long first: measured where the
-        model's time goes (``weights``: how many times the model runs each workload)."""
+        model's time goes (``weights``: how many times the model runs each workload).
+        ``refill: false`` queues no tuning. A key the service does not know is a 404, or, with
+        ``unknown: "answer"``, an answer of status ``unknown`` (send that workload whole): name
+        every workload by key first, and send payloads only for those."""
         answers = _http_errors(lambda: self.provider.answer_many(
-            workloads, target, predict=predict, client=_client(ctx), budget_s=budget_s, weights=weights,
-            token=_bearer(ctx)))
+            workloads, target, predict=predict, refill=refill, client=_client(ctx), budget_s=budget_s,
+            weights=weights, token=_bearer(ctx), unknown=unknown))
         self._count(*answers.answers)
         return answers
 

@@ -125,6 +125,32 @@ def test_the_compiler_hook_over_http_builds_with_the_services_schedules(served: 
     assert dialect.time(compiled, 1).mean > 0
 
 
+def test_a_model_the_service_knows_is_asked_for_by_key_in_one_small_request(served: Served) -> None:
+    """Keys first: the kernels a service does not know yet are sent whole once, after a request by
+    key; once it knows them, the whole model is one request of keys (no payloads)."""
+    from tests.tvm_models import small_layer_norm
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    workloads = [use.workload for use in dialect.extract(dialect.load_model(small_layer_norm()), target)]
+    sent: list[tuple[int, dict]] = []
+    with ServiceClient(served.url) as client:
+        client._http.event_hooks["request"].append(
+            lambda request: sent.append((len(request.content), json.loads(request.content))))
+        first = client.schedules(target, workloads)
+        assert len(sent) == 2  # by key, then the unknown kernels whole
+        assert "payload" not in json.dumps(sent[0][1]) and "payload" in json.dumps(sent[1][1])
+        assert [a["key"] for a in first] == [w.key for w in workloads]
+        assert all(a["status"] in ("predicted", "missing", "tuned", "measured") for a in first)
+        again = client.schedules(target, workloads)
+        assert len(sent) == 3 and "payload" not in json.dumps(sent[2][1])
+        assert sent[2][0] < sent[1][0] / 10  # keys only: a fraction of the payloads' bytes
+        assert "unknown" not in {a["status"] for a in again}  # the local worker may have tuned it since
+        whole = client.schedules(target, workloads, keys_first=False)
+        assert len(sent) == 4 and "payload" in json.dumps(sent[3][1])
+        assert [a["key"] for a in whole] == [w.key for w in workloads]
+
+
 def test_writes_need_the_token_and_bad_input_is_a_4xx(served: Served) -> None:
     key = "0123456789abcdef"
     refused = httpx.post(f"{served.url}/enqueue", json={"target": "host", "key": key})

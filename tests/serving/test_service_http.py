@@ -276,6 +276,27 @@ def test_a_batch_with_one_bad_workload_changes_nothing(client: Any, other_keys: 
     assert snapshot(store, queue) == before
 
 
+def test_unknown_keys_can_be_answered_so_the_client_sends_only_those_whole(
+        client: Any, other_keys: list[str], store: ScheduleStore, queue: JobQueue) -> None:
+    """With ``unknown: "answer"`` an unknown key is answered ``unknown`` (nothing predicted or
+    queued for it) beside the known ones; ``refill: false`` queues nothing at all."""
+    before = snapshot(store, queue)
+    refs = [{"key": "ffffffffffffffff"}, {"key": KEY}, {"key": "fffffffffffffffe"}]
+    response = client.post("/schedules", json={"target": "cuda", "workloads": refs, "predict": False,
+                                               "refill": False, "unknown": "answer"})
+    assert response.status_code == 200, response.text
+    batch = response.json()
+    assert [a["status"] for a in batch["answers"]] == ["unknown", "missing", "unknown"]
+    assert (batch["unknown"], batch["missing"]) == (2, 1)
+    assert batch["answers"][0]["key"] == "ffffffffffffffff" and "whole" in batch["answers"][0]["detail"]
+    assert snapshot(store, queue) == before  # refill: false
+    response = client.post("/schedules", json={"target": "cuda", "workloads": refs, "predict": False,
+                                               "unknown": "answer"})
+    assert [bool(a["job"]) for a in response.json()["answers"]] == [False, True, False]
+    response = client.post("/schedules", json={"target": "cuda", "workloads": refs, "unknown": "sometimes"})
+    assert response.status_code == 400, response.text
+
+
 @pytest.mark.parametrize("size", [0, MAX_BATCH + 1])
 def test_a_batch_of_no_or_too_many_workloads_is_refused(size: int, client: Any, store: ScheduleStore,
                                                         queue: JobQueue) -> None:
