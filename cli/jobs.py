@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
 from lorien.cli.common import format_seconds, print_json, print_table, storage_options
 from lorien.errors import InvalidInput
 from lorien.jobs import JOB_STATES, Job
+
+if TYPE_CHECKING:
+    from lorien.queue import JobQueue
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cancel.set_defaults(handler=run_cancel)
 
 
-def _open_queue(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open_queue(args: argparse.Namespace) -> JobQueue:
     from lorien.config import open_queue, resolve_store_uri
 
     return open_queue(resolve_store_uri(args.store))
@@ -55,7 +59,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _row(job: Job, now: float) -> list[str]:
-    state = job.state
+    state: str = job.state
     if state == "running":
         state = "running (lease expired)" if job.lease_expired(now) else "running"
     best = job.result.best_seconds if job.result else None

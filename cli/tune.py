@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lorien.cli.common import (
     format_seconds,
@@ -16,6 +17,9 @@ from lorien.cli.common import (
 from lorien.cli.worker import worker_options
 from lorien.errors import InvalidInput, StoreError, TuningError
 from lorien.jobs import Job
+
+if TYPE_CHECKING:
+    from lorien.queue import JobQueue
 
 #: Local workers that exit with an error this many times in a row end the run.
 WORKER_FAILURES = 3
@@ -134,7 +138,7 @@ def _worker_flags(args: argparse.Namespace) -> list[str]:
     return [*flags, "--rpc", args.rpc] if args.rpc else flags
 
 
-def run_and_follow(queue, job_ids: Sequence[str], workers: int, store_uri: str, logs_uri: str,  # type: ignore[no-untyped-def]
+def run_and_follow(queue: JobQueue, job_ids: Sequence[str], workers: int, store_uri: str, logs_uri: str,
                     args: argparse.Namespace, poll_s: float = 0.5) -> list[Job]:
     """Start ``workers`` local worker processes (restarting them while jobs remain) and follow
     the jobs with a progress bar until every one has ended."""

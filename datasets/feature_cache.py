@@ -47,7 +47,7 @@ class FeatureCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(handle, "wb") as out:
-                np.savez_compressed(out, **_pack(rows, ok))
+                np.savez_compressed(out, allow_pickle=False, **_pack(rows, ok))
             os.replace(temporary, path)
         except OSError:  # a cache that cannot be written only costs time
             pass

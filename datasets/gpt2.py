@@ -47,6 +47,7 @@ class Decoder(nn.Module):
         super().__init__()
         self.tokens = nn.Embedding(VOCAB, hidden)
         self.positions = nn.Embedding(POSITIONS, hidden)
+        self.hidden, self.heads = hidden, heads
         self.layers = nn.ModuleList(DecoderLayer(hidden, heads) for _ in range(layers))
         self.norm = nn.LayerNorm(hidden)
 

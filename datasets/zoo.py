@@ -12,9 +12,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lorien.dialects import TorchModel
 from lorien.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 
 @dataclass(frozen=True)
@@ -29,20 +33,20 @@ class ZooEntry:
     family: str = ""
 
 
-def _image_model(name: str, factory: Callable[[], object], size: int = 224) -> Callable[[int], TorchModel]:
+def _image_model(name: str, factory: Callable[[], Module], size: int = 224) -> Callable[[int], TorchModel]:
     def build(batch: int) -> TorchModel:
         import torch
 
         torch.manual_seed(0)
         module = factory()
         _calibrate_batchnorm(module, size)
-        module.eval()  # type: ignore[attr-defined]
+        module.eval()
         return TorchModel(module, (torch.randn(batch, 3, size, size),), name=name)
 
     return build
 
 
-def _calibrate_batchnorm(module: object, size: int) -> None:
+def _calibrate_batchnorm(module: Module, size: int) -> None:
     """Give every BatchNorm the running statistics of a batch of random images, as training would.
 
     With freshly initialised statistics (mean 0, variance 1) activations shrink layer after layer
@@ -53,16 +57,16 @@ def _calibrate_batchnorm(module: object, size: int) -> None:
     """
     import torch
 
-    norms = [m for m in module.modules()  # type: ignore[attr-defined]
+    norms = [m for m in module.modules()
              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None  # a cumulative average: after one batch, that batch's statistics
-    module.train()  # type: ignore[attr-defined]
+    module.train()
     with torch.no_grad():
-        module(torch.randn(2, 3, size, size))  # type: ignore[operator]
+        module(torch.randn(2, 3, size, size))
 
 
 def _token_model(name: str, seq_len: int) -> Callable[[int], TorchModel]:
@@ -101,9 +105,9 @@ def _gpt2_decode(name: str, context: int) -> Callable[[int], TorchModel]:
         torch.manual_seed(0)
         module = GPT2DecodeStep().eval()
         input_ids = torch.randint(0, VOCAB, (batch, 1), dtype=torch.int64)
-        layer = module.decoder.layers[0]
-        head_size = layer.qkv.in_features // layer.heads
-        past = torch.randn(len(module.decoder.layers), 2, batch, layer.heads, context, head_size)
+        decoder = module.decoder
+        head_size = decoder.hidden // decoder.heads
+        past = torch.randn(len(decoder.layers), 2, batch, decoder.heads, context, head_size)
         return TorchModel(module, (input_ids, past), name=name)
 
     return build

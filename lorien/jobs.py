@@ -38,6 +38,13 @@ JOB_TIERS: tuple[JobTier, ...] = ("measure", "tune")
 #: (:func:`claim_order`) is applied to what the index returns.
 MEASURE_LEAD = 10**17
 JOB_STATES: tuple[JobState, ...] = ("waiting", "running", "done", "failed", "cancelled")
+
+
+def _tier(value: object) -> JobTier:
+    tier = str(value)
+    if tier not in JOB_TIERS:
+        raise InvalidInput(f"a job's tier is one of {', '.join(JOB_TIERS)}, not {tier!r}")
+    return tier
 TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 
 
@@ -143,7 +150,7 @@ class JobSpec:
                        trials=int(data["trials"]), keep=int(data.get("keep", 5)),
                        seed=None if data.get("seed") is None else int(data["seed"]),
                        priority=int(data.get("priority", 0)),
-                       tier=str(data.get("tier", "tune")),  # type: ignore[arg-type]  # checked
+                       tier=_tier(data.get("tier", "tune")),
                        random_samples=int(data.get("random_samples", 0)),
                        remeasure=int(data.get("remeasure", 0)))
         except (KeyError, TypeError, ValueError) as exc:
@@ -228,7 +235,7 @@ class Job:
             if state not in JOB_STATES:
                 raise ValueError(f"unknown job state {state!r}")
             lease = data.get("lease_expires")
-            return cls(spec=JobSpec.from_dict(data["spec"]), state=state,  # type: ignore[arg-type]
+            return cls(spec=JobSpec.from_dict(data["spec"]), state=state,
                        attempts=int(data.get("attempts", 0)), max_attempts=int(data.get("max_attempts", 3)),
                        worker=data.get("worker"), lease_expires=None if lease is None else float(lease),
                        created_at=float(data.get("created_at", 0.0)),

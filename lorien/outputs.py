@@ -7,7 +7,7 @@ inputs, output by output, within a tolerance that allows for summation in anothe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ def flatten_outputs(result: Any, as_array: Callable[[Any], np.ndarray | None],
         array = as_array(value)
         if array is not None:
             flat.append(array)
-        elif isinstance(value, sequences):
+        elif isinstance(value, sequences) and isinstance(value, Iterable):
             pending = list(value) + pending
         else:
             raise InvalidInput(f"the model returns a {type(value).__name__}, not tensors")

@@ -259,10 +259,11 @@ class BudgetedPredictor:
             if timed and (best is None or min(timed)[0] < best[0]):
                 best = min(timed)
                 kernel.origin = origins[best[1]]
+                latency = tried[best[1]]
+                assert latency is not None  # ``timed`` holds measured schedules only
                 kernel.record = ScheduleRecord(
                     dialect=dialect.name, workload_key=kernel.workload.key, target=target,
-                    build=dialect.build_id(), schedule=best[1], latency=tried[best[1]],  # type: ignore[arg-type]
-                    source="measured")
+                    build=dialect.build_id(), schedule=best[1], latency=latency, source="measured")
                 if commit:
                     self.predictor.store.commit([kernel.record])
             rounds.append(self.clock() - round_started)

@@ -107,8 +107,8 @@ class ServiceClient:
             looked_up = self.call("schedules", {"target": options["target"], "workloads": keys,
                                                 "predict": False, "refill": False,
                                                 "unknown": "answer"})["answers"]
-            unknown = {i for i, answer in enumerate(looked_up) if answer["status"] == "unknown"}
-            refs = [whole(w) if i in unknown else keys[i] for i, w in enumerate(chunk)]
+            lacking = {i for i, answer in enumerate(looked_up) if answer["status"] == "unknown"}
+            refs = [whole(w) if i in lacking else keys[i] for i, w in enumerate(chunk)]
             return list(self.call("schedules", {**options, "workloads": refs})["answers"])
         answers = list(self.call("schedules", {**options, "workloads": keys, "unknown": "answer"})["answers"])
         unknown = [i for i, answer in enumerate(answers) if answer["status"] == "unknown"]

@@ -50,6 +50,7 @@ from lorien.serving.schemas import (
     WorkloadRef,
 )
 from lorien.store.base import ScheduleStore
+from lorien.tuner.submit import job_spec
 
 
 class Unauthorized(LorienError):
@@ -536,10 +537,7 @@ class ScheduleProvider:
 
     def _spec(self, dialect: Dialect, workload: Workload, target: Target, trials: int,
               priority: int, tier: JobTier = "tune") -> JobSpec:
-        options = TuneOptions(trials=trials)
-        return JobSpec(dialect=dialect.name, workload_key=workload.key, workload_name=workload.name,
-                       target=target, build=dialect.build_id(), trials=options.trials, keep=options.keep,
-                       priority=priority, tier=tier)
+        return job_spec(dialect, workload, target, TuneOptions(trials=trials), priority=priority, tier=tier)
 
     def _job(self, job_id: str) -> dict[str, Any]:
         job = self.queue.get(job_id)

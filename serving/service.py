@@ -91,9 +91,9 @@ def _ref(key: str | None, workload: WorkloadBody | None, dialect: str) -> Worklo
     return WorkloadRef(key=key, workload=workload, dialect=dialect)
 
 
-@bentoml.service(name="lorien", traffic={"timeout": 600})
-class LorienService:
-    """Schedules for the workloads of any model: stored, predicted, or queued for tuning."""
+class ScheduleService:
+    """Schedules for the workloads of any model: stored, predicted, or queued for tuning (the
+    class behind :data:`LorienService`)."""
 
     #: The shipped cost model; a built Bento carries it. ``LORIEN_MODEL`` selects another one.
     cost_model = bentoml.models.BentoModel(DEFAULT_MODEL)
@@ -192,5 +192,8 @@ class LorienService:
         return self.provider.health()
 
 
+#: The BentoML service (``bentoml serve lorien.serving.service:LorienService``). Decorated by a
+#: call, not with ``@``: a type checker then sees the service BentoML returns, not the class.
+LorienService = bentoml.service(name="lorien", traffic={"timeout": 600})(ScheduleService)
 LorienService.add_asgi_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
 LorienService.add_asgi_middleware(JsonBodiesOnly)

@@ -82,7 +82,7 @@ def fault_proxy(upstream: str, rules: list[FaultRule]) -> Iterator[str]:
                 self.end_headers()
                 self.wfile.write(payload)
                 return
-            conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
+            conn = http.client.HTTPConnection(up.hostname or "127.0.0.1", up.port, timeout=60)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             headers["Host"] = up.netloc
             conn.request(self.command, self.path, body=body, headers=headers)

@@ -80,8 +80,8 @@ class InstantDialect(Dialect):
         if not ok:
             raise TuningError(f"every measurement of {workload.name} failed")
         records = tuple(ScheduleRecord(dialect=DIALECT, workload_key=workload.key, target=target, build=BUILD,
-                                       schedule=m.schedule, latency=m.latency, created_at=finished)  # type: ignore[arg-type]
-                        for m in ok[:options.keep])
+                                       schedule=m.schedule, latency=m.latency, created_at=finished)
+                        for m in ok[:options.keep] if m.latency is not None)
         return TuneOutcome(records=records, log=log, seconds=finished - started)
 
     # -- what a compiler would do: not this dialect's business -----------------------------------
@@ -100,11 +100,11 @@ class InstantDialect(Dialect):
     def apply(self, workload: Workload, record: ScheduleRecord) -> object:
         raise self._no_compiler()
 
-    def compiler_hook(self, store: object, target: Target,  # type: ignore[override]
+    def compiler_hook(self, store: object, target: Target,
                       lowering: Lowering | None = None) -> object:
         raise self._no_compiler()
 
-    def compile(self, model: object, target: Target, store: object,  # type: ignore[override]
+    def compile(self, model: object, target: Target, store: object,
                 lowering: Lowering | None = None) -> CompiledModel:
         raise self._no_compiler()
 

@@ -16,23 +16,31 @@ import pytest
 
 from lorien.config import open_queue
 from lorien.errors import InvalidInput, NotFound
-from lorien.jobs import JobResult, JobSpec, job_id
+from lorien.jobs import Job, JobResult, JobSpec, JobTier, job_id
 from lorien.queue import ClaimFilter, JobQueue
 from lorien.queue.base import CLAIM_CANDIDATES
+from lorien.records import Target
 from lorien.testing.factories import CPU_A, CPU_B
 
 
 def spec(key: str = "00000000000000aa", trials: int = 8, priority: int = 0, build: str = "fake-1",
-         target=CPU_A, tier: str = "tune") -> JobSpec:  # type: ignore[no-untyped-def]
+         target: Target = CPU_A, tier: JobTier = "tune") -> JobSpec:
     return JobSpec(dialect="fake", workload_key=key, workload_name=f"op[{key}]", target=target,
-                   build=build, trials=trials, priority=priority, tier=tier)  # type: ignore[arg-type]
+                   build=build, trials=trials, priority=priority, tier=tier)
+
+
+def stored(queue: JobQueue, job_id_: str) -> Job:
+    """The queue's job of this id, which the test knows is there."""
+    job = queue.get(job_id_)
+    assert job is not None, f"no job {job_id_}"
+    return job
 
 
 RESULT = JobResult(records=3, measured=8, failed_measurements=0, best_seconds=1e-3, log_ref="x/y",
                    seconds=1.5)
 
 
-def _drain(uri: str, worker: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _drain(uri: str, worker: str, out: multiprocessing.Queue[list[str]]) -> None:
     claimed = []
     with open_queue(uri) as queue:
         while (job := queue.claim(worker, lease_s=60)) is not None:
@@ -58,7 +66,7 @@ class JobQueueConformance:
         assert len(report.added) == 2 and not report.queued
         again = queue.enqueue([spec("a" * 16, priority=5)])
         assert again.queued == [spec("a" * 16).job_id] and not again.added
-        assert queue.get(spec("a" * 16).job_id).spec.priority == 5  # type: ignore[union-attr]
+        assert stored(queue, spec("a" * 16).job_id).spec.priority == 5
         assert queue.counts() == {"waiting": 2, "running": 0, "done": 0, "failed": 0, "cancelled": 0}
         with pytest.raises(InvalidInput):
             queue.enqueue([spec()], max_attempts=0)
@@ -71,11 +79,11 @@ class JobQueueConformance:
         wanted = spec("a" * 16, priority=1)
         with ThreadPoolExecutor(6) as pool:
             list(pool.map(lambda _: queue.enqueue([wanted], bump=True), range(24)))
-        assert queue.get(wanted.job_id).spec.priority == 24  # type: ignore[union-attr]
+        assert stored(queue, wanted.job_id).spec.priority == 24
         queue.enqueue([spec("a" * 16, priority=50)], bump=True)  # a higher one asked wins
-        assert queue.get(wanted.job_id).spec.priority == 50  # type: ignore[union-attr]
+        assert stored(queue, wanted.job_id).spec.priority == 50
         queue.enqueue([wanted])  # without bump, a lower one asked changes nothing
-        assert queue.get(wanted.job_id).spec.priority == 50  # type: ignore[union-attr]
+        assert stored(queue, wanted.job_id).spec.priority == 50
 
     def test_claim_takes_the_most_urgent_job_once(self, queue: JobQueue) -> None:
         queue.enqueue([spec("a" * 16, priority=1)])
@@ -96,7 +104,7 @@ class JobQueueConformance:
         assert [j.job_id for j in queue.jobs()] == [measure_a.job_id, tune_b.job_id, tune_a.job_id]
         claimed = [queue.claim(f"w{i}", lease_s=60) for i in range(3)]
         assert [j.job_id for j in claimed if j] == [measure_a.job_id, tune_b.job_id, tune_a.job_id]
-        assert claimed[0].spec == measure_a  # type: ignore[union-attr]  # the tier round-trips
+        assert claimed[0] is not None and claimed[0].spec == measure_a  # the tier round-trips
 
     def test_a_worker_that_cannot_measure_finds_the_tuning_job_behind_many_measuring_ones(
             self, queue: JobQueue) -> None:
@@ -106,7 +114,8 @@ class JobQueueConformance:
         job = queue.claim("w", 60, tuning_only)
         assert job is not None and (job.spec.tier, job.spec.workload_key) == ("tune", "f" * 16)
         assert queue.claim("w", 60, tuning_only) is None
-        assert queue.claim("w", 60).spec.tier == "measure"  # type: ignore[union-attr]
+        job = queue.claim("w", 60)
+        assert job is not None and job.spec.tier == "measure"
 
     def test_claim_respects_the_workers_build_and_target(self, queue: JobQueue) -> None:
         queue.enqueue([spec("a" * 16, build="fake-2"), spec("b" * 16, target=CPU_B)])
@@ -114,7 +123,8 @@ class JobQueueConformance:
         assert queue.claim("w", 60, mine) is None
         other = queue.claim("w", 60, ClaimFilter(builds=frozenset({("fake", "fake-1")})))
         assert other is not None and other.spec.target == CPU_B
-        assert queue.claim("w", 60, ClaimFilter(target=CPU_A.canonical)).spec.build == "fake-2"  # type: ignore[union-attr]
+        mine_only = queue.claim("w", 60, ClaimFilter(target=CPU_A.canonical))
+        assert mine_only is not None and mine_only.spec.build == "fake-2"
         with pytest.raises(InvalidInput):
             queue.claim("w", 0)
 
@@ -139,9 +149,9 @@ class JobQueueConformance:
         assert new is not None and (new.attempts, new.worker) == (2, "w2")
         assert "lease expired on worker w1" in (new.error or "")
         assert not queue.heartbeat(old.job_id, old.attempts, 60)
-        assert queue.get(old.job_id).attempts != old.attempts  # type: ignore[union-attr]
+        assert stored(queue, old.job_id).attempts != old.attempts
         assert queue.fail(old.job_id, old.attempts, "late") is None
-        assert queue.get(old.job_id).state == "running"  # type: ignore[union-attr]
+        assert stored(queue, old.job_id).state == "running"
 
     def test_expired_leases_with_no_attempts_left_fail_with_the_reason(self, queue: JobQueue) -> None:
         queue.enqueue([spec()], max_attempts=2)

@@ -8,7 +8,7 @@ attributes end in ``_``; hyper-parameters are constructor arguments stored uncha
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -16,6 +16,9 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from lorien.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from lightgbm import Booster, LGBMRanker
 
 #: LightGBM's lambdarank takes integer relevance grades; scores in [0, 1] map onto 0..RELEVANCE_GRADES.
 RELEVANCE_GRADES = 30
@@ -63,6 +66,9 @@ class LightGBMRankingCostModel(BaseEstimator):
         random_state: seed.
     """
 
+    #: The fitted ranker, or its booster when read back with :meth:`from_text` (they predict alike).
+    model_: LGBMRanker | Booster
+
     def __init__(self, n_estimators: int = 300, learning_rate: float = 0.05, num_leaves: int = 63,
                  random_state: int | None = 0) -> None:
         self.n_estimators = n_estimators
@@ -93,7 +99,7 @@ class LightGBMRankingCostModel(BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
-        return self.model_.predict(X)
+        return np.asarray(self.model_.predict(X))
 
     def to_text(self) -> str:
         """The fitted model in LightGBM's own text format (no pickle), for :meth:`from_text`."""

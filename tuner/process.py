@@ -117,7 +117,7 @@ class TuningProcess:
         if message[0] == "progress":
             return Progress(message[1], message[2])
         if message[0] == "outcome":
-            return message[1]  # type: ignore[no-any-return]
+            return message[1]
         return Failed(message[1], message[2])
 
     def _died(self) -> Died:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lorien.dialects import Dialect, TuneOptions
-from lorien.jobs import TERMINAL_STATES, Job, JobSpec
+from lorien.jobs import TERMINAL_STATES, Job, JobSpec, JobTier
 from lorien.queue import EnqueueReport, JobQueue
 from lorien.records import Target, Workload
 from lorien.store.base import ScheduleStore
@@ -23,6 +23,18 @@ class Submission:
     tuned_without_job: list[str] = field(default_factory=list)  # workload keys
 
 
+def job_spec(dialect: Dialect, workload: Workload, target: Target, options: TuneOptions, *,
+             priority: int = 0, tier: JobTier = "tune") -> JobSpec:
+    """The job that tunes (``tier="tune"``) or measures (``"measure"``: ``options.trials``
+    candidates) ``workload`` for ``target`` with this compiler build: the one way the tuner and
+    the service turn a workload into a job."""
+    return JobSpec(dialect=dialect.name, workload_key=workload.key, workload_name=workload.name,
+                   target=target, build=dialect.build_id(), trials=options.trials, keep=options.keep,
+                   seed=options.seed, priority=priority, tier=tier,
+                   random_samples=options.random_samples if tier == "tune" else 0,
+                   remeasure=options.remeasure if tier == "tune" else 0)
+
+
 def submit(queue: JobQueue, store: ScheduleStore, dialect: Dialect, workloads: Sequence[Workload],
            target: Target, options: TuneOptions, *, force: bool = False, priority: int = 0,
            max_attempts: int = 3) -> Submission:
@@ -35,10 +47,7 @@ def submit(queue: JobQueue, store: ScheduleStore, dialect: Dialect, workloads: S
     build = dialect.build_id()
     specs, skipped = [], []
     for workload in {w.key: w for w in workloads}.values():
-        spec = JobSpec(dialect=dialect.name, workload_key=workload.key, workload_name=workload.name,
-                       target=target, build=build, trials=options.trials, keep=options.keep,
-                       seed=options.seed, priority=priority, random_samples=options.random_samples,
-                       remeasure=options.remeasure)
+        spec = job_spec(dialect, workload, target, options, priority=priority)
         if not force and queue.get(spec.job_id) is None and is_tuned(store, workload, target, build):
             skipped.append(workload.key)
             continue

@@ -307,20 +307,20 @@ class Worker:
                 return why
             time.sleep(min(self.config.health_interval_s, watch.remaining(now)))
 
-    def _tune(self, job: Job, dialect: Dialect, workload: object, options: TuneOptions,
+    def _tune(self, job: Job, dialect: Dialect, workload: Workload, options: TuneOptions,
               report: WorkerReport) -> TuneOutcome | None:
         """Tune in the child process under the watchdog; None when the attempt ended otherwise."""
         config = self.config
         if config.in_process:
             try:
-                checked = dialect.check_workload(workload)  # type: ignore[arg-type]
+                checked = dialect.check_workload(workload)
                 return run_tuning(dialect, checked, job.spec.target, options)
             except LorienError as exc:
                 self._give_up(job, f"tuning failed: {exc}", report, retry=not isinstance(exc, InvalidInput))
                 return None
         started = last_progress = next_beat = next_check = time.monotonic()
         watch = _ProblemWatch(config.health_grace_s)
-        self._process.start(job.spec.dialect, workload, job.spec.target, options)  # type: ignore[arg-type]
+        self._process.start(job.spec.dialect, workload, job.spec.target, options)
         while True:
             event = self._process.next_event(timeout_s=0.2)
             now = time.monotonic()

@@ -42,6 +42,7 @@ from tvm.s_tir.schedule import Trace
 from lorien.dialects.base import CandidateOptions, Candidates
 from lorien.dialects.tvm.features import FEATURE_WIDTH, schedule_row
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
+from lorien.dialects.tvm.schedule import apply_schedule
 from lorien.dialects.tvm.target import host_cores, to_tvm_target
 from lorien.dialects.tvm.tuning import schedule_json
 from lorien.dialects.tvm.workloads import from_workload, kernel_flops
@@ -193,11 +194,9 @@ def adapt_schedule(context: ms.TuneContext, spaces: Sequence[tvm.s_tir.Schedule]
         if sch is not None:
             return sch
     try:  # structurally identical kernels of other shapes: the trace may apply as it is
-        sch = tvm.s_tir.Schedule(mod)
-        Trace.apply_json_to_schedule(json.loads(schedule), sch)
+        return apply_schedule(mod, schedule)
     except Exception:  # a trace that does not fit: no candidate
         return None
-    return sch
 
 
 def _their_decisions(schedule: str) -> list[tuple[str, Any]] | None:

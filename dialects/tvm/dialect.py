@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -213,14 +212,10 @@ class TVMDialect(Dialect):
         return None
 
     def apply(self, workload: Workload, record: ScheduleRecord) -> object:
-        import tvm
-        from tvm.s_tir.schedule import Trace
-
+        from lorien.dialects.tvm.schedule import apply_schedule
         from lorien.dialects.tvm.workloads import from_workload
 
-        sch = tvm.s_tir.Schedule(from_workload(workload))
-        Trace.apply_json_to_schedule(json.loads(record.schedule), sch)
-        return sch.mod
+        return apply_schedule(from_workload(workload), record.schedule).mod
 
     def compiler_hook(self, store: ScheduleStore, target: Target,
                       lowering: Lowering | None = None) -> object:

@@ -24,12 +24,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import tvm
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
-from tvm.s_tir.schedule import Trace
 
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
+from lorien.dialects.tvm.schedule import apply_schedule
 from lorien.dialects.tvm.target import to_tvm_target
 from lorien.dialects.tvm.workloads import from_workload
 from lorien.records import Target, Workload
@@ -156,8 +155,7 @@ def per_store_features(
     candidates, rows = [], []
     for row, schedule in enumerate(schedules):
         try:
-            sch = tvm.s_tir.Schedule(mod)
-            Trace.apply_json_to_schedule(json.loads(schedule), sch)
+            sch = apply_schedule(mod, schedule)
         except Exception:  # a trace that does not fit this kernel: no features, flagged
             continue
         candidates.append(ms.MeasureCandidate(sch, args_info))
@@ -183,5 +181,5 @@ def schedule_features(
     features = np.zeros((len(schedules), FEATURE_WIDTH), dtype=np.float32)
     config = json.loads(target.canonical)
     for row in np.flatnonzero(ok):
-        features[row] = schedule_row(per_store[row], schedules[row], config)
+        features[row] = schedule_row(per_store[row], schedules[int(row)], config)
     return features, ok

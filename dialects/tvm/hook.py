@@ -8,7 +8,6 @@ read-only: tuning commits go through Lorien's tuner, never through the hook.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +15,11 @@ import tvm
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
-from tvm.s_tir.schedule import Trace
 
 from lorien.dialects.base import Lowering
 from lorien.dialects.tvm import DEFAULT_LOWERING
 from lorien.dialects.tvm.lowering import equivalent_keys, kernel_lowering
+from lorien.dialects.tvm.schedule import apply_schedule
 from lorien.dialects.tvm.workloads import readable_name, workload_key
 from lorien.lookup import find_schedule
 from lorien.records import ScheduleRecord, Target
@@ -44,8 +43,7 @@ class HookStats:
 def trace_record(mod: tvm.IRModule, record: ScheduleRecord, target: tvm.target.Target) -> Any:
     """A MetaSchedule ``TuningRecord`` of ``mod`` scheduled by ``record`` (re-applied, so a trace
     that does not fit the kernel raises here rather than inside the build)."""
-    sch = tvm.s_tir.Schedule(mod)
-    Trace.apply_json_to_schedule(json.loads(record.schedule), sch)
+    sch = apply_schedule(mod, record.schedule)
     return ms.database.TuningRecord(
         trace=sch.trace,
         workload=ms.database.Workload(mod),

@@ -15,7 +15,6 @@ job's search, re-measurements and random samples start them once.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Sequence
@@ -25,11 +24,11 @@ import tvm
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
-from tvm.s_tir.schedule import Trace
 from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
 
 from lorien.dialects.base import TuneOptions
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
+from lorien.dialects.tvm.schedule import apply_schedule
 from lorien.dialects.tvm.target import to_tvm_target
 from lorien.dialects.tvm.tuning import make_runner, valid_runs
 from lorien.dialects.tvm.workloads import from_workload
@@ -185,8 +184,7 @@ class ScheduleMeasurer:
             mod = from_workload(workload)
             for row, schedule in enumerate(schedules):
                 try:
-                    sch = tvm.s_tir.Schedule(mod)
-                    Trace.apply_json_to_schedule(json.loads(schedule), sch)
+                    sch = apply_schedule(mod, schedule)
                 except Exception:  # a schedule that does not fit is not measured
                     continue
                 modules.append(sch.mod)

@@ -127,7 +127,7 @@ def _record_json(record: ms.database.TuningRecord) -> object:
     weight layout rewrite (TVM's own JSONDatabase writes it from C++)."""
     from tvm.s_tir.meta_schedule import _ffi_api
 
-    return _ffi_api.TuningRecordAsJSON(record)  # type: ignore[attr-defined]
+    return _ffi_api.TuningRecordAsJSON(record)
 
 
 def write_json_database(

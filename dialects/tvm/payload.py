@@ -37,7 +37,7 @@ import binascii
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from lorien.errors import InvalidInput
 
@@ -245,7 +245,7 @@ def _may_be_null(schema: Any) -> bool:
     return kind in ("Optional", "Any", *_NULL_BY_CONVENTION)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -77,7 +77,7 @@ def fit_search_model(logs: Iterable[TuningLog],
     features, labels = search_model_rows(logs, exclude)
     if not (labels > 0).any():
         raise InvalidInput("no successful measurement in the logs: nothing to train a search model on")
-    return MetaScheduleXGBCostModel(nthread=host_cores()).fit(features, labels), len(labels)
+    return MetaScheduleXGBCostModel(nthread=host_cores()).fit(list(features), labels), len(labels)
 
 
 def save_search_model(model: MetaScheduleXGBCostModel, rows: int, path: Path) -> Path:

@@ -233,11 +233,11 @@ def best_records(log: TuningLog, keep: int) -> list[ScheduleRecord]:
             target=log.target,
             build=log.build,
             schedule=m.schedule,
-            latency=m.latency,  # type: ignore[arg-type]
+            latency=m.latency,
             source="tuned",
             created_at=log.finished_at,
         )
-        for m in ranked[:keep]
+        for m in ranked[:keep] if m.latency is not None  # all of them: they succeeded
     ]
 
 

@@ -85,13 +85,11 @@ def apply_in_child(payload: str, schedule: str) -> None:
 
 
 def _apply(mod: Any, schedule: str) -> None:
-    import tvm
-    from tvm.s_tir.schedule import Trace
-
     from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
+    from lorien.dialects.tvm.schedule import apply_schedule
 
     load_cpu_intrinsics()
-    Trace.apply_json_to_schedule(json.loads(schedule), tvm.s_tir.Schedule(mod))
+    apply_schedule(mod, schedule)
 
 
 def read_record_in_child(payload: str, body: Any) -> tuple[tuple[float, ...], Target, str]:

@@ -308,7 +308,7 @@ class JobQueue(abc.ABC):
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state (every state named, zeros included)."""
-        counts = dict.fromkeys(JOB_STATES, 0)
+        counts: dict[str, int] = dict.fromkeys(JOB_STATES, 0)
         for job, _ in self._scan(JOB_STATES):
             counts[job.state] += 1
         return counts

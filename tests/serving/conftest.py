@@ -45,6 +45,7 @@ def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessSe
             env.setenv("BENTOML_DO_NOT_TRACK", "True")
             env.setenv("LORIEN_STORE", store_uri)
             env.setenv("LORIEN_SERVICE_TOKEN", TOKEN)
+            env.setenv("LORIEN_HEALTH_COUNTS_S", "0")  # /health counts again (in the background) each time
             for name in ("LORIEN_LOGS", "LORIEN_MODEL", "LORIEN_REFILL", "LORIEN_REFILL_TRIALS"):
                 env.delenv(name, raising=False)
 
