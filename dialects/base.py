@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lorien.errors import InvalidInput
-from lorien.jobs import check_budget
+from lorien.jobs import TuningBudget
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
 
@@ -67,17 +67,12 @@ class RPCEndpoint:
         return f"{self.host}:{self.port}:{self.key}"
 
 
-@dataclass(frozen=True)
-class TuneOptions:
-    """How hard to tune one workload.
+@dataclass(frozen=True, kw_only=True)
+class TuneOptions(TuningBudget):
+    """How hard to tune one workload (the :class:`~lorien.jobs.TuningBudget` a job carries) and
+    where and how this worker measures.
 
     Attributes:
-        trials: measured schedules at most (the budget).
-        keep: how many of the best schedules become records.
-        seed: random seed of the search; None for a random one.
-        build_timeout_s: how long one candidate may take to build.
-        run_timeout_s: how long one candidate may take to run.
-        repeat: timed repetitions per measured candidate.
         rpc: measure on the devices of an RPC tracker instead of this machine.
         session_timeout_s: how long one RPC measurement session may take.
         warm_start: guide the search from its first trial with a cost model pre-trained on
@@ -85,38 +80,12 @@ class TuneOptions:
             compiler's default, which for TVM picks at random until 100 measurements.
         search_model: the pre-trained model's file; None for the one trained on the data set
             that ships with Lorien.
-        population: candidates a search keeps per generation (TVM: the evolutionary search's
-            population); None sizes it to the budget, :meth:`search_population`.
-        random_samples: schedules drawn at random from the kernel's design space and measured
-            beside the search (logged apart, marked ``random``), so that a data set also shows
-            bad schedules. With samples, ``trials`` may be 0: samples without a search.
-        remeasure: measure the search's this many fastest schedules again, and every schedule
-            (search or sample) whose repeats disagree by more than
-            :data:`lorien.tuner.sampling.OUTLIER_SPREAD`; the new runs join the old ones, so the
-            minimum of a schedule's runs is a label robust to a busy machine.
     """
 
-    trials: int = 32
-    keep: int = 5
-    seed: int | None = None
-    build_timeout_s: float = 120.0
-    run_timeout_s: float = 30.0
-    repeat: int = 3
     rpc: RPCEndpoint | None = None
     session_timeout_s: float = 60.0
     warm_start: bool = True
     search_model: Path | None = None
-    population: int | None = None
-    random_samples: int = 0
-    remeasure: int = 0
-
-    def __post_init__(self) -> None:
-        check_budget(self.trials, self.random_samples, self.remeasure)
-        if self.population is not None and self.population < 2:
-            raise InvalidInput(f"population must be at least 2, got {self.population}")
-        if self.keep < 1:
-            raise InvalidInput(f"keep must be at least 1, got {self.keep}")
-
 
     def search_population(self) -> int:
         """The population a search evolves: ``population`` when given, else 16 candidates per

@@ -23,7 +23,7 @@ wins, a later one learns that the job is done and commits nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from lorien.errors import InvalidInput
@@ -39,12 +39,6 @@ JOB_TIERS: tuple[JobTier, ...] = ("measure", "tune")
 MEASURE_LEAD = 10**17
 JOB_STATES: tuple[JobState, ...] = ("waiting", "running", "done", "failed", "cancelled")
 
-
-def _tier(value: object) -> JobTier:
-    tier = str(value)
-    if tier not in JOB_TIERS:
-        raise InvalidInput(f"a job's tier is one of {', '.join(JOB_TIERS)}, not {tier!r}")
-    return tier
 TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 
 
@@ -65,9 +59,87 @@ def job_id(dialect: str, workload_key: str, target: Target, build: str, tier: Jo
     return content_hash("job", *parts, length=20)
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    """What a job tunes and how hard.
+def _tier(value: object) -> JobTier:
+    tier = str(value)
+    if tier not in JOB_TIERS:
+        raise InvalidInput(f"a job's tier is one of {', '.join(JOB_TIERS)}, not {tier!r}")
+    return tier
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuningBudget:
+    """How hard a workload is tuned, and how each candidate is measured: what a queued job carries
+    to whichever worker runs it (:class:`JobSpec`), and what a dialect tunes with
+    (:class:`lorien.dialects.TuneOptions`, which adds the worker's own settings). Defined once
+    here, so that what a user sets travels with the job.
+
+    Attributes:
+        trials: measured schedules at most (a tuning job's search trials, a measuring job's
+            candidates measured).
+        keep: how many of the best schedules become records.
+        seed: random seed of the search; None for a random one.
+        build_timeout_s: how long one candidate may take to build.
+        run_timeout_s: how long one candidate may take to run.
+        repeat: timed repetitions per measured candidate.
+        population: candidates a search keeps per generation (TVM: the evolutionary search's
+            population); None sizes it to the budget.
+        random_samples: schedules drawn at random from the kernel's design space and measured
+            beside the search (logged apart, marked ``random``), so that a data set also shows
+            bad schedules. With samples, ``trials`` may be 0: samples without a search.
+        remeasure: measure the search's this many fastest schedules again, and every schedule
+            (search or sample) whose repeats disagree by more than
+            :data:`lorien.tuner.sampling.OUTLIER_SPREAD`; the new runs join the old ones, so the
+            minimum of a schedule's runs is a label robust to a busy machine.
+
+    Raises:
+        InvalidInput: a budget that measures nothing, or a count or time out of range.
+    """
+
+    trials: int = 32
+    keep: int = 5
+    seed: int | None = None
+    build_timeout_s: float = 120.0
+    run_timeout_s: float = 30.0
+    repeat: int = 3
+    population: int | None = None
+    random_samples: int = 0
+    remeasure: int = 0
+
+    def __post_init__(self) -> None:
+        check_budget(self.trials, self.random_samples, self.remeasure)
+        if self.keep < 1:
+            raise InvalidInput(f"keep must be at least 1, got {self.keep}")
+        if self.population is not None and self.population < 2:
+            raise InvalidInput(f"population must be at least 2, got {self.population}")
+        if self.repeat < 1:
+            raise InvalidInput(f"repeat must be at least 1, got {self.repeat}")
+        for name in ("build_timeout_s", "run_timeout_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value < float("inf")):
+                raise InvalidInput(f"{name} must be a positive number of seconds, got {value!r}")
+
+    def budget(self) -> dict[str, Any]:
+        """The :class:`TuningBudget` fields of this object, to build another kind from."""
+        return {f.name: getattr(self, f.name) for f in fields(TuningBudget)}
+
+    @staticmethod
+    def budget_from_dict(data: Mapping[str, Any]) -> dict[str, Any]:
+        """The budget fields of a stored dict (:meth:`JobSpec.to_dict`), defaults where absent
+        (jobs queued before a field existed)."""
+        seed, population = data.get("seed"), data.get("population")
+        return {"trials": int(data.get("trials", 32)), "keep": int(data.get("keep", 5)),
+                "seed": None if seed is None else int(seed),
+                "build_timeout_s": float(data.get("build_timeout_s", 120.0)),
+                "run_timeout_s": float(data.get("run_timeout_s", 30.0)),
+                "repeat": int(data.get("repeat", 3)),
+                "population": None if population is None else int(population),
+                "random_samples": int(data.get("random_samples", 0)),
+                "remeasure": int(data.get("remeasure", 0))}
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSpec(TuningBudget):
+    """What a job tunes, and how hard (its :class:`TuningBudget`, which it carries to the worker).
 
     Attributes:
         dialect: the dialect that tunes it.
@@ -75,18 +147,10 @@ class JobSpec:
         workload_name: readable name, for listings.
         target: where to measure.
         build: the compiler build the records are for; only a worker of this build claims it.
-        trials: the measurement budget: a tuning job's search trials, a measuring job's
-            candidates measured.
-        keep: best schedules kept as records.
-        seed: search seed, None for random.
         priority: higher runs first (within a tier: every measuring job runs before any tuning
             job).
         tier: ``tune`` (a full search, ``tuned`` records) or ``measure`` (candidates measured,
-            a ``measured`` record).
-        random_samples: a tuning job's random design-space samples measured beside the search
-            (with samples, ``trials`` may be 0: samples alone, no records).
-        remeasure: a tuning job's fastest schedules measured again, with every disturbed
-            measurement (see :class:`lorien.dialects.TuneOptions`).
+            a ``measured`` record; no random samples or re-measurements).
     """
 
     dialect: str
@@ -94,22 +158,15 @@ class JobSpec:
     workload_name: str
     target: Target
     build: str
-    trials: int
-    keep: int = 5
-    seed: int | None = None
     priority: int = 0
     tier: JobTier = "tune"
-    random_samples: int = 0
-    remeasure: int = 0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.tier not in JOB_TIERS:
             raise InvalidInput(f"a job's tier is one of {', '.join(JOB_TIERS)}, not {self.tier!r}")
         if self.tier == "measure" and (self.random_samples or self.remeasure):
             raise InvalidInput("random samples and re-measurements belong to tuning jobs")
-        check_budget(self.trials, self.random_samples, self.remeasure)
-        if self.keep < 1:
-            raise InvalidInput(f"keep must be at least 1, got {self.keep}")
         for name in ("dialect", "workload_key", "build"):
             if not getattr(self, name):
                 raise InvalidInput(f"a job needs a non-empty {name}")
@@ -147,12 +204,8 @@ class JobSpec:
             return cls(dialect=str(data["dialect"]), workload_key=str(data["workload_key"]),
                        workload_name=str(data.get("workload_name", "")),
                        target=Target.from_dict(data["target"]), build=str(data["build"]),
-                       trials=int(data["trials"]), keep=int(data.get("keep", 5)),
-                       seed=None if data.get("seed") is None else int(data["seed"]),
-                       priority=int(data.get("priority", 0)),
-                       tier=_tier(data.get("tier", "tune")),
-                       random_samples=int(data.get("random_samples", 0)),
-                       remeasure=int(data.get("remeasure", 0)))
+                       priority=int(data.get("priority", 0)), tier=_tier(data.get("tier", "tune")),
+                       **TuningBudget.budget_from_dict({"trials": data["trials"], **data}))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"malformed job spec: {exc!r}") from exc
 

@@ -9,7 +9,7 @@ from lorien.jobs import MEASURE_LEAD, Job, JobSpec, claim_order
 from lorien.testing.factories import CPU_A
 
 
-def spec(**fields) -> JobSpec:  # type: ignore[no-untyped-def]
+def spec(**fields: object) -> JobSpec:
     return JobSpec(**{"dialect": "fake", "workload_key": "a" * 16, "workload_name": "op", "target": CPU_A,
                       "build": "fake-1", "trials": 8, **fields})
 
@@ -35,6 +35,34 @@ def test_random_samples_and_re_measurements_travel_with_a_tuning_job() -> None:
         spec(trials=0)
     with pytest.raises(InvalidInput, match="tuning jobs"):
         spec(tier="measure", random_samples=4)
+
+
+def test_the_timeouts_and_repeats_a_user_sets_travel_with_a_queued_job(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One budget for the job and the dialect: what ``submit`` is given is what the queued job
+    holds, what a worker hands the dialect, and what a job stored before these fields read as."""
+    from lorien.config import open_queue, open_store
+    from lorien.dialects import TuneOptions
+    from lorien.testing.instant import InstantDialect, instant_workload
+    from lorien.tuner.submit import job_spec, submit
+
+    options = TuneOptions(trials=4, build_timeout_s=50.0, run_timeout_s=7.0, repeat=5, population=8, seed=3)
+    uri = f"sqlite:///{tmp_path}/s.db"
+    dialect, workload = InstantDialect(), instant_workload("b" * 16)
+    with open_store(uri) as store, open_queue(uri) as queue:
+        [job_id] = submit(queue, store, dialect, [workload], CPU_A, options).jobs
+        queued = queue.get(job_id)
+    assert queued is not None and queued.spec.budget() == options.budget()
+    assert TuneOptions(**queued.spec.budget()).budget() == options.budget()  # what a worker builds
+    measuring = job_spec(dialect, workload, CPU_A, TuneOptions(trials=4, random_samples=8), tier="measure")
+    assert (measuring.random_samples, measuring.remeasure, measuring.trials) == (0, 0, 4)
+    data = spec().to_dict()
+    for name in ("build_timeout_s", "run_timeout_s", "repeat", "population"):
+        data.pop(name)
+    assert JobSpec.from_dict(data) == spec()  # stored before: the defaults
+    wrongs = ({"repeat": 0}, {"run_timeout_s": 0.0}, {"build_timeout_s": float("nan")}, {"population": 1})
+    for wrong in wrongs:
+        with pytest.raises(InvalidInput):
+            spec(**wrong)
 
 
 def test_an_unknown_tier_is_refused() -> None:

@@ -28,11 +28,9 @@ def job_spec(dialect: Dialect, workload: Workload, target: Target, options: Tune
     """The job that tunes (``tier="tune"``) or measures (``"measure"``: ``options.trials``
     candidates) ``workload`` for ``target`` with this compiler build: the one way the tuner and
     the service turn a workload into a job."""
+    budget = options.budget() if tier == "tune" else {**options.budget(), "random_samples": 0, "remeasure": 0}
     return JobSpec(dialect=dialect.name, workload_key=workload.key, workload_name=workload.name,
-                   target=target, build=dialect.build_id(), trials=options.trials, keep=options.keep,
-                   seed=options.seed, priority=priority, tier=tier,
-                   random_samples=options.random_samples if tier == "tune" else 0,
-                   remeasure=options.remeasure if tier == "tune" else 0)
+                   target=target, build=dialect.build_id(), priority=priority, tier=tier, **budget)
 
 
 def submit(queue: JobQueue, store: ScheduleStore, dialect: Dialect, workloads: Sequence[Workload],

@@ -231,9 +231,7 @@ class Worker:
         if workload is None:
             self._give_up(job, f"workload {spec.workload_key} is not in the store", report, retry=False)
             return
-        options = TuneOptions(trials=spec.trials, keep=spec.keep, seed=spec.seed,
-                              random_samples=spec.random_samples, remeasure=spec.remeasure,
-                              rpc=self.config.rpc,
+        options = TuneOptions(**spec.budget(), rpc=self.config.rpc,
                               session_timeout_s=self.config.session_timeout_s,
                               warm_start=self.config.warm_start, search_model=self.config.search_model)
         problem = self._wait_for_measurement(dialect, spec.target, options)
