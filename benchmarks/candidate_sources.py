@@ -37,6 +37,7 @@ from lorien.datasets.zoo import load_model
 from lorien.dialects import CandidateOptions, get_dialect
 from lorien.predictor import CostModelScorer, NeighbourIndex
 from lorien.predictor.predictor import measure_options
+from lorien.records import Latency
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.shipped import shipped_metadata
 
@@ -98,10 +99,13 @@ def main() -> None:
         scores = scorer.for_workload(workload)(np.vstack([adapted_found.features, samples.features]))
         latencies = dialect.measure(workload, target, [reference_schedule, *schedules],
                                     measure_options(30.0, 30.0))
-        if latencies[0] is None:
-            print(f"  {workload.name[:70]}: its MetaSchedule-64 schedule failed here; skipped")
+        reference = latencies[0]
+        if not isinstance(reference, Latency):
+            print(f"  {workload.name[:70]}: its MetaSchedule-64 schedule failed here "
+                  f"({reference.reason}); skipped")
             continue
-        ratios = [lat.mean / latencies[0].mean if lat is not None else math.inf for lat in latencies[1:]]
+        ratios = [lat.mean / reference.mean if isinstance(lat, Latency) else math.inf
+                  for lat in latencies[1:]]
         adapted = [i for i, origin in enumerate(origins) if origin != "space"]
         space = [i for i, origin in enumerate(origins) if origin == "space"]
         chosen = {

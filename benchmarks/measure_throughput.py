@@ -24,7 +24,7 @@ import time
 from lorien.config import open_store
 from lorien.datasets.seed import seed_store
 from lorien.dialects import CandidateOptions, TuneOptions, get_dialect
-from lorien.records import Workload
+from lorien.records import Latency, Workload
 
 
 def kernels(count: int) -> list[Workload]:
@@ -65,11 +65,11 @@ def main() -> None:
         for w in workloads:
             for start in range(0, len(schedules[w.key]), args.batch):
                 batch = schedules[w.key][start:start + args.batch]
-                timed += sum(x is not None for x in dialect.measure(w, target, batch, options))
+                timed += sum(isinstance(x, Latency) for x in dialect.measure(w, target, batch, options))
         return timed
 
     def together() -> int:
-        return sum(x is not None for lat in dialect.measure_many(
+        return sum(isinstance(x, Latency) for lat in dialect.measure_many(
             target, [(w, schedules[w.key]) for w in workloads], options) for x in lat)
 
     rates: dict[str, list[float]] = {"rounds": [], "together": []}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from lorien.errors import InvalidInput
 from lorien.jobs import TuningBudget
-from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
+from lorien.records import Latency, Measured, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
 
 if TYPE_CHECKING:
@@ -415,15 +415,16 @@ class Dialect(abc.ABC):
         raise InvalidInput(f"dialect {self.name!r} cannot propose schedules")
 
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
-                options: TuneOptions) -> list[Latency | None]:
+                options: TuneOptions) -> list[Measured]:
         """Measure given schedules of ``workload`` (on this machine, or the RPC devices of
-        ``options.rpc``); None for each one that failed. Measuring no schedule returns at once,
+        ``options.rpc``): a :class:`Latency` each, or a :class:`MeasureFailure` saying why not
+        (did not apply, build or run). Measuring no schedule returns at once,
         and a dialect that keeps measuring processes may start them then, in the background.
         Dialects that cannot raise :class:`InvalidInput`."""
         raise InvalidInput(f"dialect {self.name!r} cannot measure given schedules")
 
     def measure_many(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
-                     options: TuneOptions) -> list[list[Latency | None]]:
+                     options: TuneOptions) -> list[list[Measured]]:
         """:meth:`measure` for the schedules of several workloads at once, a list of latencies per
         workload in order. A dialect that keeps measuring processes builds them all together on
         every core and runs them one at a time (the TVM dialect); the default measures workload

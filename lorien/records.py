@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from lorien.errors import InvalidInput
 
@@ -149,6 +149,19 @@ class Latency:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Latency:
         return cls(runs=tuple(float(r) for r in data["runs"]))
+
+
+@dataclass(frozen=True)
+class MeasureFailure:
+    """Why a schedule was not timed: it did not apply to the kernel, did not build, or did not
+    run (the compiler's message, shortened). What measuring gives for it instead of a
+    :class:`Latency`."""
+
+    reason: str
+
+
+#: What measuring one schedule gives: its latency, or why there is none.
+Measured: TypeAlias = Latency | MeasureFailure
 
 
 @dataclass(frozen=True)

@@ -250,8 +250,9 @@ class BudgetedPredictor:
                 kernel.local_rounds += 1
             latencies = dialect.measure(kernel.workload, target, batch, self._measure_options())
             kernel.measured += len(batch)
-            tried.update(zip(batch, latencies, strict=True))
-            timed = [(latency.mean, schedule) for schedule, latency in zip(batch, latencies, strict=True)
+            measured = [m if isinstance(m, Latency) else None for m in latencies]  # failures: not timed
+            tried.update(zip(batch, measured, strict=True))
+            timed = [(latency.mean, schedule) for schedule, latency in zip(batch, measured, strict=True)
                      if latency is not None]
             kernel.timed += len(timed)
             if timed and kernel.first_measured_s is None:

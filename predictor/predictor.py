@@ -23,7 +23,7 @@ from lorien.dialects import CandidateOptions, Candidates, Dialect, RPCEndpoint, 
 from lorien.errors import InvalidInput, TuningError
 from lorien.predictor.neighbours import Neighbour, NeighbourIndex, estimated_latency
 from lorien.predictor.scoring import CostModelScorer
-from lorien.records import Latency, ScheduleRecord, Target, Workload
+from lorien.records import Latency, Measured, ScheduleRecord, Target, Workload
 from lorien.store.base import ScheduleStore
 
 #: How long compiling one candidate to measure may take by default, in seconds (see
@@ -235,7 +235,7 @@ class ZeroShotPredictor:
             started = time.perf_counter()
             ranked.append(self.rank(workload, target, options))
             seconds.append(time.perf_counter() - started)
-        measured: list[list[Latency | None]] = [[] for _ in workloads]
+        measured: list[list[Measured]] = [[] for _ in workloads]
         if options.measure_top_k > 0 and workloads:
             started = time.perf_counter()
             top_k = options.measure_top_k
@@ -247,7 +247,7 @@ class ZeroShotPredictor:
             seconds = [s + per_candidate * len(top) for s, (_, top) in zip(seconds, batches, strict=True)]
         predictions = []
         for workload, one, latencies, spent in zip(workloads, ranked, measured, seconds, strict=True):
-            timed = [(lat.mean, i, lat) for i, lat in enumerate(latencies) if lat is not None]
+            timed = [(lat.mean, i, lat) for i, lat in enumerate(latencies) if isinstance(lat, Latency)]
             chosen, latency = (min(timed, key=lambda t: t[0])[1:] if timed else (0, None))
             record = one.record(workload, target, self.dialect, chosen, latency)
             predictions.append(Prediction(

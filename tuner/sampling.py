@@ -47,9 +47,9 @@ def measure_random_samples(dialect: Dialect, workload: Workload, target: Target,
     started = time.time()
     latencies = dialect.measure(workload, target, schedules, options) if schedules else []
     measurements = tuple(
-        Measurement(schedule, latency, None if latency is not None else "failed to build or run",
-                    origin="random")
-        for schedule, latency in zip(schedules, latencies, strict=True))
+        Measurement(schedule, measured, None, origin="random") if isinstance(measured, Latency)
+        else Measurement(schedule, None, measured.reason, origin="random")
+        for schedule, measured in zip(schedules, latencies, strict=True))
     return TuningLog(workload, target, dialect.build_id(), count, started, time.time(), measurements)
 
 
@@ -73,7 +73,7 @@ def remeasure(dialect: Dialect, log: TuningLog, indices: list[int], options: Tun
     measurements = list(log.measurements)
     for i, latency in zip(indices, again, strict=True):
         old = measurements[i].latency
-        if latency is not None and old is not None:
+        if isinstance(latency, Latency) and old is not None:
             measurements[i] = dataclasses.replace(measurements[i], latency=Latency(old.runs + latency.runs))
     return dataclasses.replace(log, measurements=tuple(measurements))
 

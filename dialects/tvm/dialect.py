@@ -20,7 +20,7 @@ from lorien.dialects.base import (
 )
 from lorien.dialects.tvm import DEFAULT_LOWERING
 from lorien.errors import InvalidInput, LorienError, TuningError
-from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
+from lorien.records import Latency, Measured, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
 
 if TYPE_CHECKING:
@@ -271,11 +271,11 @@ class TVMDialect(Dialect):
             raise TuningError(f"no candidates for workload {workload.key}: {reason}") from exc
 
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
-                options: TuneOptions) -> list[Latency | None]:
+                options: TuneOptions) -> list[Measured]:
         return self._measurers().measure(workload, target, schedules, options)
 
     def measure_many(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
-                     options: TuneOptions) -> list[list[Latency | None]]:
+                     options: TuneOptions) -> list[list[Measured]]:
         return self._measurers().measure_many(target, batches, options)
 
     @functools.cache  # noqa: B019 - one dialect instance per process

@@ -33,7 +33,7 @@ from lorien.dialects.tvm.target import to_tvm_target
 from lorien.dialects.tvm.tuning import make_runner, valid_runs
 from lorien.dialects.tvm.workloads import from_workload
 from lorien.errors import TuningError
-from lorien.records import Latency, Target, Workload
+from lorien.records import Latency, Measured, MeasureFailure, Target, Workload
 
 #: The runtime device of a target kind, where the names differ.
 _DEVICES = {"llvm": "cpu", "c": "cpu"}
@@ -155,9 +155,10 @@ class ScheduleMeasurer:
         the lock."""
         return list(self._builders.map_with_error_catching(lambda item: _build(*item), list(modules)))
 
-    def measure(self, workload: Workload, target: Target, schedules: Sequence[str]) -> list[Latency | None]:
-        """Build and run each schedule; None for one that does not apply, build or run within the
-        timeouts (or whose timings are not valid). No schedules: :meth:`start`, and return.
+    def measure(self, workload: Workload, target: Target, schedules: Sequence[str]) -> list[Measured]:
+        """Build and run each schedule: its latency, or a :class:`MeasureFailure` saying why not
+        (it does not apply, build or run within the timeouts, or its timings are not valid). No
+        schedules: :meth:`start`, and return.
 
         Raises:
             TuningError: ``options.rpc`` names a tracker that cannot be asked or has no device.
@@ -168,7 +169,7 @@ class ScheduleMeasurer:
         return self.measure_many(target, [(workload, schedules)])[0]
 
     def measure_many(self, target: Target,
-                     batches: Sequence[tuple[Workload, Sequence[str]]]) -> list[list[Latency | None]]:
+                     batches: Sequence[tuple[Workload, Sequence[str]]]) -> list[list[Measured]]:
         """:meth:`measure` for the schedules of several workloads: every candidate is built in one
         call on all the builder processes, then they run one at a time. A list per workload.
 
@@ -176,7 +177,8 @@ class ScheduleMeasurer:
             TuningError: ``options.rpc`` names a tracker that cannot be asked or has no device.
         """
         tvm_target = to_tvm_target(target)
-        results: list[list[Latency | None]] = [[None] * len(schedules) for _, schedules in batches]
+        results: list[list[Measured]] = [[MeasureFailure("not measured")] * len(schedules)
+                                         for _, schedules in batches]
         modules, places, args_infos = [], [], []
         for which, (workload, schedules) in enumerate(batches):
             if not schedules:
@@ -185,7 +187,8 @@ class ScheduleMeasurer:
             for row, schedule in enumerate(schedules):
                 try:
                     sch = apply_schedule(mod, schedule)
-                except Exception:  # a schedule that does not fit is not measured
+                except Exception as exc:  # a schedule that does not fit is not measured
+                    results[which][row] = MeasureFailure(f"does not apply to the kernel: {_first_line(exc)}")
                     continue
                 modules.append(sch.mod)
                 places.append((which, row))
@@ -200,15 +203,24 @@ class ScheduleMeasurer:
             runner = self._runner()  # first: no build is wasted when the tracker cannot be asked
             built = self._build_all([(scheduled, tvm_target) for scheduled in modules])
             runner_inputs, run_places = [], []
-            for place, args_info, result in zip(places, args_infos, built, strict=True):
+            for (which, row), args_info, result in zip(places, args_infos, built, strict=True):
                 if result.status == StatusKind.COMPLETE:
                     runner_inputs.append(ms.runner.RunnerInput(result.value, device, args_info))
-                    run_places.append(place)
+                    run_places.append((which, row))
+                elif result.status == StatusKind.TIMEOUT:
+                    results[which][row] = MeasureFailure(
+                        f"build timed out after {self.options.build_timeout_s:g} s")
+                else:
+                    results[which][row] = MeasureFailure(f"build failed: {_first_line(result.value)}")
             if runner_inputs:
                 for (which, row), future in zip(run_places, runner.run(runner_inputs), strict=True):
                     ran = future.result()
                     runs = [float(r) for r in (ran.run_secs or [])]
-                    if ran.error_msg is None and valid_runs(runs):
+                    if ran.error_msg is not None:
+                        results[which][row] = MeasureFailure(f"run failed: {_first_line(ran.error_msg)}")
+                    elif not valid_runs(runs):
+                        results[which][row] = MeasureFailure(f"timings not valid: {runs[:5]}")
+                    else:
                         results[which][row] = Latency(tuple(runs))
         return results
 
@@ -238,7 +250,7 @@ class KeptMeasurers:
         self._kept: dict[tuple[Any, ...], ScheduleMeasurer] = {}
 
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
-                options: TuneOptions) -> list[Latency | None]:
+                options: TuneOptions) -> list[Measured]:
         """As :meth:`ScheduleMeasurer.measure`, with the measurer kept for ``options``."""
         measurer = self.measurer(target, options)
         if measurer is None:
@@ -246,7 +258,7 @@ class KeptMeasurers:
         return measurer.measure(workload, target, schedules)
 
     def measure_many(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
-                     options: TuneOptions) -> list[list[Latency | None]]:
+                     options: TuneOptions) -> list[list[Measured]]:
         """As :meth:`ScheduleMeasurer.measure_many`, with the measurer kept for ``options``."""
         measurer = self.measurer(target, options)
         if measurer is None:
@@ -279,8 +291,14 @@ class KeptMeasurers:
             measurer.close()
 
 
+def _first_line(error: object, limit: int = 300) -> str:
+    """An error's most telling line: TVM's messages end with it (after a traceback)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__)[:limit]
+
+
 def measure_schedules(workload: Workload, target: Target, schedules: Sequence[str],
-                      options: TuneOptions) -> list[Latency | None]:
+                      options: TuneOptions) -> list[Measured]:
     """Measure once, with processes started for this call only (see :class:`ScheduleMeasurer`
     to keep them)."""
     if not schedules:

@@ -16,7 +16,7 @@ import pytest
 from lorien.dialects import Lowering, TuneOptions, get_dialect
 from lorien.dialects.tvm.measure import KeptMeasurers, ScheduleMeasurer
 from lorien.dialects.tvm.tuning import tune_workload
-from lorien.records import Target, Workload
+from lorien.records import Latency, MeasureFailure, Target, Workload
 from tests.tvm_models import sampled_schedules, small_conv, small_mlp, stem_conv
 
 pytestmark = pytest.mark.slow
@@ -69,8 +69,9 @@ def test_a_kept_measurer_measures_again_with_the_same_processes(kernels: Kernels
     schedules = [*good, "not a trace", json.dumps([[], []]), foreign]
 
     first = measurer.measure(kernels.mlp, kernels.target, schedules)
-    assert all(latency is not None and 0 < latency.mean < 1 for latency in first[:3])
-    assert first[3] is None and first[5] is None  # what does not apply is not measured
+    assert all(isinstance(latency, Latency) and 0 < latency.mean < 1 for latency in first[:3])
+    # what does not apply is not measured, and says why
+    assert all(isinstance(first[i], MeasureFailure) and "does not apply" in first[i].reason for i in (3, 5))
     started = _children() - before
     assert started  # the builder and runner processes, still alive
 
@@ -78,8 +79,8 @@ def test_a_kept_measurer_measures_again_with_the_same_processes(kernels: Kernels
     again = measurer.measure_many(kernels.target, [
         (kernels.mlp, good), (kernels.conv, [foreign, "not a trace"]), (kernels.mlp, [])])
     assert [len(latencies) for latencies in again] == [3, 2, 0]
-    assert all(latency is not None and 0 < latency.mean < 1 for latency in [*again[0], again[1][0]])
-    assert again[1][1] is None
+    assert all(isinstance(latency, Latency) and 0 < latency.mean < 1 for latency in [*again[0], again[1][0]])
+    assert isinstance(again[1][1], MeasureFailure)
     assert _children() - before == started  # no process started for the second call
 
     # a search builds and runs its candidates on the same processes
@@ -107,7 +108,7 @@ def test_measuring_nothing_starts_the_processes_in_the_background(kernels: Kerne
     started = _children() - before
     schedules = sampled_schedules(kernels.mlp, kernels.target, 1)
     [latency] = measurer.measure(kernels.mlp, kernels.target, schedules)
-    assert latency is not None and _children() - before == started  # they were the ones used
+    assert isinstance(latency, Latency) and _children() - before == started  # they were the ones used
     measurer.close()
     assert not _still_alive(started)
 
@@ -124,19 +125,19 @@ def test_kernels_of_either_lowering_measure(kernels: Kernels, measurer: Schedule
     rewrites = ["TransformLayout" in {inst[0] for inst in json.loads(s)[0]} for s in schedules]
     assert rewrites == [prepack, prepack]
     latencies = measurer.measure(workload, kernels.target, schedules)
-    assert all(latency is not None and 0 < latency.mean < 1 for latency in latencies)
+    assert all(isinstance(latency, Latency) and 0 < latency.mean < 1 for latency in latencies)
 
 
 def test_kept_measurers_keep_one_per_setting_up_to_their_limit(kernels: Kernels) -> None:
     kept = KeptMeasurers(limit=1)
     try:
         [schedule] = sampled_schedules(kernels.mlp, kernels.target, 1)
-        assert kept.measure(kernels.mlp, kernels.target, [schedule], OPTIONS)[0] is not None
-        assert kept.measure(kernels.mlp, kernels.target, [schedule], OPTIONS)[0] is not None
+        assert isinstance(kept.measure(kernels.mlp, kernels.target, [schedule], OPTIONS)[0], Latency)
+        assert isinstance(kept.measure(kernels.mlp, kernels.target, [schedule], OPTIONS)[0], Latency)
         assert len(kept) == 1
         before = _children()
         other = TuneOptions(trials=1, build_timeout_s=61, run_timeout_s=60)
-        assert kept.measure(kernels.mlp, kernels.target, [schedule], other)[0] is not None
+        assert isinstance(kept.measure(kernels.mlp, kernels.target, [schedule], other)[0], Latency)
         assert len(kept) == 1  # beyond the limit: measured with processes of its own, not kept,
         assert not _still_alive(_children() - before)  # and stopped after the call
     finally:
@@ -157,9 +158,9 @@ def test_a_candidate_that_compiles_past_the_build_timeout_is_given_up_and_the_re
         started_at = time.monotonic()
         first = measurer.measure(stem, kernels.target, [slow, quick])
         assert time.monotonic() - started_at < 60  # the slow one alone compiles for minutes
-        assert first[0] is None
-        assert first[1] is not None and 0 < first[1].mean < 1
+        assert isinstance(first[0], MeasureFailure) and "timed out" in first[0].reason
+        assert isinstance(first[1], Latency) and 0 < first[1].mean < 1
         [again] = measurer.measure(stem, kernels.target, [quick])
-        assert again is not None
+        assert isinstance(again, Latency)
     finally:
         measurer.close()

@@ -18,7 +18,7 @@ from lorien.errors import InvalidInput
 from lorien.lookup import find_schedule
 from lorien.predictor import BudgetedPredictor, BudgetOptions, Ranked
 from lorien.predictor.budget import ranked_batch
-from lorien.records import Latency, Target, Workload, WorkloadUse
+from lorien.records import Latency, Measured, Target, Workload, WorkloadUse
 from lorien.store.sqlite import SQLiteScheduleStore
 from lorien.testing.factories import CPU_A, CPU_B, record, workload
 
@@ -63,7 +63,7 @@ class FakeDialect:
         return self.base[key] * (1 + int(rank) / 10) * 0.9 ** len(mutations)
 
     def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
-                options: TuneOptions) -> list[Latency | None]:
+                options: TuneOptions) -> list[Measured]:
         self.clock.now += ROUND_S * len(schedules)
         self.measured.append((workload.key, list(schedules)))
         return [Latency((self.latency(s, workload.key),)) for s in schedules]

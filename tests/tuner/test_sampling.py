@@ -11,9 +11,9 @@ import pytest
 from lorien.dialects import TuneOptions, TuneOutcome
 from lorien.errors import InvalidInput
 from lorien.machine import host_machine
-from lorien.records import Latency, Target, Workload
+from lorien.records import Latency, Measured, MeasureFailure, Target, Workload
 from lorien.testing.factories import CPU_A, record, workload
-from lorien.tuner.sampling import OUTLIER_SPREAD, remeasure, run_tuning, suspects
+from lorien.tuner.sampling import OUTLIER_SPREAD, measure_random_samples, remeasure, run_tuning, suspects
 from lorien.tuning_log import Measurement, TuningLog, relative_scores
 
 
@@ -52,17 +52,33 @@ class ScriptedDialect:
         return Candidates([f"r{i}" for i in range(count)], ["space"] * count)
 
     def measure(self, w: Workload, target: Target, schedules: Sequence[str],
-                options: TuneOptions) -> list[Latency | None]:
+                options: TuneOptions) -> list[Measured]:
         self.measured.append(list(schedules))
-        out: list[Latency | None] = []
+        out: list[Measured] = []
         for s in schedules:
             if s.startswith("r") and s not in self.seen:  # a sample's first measurement
                 out.append(Latency(self.sample_runs))
             else:
                 value = self.again.get(s, 1e-3)
-                out.append(None if value is None else Latency((value, value)))
+                out.append(MeasureFailure("run failed") if value is None else Latency((value, value)))
             self.seen.add(s)
         return out
+
+
+def test_a_random_sample_that_fails_is_logged_with_its_reason() -> None:
+    """Measuring gives failures as values: the data set's logs say why a sample has no time."""
+
+    class FailingSamples(ScriptedDialect):
+        def measure(self, w: Workload, target: Target, schedules: Sequence[str],
+                    options: TuneOptions) -> list[Measured]:
+            return [MeasureFailure("build failed: no intrinsic") if s == "r1" else Latency((1e-3,))
+                    for s in schedules]
+
+    log = measure_random_samples(FailingSamples(search={}), workload(), CPU_A, 3,  # type: ignore[arg-type]
+                                 TuneOptions())
+    assert [(m.schedule, m.error) for m in log.measurements] == [
+        ("r0", None), ("r1", "build failed: no intrinsic"), ("r2", None)]
+    assert all(m.origin == "random" for m in log.measurements)
 
 
 def test_suspects_are_the_fastest_and_the_disturbed() -> None:
