@@ -38,7 +38,6 @@ JOB_TIERS: tuple[JobTier, ...] = ("measure", "tune")
 #: (:func:`claim_order`) is applied to what the index returns.
 MEASURE_LEAD = 10**17
 JOB_STATES: tuple[JobState, ...] = ("waiting", "running", "done", "failed", "cancelled")
-
 TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 
 
@@ -124,10 +123,10 @@ class TuningBudget:
 
     @staticmethod
     def budget_from_dict(data: Mapping[str, Any]) -> dict[str, Any]:
-        """The budget fields of a stored dict (:meth:`JobSpec.to_dict`), defaults where absent
-        (jobs queued before a field existed)."""
+        """The budget fields of a stored dict (:meth:`JobSpec.to_dict`): ``trials`` required,
+        defaults for the others where absent (jobs queued before a field existed)."""
         seed, population = data.get("seed"), data.get("population")
-        return {"trials": int(data.get("trials", 32)), "keep": int(data.get("keep", 5)),
+        return {"trials": int(data["trials"]), "keep": int(data.get("keep", 5)),
                 "seed": None if seed is None else int(seed),
                 "build_timeout_s": float(data.get("build_timeout_s", 120.0)),
                 "run_timeout_s": float(data.get("run_timeout_s", 30.0)),
@@ -205,7 +204,7 @@ class JobSpec(TuningBudget):
                        workload_name=str(data.get("workload_name", "")),
                        target=Target.from_dict(data["target"]), build=str(data["build"]),
                        priority=int(data.get("priority", 0)), tier=_tier(data.get("tier", "tune")),
-                       **TuningBudget.budget_from_dict({"trials": data["trials"], **data}))
+                       **TuningBudget.budget_from_dict(data))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"malformed job spec: {exc!r}") from exc
 
