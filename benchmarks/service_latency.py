@@ -14,6 +14,9 @@ at every ``--concurrency``:
 - ``provider``: :meth:`ScheduleProvider.answer` in this process (workload read, target parsed,
   lookup, the answer model built), i.e. the service without HTTP;
 - ``http``: ``POST /schedule`` to the service;
+- ``null``: ``POST /schedule`` to a BentoML service that answers a constant hit and does nothing
+  else (``benchmarks/null_service.py``, served the same way): the floor the service's own
+  overhead is read against, printed as ratios after the table;
 
 and once, at concurrency 1, the batch of all those workloads by key: ``find_schedule`` for each,
 ``ScheduleProvider.answer_many`` and ``POST /schedules``.
@@ -100,6 +103,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def served_null(folder: Path) -> Iterator[str]:
+    """``bentoml serve`` of the do-nothing service until the block ends: its URL."""
+    from lorien.children import die_with_parent
+
+    env = {**os.environ, "BENTOML_HOME": str(folder / "null-bentoml"), "BENTOML_DO_NOT_TRACK": "True",
+           "BENTOML_CONFIG_OPTIONS": "services.nullschedules.workers=1"}  # as lorien serve runs its own
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(folder / "null.log", "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bentoml", "serve", "null_service:NullService", "--host", "127.0.0.1",
+             "--port", str(port)],
+            env=env, cwd=Path(__file__).resolve().parent, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
+    try:
+        not_ready = wait_until_ready(url, server, timeout_s=READY_TIMEOUT_S)
+        if not_ready:
+            raise SystemExit(f"{not_ready}:\n{tail(folder / 'null.log')}")
+        yield url
+    finally:
+        if server.poll() is None:
+            server.terminate()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 @contextmanager
@@ -257,8 +290,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lorien-service-latency-") as tmp:
         folder = Path(tmp)
         store_uri = f"sqlite:///{folder / 's.db'}"
-        with served(folder, store_uri, args.api_workers) as (url, server), open_store(store_uri) as store, \
-                open_queue(store_uri) as queue:
+        with served(folder, store_uri, args.api_workers) as (url, server), served_null(folder) as null_url, \
+                open_store(store_uri) as store, open_queue(store_uri) as queue:
             records = list(store.records())
             # the CPU the data set holds most workloads of: every request is an exact hit on it
             by_target = Counter(r.target for r in {(r.workload_key, r.target): r for r in records
@@ -301,9 +334,11 @@ def main() -> None:
                 return len(data["answers"]) == len(keys) and all(hit(a) for a in data["answers"])
 
             single = http_caller(url, "/schedule", bodies, hit)
+            null = http_caller(null_url, "/schedule", bodies, hit)
             batch = http_caller(url, "/schedules", batch_body, check_batch)
             # First calls: imports, caches, the compiler's build id in the server.
             for make, count in ((lookup, args.warmup), (answer, args.warmup), (single, args.warmup),
+                                (null, args.warmup),
                                 (lookup_all, args.warmup // 20), (answer_all, args.warmup // 20),
                                 (batch, args.warmup // 20)):
                 call, close = make()
@@ -316,6 +351,7 @@ def main() -> None:
                 rows.append(measure("lookup find_schedule", lookup, args.requests, level, warm, base))
                 rows.append(measure("provider answer", answer, args.requests, level, warm, base))
                 rows.append(measure("http /schedule", single, args.requests, level, warm, base, server))
+                rows.append(measure("null /schedule", null, args.requests, level, warm, base))
                 print(f"concurrency {level} done", flush=True)
             label, count = f"lookup x{len(keys)}/1", args.batch_requests
             rows.append(measure(f"lookup x{len(keys)}", lookup_all, count, 1, warm, label))
@@ -335,6 +371,11 @@ def main() -> None:
         print(f"{r.path:<22} {r.concurrency:>4} {r.requests:>5} {r.p50_ms:>8.3f} {r.p99_ms:>8.3f} "
               f"{r.per_s:>9.1f} {r.p50_x:>7.1f}x {r.p99_x:>7.1f}x {r.per_s_x:>7.3f}x "
               f"{r.cpu_here_ms:>8.3f} {r.cpu_server_ms:>8.3f} {r.errors:>6}")
+    for level in args.concurrency:
+        lorien, floor = by_label[f"http /schedule/{level}"], by_label[f"null /schedule/{level}"]
+        print(f"service overhead at concurrency {level}, over a BentoML endpoint that does nothing: "
+              f"p50 {lorien.p50_ms / floor.p50_ms:.2f}x, p99 {lorien.p99_ms / floor.p99_ms:.2f}x, "
+              f"requests/s {lorien.per_s / floor.per_s:.2f}x")
     errors = sum(r.errors for r in rows)
     print(f"ratios: each row over the in-process find_schedule at the same concurrency (batch rows: over "
           f"{len(keys)} lookups in a loop); cpu: ms of CPU per request in this process / in the server's "
