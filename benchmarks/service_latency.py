@@ -126,13 +126,18 @@ def served_null(folder: Path) -> Iterator[str]:
             raise SystemExit(f"{not_ready}:\n{tail(folder / 'null.log')}")
         yield url
     finally:
-        if server.poll() is None:
-            server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop a server started above: SIGTERM, then SIGKILL after a minute."""
+    if server.poll() is None:
+        server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 @contextmanager
@@ -164,13 +169,7 @@ def served(folder: Path, store_uri: str, api_workers: int = 1) -> Iterator[tuple
         print(f"lorien serve ready on {url} after {time.monotonic() - started:.1f} s", flush=True)
         yield url, psutil.Process(server.pid)
     finally:
-        if server.poll() is None:
-            server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 def tail(path: Path, lines: int = 40) -> str:
