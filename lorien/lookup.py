@@ -26,15 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from lorien.records import RecordSource, ScheduleRecord, Target
+from lorien.records import ScheduleRecord, Target
 from lorien.store.base import ScheduleStore
 
 Match = Literal["exact", "loose"]
-
-#: The rule's steps in order (see the module's description).
-STEPS: tuple[tuple[RecordSource, Match], ...] = (
-    ("tuned", "exact"), ("measured", "exact"), ("tuned", "loose"), ("measured", "loose"),
-    ("predicted", "exact"), ("predicted", "loose"))
 
 
 @dataclass(frozen=True)
@@ -58,21 +53,11 @@ def find_schedule(store: ScheduleStore, workload_key: str, target: Target, build
     """The best record for the workload and target by the module's rule, or None. Records of the
     ``equivalents`` (keys whose schedules give this workload's code exactly) compete with its own;
     the returned record's ``workload_key`` says whose it is. One store call
-    (:meth:`ScheduleStore.lookup_records`), ranked here."""
+    (:meth:`ScheduleStore.lookup`, which ranks by :func:`lorien.store.base.lookup_rank`: the rule
+    as one sort order)."""
     keys = [workload_key, *(key for key in dict.fromkeys(equivalents) if key != workload_key)]
-    return rank(store.lookup_records(keys, target), workload_key, target, build)
-
-
-def rank(records: Sequence[ScheduleRecord], workload_key: str, target: Target, build: str) -> Found | None:
-    """The best of ``records`` (a workload's and its equivalents', for targets of ``target``'s
-    kind) by the module's rule, or None: the first step that holds a record, this build before
-    another, the fastest (then the lowest record id) within it."""
-    for source, match in STEPS:
-        for wanted in (build, None):
-            found = [r for r in records if r.source == source and (wanted is None or r.build == wanted)
-                     and r.target.loose_key == target.loose_key
-                     and (match == "loose" or r.target.canonical == target.canonical)]
-            if found:
-                best = min(found, key=lambda r: (r.latency.mean, r.record_id))
-                return Found(best, match, best.build == build, own=best.workload_key == workload_key)
-    return None
+    record = store.lookup(keys, target, build)
+    if record is None:
+        return None
+    return Found(record, "exact" if record.target.canonical == target.canonical else "loose",
+                 record.build == build, own=record.workload_key == workload_key)

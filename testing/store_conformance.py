@@ -17,6 +17,7 @@ from lorien.config import open_store
 from lorien.lookup import find_schedule
 from lorien.records import ScheduleRecord, best_per_group
 from lorien.store import ScheduleStore
+from lorien.store.base import lookup_rank
 from lorien.testing.factories import CPU_A, CPU_B, GPU, record, workload
 
 
@@ -175,14 +176,21 @@ class ScheduleStoreConformance:
         nothing = find_schedule(store, "00000000000000cc", CPU_A, "fake-1", equivalents=["00000000000000dd"])
         assert nothing is None
 
-    def test_lookup_records_are_every_record_of_the_keys_of_a_kind(self, store: ScheduleStore) -> None:
+    def test_lookup_is_the_rule_in_one_call(self, store: ScheduleStore) -> None:
+        """What ``lookup`` returns is the lowest ``lookup_rank`` among the records of the keys
+        for the target's kind, whatever the backend does to find it."""
         aa, bb, cc = "00000000000000aa", "00000000000000bb", "00000000000000cc"
-        wanted = [record(aa, 1e-3), record(aa, 2e-3, target=CPU_B, build="fake-0"),
-                  record(aa, 3e-3, source="predicted"), record(bb, 4e-3, source="measured")]
-        store.commit([*wanted, record(aa, 1e-3, target=GPU), record(cc, 1e-3)])
-        found = store.lookup_records([aa, bb, aa], CPU_A)
-        assert _ids(found) == _ids(wanted)
-        assert store.lookup_records([], CPU_A) == [] and store.lookup_records([cc], GPU) == []
+        every = [record(aa, 1e-3, target=CPU_B), record(aa, 3e-3, build="fake-0"),
+                 record(aa, 1e-6, source="predicted"), record(bb, 4e-3, source="measured"),
+                 record(bb, 2e-6, target=CPU_B, source="predicted"), record(aa, 1e-9, target=GPU),
+                 record(cc, 1e-9)]
+        store.commit(every)
+        asked = (([aa, bb, aa], "fake-1"), ([aa], "fake-0"), ([bb], "fake-1"), ([aa, bb], "fake-0"))
+        for keys, build in asked:
+            wanted = [r for r in every if r.workload_key in keys and r.target.loose_key == CPU_A.loose_key]
+            expected = min(wanted, key=lambda r: lookup_rank(r, CPU_A, build))
+            assert store.lookup(keys, CPU_A, build) == expected, (keys, build)
+        assert store.lookup([], CPU_A, "fake-1") is None and store.lookup([cc], GPU, "fake-1") is None
 
     def test_predicted_records_never_evict_tuned_ones(self, store: ScheduleStore) -> None:
         store.commit([record(seconds=5e-3 + i * 1e-4, schedule=f"t{i}") for i in range(store.keep)])

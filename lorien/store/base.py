@@ -25,6 +25,17 @@ TargetMatch = Literal["exact", "loose"]
 _EVERY_RECORD = 1 << 30
 
 
+def lookup_rank(record: ScheduleRecord, target: Target, build: str) -> tuple[int, bool, float, str]:
+    """Where ``record`` stands in the look-up rule (:mod:`lorien.lookup`) for ``target`` and
+    ``build``, lowest first: the rule's step (tuned here 0, measured here 1, tuned on another
+    target of the kind 2, measured there 3, predicted here 4, predicted there 5), then this build
+    before another, then the fastest, then the lowest record id."""
+    exact = record.target.canonical == target.canonical
+    elsewhere = 0 if exact else (1 if record.source == "predicted" else 2)
+    step = {"tuned": 0, "measured": 1}.get(record.source, 4) + elsewhere
+    return step, record.build != build, record.latency.mean, record.record_id
+
+
 @dataclass(frozen=True)
 class CommitResult:
     """What a commit did: how many of the given records are now stored, and how many were dropped
@@ -132,16 +143,19 @@ class ScheduleStore(abc.ABC):
             fastest first (an estimate is never ranked against a measurement).
         """
 
-    def lookup_records(self, workload_keys: Sequence[str], target: Target) -> list[ScheduleRecord]:
-        """Every record of these workloads for a target of ``target``'s kind (its
-        :attr:`~lorien.records.Target.loose_key`), of any build and source, in no particular
-        order: what :func:`lorien.lookup.find_schedule` ranks, in one call.
+    def lookup(self, workload_keys: Sequence[str], target: Target, build: str) -> ScheduleRecord | None:
+        """The record the look-up rule picks (:func:`lookup_rank`, lowest) among the records of
+        these workloads for a target of ``target``'s kind (its
+        :attr:`~lorien.records.Target.loose_key`), or None: what
+        :func:`lorien.lookup.find_schedule` answers, in one call.
 
-        Backends answer it with one statement (SQLite) or one query per workload (DynamoDB: one
-        partition each); this default asks :meth:`top_k` once per workload.
+        Backends answer it with one statement (SQLite, the rule as its ``ORDER BY``) or one query
+        per workload (DynamoDB: one partition each, ranked in memory); this default asks
+        :meth:`top_k` once per workload.
         """
-        return [record for key in dict.fromkeys(workload_keys)
-                for record in self.top_k(key, target, _EVERY_RECORD, match="loose")]
+        found = [record for key in dict.fromkeys(workload_keys)
+                 for record in self.top_k(key, target, _EVERY_RECORD, match="loose")]
+        return min(found, key=lambda r: lookup_rank(r, target, build), default=None)
 
     @abc.abstractmethod
     def records(

@@ -52,7 +52,7 @@ from lorien.records import (
     best_per_group,
     content_hash,
 )
-from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch
+from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch, lookup_rank
 
 #: Compressed schedules or payloads larger than this go to the blob store.
 INLINE_LIMIT = 48 * 1024
@@ -395,10 +395,11 @@ class DynamoDBScheduleStore(ScheduleStore):
         found.sort(key=lambda r: (RECORD_SOURCES.index(r.source), r.latency.mean, r.record_id))
         return found[:k]
 
-    def lookup_records(self, workload_keys: Sequence[str], target: Target) -> list[ScheduleRecord]:
-        return [rec for key in dict.fromkeys(workload_keys)
-                for item in self._query_groups(key, f"{target.loose_key}#")
-                for rec in self._decode_group(item)]
+    def lookup(self, workload_keys: Sequence[str], target: Target, build: str) -> ScheduleRecord | None:
+        found = [rec for key in dict.fromkeys(workload_keys)
+                 for item in self._query_groups(key, f"{target.loose_key}#")
+                 for rec in self._decode_group(item)]
+        return min(found, key=lambda r: lookup_rank(r, target, build), default=None)
 
     def _group_items(self, dialect: str | None, workload_key: str | None, target: Target | None,
                      build: str | None, attributes: Sequence[str] | None) -> Iterator[dict[str, Any]]:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from lorien.errors import InvalidInput, StoreError
 from lorien.records import RecordSource, ScheduleRecord, Target, Workload, WorkloadSummary, best_per_group
-from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch
+from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch, lookup_rank
 
 _SOURCE_ORDER: dict[str, int] = {"tuned": 0, "measured": 1, "predicted": 2}
 _Group = tuple[str, str, str, str, RecordSource]  # dialect, workload key, canonical target, build, source
@@ -134,12 +134,13 @@ class MemoryScheduleStore(ScheduleStore):
         found.sort(key=lambda r: (_SOURCE_ORDER[r.source], *_rank(r)))
         return found[:k]
 
-    def lookup_records(self, workload_keys: Sequence[str], target: Target) -> list[ScheduleRecord]:
+    def lookup(self, workload_keys: Sequence[str], target: Target, build: str) -> ScheduleRecord | None:
         keys = set(workload_keys)
         with self._lock:
             self._check_open()
-            return [r for (_, key, _, _, _), group in self._groups.items() if key in keys
-                    for r in group if r.target.loose_key == target.loose_key]
+            found = [r for (_, key, _, _, _), group in self._groups.items() if key in keys
+                     for r in group if r.target.loose_key == target.loose_key]
+        return min(found, key=lambda r: lookup_rank(r, target, build), default=None)
 
     def _matching(self, dialect: str | None, workload_key: str | None, target: Target | None,
                   build: str | None) -> list[_Group]:

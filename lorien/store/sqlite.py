@@ -192,14 +192,16 @@ class SQLiteScheduleStore(ScheduleStore):
         )
         return [_row_record(row) for row in rows]
 
-    def lookup_records(self, workload_keys: Sequence[str], target: Target) -> list[ScheduleRecord]:
+    def lookup(self, workload_keys: Sequence[str], target: Target, build: str) -> ScheduleRecord | None:
         keys = list(dict.fromkeys(workload_keys))
         if not keys:
-            return []
-        rows = self._query(
-            f"SELECT {_RECORD_COLUMNS} FROM records WHERE loose_target=? AND workload_key IN "
-            f"({','.join('?' * len(keys))})", (target.loose_key, *keys))
-        return [_row_record(row) for row in rows]
+            return None
+        rows = self._query(  # the look-up rule (lookup_rank) as an ORDER BY: one statement
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE loose_target = ? AND workload_key IN "
+            f"({','.join('?' * len(keys))}) ORDER BY CASE source WHEN 'tuned' THEN 0 WHEN 'measured' "
+            "THEN 1 ELSE 4 END + CASE WHEN target = ? THEN 0 ELSE 2 - (source = 'predicted') END, "
+            "build != ?, latency_mean, record_id LIMIT 1", (target.loose_key, *keys, target.canonical, build))
+        return _row_record(rows[0]) if rows else None
 
     def records(
         self,
