@@ -54,7 +54,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -106,12 +106,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_null(folder: Path) -> Iterator[str]:
-    """``bentoml serve`` of the do-nothing service until the block ends: its URL."""
+def served_null(folder: Path, answer: dict) -> Iterator[str]:
+    """``bentoml serve`` of the do-nothing service, answering ``answer`` (a real hit, so that both
+    services send the same bytes), until the block ends: its URL."""
     from lorien.children import die_with_parent
 
     env = {**os.environ, "BENTOML_HOME": str(folder / "null-bentoml"), "BENTOML_DO_NOT_TRACK": "True",
-           "BENTOML_CONFIG_OPTIONS": "services.nullschedules.workers=1"}  # as lorien serve runs its own
+           "BENTOML_CONFIG_OPTIONS": "services.nullschedules.workers=1",  # as lorien serve runs its own
+           "LORIEN_NULL_ANSWER": str(folder / "null-answer.json")}
+    (folder / "null-answer.json").write_text(json.dumps(answer))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(folder / "null.log", "wb") as log:
@@ -289,8 +292,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lorien-service-latency-") as tmp:
         folder = Path(tmp)
         store_uri = f"sqlite:///{folder / 's.db'}"
-        with served(folder, store_uri, args.api_workers) as (url, server), served_null(folder) as null_url, \
-                open_store(store_uri) as store, open_queue(store_uri) as queue:
+        with served(folder, store_uri, args.api_workers) as (url, server), open_store(store_uri) as store, \
+                open_queue(store_uri) as queue, ExitStack() as later:
             records = list(store.records())
             # the CPU the data set holds most workloads of: every request is an exact hit on it
             by_target = Counter(r.target for r in {(r.workload_key, r.target): r for r in records
@@ -333,7 +336,8 @@ def main() -> None:
                 return len(data["answers"]) == len(keys) and all(hit(a) for a in data["answers"])
 
             single = http_caller(url, "/schedule", bodies, hit)
-            null = http_caller(null_url, "/schedule", bodies, hit)
+            sample = provider.answer(refs[0], target.canonical, predict=False, refill=False).model_dump()
+            null = http_caller(later.enter_context(served_null(folder, sample)), "/schedule", bodies, hit)
             batch = http_caller(url, "/schedules", batch_body, check_batch)
             # First calls: imports, caches, the compiler's build id in the server.
             for make, count in ((lookup, args.warmup), (answer, args.warmup), (single, args.warmup),
