@@ -24,13 +24,17 @@ from lorien.tuning_log import TuningLog
 
 
 def small_logs(count: int = 3) -> list[TuningLog]:
-    """The shipped data set's logs of its ``count`` smallest workloads (real TVM schedules and
-    latencies; featurizing them takes a few seconds)."""
+    """The shipped data set's logs of its ``count`` smallest workloads with schedules to tell
+    apart (8 latencies or more: a reshape's design space can be one schedule); real TVM schedules
+    and latencies, featurized in a few seconds."""
     from lorien.logstore import read_logs
 
     logs = read_logs(LocalLogStore(tuning_logs_dir()))[0]
-    by_flops = sorted({log.workload.key: log.workload.flops for log in logs if log.succeeded}.items(),
-                      key=lambda item: (item[1], item[0]))
+    timed: dict[str, set[float]] = {}
+    for log in logs:
+        timed.setdefault(log.workload.key, set()).update(m.latency.mean for m in log.succeeded if m.latency)
+    by_flops = sorted({log.workload.key: log.workload.flops for log in logs
+                       if len(timed[log.workload.key]) >= 8}.items(), key=lambda item: (item[1], item[0]))
     keep = {key for key, _ in by_flops[:count]}
     return [log for log in logs if log.workload.key in keep]
 
