@@ -18,11 +18,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from lorien.errors import InvalidInput
 from lorien.records import RecordSource, ScheduleRecord, Target, Workload, WorkloadSummary
 
 TargetMatch = Literal["exact", "loose"]
 #: ``k`` that means every record (no group holds more).
 _EVERY_RECORD = 1 << 30
+
+
+def check_top_k(k: int, match: str) -> None:
+    """Raise :class:`InvalidInput` for a :meth:`ScheduleStore.top_k` request no backend answers."""
+    if k < 1:
+        raise InvalidInput(f"k must be at least 1, got {k}")
+    if match not in ("exact", "loose"):
+        raise InvalidInput(f"match must be 'exact' or 'loose', got {match!r}")
 
 
 def lookup_rank(record: ScheduleRecord, target: Target, build: str) -> tuple[int, bool, float, str]:

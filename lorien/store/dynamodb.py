@@ -52,7 +52,7 @@ from lorien.records import (
     best_per_group,
     content_hash,
 )
-from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch, lookup_rank
+from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch, check_top_k, lookup_rank
 
 #: Compressed schedules or payloads larger than this go to the blob store.
 INLINE_LIMIT = 48 * 1024
@@ -383,10 +383,7 @@ class DynamoDBScheduleStore(ScheduleStore):
         build: str | None = None,
         source: RecordSource | None = None,
     ) -> list[ScheduleRecord]:
-        if k < 1:
-            raise InvalidInput(f"k must be at least 1, got {k}")
-        if match not in ("exact", "loose"):
-            raise InvalidInput(f"match must be 'exact' or 'loose', got {match!r}")
+        check_top_k(k, match)
         prefix = _target_prefix(target) if match == "exact" else f"{target.loose_key}#"
         found = [rec for item in self._query_groups(workload_key, prefix)
                  if (build is None or item["build"]["S"] == build)

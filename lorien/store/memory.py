@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from lorien.errors import InvalidInput, StoreError
 from lorien.records import RecordSource, ScheduleRecord, Target, Workload, WorkloadSummary, best_per_group
-from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch, lookup_rank
+from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch, check_top_k, lookup_rank
 
 _SOURCE_ORDER: dict[str, int] = {"tuned": 0, "measured": 1, "predicted": 2}
 _Group = tuple[str, str, str, str, RecordSource]  # dialect, workload key, canonical target, build, source
@@ -117,10 +117,7 @@ class MemoryScheduleStore(ScheduleStore):
         build: str | None = None,
         source: RecordSource | None = None,
     ) -> list[ScheduleRecord]:
-        if k < 1:
-            raise InvalidInput(f"k must be at least 1, got {k}")
-        if match not in ("exact", "loose"):
-            raise InvalidInput(f"match must be 'exact' or 'loose', got {match!r}")
+        check_top_k(k, match)
         with self._lock:
             self._check_open()
             found = [

@@ -18,7 +18,7 @@ from typing import Any
 from lorien.errors import InvalidInput, StoreError
 from lorien.records import Latency, RecordSource, ScheduleRecord, Target, Workload, WorkloadSummary
 from lorien.sqlite_file import SQLiteFile
-from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch
+from lorien.store.base import CommitResult, GroupSummary, ScheduleStore, TargetMatch, check_top_k
 
 SCHEMA_VERSION = 1
 
@@ -167,10 +167,7 @@ class SQLiteScheduleStore(ScheduleStore):
         build: str | None = None,
         source: RecordSource | None = None,
     ) -> list[ScheduleRecord]:
-        if k < 1:
-            raise InvalidInput(f"k must be at least 1, got {k}")
-        if match not in ("exact", "loose"):
-            raise InvalidInput(f"match must be 'exact' or 'loose', got {match!r}")
+        check_top_k(k, match)
         where = ["workload_key=?"]
         params: list[Any] = [workload_key]
         if match == "exact":
