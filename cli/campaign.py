@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         write_manifest,
     )
     from lorien.datasets.zoo import zoo_names
-    from lorien.dialects import get_dialect
+    from lorien.dialects import Frontend, Measurer, Proposer, Tuner, get_dialect, require
     from lorien.logstore import read_logs
 
     if args.workers < 0:
@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     models = args.models or zoo_names()
     worker_config(args)  # the worker flags are checked before anything is planned
-    dialect = get_dialect(args.dialect)
+    dialect = get_dialect(args.dialect, Frontend)
+    for role in (Tuner, Measurer, Proposer):  # its jobs search, re-measure and draw samples
+        require(dialect, role)
     target = dialect.parse_target(args.target)
     build = dialect.build_id()
     plan = plan_campaign(dialect, target, models, args.batches, lowering_of(args))

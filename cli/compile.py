@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from lorien.cli.models import load_for_dialect
     from lorien.datasets.eager import time_torch_eager_alone
-    from lorien.dialects import TorchModel
+    from lorien.dialects import Builder, TorchModel
 
     if not args.model:
         raise InvalidInput("--model is required")
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--budget must be a finite number of seconds above 0, got {args.budget}")
     if args.output and not args.output.endswith(".so"):
         raise InvalidInput(f"--output must name a .so file, got {args.output}")
-    dialect, target, source, model = load_for_dialect(args)
+    dialect, target, source, model = load_for_dialect(args, Builder)
     lowering = lowering_of(args) or dialect.default_lowering
     answered: dict[str, int] = {}
     refused: list[str] = []

@@ -92,9 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from lorien.dialects import get_dialect
+    from lorien.dialects import NativeDB, get_dialect
 
-    dialect = get_dialect(args.dialect)
+    dialect = get_dialect(args.dialect, NativeDB)
     build = args.build or dialect.build_id()
     workloads, records = dialect.import_native_database(args.folder, build)
     with open_schedule_store(args) as store:
@@ -106,9 +106,9 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from lorien.dialects import get_dialect
+    from lorien.dialects import NativeDB, get_dialect
 
-    dialect = get_dialect(args.dialect)
+    dialect = get_dialect(args.dialect, NativeDB)
     target = dialect.parse_target(args.target) if args.target else None
     with open_schedule_store(args) as store:
         records = list(store.records(dialect=dialect.name, target=target))
@@ -166,13 +166,13 @@ def run_migrate(args: argparse.Namespace) -> int:
 
     from lorien.cli.common import lowering_of
     from lorien.datasets.zoo import load_model, zoo_names
-    from lorien.dialects import get_dialect
+    from lorien.dialects import Frontend, get_dialect
     from lorien.dialects.migrate import migrate_model
     from lorien.errors import InvalidInput
 
     if args.batch < 1:
         raise InvalidInput(f"--batch must be at least 1, got {args.batch}")
-    dialect = get_dialect(args.dialect)
+    dialect = get_dialect(args.dialect, Frontend)
     target = dialect.parse_target(args.target)
     lowering = lowering_of(args) or dialect.default_lowering
     reports = []

@@ -60,10 +60,10 @@ def list_zoo(args: argparse.Namespace, entries: list) -> int:
 def _count_tasks(job: tuple[str, str, str, int, bool | None]) -> tuple[int, float]:
     """In a worker process: one zoo network's task count and FLOPs per run."""
     from lorien.datasets.zoo import load_model
-    from lorien.dialects import Lowering, get_dialect
+    from lorien.dialects import Frontend, Lowering, get_dialect
 
     dialect_name, target_text, name, batch, prepack = job
-    dialect = get_dialect(dialect_name)
+    dialect = get_dialect(dialect_name, Frontend)
     lowering = None if prepack is None else Lowering(prepack=prepack)
     uses = dialect.extract(dialect.load_model(load_model(name, batch=batch)),
                            dialect.parse_target(target_text), lowering)

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from typing import TypeVar
 
-from lorien.dialects import Dialect, get_dialect
+from lorien.dialects import Dialect, Frontend, get_dialect
 from lorien.errors import NotFound
 from lorien.records import Target, Workload, WorkloadUse
 from lorien.store.base import ScheduleStore
 
+F = TypeVar("F", bound=Frontend)
 
-def load_for_dialect(args: argparse.Namespace) -> tuple[Dialect, Target, object, object]:
-    """The dialect, canonical target, the user's model (e.g. a TorchModel) and its loaded form."""
+
+def load_for_dialect(args: argparse.Namespace, role: type[F]) -> tuple[F, Target, object, object]:
+    """The dialect (as ``role``, a :class:`~lorien.dialects.Frontend` or more), canonical target,
+    the user's model (e.g. a TorchModel) and its loaded form.
+
+    Raises:
+        InvalidInput: the dialect does not play ``role``; an unknown model or target.
+    """
     from lorien.datasets.zoo import load_model
 
-    dialect = get_dialect(args.dialect)
+    dialect = get_dialect(args.dialect, role)
     target = dialect.parse_target(args.target)
     source = load_model(args.model, batch=args.batch)
     return dialect, target, source, dialect.load_model(source)
@@ -23,7 +31,7 @@ def load_for_dialect(args: argparse.Namespace) -> tuple[Dialect, Target, object,
 def extract_model(args: argparse.Namespace) -> tuple[Target, list[WorkloadUse]]:
     from lorien.cli.common import lowering_of
 
-    dialect, target, _, model = load_for_dialect(args)
+    dialect, target, _, model = load_for_dialect(args, Frontend)
     return target, dialect.extract(model, target, lowering_of(args))
 
 

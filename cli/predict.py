@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lorien.dialects import get_dialect
+    from lorien.dialects import Proposer, get_dialect
     from lorien.lookup import find_schedule
     from lorien.predictor import (
         BudgetedPredictor,
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.budget is not None and not (math.isfinite(args.budget) and args.budget >= 0):
         raise InvalidInput(f"--budget must be a finite number of seconds, not negative, got {args.budget}")
     os.environ.setdefault("BENTOML_HOME", str(data_dir() / "bentoml"))
-    dialect = get_dialect(args.dialect)
+    dialect = get_dialect(args.dialect, Proposer)
     tag = ensure_shipped_model(args.cost_model)
     model, metadata = load_model(tag)
     scorer = CostModelScorer(model, metadata, dialect, tag)

@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lorien.config import open_logs, open_queue, open_store, resolve_logs_uri, resolve_store_uri
-    from lorien.dialects import TuneOptions, get_dialect
+    from lorien.dialects import TuneOptions, Tuner, get_dialect
     from lorien.tuner.submit import submit
 
     if bool(args.model) == bool(args.workload):
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     worker_config(args)  # the worker flags are checked here, before anything is queued
     options = TuneOptions(trials=args.trials, keep=args.keep, seed=args.seed)
-    dialect = get_dialect(args.dialect)
+    dialect = get_dialect(args.dialect, Tuner)
     store_uri, logs_uri = resolve_store_uri(args.store), resolve_logs_uri(args.logs)
     with open_store(store_uri) as store, open_queue(store_uri) as queue:
         if args.model:

@@ -81,9 +81,9 @@ def worker_config(args: argparse.Namespace, **overrides: Any) -> Any:
             raise InvalidInput("--search-model and --cold-start exclude each other")
         if not args.search_model.is_file():
             raise InvalidInput(f"--search-model: no file at {args.search_model}")
-        from lorien.dialects import TuneOptions, get_dialect
+        from lorien.dialects import TuneOptions, Tuner, get_dialect
 
-        problem = get_dialect(getattr(args, "dialect", None) or "tvm").tune_options_problem(
+        problem = get_dialect(getattr(args, "dialect", None) or "tvm", Tuner).tune_options_problem(
             TuneOptions(search_model=args.search_model))
         if problem is not None:
             raise InvalidInput(f"--search-model: {problem}")
@@ -109,11 +109,11 @@ def job_measurer(args: argparse.Namespace, store: ScheduleStore, rpc: Any) -> An
     tag = ensure_shipped_model(args.cost_model) if args.cost_model else DEFAULT_MODEL
 
     def predictor(name: str) -> ZeroShotPredictor:
-        from lorien.dialects import get_dialect
+        from lorien.dialects import Proposer, get_dialect
         from lorien.training.registry import load_model
 
         model, metadata = load_model(ensure_shipped_model(tag))
-        return ZeroShotPredictor(store, CostModelScorer(model, metadata, get_dialect(name), tag))
+        return ZeroShotPredictor(store, CostModelScorer(model, metadata, get_dialect(name, Proposer), tag))
 
     return JobMeasurer(predictor, rpc=rpc)
 

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lorien.dialects import Dialect, Lowering
+from lorien.dialects import Frontend, Lowering
 from lorien.errors import LorienError
 from lorien.jobs import JobSpec
 from lorien.logstore import LogStore, read_logs
@@ -34,7 +34,7 @@ class CampaignWorkload:
     networks: tuple[str, ...]
 
 
-def plan_campaign(dialect: Dialect, target: Target, models: Sequence[str],
+def plan_campaign(dialect: Frontend, target: Target, models: Sequence[str],
                   batches: Sequence[int], lowering: Lowering | None = None) -> list[CampaignWorkload]:
     """The distinct non-trivial workloads of ``models`` x ``batches`` lowered with ``lowering``
     (the dialect's default when None), interleaved across networks (round robin) so that any

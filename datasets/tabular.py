@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lorien.datasets.feature_cache import FeatureCache
-from lorien.dialects import Dialect
+from lorien.dialects import Featurizer
 from lorien.errors import InvalidInput
 from lorien.records import Target, Workload, WorkloadSummary
 from lorien.tuning_log import TuningLog, label_latency, relative_scores
@@ -76,7 +76,7 @@ class LogTable:
         return np.char.add(np.char.add(self.workload_keys.astype(str), "@"), self.targets.astype(str))
 
 
-def build_table(dialect: Dialect, tuning_logs: Iterable[TuningLog], *, skipped_logs: int = 0,
+def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skipped_logs: int = 0,
                 skipped_lines: int = 0, progress: bool = False,
                 featurize: Featurize | None = None, cache: FeatureCache | None = None) -> LogTable:
     """The table of all measurements in ``tuning_logs`` (logs of one workload on one target are

@@ -1,4 +1,5 @@
-"""Compilers Lorien speaks: the dialect interface, its registry, and the TVM MetaSchedule dialect.
+"""Compilers Lorien speaks: the dialect interface, its roles, its registry, and the TVM MetaSchedule
+dialect.
 
 Importing this package imports no compiler; :func:`get_dialect` loads one on demand.
 """
@@ -17,19 +18,39 @@ from lorien.dialects.base import (
     TuneOutcome,
 )
 from lorien.dialects.registry import available_dialects, get_dialect
+from lorien.dialects.roles import (
+    Builder,
+    Featurizer,
+    Frontend,
+    Measurer,
+    Measuring,
+    NativeDB,
+    Proposer,
+    Tuner,
+    require,
+)
 
 __all__ = [
+    "Builder",
     "CandidateOptions",
     "Candidates",
     "CompiledModel",
     "Dialect",
+    "Featurizer",
+    "Frontend",
     "Lowering",
     "LoweringChange",
+    "Measurer",
+    "Measuring",
     "NativeCostModel",
+    "NativeDB",
+    "Proposer",
     "RPCEndpoint",
     "TorchModel",
     "TuneOptions",
     "TuneOutcome",
+    "Tuner",
     "available_dialects",
     "get_dialect",
+    "require",
 ]

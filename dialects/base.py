@@ -1,10 +1,12 @@
-"""The dialect interface: everything Lorien needs from a compiler, and nothing more.
+"""The dialect interface: what every compiler is to Lorien, and the values that cross it.
 
-A dialect turns a model into workloads, tunes one workload into schedule records and a full log,
-applies a record, and builds a model with the store's schedules through the compiler's own hook.
-Scheduling many workloads, retries and storage are the tuner's and the store's business, not the
-dialect's. The core never sees compiler objects: workloads and schedules cross this boundary as
-the strings in :mod:`lorien.records`.
+:class:`Dialect` is what all dialects share (name, targets, build, checks of outside input); what a
+compiler can do beyond that (turn a model into workloads, tune one workload into schedule records
+and a full log, measure, propose schedules, build a model with the store's schedules through the
+compiler's own hook) are the roles of :mod:`lorien.dialects.roles`. Scheduling many workloads,
+retries and storage are the tuner's and the store's business, not the dialect's. The core never
+sees compiler objects: workloads and schedules cross this boundary as the strings in
+:mod:`lorien.records`.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from lorien.errors import InvalidInput
 from lorien.jobs import TuningBudget
-from lorien.records import Latency, Measured, ScheduleRecord, Target, Workload, WorkloadUse
-from lorien.store.base import ScheduleStore
+from lorien.records import ScheduleRecord, Target, Workload, WorkloadUse
+from lorien.tuning_log import TuningLog
 
 if TYPE_CHECKING:
     import numpy as np
-from lorien.tuning_log import TuningLog
 
 
 @dataclass(frozen=True)
@@ -157,9 +158,10 @@ class CandidateOptions:
 @dataclass(frozen=True)
 class Candidates:
     """Candidate schedules of one workload with their features (rows of
-    :meth:`Dialect.schedule_features`), and where each came from: ``neighbour`` (a seed: a similar
-    workload's schedule adapted, or the workload's own), ``mutant`` (a seed with one decision
-    changed), ``evolved`` or ``space`` (a random design-space sample)."""
+    :meth:`~lorien.dialects.roles.Featurizer.schedule_features`), and where each came from:
+    ``neighbour`` (a seed: a similar workload's schedule adapted, or the workload's own),
+    ``mutant`` (a seed with one decision changed), ``evolved`` or ``space`` (a random
+    design-space sample)."""
 
     schedules: list[str]
     features: np.ndarray
@@ -236,8 +238,8 @@ class NativeCostModel:
     Attributes:
         name: how tables and plots label it, e.g. ``metaschedule-xgb``.
         featurize: ``featurize(workload, target, schedules) -> (rows, ok)``, like
-            :meth:`Dialect.schedule_features` but in the model's own input form (rows may be an
-            object array of variable-size arrays).
+            :meth:`~lorien.dialects.roles.Featurizer.schedule_features` but in the model's own
+            input form (rows may be an object array of variable-size arrays).
         make: a fresh, unfitted estimator (``fit(X, y, group)`` / ``predict(X)``) over those rows.
     """
 
@@ -247,7 +249,12 @@ class NativeCostModel:
 
 
 class Dialect(abc.ABC):
-    """One compiler, as Lorien uses it.
+    """One compiler, as every part of Lorien sees it: its name, its targets, its build, and the
+    checks of workloads and schedules that arrive from outside (the service, imported databases).
+
+    What else a compiler can do (read models, tune, measure, propose schedules, build models, its
+    own database) are roles, in :mod:`lorien.dialects.roles`: a dialect inherits those it plays,
+    and callers ask for a role by type (:func:`lorien.dialects.roles.require`).
 
     Instances are created once per process by :func:`lorien.dialects.get_dialect` and may pay
     one-time import costs lazily; constructing one must be cheap. Methods are safe to call from one
@@ -260,8 +267,6 @@ class Dialect(abc.ABC):
 
     #: The name records and workloads carry, and the entry-point name.
     name: ClassVar[str]
-    #: The lowering used when a caller names none.
-    default_lowering: ClassVar[Lowering] = Lowering()
 
     @abc.abstractmethod
     def parse_target(self, text: str) -> Target:
@@ -271,32 +276,11 @@ class Dialect(abc.ABC):
     def build_id(self) -> str:
         """The compiler build schedules are measured with, e.g. ``tvm-0.27.0.post1+llvm-22``."""
 
-    @abc.abstractmethod
-    def load_model(self, model: object) -> object:
-        """Turn a user's model (a :class:`TorchModel` or the compiler's own IR) into the dialect's
-        model form, the input of :meth:`extract` and :meth:`compile`."""
-
-    @abc.abstractmethod
-    def extract(self, model: object, target: Target, lowering: Lowering | None = None) -> list[WorkloadUse]:
-        """The tunable workloads of a loaded model for a target, as compilation with the same
-        ``lowering`` (the dialect's default when None) would see them."""
-
-    def lowering_change(self, model: object, target: Target,
-                        lowering: Lowering | None = None) -> LoweringChange:
-        """The model's kernels under ``lowering`` and the earlier kernels they replace. The
-        default knows no earlier lowering."""
-        return LoweringChange([(use, ()) for use in self.extract(model, target, lowering)], [])
-
     def equivalent_keys(self, workload: Workload) -> tuple[str, ...]:
         """Keys of other workloads whose schedules, applied to this one, give exactly its code, so
         their records serve it too (:func:`lorien.lookup.find_schedule`). The default knows none.
         ``workload`` must have been checked (:meth:`check_workload`) or extracted here."""
         return ()
-
-    @abc.abstractmethod
-    def workload_key(self, kernel: object) -> str:
-        """The content key of one of the compiler's kernels, equal to the :attr:`Workload.key`
-        :meth:`extract` gives the same kernel, whichever frontend or process produced it."""
 
     def check_workload(self, workload: Workload) -> Workload:
         """A workload received from outside (the service), checked: its payload readable and its
@@ -319,134 +303,3 @@ class Dialect(abc.ABC):
         default accepts any schedule.
         """
         return None
-
-    @abc.abstractmethod
-    def tune(
-        self,
-        workload: Workload,
-        target: Target,
-        options: TuneOptions,
-        on_trial: Callable[[int, int], None] | None = None,
-    ) -> TuneOutcome:
-        """Tune one workload on this machine with a budget of ``options.trials`` measurements.
-
-        Args:
-            on_trial: called as ``on_trial(done, total)`` while measuring, for progress bars.
-        """
-
-    def measurement_problem(self, target: Target, options: TuneOptions) -> str | None:
-        """Why measuring for ``target`` with ``options`` cannot proceed right now, in one line
-        (the RPC tracker is unreachable, no device is registered under the key), or None when it
-        can. Workers ask before a job and, as a watchdog, while it runs; it must answer within a
-        few seconds and must not raise. The default (measuring on this machine) is always None.
-        """
-        return None
-
-    def tune_options_problem(self, options: TuneOptions) -> str | None:
-        """Why this dialect cannot tune with ``options`` at all (TVM: a ``search_model`` file that
-        is not a search model), in one line, or None when it can. Commands ask when they start,
-        before anything is queued, so a bad option is refused once rather than failing every job;
-        it must not raise. The default accepts every option."""
-        return None
-
-    @abc.abstractmethod
-    def apply(self, workload: Workload, record: ScheduleRecord) -> object:
-        """The workload scheduled by a record (the compiler's scheduled kernel)."""
-
-    @abc.abstractmethod
-    def compiler_hook(self, store: ScheduleStore, target: Target,
-                      lowering: Lowering | None = None) -> object:
-        """The compiler's own schedule-lookup object, answering from ``store`` for the kernels of
-        a build with ``lowering`` (the dialect's default when None), and only for those."""
-
-    @abc.abstractmethod
-    def compile(
-        self, model: object, target: Target, store: ScheduleStore | None,
-        lowering: Lowering | None = None,
-    ) -> CompiledModel:
-        """Build a loaded model with ``lowering`` (the dialect's default when None), with the
-        store's schedules when ``store`` is given."""
-
-    @abc.abstractmethod
-    def time(self, compiled: CompiledModel, repeat: int = 5) -> Latency:
-        """Run a compiled model ``repeat`` times on this machine and return its latency."""
-
-    def outputs(self, compiled: CompiledModel) -> list[np.ndarray]:
-        """The outputs of one run of a compiled model on its inputs, flattened in order.
-
-        Raises:
-            InvalidInput: the dialect cannot run models.
-        """
-        raise InvalidInput(f"the {self.name} dialect cannot run models")
-
-    def export(self, compiled: CompiledModel, path: Path) -> list[Path]:
-        """Write a compiled model as a library a user can load and run; returns the files written.
-
-        Raises:
-            InvalidInput: the dialect cannot export models, or ``path`` cannot be written.
-        """
-        raise InvalidInput(f"the {self.name} dialect cannot export models")
-
-    def schedule_features(
-        self, workload: Workload, target: Target, schedules: Sequence[str]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Fixed-length features of schedules of one workload, for cost models.
-
-        Returns:
-            ``(features, ok)``: one row per schedule, and a mask of those that could be read.
-            Dialects without features raise :class:`InvalidInput`.
-        """
-        raise InvalidInput(f"dialect {self.name!r} has no schedule features")
-
-    def candidates(
-        self,
-        workload: Workload,
-        target: Target,
-        seeds: Sequence[str],
-        scorer: Callable[[np.ndarray], np.ndarray] | None,
-        options: CandidateOptions,
-    ) -> Candidates:
-        """Schedules of ``workload`` proposed without measuring: design-space samples, ``seeds``
-        (best schedules of similar workloads, or of this one) adapted to it, mutants of the seeds
-        (``options.mutants``), and schedules evolved under ``scorer`` (features in,
-        higher-is-faster scores out). Dialects without a design space raise
-        :class:`InvalidInput`.
-        """
-        raise InvalidInput(f"dialect {self.name!r} cannot propose schedules")
-
-    def measure(self, workload: Workload, target: Target, schedules: Sequence[str],
-                options: TuneOptions) -> list[Measured]:
-        """Measure given schedules of ``workload`` (on this machine, or the RPC devices of
-        ``options.rpc``): a :class:`Latency` each, or a :class:`MeasureFailure` saying why not
-        (did not apply, build or run). Measuring no schedule returns at once,
-        and a dialect that keeps measuring processes may start them then, in the background.
-        Dialects that cannot raise :class:`InvalidInput`."""
-        raise InvalidInput(f"dialect {self.name!r} cannot measure given schedules")
-
-    def measure_many(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
-                     options: TuneOptions) -> list[list[Measured]]:
-        """:meth:`measure` for the schedules of several workloads at once, a list of latencies per
-        workload in order. A dialect that keeps measuring processes builds them all together on
-        every core and runs them one at a time (the TVM dialect); the default measures workload
-        after workload."""
-        return [self.measure(workload, target, schedules, options) for workload, schedules in batches]
-
-    #: Names the feature recipe; cost models record it and refuse features of another version.
-    feature_version: ClassVar[str] = ""
-
-    def native_cost_model(self) -> NativeCostModel | None:
-        """The compiler's own cost model as a baseline for Lorien's, or None if it has none."""
-        return None
-
-    def import_native_database(
-        self, path: Path, build: str
-    ) -> tuple[list[Workload], list[ScheduleRecord]]:
-        """Read the compiler's own tuning database folder, labelling its records with ``build``.
-        Dialects without one raise."""
-        raise InvalidInput(f"dialect {self.name!r} has no native database format")
-
-    def export_native_database(
-        self, path: Path, workloads: list[Workload], records: list[ScheduleRecord]
-    ) -> int:
-        """Write records in the compiler's own database format; returns how many were written."""
-        raise InvalidInput(f"dialect {self.name!r} has no native database format")

@@ -3,7 +3,7 @@
 A workload's key is the content hash of its kernel as lowered, so records of one lowering are
 never served for a kernel of another unless the two kernels are the same: nothing needs moving
 for correctness. What a migration adds is coverage. For each model named it asks the dialect
-(:meth:`~lorien.dialects.Dialect.lowering_change`) for the model's kernels under the chosen
+(:meth:`~lorien.dialects.Frontend.lowering_change`) for the model's kernels under the chosen
 lowering and, where another kernel's schedules give exactly the same code (a prepacked kernel and
 its plain twin), copies that kernel's records under the new key once each schedule applies to it.
 Kernels that changed (BatchNorm folded into a convolution's epilogue) cannot take the old
@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from lorien.dialects import Dialect, Lowering
+from lorien.dialects.base import Lowering
+from lorien.dialects.roles import Frontend
 from lorien.records import ScheduleRecord, Target
 from lorien.store.base import ScheduleStore
 
@@ -47,7 +48,7 @@ class ModelMigration:
     retired_records: int = 0
 
 
-def migrate_model(store: ScheduleStore, dialect: Dialect, name: str, model: object, target: Target,
+def migrate_model(store: ScheduleStore, dialect: Frontend, name: str, model: object, target: Target,
                   lowering: Lowering, *, dry_run: bool = False) -> ModelMigration:
     """Re-key what can move for one loaded model's kernels under ``lowering``; report the rest.
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import functools
 from importlib.metadata import entry_points
+from typing import TypeVar, overload
 
 from lorien.dialects.base import Dialect
+from lorien.dialects.roles import require
 from lorien.errors import InvalidInput
+
+R = TypeVar("R", bound=Dialect)
 
 ENTRY_POINT_GROUP = "lorien.dialects"
 
@@ -24,13 +28,22 @@ def available_dialects() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
 
 
-@functools.cache
-def get_dialect(name: str) -> Dialect:
-    """The process-wide instance of dialect ``name`` (created, and its compiler imported, once).
+@overload
+def get_dialect(name: str) -> Dialect: ...
+@overload
+def get_dialect(name: str, role: type[R]) -> R: ...
+def get_dialect(name: str, role: type[Dialect] = Dialect) -> Dialect:
+    """The process-wide instance of dialect ``name`` (created, and its compiler imported, once),
+    as ``role`` (one of :mod:`lorien.dialects.roles`) when given.
 
     Raises:
-        InvalidInput: no installed dialect has this name.
+        InvalidInput: no installed dialect has this name, or it does not play ``role``.
     """
+    return require(_instance(name), role)
+
+
+@functools.cache
+def _instance(name: str) -> Dialect:
     found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
     if not found:
         raise InvalidInput(

@@ -147,10 +147,15 @@ class BudgetedPredictor:
 
     Thread safety: as the wrapped :class:`ZeroShotPredictor`; :meth:`deliver` keeps its state in
     the call. Measuring uses the dialect's kept measurers, which measure one batch at a time.
+
+    Raises:
+        InvalidInput: the predictor's dialect cannot measure given schedules
+            (:class:`~lorien.dialects.Measurer`).
     """
 
     def __init__(self, predictor: ZeroShotPredictor, options: BudgetOptions | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        self.measurer = predictor.measurer()
         self.predictor = predictor
         self.options = options or BudgetOptions()
         self.clock = clock
@@ -174,7 +179,7 @@ class BudgetedPredictor:
         started = self.clock()
         deadline = started + budget_s
         if uses and budget_s > 0:  # measuring nothing starts the measuring processes meanwhile
-            self.predictor.dialect.measure(uses[0].workload, target, [], self._measure_options())
+            self.measurer.measure(uses[0].workload, target, [], self._measure_options())
         kernels = [self._instant(workload, weight, target, commit)
                    for workload, weight in _merged(uses)]
         instant_s = self.clock() - started
@@ -248,7 +253,7 @@ class BudgetedPredictor:
                 if not batch:
                     break
                 kernel.local_rounds += 1
-            latencies = dialect.measure(kernel.workload, target, batch, self._measure_options())
+            latencies = self.measurer.measure(kernel.workload, target, batch, self._measure_options())
             kernel.measured += len(batch)
             measured = [m if isinstance(m, Latency) else None for m in latencies]  # failures: not timed
             tried.update(zip(batch, measured, strict=True))

@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lorien.dialects import CandidateOptions, Candidates, Dialect, RPCEndpoint, TuneOptions, get_dialect
+from lorien.dialects import (
+    CandidateOptions,
+    Candidates,
+    Dialect,
+    Measurer,
+    Proposer,
+    RPCEndpoint,
+    TuneOptions,
+    require,
+)
 from lorien.errors import InvalidInput, TuningError
 from lorien.predictor.neighbours import Neighbour, NeighbourIndex, estimated_latency
 from lorien.predictor.scoring import CostModelScorer
@@ -145,18 +154,32 @@ class ZeroShotPredictor:
     Thread safety: :meth:`predict` may run in several threads at once (each call builds its own
     compiler objects); the store is borrowed and must itself be thread-safe, as every
     :class:`ScheduleStore` is.
+
+    Raises:
+        InvalidInput: the scorer's dialect does not propose schedules
+            (:class:`~lorien.dialects.Proposer`).
     """
 
     def __init__(self, store: ScheduleStore, scorer: CostModelScorer,
                  options: PredictOptions | None = None) -> None:
+        self._dialect = require(scorer.dialect, Proposer)
         self.store = store
         self.scorer = scorer
         self.options = options or PredictOptions()
         self.index = NeighbourIndex(store)
 
     @property
-    def dialect(self) -> Dialect:
-        return self.scorer.dialect
+    def dialect(self) -> Proposer:
+        """The dialect whose candidates are ranked (the cost model's)."""
+        return self._dialect
+
+    def measurer(self) -> Measurer:
+        """The dialect as a :class:`~lorien.dialects.Measurer`, to measure its candidates.
+
+        Raises:
+            InvalidInput: the dialect cannot measure given schedules.
+        """
+        return require(self._dialect, Measurer)
 
     def rank(self, workload: Workload, target: Target, options: PredictOptions | None = None) -> Ranked:
         """Candidates of ``workload`` for ``target``, unmeasured: adapted neighbours first (with
@@ -168,8 +191,8 @@ class ZeroShotPredictor:
             TuningError: the dialect proposed no usable candidate.
         """
         options = options or self.options
-        dialect = get_dialect(workload.dialect)
-        if dialect.name != self.dialect.name:
+        dialect = self.dialect
+        if workload.dialect != dialect.name:
             raise InvalidInput(f"workload {workload.key} is of dialect {workload.dialect!r}; the cost "
                                f"model scores {self.dialect.name!r}")
         neighbours = self.index.nearest(workload, target, max(options.neighbours, options.neighbour_pool))
@@ -186,7 +209,7 @@ class ZeroShotPredictor:
                       origins=[found.origins[i] for i in order], neighbours=neighbours,
                       estimate_s=estimated_latency(workload, neighbours))
 
-    def _candidates(self, dialect: Dialect, workload: Workload, target: Target, seeds: list[str],
+    def _candidates(self, dialect: Proposer, workload: Workload, target: Target, seeds: list[str],
                     scorer: Callable[[np.ndarray], np.ndarray], options: PredictOptions) -> Candidates:
         """The dialect's candidates: the adapted neighbours beside ``samples_beside_neighbours``
         samples; the rest of ``candidates.samples`` drawn only when fewer than half the
@@ -222,26 +245,28 @@ class ZeroShotPredictor:
                      options: PredictOptions | None = None) -> list[Prediction]:
         """:meth:`predict` for several workloads (a model's kernels), in order. With
         ``measure_top_k`` every workload's top candidates are measured in one call
-        (:meth:`~lorien.dialects.Dialect.measure_many`: built together on every core, run one at a
+        (:meth:`~lorien.dialects.Measurer.measure_many`: built together on every core, run one at a
         time); each prediction's ``seconds`` is its ranking plus its share of that call.
 
         Raises:
-            InvalidInput: a workload of another dialect than the cost model's.
+            InvalidInput: a workload of another dialect than the cost model's, or
+                ``measure_top_k`` with a dialect that cannot measure.
             TuningError: the dialect proposed no usable candidate for one of them.
         """
         options = options or self.options
+        measurer = self.measurer() if options.measure_top_k > 0 and workloads else None
         ranked, seconds = [], []
         for workload in workloads:
             started = time.perf_counter()
             ranked.append(self.rank(workload, target, options))
             seconds.append(time.perf_counter() - started)
         measured: list[list[Measured]] = [[] for _ in workloads]
-        if options.measure_top_k > 0 and workloads:
+        if measurer is not None:
             started = time.perf_counter()
             top_k = options.measure_top_k
             batches = [(w, r.schedules[:top_k]) for w, r in zip(workloads, ranked, strict=True)]
             how = measure_options(options.build_timeout_s, options.run_timeout_s)
-            measured = self.dialect.measure_many(target, batches, how)
+            measured = measurer.measure_many(target, batches, how)
             total = sum(len(top) for _, top in batches)
             per_candidate = (time.perf_counter() - started) / max(1, total)
             seconds = [s + per_candidate * len(top) for s, (_, top) in zip(seconds, batches, strict=True)]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from lorien.datasets.tabular import DESCRIPTOR_NAMES, workload_descriptors
-from lorien.dialects import Dialect
+from lorien.dialects import Featurizer
 from lorien.errors import InvalidInput
 from lorien.records import Workload
 
@@ -25,7 +25,7 @@ class CostModelScorer:
         InvalidInput: the model was trained on another dialect or another feature recipe.
     """
 
-    def __init__(self, model: Any, metadata: dict[str, Any], dialect: Dialect, name: str = "") -> None:
+    def __init__(self, model: Any, metadata: dict[str, Any], dialect: Featurizer, name: str = "") -> None:
         trained_on = metadata.get("dialect")
         if trained_on != dialect.name:
             raise InvalidInput(f"cost model {name!r} was trained for dialect {trained_on!r}, "

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lorien.config import open_queue, open_store, resolve_store_uri
-from lorien.dialects import Dialect, TuneOptions, get_dialect
+from lorien.dialects import Dialect, Measurer, Proposer, TuneOptions, get_dialect, require
 from lorien.errors import InvalidInput, LorienError, NotFound, TuningError
 from lorien.jobs import TERMINAL_STATES, JobSpec, JobTier
 from lorien.lookup import Found, find_schedule
@@ -578,11 +578,14 @@ class ScheduleProvider:
 
     @staticmethod
     def _measurable(dialect: Dialect, target: Target) -> bool:
-        """Whether ``target`` is this machine, where candidates can be measured."""
-        return target == dialect.parse_target("host")
+        """Whether the dialect measures and ``target`` is this machine, where candidates can be
+        measured."""
+        return isinstance(dialect, Measurer) and target == dialect.parse_target("host")
 
     def _check_measurable(self, dialect: Dialect, target: Target, asked: str) -> None:
-        """Raises InvalidInput, naming what ``asked`` for it, unless ``target`` is this machine."""
+        """Raises InvalidInput, naming what ``asked`` for it, unless the dialect measures and
+        ``target`` is this machine."""
+        require(dialect, Measurer)
         if not self._measurable(dialect, target):
             raise InvalidInput(f"{asked}: this service measures on its own CPU only "
                                f"({dialect.parse_target('host').canonical}), not on {target.canonical}")
@@ -600,7 +603,8 @@ class ScheduleProvider:
     def _predictor(self, dialect: Dialect) -> ZeroShotPredictor:
         with self._lock:
             if dialect.name not in self._predictors:
-                scorer = CostModelScorer(self.model, self.model_metadata, dialect, self.model_tag)
+                scorer = CostModelScorer(self.model, self.model_metadata, require(dialect, Proposer),
+                                         self.model_tag)
                 self._predictors[dialect.name] = ZeroShotPredictor(self.store, scorer, self.settings.predict)
             return self._predictors[dialect.name]
 

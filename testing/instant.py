@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-from lorien.dialects.base import CompiledModel, Dialect, Lowering, TuneOptions, TuneOutcome
+from lorien.dialects.base import TuneOptions, TuneOutcome
+from lorien.dialects.roles import Tuner
 from lorien.errors import InvalidInput, TuningError
-from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse, content_hash
+from lorien.records import Latency, ScheduleRecord, Target, Workload, content_hash
 from lorien.tuning_log import Measurement, TuningLog
 
 DIALECT = "instant"
@@ -33,8 +34,9 @@ def instant_workload(key: str, seconds: float = 0.0, fail: bool = False) -> Work
     return Workload(dialect=DIALECT, key=key, name=f"instant[{key}]", flops=1e6, payload=payload)
 
 
-class InstantDialect(Dialect):
-    """Tunes any of its workloads in ``seconds`` (from the payload) without a compiler."""
+class InstantDialect(Tuner):
+    """Tunes any of its workloads in ``seconds`` (from the payload) without a compiler: the
+    :class:`~lorien.dialects.roles.Tuner` role alone (it reads, measures and builds nothing)."""
 
     name: ClassVar[str] = DIALECT
 
@@ -83,30 +85,3 @@ class InstantDialect(Dialect):
                                        schedule=m.schedule, latency=m.latency, created_at=finished)
                         for m in ok[:options.keep] if m.latency is not None)
         return TuneOutcome(records=records, log=log, seconds=finished - started)
-
-    # -- what a compiler would do: not this dialect's business -----------------------------------
-    def _no_compiler(self) -> InvalidInput:
-        return InvalidInput("the instant dialect only tunes its own workloads; it has no compiler")
-
-    def load_model(self, model: object) -> object:
-        raise self._no_compiler()
-
-    def extract(self, model: object, target: Target, lowering: Lowering | None = None) -> list[WorkloadUse]:
-        raise self._no_compiler()
-
-    def workload_key(self, kernel: object) -> str:
-        raise self._no_compiler()
-
-    def apply(self, workload: Workload, record: ScheduleRecord) -> object:
-        raise self._no_compiler()
-
-    def compiler_hook(self, store: object, target: Target,
-                      lowering: Lowering | None = None) -> object:
-        raise self._no_compiler()
-
-    def compile(self, model: object, target: Target, store: object,
-                lowering: Lowering | None = None) -> CompiledModel:
-        raise self._no_compiler()
-
-    def time(self, compiled: CompiledModel, repeat: int = 5) -> Latency:
-        raise self._no_compiler()

@@ -18,7 +18,7 @@ from lorien.datasets.campaign import read_networks
 from lorien.datasets.feature_cache import FeatureCache
 from lorien.datasets.tabular import LogTable, build_table
 from lorien.datasets.zoo import model_family
-from lorien.dialects import Dialect, get_dialect
+from lorien.dialects import Featurizer, get_dialect
 from lorien.errors import InvalidInput
 from lorien.logstore import LogStore, read_logs
 from lorien.training.cost_models import GradientBoostingCostModel, LightGBMRankingCostModel
@@ -83,13 +83,13 @@ def default_held_out(table: LogTable, networks_of: Mapping[str, set[str]]) -> li
 class TrainingData:
     """Everything a log store gives training: its logs, their table, and the campaign manifest."""
 
-    dialect: Dialect
+    dialect: Featurizer
     tuning_logs: list[TuningLog]
     table: LogTable
     networks_of: dict[str, set[str]]
 
 
-def feature_cache(folder: Path | None, dialect: Dialect, recipe: str) -> FeatureCache | None:
+def feature_cache(folder: Path | None, dialect: Featurizer, recipe: str) -> FeatureCache | None:
     """A cache of ``recipe``'s features for this compiler build in ``folder`` (None: no cache)."""
     return None if folder is None else FeatureCache(folder, f"{recipe}@{dialect.build_id()}")
 
@@ -99,7 +99,8 @@ def load_training_data(logs: LogStore, progress: bool = False, cache: Path | Non
     when given).
 
     Raises:
-        InvalidInput: no readable log, or logs of several dialects.
+        InvalidInput: no readable log, logs of several dialects, or of a dialect without schedule
+            features.
     """
     tuning_logs, skipped_logs, skipped_lines = read_logs(logs, progress=progress)
     if not tuning_logs:
@@ -107,7 +108,7 @@ def load_training_data(logs: LogStore, progress: bool = False, cache: Path | Non
     dialects = {log.workload.dialect for log in tuning_logs}
     if len(dialects) != 1:
         raise InvalidInput(f"logs of several dialects ({', '.join(sorted(dialects))}); train one at a time")
-    dialect = get_dialect(dialects.pop())
+    dialect = get_dialect(dialects.pop(), Featurizer)
     table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines,
                         progress=progress, cache=feature_cache(cache, dialect, dialect.feature_version))
     return TrainingData(dialect, tuning_logs, table, read_networks(logs))
@@ -121,8 +122,9 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     Args:
         time_limit: seconds each AutoGluon fit may take (other model types ignore it).
         progress: show progress bars on stderr.
-        baseline: also evaluate the compiler's own cost model (:meth:`Dialect.native_cost_model`)
-            on the same held-out networks, trained on the same rows.
+        baseline: also evaluate the compiler's own cost model
+            (:meth:`~lorien.dialects.Featurizer.native_cost_model`) on the same held-out networks,
+            trained on the same rows.
         held_out: networks (``model@batch``, or ``model`` for all its batches) to evaluate on,
             each left out of its own training; None for :func:`default_held_out`.
         cache: a folder where schedule features are kept between runs (None: computed anew).

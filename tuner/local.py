@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from lorien.dialects.base import Dialect, TuneOptions, TuneOutcome
+from lorien.dialects.base import TuneOptions, TuneOutcome
+from lorien.dialects.roles import Tuner
 from lorien.errors import LorienError
 from lorien.logstore import LogStore, log_key
 from lorien.records import ScheduleRecord, Target, Workload
@@ -52,7 +53,7 @@ def commit_outcome(
 
 
 def tune_workloads(
-    dialect: Dialect,
+    dialect: Tuner,
     workloads: Sequence[Workload],
     target: Target,
     store: ScheduleStore,

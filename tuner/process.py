@@ -28,7 +28,7 @@ def _serve(conn: Connection) -> None:
     """The child's loop: receive a job, tune it, send progress and the outcome."""
     os.setsid()
     die_with_parent()
-    from lorien.dialects import get_dialect
+    from lorien.dialects import Tuner, get_dialect
     from lorien.errors import LorienError
     from lorien.tuner.sampling import run_tuning
 
@@ -44,7 +44,7 @@ def _serve(conn: Connection) -> None:
 
         try:
             try:
-                dialect = get_dialect(dialect_name)
+                dialect = get_dialect(dialect_name, Tuner)
                 # A workload from the store is checked like one from a client: a payload that
                 # cannot be loaded fails the job with the reason (InvalidInput), never the process.
                 outcome = run_tuning(dialect, dialect.check_workload(workload), target, options, on_trial)

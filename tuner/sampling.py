@@ -12,7 +12,8 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from lorien.dialects.base import CandidateOptions, Dialect, TuneOptions, TuneOutcome
+from lorien.dialects.base import CandidateOptions, TuneOptions, TuneOutcome
+from lorien.dialects.roles import Measurer, Proposer, Tuner, require
 from lorien.machine import host_machine
 from lorien.records import Latency, Target, Workload, content_hash
 from lorien.tuning_log import Measurement, TuningLog, label_latency
@@ -28,29 +29,30 @@ def sample_seed(workload: Workload) -> int:
     return int(content_hash(workload.key, "random-samples")[:8], 16)
 
 
-def measure_random_samples(dialect: Dialect, workload: Workload, target: Target, count: int,
-                           options: TuneOptions) -> TuningLog:
+def measure_random_samples(proposer: Proposer, measurer: Measurer, workload: Workload, target: Target,
+                           count: int, options: TuneOptions) -> TuningLog:
     """A log of ``count`` schedules drawn at random from the workload's design space and measured
     (``options.repeat`` runs each, on this machine or ``options.rpc``'s devices), every
     measurement marked ``random``: what a search would never keep, so that a cost model also
     sees bad schedules (as TenSet's data set does). Seeded by the workload key, so a re-run
     draws the same schedules. Its budget (``trials``) is ``count``, even when the design space
-    holds fewer distinct schedules.
+    holds fewer distinct schedules. ``proposer`` draws them, ``measurer`` measures them (one
+    dialect in both roles).
 
     Raises:
         TuningError: the dialect cannot sample the kernel's design space.
     """
     sampling = CandidateOptions(samples=count, seed=sample_seed(workload))
-    candidates = dialect.candidates(workload, target, [], None, sampling)
+    candidates = proposer.candidates(workload, target, [], None, sampling)
     schedules = [s for s, origin in zip(candidates.schedules, candidates.origins, strict=True)
                  if origin == "space"][:count]
     started = time.time()
-    latencies = dialect.measure(workload, target, schedules, options) if schedules else []
+    latencies = measurer.measure(workload, target, schedules, options) if schedules else []
     measurements = tuple(
         Measurement(schedule, measured, None, origin="random") if isinstance(measured, Latency)
         else Measurement(schedule, None, measured.reason, origin="random")
         for schedule, measured in zip(schedules, latencies, strict=True))
-    return TuningLog(workload, target, dialect.build_id(), count, started, time.time(), measurements)
+    return TuningLog(workload, target, measurer.build_id(), count, started, time.time(), measurements)
 
 
 def suspects(log: TuningLog, best: int) -> list[int]:
@@ -63,13 +65,13 @@ def suspects(log: TuningLog, best: int) -> list[int]:
     return sorted(set(fastest) | set(spread))
 
 
-def remeasure(dialect: Dialect, log: TuningLog, indices: list[int], options: TuneOptions) -> TuningLog:
+def remeasure(measurer: Measurer, log: TuningLog, indices: list[int], options: TuneOptions) -> TuningLog:
     """``log`` with the measurements at ``indices`` measured again: the new runs join the old
     ones (a failed second measurement leaves the first as it was)."""
     if not indices:
         return log
     schedules = [log.measurements[i].schedule for i in indices]
-    again = dialect.measure(log.workload, log.target, schedules, options)
+    again = measurer.measure(log.workload, log.target, schedules, options)
     measurements = list(log.measurements)
     for i, latency in zip(indices, again, strict=True):
         old = measurements[i].latency
@@ -86,15 +88,20 @@ def _relabelled(outcome: TuneOutcome, log: TuningLog) -> TuneOutcome:
     return dataclasses.replace(outcome, records=records, log=log)
 
 
-def run_tuning(dialect: Dialect, workload: Workload, target: Target, options: TuneOptions,
+def run_tuning(dialect: Tuner, workload: Workload, target: Target, options: TuneOptions,
                on_trial: Callable[[int, int], None] | None = None) -> TuneOutcome:
     """Tune ``workload`` as ``options`` ask: the search (unless ``trials`` is 0), the
     re-measurements of its suspects, then the random samples (their suspects measured again
     too). Logs measured on this machine record it (:func:`lorien.machine.host_machine`).
 
     Raises:
+        InvalidInput: ``options`` ask for re-measurements or random samples and the dialect is not
+            a :class:`~lorien.dialects.roles.Measurer` (and, for samples, a
+            :class:`~lorien.dialects.roles.Proposer`); asked before anything is measured.
         TuningError: the search or the sampling failed.
     """
+    measurer = require(dialect, Measurer) if options.remeasure or options.random_samples else None
+    proposer = require(dialect, Proposer) if options.random_samples else None
     started = time.time()
     machine = host_machine() if options.rpc is None else None
     total = options.trials + options.random_samples
@@ -103,13 +110,17 @@ def run_tuning(dialect: Dialect, workload: Workload, target: Target, options: Tu
         outcome = dialect.tune(workload, target, options, on_trial)
         log = dataclasses.replace(outcome.log, machine=machine)
         again = suspects(log, options.remeasure) if options.remeasure else []
-        outcome = _relabelled(outcome, remeasure(dialect, log, again, options))
-    if options.random_samples == 0:
+        if again:
+            assert measurer is not None  # required above when options.remeasure
+            outcome = _relabelled(outcome, remeasure(measurer, log, again, options))
+        else:
+            outcome = dataclasses.replace(outcome, log=log)
+    if proposer is None or measurer is None:  # no random samples
         assert outcome is not None  # check_budget: no samples means trials > 0
         return outcome
-    samples = measure_random_samples(dialect, workload, target, options.random_samples, options)
+    samples = measure_random_samples(proposer, measurer, workload, target, options.random_samples, options)
     samples = dataclasses.replace(samples, machine=machine)
-    samples = remeasure(dialect, samples, suspects(samples, 0) if options.remeasure else [], options)
+    samples = remeasure(measurer, samples, suspects(samples, 0) if options.remeasure else [], options)
     if on_trial is not None:
         on_trial(total, total)
     if outcome is None:

@@ -16,7 +16,7 @@ RPC tracker) and needs only the store and log URIs. Its promises:
   itself is conditional, so exactly one attempt marks the job done.
 * **Bounded time.** A watchdog gives up an attempt (and re-queues the job while attempts are
   left) when measurement cannot proceed for ``health_grace_s`` (the dialect's
-  :meth:`~lorien.dialects.Dialect.measurement_problem`: RPC tracker down, every device gone), when
+  :meth:`~lorien.dialects.Measuring.measurement_problem`: RPC tracker down, every device gone), when
   no measurement arrives for ``stall_timeout_s``, or after ``job_timeout_s`` in all; the tuning
   child is killed with everything it started.
   A job whose devices are gone before it starts goes back uncounted, and the worker backs off
@@ -40,7 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from lorien.dialects import Dialect, RPCEndpoint, TuneOptions, TuneOutcome, get_dialect
+from lorien.dialects import (
+    Dialect,
+    Measuring,
+    RPCEndpoint,
+    TuneOptions,
+    TuneOutcome,
+    Tuner,
+    get_dialect,
+    require,
+)
 from lorien.errors import InvalidInput, LorienError, StoreError
 from lorien.jobs import TERMINAL_STATES, Job, JobResult, JobSpec
 from lorien.logstore import LogStore
@@ -175,7 +184,8 @@ class Worker:
         from lorien.dialects import available_dialects
 
         names = self.config.dialects or available_dialects()
-        builds = frozenset((name, self._dialects(name).build_id()) for name in names)
+        runnable = [d for d in map(self._dialects, names) if isinstance(d, Measuring)]  # tune or measure
+        builds = frozenset((d.name, d.build_id()) for d in runnable)
         return ClaimFilter(builds=builds, target=self.config.target,
                            tiers=None if self._measurer is not None else frozenset({"tune"}))
 
@@ -221,8 +231,10 @@ class Worker:
         """Run one claimed job to its end: done, given up (re-queued or failed), or lost."""
         spec = job.spec
         self._say(f"claimed {job.job_id} {spec.workload_name} (attempt {job.attempts}/{job.max_attempts})")
+        # a measuring job's dialect is the job measurer's to check (it proposes and measures)
+        role: type[Measuring] = Measuring if spec.tier == "measure" else Tuner
         try:
-            dialect = self._dialects(spec.dialect)
+            dialect = require(self._dialects(spec.dialect), role)
             workload = self._patiently(lambda: self.store.get_workload(spec.dialect, spec.workload_key),
                                        f"reading the workload of {job.job_id}")
         except LorienError as exc:
@@ -244,7 +256,7 @@ class Worker:
         if spec.tier == "measure":
             self._measure(job, workload, report)
             return
-        outcome = self._tune(job, dialect, workload, options, report)
+        outcome = self._tune(job, require(dialect, Tuner), workload, options, report)
         if outcome is not None:
             self._commit(job, outcome, report)
 
@@ -293,7 +305,7 @@ class Worker:
         else:
             self._finish(job, result, report)
 
-    def _wait_for_measurement(self, dialect: Dialect, target: Target, options: TuneOptions) -> str | None:
+    def _wait_for_measurement(self, dialect: Measuring, target: Target, options: TuneOptions) -> str | None:
         """None once measurement can proceed; the problem if it persists for ``health_grace_s``."""
         watch = _ProblemWatch(self.config.health_grace_s)
         while True:
@@ -305,7 +317,7 @@ class Worker:
                 return why
             time.sleep(min(self.config.health_interval_s, watch.remaining(now)))
 
-    def _tune(self, job: Job, dialect: Dialect, workload: Workload, options: TuneOptions,
+    def _tune(self, job: Job, dialect: Tuner, workload: Workload, options: TuneOptions,
               report: WorkerReport) -> TuneOutcome | None:
         """Tune in the child process under the watchdog; None when the attempt ended otherwise."""
         config = self.config

@@ -11,13 +11,13 @@ from lorien.dialects.base import (
     CandidateOptions,
     Candidates,
     CompiledModel,
-    Dialect,
     Lowering,
     LoweringChange,
     NativeCostModel,
     TuneOptions,
     TuneOutcome,
 )
+from lorien.dialects.roles import Builder, Measurer, NativeDB, Proposer, Tuner
 from lorien.dialects.tvm import DEFAULT_LOWERING
 from lorien.errors import InvalidInput, LorienError, TuningError
 from lorien.records import Latency, Measured, ScheduleRecord, Target, Workload, WorkloadUse
@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 _MAX_TWIN_KEYS = 100_000
 
 
-class TVMDialect(Dialect):
-    """Apache TVM 0.27 with MetaSchedule: Relax models, fused TIR kernels, trace schedules.
+class TVMDialect(Builder, Tuner, Measurer, Proposer, NativeDB):
+    """Apache TVM 0.27 with MetaSchedule: Relax models, fused TIR kernels, trace schedules. It
+    plays every role of :mod:`lorien.dialects.roles`.
 
     Constructing it imports nothing; the first method call imports TVM (a few seconds) and the
     host's tensor intrinsics, once per process.

@@ -73,6 +73,12 @@ def assert_one_line_error(err: str) -> None:
         (["predict", "--workload", "0123456789abcdef"], 3, "no workload"),
         (["predict", "--workload", "k", "--cost-model", "nobody"], 3, "no registered cost model"),
         (["compile", "--model", "resnet18", "--service", "localhost:1"], 2, "http://HOST:PORT"),
+        # a dialect is asked for the role a command needs, before any work
+        (["extract", "--model", "resnet18", "--dialect", "instant"], 2, "instant dialect cannot read models"),
+        (["compile", "--model", "resnet18", "--dialect", "instant"], 2, "cannot build models"),
+        (["predict", "--workload", "k", "--dialect", "instant"], 2, "cannot propose schedules"),
+        (["db", "import-metaschedule", ".", "--dialect", "instant"], 2,
+         "the instant dialect cannot read or write its compiler's tuning database"),
     ],
 )
 def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], code: int,

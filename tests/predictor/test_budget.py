@@ -95,6 +95,9 @@ class FakePredictor:
     count: int = 8
     scorer: FakeScorer = field(default_factory=FakeScorer)
 
+    def measurer(self) -> FakeDialect:
+        return self.dialect
+
     def rank(self, workload: Workload, target: Target) -> Ranked:
         schedules = [f"{workload.key}:{i}" for i in range(self.count)]
         return Ranked(schedules, -np.arange(self.count, dtype=float), ["space"] * self.count, [],

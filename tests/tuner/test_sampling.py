@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import pytest
 
-from lorien.dialects import TuneOptions, TuneOutcome
+from lorien.dialects import Measurer, Proposer, TuneOptions, TuneOutcome, Tuner
 from lorien.errors import InvalidInput
 from lorien.machine import host_machine
 from lorien.records import Latency, Measured, MeasureFailure, Target, Workload
@@ -24,7 +25,7 @@ class Candidates:
 
 
 @dataclass
-class ScriptedDialect:
+class ScriptedDialect(Tuner, Measurer, Proposer):
     """Searches to fixed latencies, samples ``r0..rN``, and measures each schedule again at the
     latency ``again`` gives it (None: fails). Records every measure call."""
 
@@ -33,10 +34,16 @@ class ScriptedDialect:
     sample_runs: tuple[float, ...] = (3e-3, 3e-3)
     measured: list[list[str]] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)
-    name: str = "fake"
+    name: ClassVar[str] = "fake"
+
+    def parse_target(self, text: str) -> Target:
+        raise NotImplementedError
 
     def build_id(self) -> str:
         return "b1"
+
+    def schedule_features(self, w: Workload, target: Target, schedules: Sequence[str]) -> Any:
+        raise NotImplementedError
 
     def tune(self, w: Workload, target: Target, options: TuneOptions,
              on_trial: Callable[[int, int], None] | None = None) -> TuneOutcome:
@@ -46,7 +53,7 @@ class ScriptedDialect:
         rec = dataclasses.replace(record(schedule=best.schedule), latency=best.latency)
         return TuneOutcome(records=(rec,), log=log, seconds=1.0)
 
-    def candidates(self, w: Workload, target: Target, seeds: object, scorer: object,
+    def candidates(self, w: Workload, target: Target, seeds: object, scorer: object,  # type: ignore[override]
                    options: object) -> Candidates:
         count = options.samples  # type: ignore[attr-defined]
         return Candidates([f"r{i}" for i in range(count)], ["space"] * count)
@@ -74,8 +81,8 @@ def test_a_random_sample_that_fails_is_logged_with_its_reason() -> None:
             return [MeasureFailure("build failed: no intrinsic") if s == "r1" else Latency((1e-3,))
                     for s in schedules]
 
-    log = measure_random_samples(FailingSamples(search={}), workload(), CPU_A, 3,  # type: ignore[arg-type]
-                                 TuneOptions())
+    failing = FailingSamples(search={})
+    log = measure_random_samples(failing, failing, workload(), CPU_A, 3, TuneOptions())
     assert [(m.schedule, m.error) for m in log.measurements] == [
         ("r0", None), ("r1", "build failed: no intrinsic"), ("r2", None)]
     assert all(m.origin == "random" for m in log.measurements)
@@ -98,7 +105,7 @@ def test_remeasured_runs_join_the_old_ones_and_a_failed_retry_changes_nothing() 
     dialect = ScriptedDialect(search={}, again={"a": 1.5e-3, "b": None})
     log = TuningLog(workload(), CPU_A, "b1", 2, 0.0, 1.0, (
         Measurement("a", Latency((2e-3, 4e-3))), Measurement("b", Latency((3e-3,)))))
-    again = remeasure(dialect, log, [0, 1], TuneOptions())  # type: ignore[arg-type]
+    again = remeasure(dialect, log, [0, 1], TuneOptions())
     assert again.measurements[0].latency == Latency((2e-3, 4e-3, 1.5e-3, 1.5e-3))
     assert again.measurements[1] == log.measurements[1]
     # the label is the minimum of every run: the disturbed first measurement no longer counts
@@ -109,7 +116,7 @@ def test_a_job_searches_remeasures_and_samples_recording_this_machine() -> None:
     dialect = ScriptedDialect(search={"s0": (1e-3, 1e-3), "s1": (2e-3, 2e-3), "s2": (4e-3, 9e-3)},
                               again={"s0": 0.9e-3, "s2": 4e-3}, sample_runs=(3e-3, 6e-3))
     progress: list[tuple[int, int]] = []
-    outcome = run_tuning(dialect, workload(), CPU_A,  # type: ignore[arg-type]
+    outcome = run_tuning(dialect, workload(), CPU_A,
                          TuneOptions(trials=3, random_samples=2, remeasure=1),
                          lambda done, total: progress.append((done, total)))
     # the search's fastest (s0) and its disturbed s2 again; then both samples, both disturbed
@@ -125,7 +132,7 @@ def test_a_job_searches_remeasures_and_samples_recording_this_machine() -> None:
 
 def test_samples_alone_make_no_record() -> None:
     dialect = ScriptedDialect(search={})
-    outcome = run_tuning(dialect, workload(), CPU_A,  # type: ignore[arg-type]
+    outcome = run_tuning(dialect, workload(), CPU_A,
                          TuneOptions(trials=0, random_samples=3))
     assert outcome.records == () and outcome.samples is None
     assert [m.schedule for m in outcome.log.measurements] == ["r0", "r1", "r2"]
@@ -140,6 +147,6 @@ def test_a_budget_that_measures_nothing_is_refused(trials: int, samples: int, ag
 
 def test_without_re_measurements_a_search_is_left_as_it_ran() -> None:
     dialect = ScriptedDialect(search={"s0": (1e-3, 1e-3), "disturbed": (2e-3, 9e-3)})
-    outcome = run_tuning(dialect, workload(), CPU_A, TuneOptions(trials=2))  # type: ignore[arg-type]
+    outcome = run_tuning(dialect, workload(), CPU_A, TuneOptions(trials=2))
     assert dialect.measured == [] and outcome.samples is None
     assert outcome.log.measurements[1].latency == Latency((2e-3, 9e-3))

@@ -257,3 +257,16 @@ def test_measuring_that_fails_gives_the_attempt_up_with_the_reason(env: Env) -> 
     assert report.given_up == [(measure_id, "measuring failed: no usable candidate")]
     job = env.queue.get(measure_id)
     assert job is not None and job.state == "waiting" and "no usable candidate" in (job.error or "")
+
+
+def test_a_job_asking_a_dialect_for_a_role_it_lacks_fails_at_once_for_good(env: Env) -> None:
+    """Random samples need a dialect that proposes and measures schedules; the instant dialect
+    only tunes: the job fails on its first attempt, with the reason, before anything is tuned."""
+    [job_id] = submit(env.queue, env.store, get_dialect("instant"), [instant_workload("r" * 16)], TARGET,
+                      TuneOptions(trials=4, random_samples=2), max_attempts=3).jobs
+    report = env.worker().run()
+    assert [j for j, _ in report.given_up] == [job_id]
+    job = env.queue.get(job_id)
+    assert job is not None and job.state == "failed" and job.attempts == 1
+    assert "the instant dialect cannot measure given schedules" in (job.error or "")
+    assert env.store.count() == 0
