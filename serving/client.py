@@ -252,19 +252,13 @@ def _target_text(target: Target | str) -> str:
 
 
 def _error_message(response: Any) -> str:
-    """The service's error text (BentoML answers ``{"error": ...}``, sometimes inside a list)."""
+    """The service's error text: the ``error`` of its one error body (``{"error": ...,
+    "reason": ...}``, :mod:`lorien.serving.contract`) with the reason, or the start of whatever
+    else answered (a proxy's page)."""
     try:
         data = response.json()
     except ValueError:
         return response.text[:300]
-    if isinstance(data, list) and data:
-        data = data[0]
-    if isinstance(data, dict):
-        detail = data.get("detail")
-        error = str(data.get("error", ""))
-        if isinstance(detail, list) and detail:
-            first = detail[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            return f"{error}: {where}: {first.get('msg', '')}"
-        return error or str(data)[:300]
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return f"{data['error']} ({data['reason']})" if data.get("reason") else data["error"]
     return str(data)[:300]

@@ -57,7 +57,7 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Any) -> None:
-        await _answer_error(send, 413, f"request body larger than {self.max_bytes} bytes")
+        await _answer_error(send, 413, "body_too_large", f"request body larger than {self.max_bytes} bytes")
 
 
 class JsonBodiesOnly:
@@ -74,14 +74,16 @@ class JsonBodiesOnly:
             for name, value in scope.get("headers") or []:
                 media_type = value.split(b";")[0].strip().lower()
                 if name.lower() == b"content-type" and media_type in FORM_MEDIA_TYPES:
-                    await _answer_error(send, 415, f"unsupported media type {media_type.decode('latin-1')}: "
-                                                   "send JSON (Content-Type: application/json)")
+                    await _answer_error(send, 415, "unsupported_media_type",
+                                        f"unsupported media type {media_type.decode('latin-1')}: "
+                                        "send JSON (Content-Type: application/json)")
                     return
         await self.app(scope, receive, send)
 
 
-async def _answer_error(send: Any, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
+async def _answer_error(send: Any, status: int, reason: str, message: str) -> None:
+    """Answer with the service's one error body (:data:`lorien.serving.contract.ERROR_SCHEMA`)."""
+    body = json.dumps({"error": message, "reason": reason}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})

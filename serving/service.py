@@ -4,9 +4,11 @@ A thin shell over :class:`lorien.serving.provider.ScheduleProvider`: each endpoi
 JSON body (pydantic, bounded sizes), calls the provider, and maps Lorien's errors to HTTP (400 bad
 input, 401 no or wrong token on a write or a measuring ``/predict``, 404 unknown workload or job,
 413 body too large, 415 a form body, 422 nothing to predict from, 429 no prediction slot, 503 store
-unreachable). Bodies are JSON only: BentoML refuses pickled
-bodies on the main server, form bodies are refused before BentoML parses them, and nothing here
-unpickles what arrives.
+unreachable), each with one error body, ``{"error": ..., "reason": ...}``, and the OpenAPI document
+at ``/docs.json`` saying exactly that (:mod:`lorien.serving.contract`, the edge that keeps
+BentoML's defaults in line). Bodies are JSON only and refuse unknown fields: BentoML refuses
+pickled bodies on the main server, form bodies are refused before BentoML parses them, and
+nothing here unpickles what arrives.
 
     bentoml serve lorien.serving.service:LorienService      # or: lorien serve
 
@@ -22,7 +24,8 @@ from typing import Annotated, Any, Literal, TypeVar
 import bentoml
 from pydantic import Field
 
-from lorien.errors import InvalidInput, NotFound, StoreError, TuningError
+from lorien.errors import InvalidInput, LorienError, NotFound, StoreError, TuningError
+from lorien.serving.contract import ContractEdge, api_document, forbid_unknown_fields, record_error
 from lorien.serving.limits import MAX_BODY_BYTES, BodySizeLimit, JsonBodiesOnly
 from lorien.serving.provider import Busy, ScheduleProvider, ServiceSettings, Unauthorized
 from lorien.serving.schemas import (
@@ -57,22 +60,30 @@ class _TooManyRequests(bentoml.exceptions.BentoMLException):
     error_code = HTTPStatus.TOO_MANY_REQUESTS
 
 
-def _http_errors(call: Callable[[], T]) -> T:
-    """Run a provider call, turning Lorien's errors into BentoML's HTTP errors."""
+#: Lorien's errors as HTTP: the BentoML exception that answers each, and the error body's reason
+#: (:data:`lorien.serving.contract.ERROR_REASONS`).
+_HTTP_ERRORS: tuple[tuple[type[Exception], type[bentoml.exceptions.BentoMLException], str], ...] = (
+    (Unauthorized, _Unauthorized, "unauthorized"),
+    (Busy, _TooManyRequests, "busy"),
+    (NotFound, bentoml.exceptions.NotFound, "not_found"),
+    (InvalidInput, bentoml.exceptions.InvalidArgument, "invalid_input"),
+    (TuningError, bentoml.exceptions.UnprocessableEntity, "no_candidates"),
+    (StoreError, bentoml.exceptions.ServiceUnavailable, "unavailable"),
+)
+
+
+def _http_errors(ctx: bentoml.Context, call: Callable[[], T]) -> T:
+    """Run a provider call, turning Lorien's errors into BentoML's HTTP errors, with the message
+    and reason kept for the error body (:func:`lorien.serving.contract.record_error`)."""
     try:
         return call()
-    except Unauthorized as exc:
-        raise _Unauthorized(str(exc)) from None
-    except Busy as exc:
-        raise _TooManyRequests(str(exc)) from None
-    except NotFound as exc:
-        raise bentoml.exceptions.NotFound(str(exc)) from None
-    except InvalidInput as exc:
-        raise bentoml.exceptions.InvalidArgument(str(exc)) from None
-    except TuningError as exc:
-        raise bentoml.exceptions.UnprocessableEntity(str(exc)) from None
-    except StoreError as exc:
-        raise bentoml.exceptions.ServiceUnavailable(str(exc)) from None
+    except LorienError as exc:
+        for error, answer, reason in _HTTP_ERRORS:
+            if isinstance(exc, error):
+                message = str(exc).splitlines()[0] if str(exc) else reason
+                record_error(ctx.request.scope, answer.error_code.value, reason, message)
+                raise answer(str(exc)) from None
+        raise
 
 
 def _bearer(ctx: bentoml.Context) -> str | None:
@@ -117,7 +128,7 @@ class ScheduleService:
         """The schedule of one workload for a target: stored (tuned first, then measured, then
         predicted), else predicted now (unless ``predict`` is false); tuning is queued for
         anything not tuned for this target."""
-        answer = _http_errors(lambda: self.provider.answer(_ref(key, workload, dialect), target,
+        answer = _http_errors(ctx, lambda: self.provider.answer(_ref(key, workload, dialect), target,
                                                            predict=predict, client=_client(ctx)))
         self._count(answer)
         return answer
@@ -138,7 +149,7 @@ class ScheduleService:
         ``refill: false`` queues no tuning. A key the service does not know is a 404, or, with
         ``unknown: "answer"``, an answer of status ``unknown`` (send that workload whole): name
         every workload by key first, and send payloads only for those."""
-        answers = _http_errors(lambda: self.provider.answer_many(
+        answers = _http_errors(ctx, lambda: self.provider.answer_many(
             workloads, target, predict=predict, refill=refill, client=_client(ctx), budget_s=budget_s,
             weights=weights, token=_bearer(ctx), unknown=unknown))
         self._count(*answers.answers)
@@ -151,7 +162,7 @@ class ScheduleService:
         """The cost model's choice for a workload, ignoring and not changing the store; with
         ``measure_top_k`` (requires the token: it builds code here), the fastest of the best few
         measured on the service's machine."""
-        return _http_errors(lambda: self.provider.predict_only(
+        return _http_errors(ctx, lambda: self.provider.predict_only(
             _ref(key, workload, dialect), target, measure_top_k, client=_client(ctx), token=_bearer(ctx)))
 
     @bentoml.api
@@ -164,7 +175,7 @@ class ScheduleService:
             self.provider.check_token(_bearer(ctx))
             return self.provider.enqueue(_ref(key, workload, dialect), target, priority=priority,
                                          trials=trials)
-        return _http_errors(call)
+        return _http_errors(ctx, call)
 
     @bentoml.api
     def commit(self, ctx: bentoml.Context,
@@ -174,12 +185,13 @@ class ScheduleService:
         def call() -> CommitAnswer:
             self.provider.check_token(_bearer(ctx))
             return self.provider.commit(workloads, records)
-        return _http_errors(call)
+        return _http_errors(ctx, call)
 
     @bentoml.api
-    def job(self, job_id: Annotated[str, Field(pattern=r"^[0-9a-f]{1,64}$")]) -> JobAnswer:
+    def job(self, ctx: bentoml.Context,
+            job_id: Annotated[str, Field(pattern=r"^[0-9a-f]{1,64}$")]) -> JobAnswer:
         """A tuning job's state, attempts, result and history."""
-        return _http_errors(lambda: self.provider.job(job_id))
+        return _http_errors(ctx, lambda: self.provider.job(job_id))
 
     @bentoml.api
     def model(self) -> ModelAnswer:
@@ -195,5 +207,20 @@ class ScheduleService:
 #: The BentoML service (``bentoml serve lorien.serving.service:LorienService``). Decorated by a
 #: call, not with ``@``: a type checker then sees the service BentoML returns, not the class.
 LorienService = bentoml.service(name="lorien", traffic={"timeout": 600})(ScheduleService)
+forbid_unknown_fields(api.input_spec for api in LorienService.apis.values())
+
+
+def openapi_document() -> dict[str, Any]:
+    """The service's OpenAPI document, as ``/docs.json`` serves it
+    (:func:`lorien.serving.contract.api_document`)."""
+    from importlib.metadata import version
+
+    from lorien.dialects import available_dialects
+
+    return api_document(LorienService.openapi_spec.asdict(), available_dialects(), version("lorien"))
+
+
+# The first added is the outermost: the contract's edge sees every answer, the limits' too.
+LorienService.add_asgi_middleware(ContractEdge, document=openapi_document)
 LorienService.add_asgi_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
 LorienService.add_asgi_middleware(JsonBodiesOnly)
