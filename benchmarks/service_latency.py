@@ -144,14 +144,19 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def served(folder: Path, store_uri: str, api_workers: int = 1) -> Iterator[tuple[str, psutil.Process]]:
-    """``lorien serve`` on the store until the block ends (also on Ctrl-C): its URL and process."""
+def served(folder: Path, store_uri: str, api_workers: int = 1, *, python: str = sys.executable,
+           token: str | None = None) -> Iterator[tuple[str, psutil.Process]]:
+    """``lorien serve`` on the store until the block ends (also on Ctrl-C): its URL and process.
+    ``python``: the interpreter whose Lorien serves (another checkout's, to compare); ``token``:
+    the write token (None: one generated into its home)."""
     from lorien.children import die_with_parent
 
     home = folder / "home"
     env = {k: v for k, v in os.environ.items()
            if k not in ("LORIEN_STORE", "LORIEN_LOGS", "LORIEN_MODEL", "LORIEN_SERVICE_TOKEN")}
     env.update(LORIEN_HOME=str(home), BENTOML_HOME=str(home / "bentoml"), BENTOML_DO_NOT_TRACK="True")
+    if token is not None:
+        env["LORIEN_SERVICE_TOKEN"] = token
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = folder / "server.log"
@@ -159,7 +164,7 @@ def served(folder: Path, store_uri: str, api_workers: int = 1) -> Iterator[tuple
         # A session of its own: Ctrl-C reaches this script only, which stops the server below;
         # SIGTERM (lorien serve stops BentoML's processes on it) if this script dies first.
         server = subprocess.Popen(
-            [sys.executable, "-m", "lorien.cli.main", "serve", "--workers", "0", "--no-refill",
+            [python, "-m", "lorien.cli.main", "serve", "--workers", "0", "--no-refill",
              "--host", "127.0.0.1", "--port", str(port), "--store", store_uri,
              "--api-workers", str(api_workers)],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

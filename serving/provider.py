@@ -546,6 +546,7 @@ class ScheduleProvider:
         return job.to_dict()
 
     def _workload(self, ref: WorkloadRef) -> tuple[Dialect, Workload]:
+        get_dialect(ref.dialect)  # an installed one, as documented, even when the workload names its own
         if ref.workload is not None:
             dialect = get_dialect(ref.workload.dialect)
             if ref.key is not None and ref.key != ref.workload.key:
@@ -570,7 +571,13 @@ class ScheduleProvider:
 
     @staticmethod
     def _dialect(ref: WorkloadRef) -> Dialect:
-        return get_dialect(ref.workload.dialect if ref.workload is not None else ref.dialect)
+        """The dialect of the workload a reference names (``dialect`` must be installed either way).
+
+        Raises:
+            InvalidInput: a dialect that is not installed.
+        """
+        named = get_dialect(ref.dialect)
+        return get_dialect(ref.workload.dialect) if ref.workload is not None else named
 
     @staticmethod
     def _target(dialect: Dialect, text: str) -> Target:

@@ -257,6 +257,8 @@ BAD_SCHEDULE_BODIES = {
     "blank target": (400, lambda s: {"target": "   ", "key": KEY}, "target"),
     "no workload named": (400, lambda s: {"target": "host"}, "name a workload"),
     "unknown dialect": (400, lambda s: {"target": "host", "key": KEY, "dialect": "no-such"}, "dialect"),
+    "unknown dialect beside a whole workload": (
+        400, lambda s: {"target": "host", "workload": _seeded_workload(s), "dialect": "no-such"}, "dialect"),
     "key not of its payload": (400, _bad_workload_key, "does not match"),
     "key differs from the workload's": (400, _key_differs_from_workload, "differ"),
     "unreadable payload": (400, _unreadable_payload, "payload"),
