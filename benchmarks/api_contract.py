@@ -44,7 +44,8 @@ def fuzz(url: str, checks: str, folder: Path, examples: int, seed: int) -> dict[
                "--checks", checks, "-H", f"Authorization: Bearer {TOKEN}",
                "--max-examples", str(examples), "--seed", str(seed), "--exclude-path", "/metrics",
                "--workers", "1", "--report", "ndjson", "--report-ndjson-path", str(events)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    # in the run's folder: Schemathesis keeps its example database where it runs
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=folder)
     counts = count_events(events)
     counts["exit_code"] = result.returncode
     (folder / f"stdout-{checks}.txt").write_text(result.stdout + result.stderr)
