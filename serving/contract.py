@@ -92,7 +92,7 @@ OPERATION_SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "schedules": [{}, {"bearer": []}],
     "predict": [{}, {"bearer": []}],
 }
-#: The document's key for an error recorded by an endpoint (see :func:`record_error`).
+#: The ASGI scope's key for an error recorded by an endpoint (see :func:`record_error`).
 ERROR_SCOPE_KEY = "lorien.error"
 
 _JOB_SUMMARY: dict[str, Any] = {
@@ -313,7 +313,7 @@ class ContractEdge:
         if scope.get("path") == "/docs.json" and scope.get("method") in ("GET", "HEAD"):
             if self._served is None:
                 self._served = json.dumps(self._document()).encode()
-            await _send_json(send, 200, self._served, head=scope.get("method") == "HEAD")
+            await send_json(send, 200, self._served, head=scope.get("method") == "HEAD")
             return
         started: dict[str, Any] = {}
         chunks: list[bytes] = []
@@ -335,16 +335,16 @@ class ContractEdge:
             body = json.dumps(error_body(status, b"".join(chunks), scope.get(ERROR_SCOPE_KEY))).encode()
             kept = [(k, v) for k, v in started.get("headers", [])
                     if k.lower() not in (b"content-length", b"content-type")]
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [*kept, (b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            await send_json(send, status, body, headers=kept)
 
         await self.app(scope, receive, rewriting)
 
 
-async def _send_json(send: Any, status: int, body: bytes, head: bool = False) -> None:
+async def send_json(send: Any, status: int, body: bytes, *, head: bool = False,
+                    headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Answer an ASGI request with a JSON ``body`` (already encoded) and ``headers`` besides its
+    type and length; with ``head``, the headers only."""
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
+                "headers": [*headers, (b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": b"" if head else body})

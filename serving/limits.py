@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lorien.serving.contract import send_json
+
 #: The largest request body accepted: a batch of a large model's workloads fits (ResNet-50's 50
 #: kernels take ~2 MB of payload).
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -83,8 +85,4 @@ class JsonBodiesOnly:
 
 async def _answer_error(send: Any, status: int, reason: str, message: str) -> None:
     """Answer with the service's one error body (:data:`lorien.serving.contract.ERROR_SCHEMA`)."""
-    body = json.dumps({"error": message, "reason": reason}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, json.dumps({"error": message, "reason": reason}).encode())

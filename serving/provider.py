@@ -546,15 +546,13 @@ class ScheduleProvider:
         return job.to_dict()
 
     def _workload(self, ref: WorkloadRef) -> tuple[Dialect, Workload]:
-        get_dialect(ref.dialect)  # an installed one, as documented, even when the workload names its own
+        dialect = self._dialect(ref)
         if ref.workload is not None:
-            dialect = get_dialect(ref.workload.dialect)
             if ref.key is not None and ref.key != ref.workload.key:
                 raise InvalidInput(f"key {ref.key!r} and the workload's key {ref.workload.key!r} differ")
             return dialect, dialect.check_workload(Workload(**ref.workload.model_dump()))
         if ref.key is None:
             raise InvalidInput("name a workload: its key, or the whole workload")
-        dialect = get_dialect(ref.dialect)
         workload = self.store.get_workload(dialect.name, ref.key)
         if workload is None:
             raise NotFound(f"unknown {dialect.name} workload {ref.key!r}: send the whole workload")

@@ -21,6 +21,8 @@ from lorien.dialects import (
     require,
 )
 from lorien.errors import InvalidInput
+from lorien.records import Target
+from lorien.testing.factories import CPU_A
 
 ROLES = [Frontend, Tuner, Measurer, Featurizer, Proposer, Builder, NativeDB]
 
@@ -66,8 +68,8 @@ def test_a_role_half_implemented_cannot_be_created() -> None:
     class HalfBuilder(Builder):
         name = "half"
 
-        def parse_target(self, text: str):  # type: ignore[no-untyped-def]
-            raise NotImplementedError
+        def parse_target(self, text: str) -> Target:
+            return CPU_A
 
         def build_id(self) -> str:
             return "half-1"

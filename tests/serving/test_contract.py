@@ -99,6 +99,13 @@ def test_closed_values_are_enumerations(doc: dict[str, Any]) -> None:
     assert answer["job"] == answer["measure_job"] == {"$ref": "#/components/schemas/JobSummary"}
 
 
+def test_each_lorien_error_is_answered_with_a_reason_of_its_status() -> None:
+    from lorien.serving.service import _HTTP_ERRORS
+
+    for _, answer, reason in _HTTP_ERRORS:
+        assert reason in ERROR_REASONS[answer.error_code.value], (answer, reason)
+
+
 @pytest.mark.parametrize(("request_", "status", "reason"), [
     (("POST", "/schedule", {"json": {"target": 5}}), 400, "invalid_body"),
     (("POST", "/schedule", {"content": b"{", "headers": {"content-type": "application/json"}}), 400,

@@ -63,7 +63,6 @@ schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG).exclude(path="/
 schema.app = SERVICE
 
 
-@schemathesis.check
 def fitting_bodies_are_not_called_malformed(ctx: Any, response: Any, case: Any) -> bool | None:
     """A request Schemathesis generated to fit the document, refused with 400, must be refused for
     its values (``invalid_input``), never as a body that breaks the document (``invalid_body``)."""

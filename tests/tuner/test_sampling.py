@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 
 from lorien.dialects import Measurer, Proposer, TuneOptions, TuneOutcome, Tuner
@@ -37,13 +38,13 @@ class ScriptedDialect(Tuner, Measurer, Proposer):
     name: ClassVar[str] = "fake"
 
     def parse_target(self, text: str) -> Target:
-        raise NotImplementedError
+        return CPU_A
 
     def build_id(self) -> str:
         return "b1"
 
     def schedule_features(self, w: Workload, target: Target, schedules: Sequence[str]) -> Any:
-        raise NotImplementedError
+        return np.zeros((len(schedules), 1)), np.ones(len(schedules), dtype=bool)
 
     def tune(self, w: Workload, target: Target, options: TuneOptions,
              on_trial: Callable[[int, int], None] | None = None) -> TuneOutcome:
