@@ -147,6 +147,9 @@ def test_a_worker_keeps_its_result_while_the_store_is_unreachable(backend: Backe
 
         def storm() -> None:
             wait_for(lambda: any(line.startswith("claimed") for line in events), 60, "the claim")
+            # "claimed" comes before the worker reads the job's workload (milliseconds); the outage
+            # is for the commit, after 2 s of tuning: begun at once, it once caught that read
+            time.sleep(1.0)
             outage.begin()
             time.sleep(6.0)
             outage.end()
