@@ -17,8 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Plan every distinct workload of the zoo's networks (x batch sizes, networks "
                     "interleaved so any prefix covers each), and queue a tuning job for each whose "
                     "logs (--logs, the campaign's state) lack part of the budget: the search "
-                    "(--trials), random design-space samples (--random-samples), the fastest and "
-                    "every disturbed measurement taken again (--remeasure). Local workers run the "
+                    "(--trials), random design-space samples (--random-samples), the best schedules "
+                    "of its nearest tuned workloads adapted to it (--neighbour-samples; the store "
+                    "is seeded with the logs' schedules to lend them), the fastest and every "
+                    "disturbed measurement taken again (--remeasure). Local workers run the "
                     "jobs (--workers; 0 leaves them to workers elsewhere). Killed and run again, "
                     "or run on a fresh checkout of the logs, it goes on with what is missing.")
     parser.add_argument("--models", nargs="+", default=None, metavar="NAME",
@@ -29,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trials", type=int, default=32, help="search trials per workload (32)")
     parser.add_argument("--random-samples", type=int, default=16, metavar="N",
                         help="random design-space samples measured per workload (16)")
+    parser.add_argument("--neighbour-samples", type=int, default=8, metavar="N",
+                        help="adapted schedules of the nearest tuned workloads measured per workload, "
+                             "as an instant answer chooses among them (8)")
     parser.add_argument("--remeasure", type=int, default=4, metavar="N",
                         help="the search's N fastest schedules measured again, with every measurement "
                              "whose repeats disagree (4)")
@@ -54,11 +59,13 @@ def run(args: argparse.Namespace) -> int:
         campaign_specs,
         logged_workloads,
         measured_trials,
+        neighbour_samples_measured,
         plan_campaign,
         random_samples_measured,
         summarize_logs,
         write_manifest,
     )
+    from lorien.datasets.seed import seed_from_logs
     from lorien.datasets.zoo import zoo_names
     from lorien.dialects import Frontend, Measurer, Proposer, Tuner, get_dialect, require
     from lorien.logstore import read_logs
@@ -92,13 +99,16 @@ def run(args: argparse.Namespace) -> int:
                                searched=measured_trials(logged, target, build),
                                sampled=random_samples_measured(logged, target, build),
                                trials=args.trials, random_samples=args.random_samples,
-                               remeasure=args.remeasure, known=logged_workloads(logged))
+                               remeasure=args.remeasure, known=logged_workloads(logged),
+                               neighboured=neighbour_samples_measured(logged, target, build),
+                               neighbour_samples=args.neighbour_samples)
         print(f"campaign: {len(plan)} distinct workloads for {target.canonical}; "
               f"{len(plan) - len(specs)} complete; {len(specs)} to do "
               f"({sum(s.priority > len(plan) for s in specs)} new to the data set): "
               f"{sum(s.trials > 0 for s in specs)} to search ({args.trials} trials), "
               f"{sum(s.random_samples > 0 for s in specs)} to sample ({args.random_samples} random "
-              "schedules)", flush=True)
+              f"schedules), {sum(s.neighbour_samples > 0 for s in specs)} to adapt neighbours' "
+              f"schedules ({args.neighbour_samples})", flush=True)
         if args.plan_only:
             missing = {s.workload_key: s.budget_text for s in specs}
             for item in plan:
@@ -113,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     workloads = {item.workload.key: item.workload for item in plan}
     with open_store(store_uri) as store, open_queue(store_uri) as queue:
+        if any(s.neighbour_samples for s in specs):  # the logs' schedules lend the neighbours
+            seed_from_logs(store, logged)
         store.put_workloads([workloads[s.workload_key] for s in specs])
         report = queue.enqueue(specs, force=True, max_attempts=args.max_attempts)  # the logs lack them
         print(f"queued {len(report.added)} new and {len(report.requeued)} requeued job(s); "

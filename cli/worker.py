@@ -133,8 +133,11 @@ def run(args: argparse.Namespace) -> int:
                            dialects=(dialect.name,) if args.dialect else None)
     say = None if args.quiet else (lambda line: print(f"[{config.worker_id}] {line}", flush=True))
     with open_schedule_store(args) as store, open_queue(resolve_store_uri(args.store)) as queue:
+        from lorien.predictor import NeighbourIndex
+
         worker = Worker(queue, store, open_log_store(args), config, on_event=say,
-                        measurer=None if args.tune_only else job_measurer(args, store, config.rpc))
+                        measurer=None if args.tune_only else job_measurer(args, store, config.rpc),
+                        neighbours=NeighbourIndex(store).lend)
 
         def stop(signum: int, frame: object) -> None:
             worker.stop()

@@ -1,9 +1,11 @@
 """A resumable tuning campaign over the model zoo: the tuning-log data set cost models learn from.
 
 Every distinct workload of the chosen networks (at the chosen batch sizes) becomes a tuning job on
-Lorien's queue (:func:`campaign_specs`): a search with a budget of trials, and schedules drawn at
+Lorien's queue (:func:`campaign_specs`): a search with a budget of trials, schedules drawn at
 random from its design space measured beside it (marked ``random``, so the data set also shows bad
-schedules), the fastest and every disturbed measurement taken again. Lorien's workers run the jobs
+schedules) and the best schedules of its nearest tuned workloads adapted to it (marked
+``neighbour``: what an instant answer chooses among), the fastest and every disturbed measurement
+taken again. Lorien's workers run the jobs
 and write every log (failures included) to a log store. The log store is the campaign's state: a
 workload whose logs for this target and build already hold the budget and the samples gets no
 job, so the campaign resumes from its logs alone, on a fresh checkout, after any interruption.
@@ -20,7 +22,7 @@ from typing import Any
 
 from lorien.dialects import Frontend, Lowering
 from lorien.errors import LorienError
-from lorien.jobs import JobSpec
+from lorien.jobs import JobSpec, check_budget
 from lorien.logstore import LogStore, read_logs
 from lorien.records import Target, Workload, content_hash
 from lorien.tuning_log import TuningLog
@@ -84,32 +86,45 @@ def read_networks(logs: LogStore) -> dict[str, set[str]]:
     return networks
 
 
-def _is_random_samples(log: TuningLog) -> bool:
-    return bool(log.measurements) and all(m.origin == "random" for m in log.measurements)
+def log_kind(log: TuningLog) -> str:
+    """What a data-set log holds: ``random`` or ``neighbour`` samples (every measurement of that
+    origin), else a ``search``. An empty log is neighbour samples to which no neighbour adapted
+    when it names no search start (every search since :attr:`TuningLog.search` existed does, and
+    a random draw measures at least one schedule), else a search."""
+    origins = {m.origin for m in log.measurements}
+    if not origins:
+        return "search" if log.search is not None else "neighbour"
+    return origins.pop() if len(origins) == 1 and origins != {"search"} else "search"
 
 
 def measured_trials(logs: Iterable[TuningLog], target: Target, build: str) -> dict[str, int]:
     """Trial budget of the tuner's search covered per workload key in ``logs`` (one dialect's, as
-    :func:`~lorien.logstore.read_logs` reads them), for this target and build (logs of random
-    samples do not count: see :func:`random_samples_measured`).
+    :func:`~lorien.logstore.read_logs` reads them), for this target and build (logs of random or
+    neighbour samples do not count: see :func:`random_samples_measured`).
 
     A log is written when a tuning run finishes, so it covers its whole budget even when it holds
     fewer measurements: the kernel's design space ran out of distinct schedules (an elementwise
     kernel may have one). Counting measurements instead would tune such kernels again forever."""
-    return _budgets(logs, target, build, random=False)
+    return _budgets(logs, target, build, "search")
 
 
 def random_samples_measured(logs: Iterable[TuningLog], target: Target, build: str) -> dict[str, int]:
     """Random design-space samples asked for per workload key in ``logs``, for this target and
     build (a log's budget, so a kernel whose design space holds fewer distinct schedules is not
     sampled again)."""
-    return _budgets(logs, target, build, random=True)
+    return _budgets(logs, target, build, "random")
 
 
-def _budgets(logs: Iterable[TuningLog], target: Target, build: str, *, random: bool) -> dict[str, int]:
+def neighbour_samples_measured(logs: Iterable[TuningLog], target: Target, build: str) -> dict[str, int]:
+    """Adapted neighbours' schedules asked for per workload key in ``logs``, for this target and
+    build (a log's budget, so a kernel to which fewer neighbours adapt is not sampled again)."""
+    return _budgets(logs, target, build, "neighbour")
+
+
+def _budgets(logs: Iterable[TuningLog], target: Target, build: str, kind: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for log in logs:
-        if log.target == target and log.build == build and _is_random_samples(log) == random:
+        if log.target == target and log.build == build and log_kind(log) == kind:
             covered = max(log.trials, len(log.measurements))
             counts[log.workload.key] = counts.get(log.workload.key, 0) + covered
     return counts
@@ -128,10 +143,13 @@ def logged_workloads(logs: Iterable[TuningLog]) -> set[str]:
 def campaign_specs(plan: Sequence[CampaignWorkload], dialect: str, target: Target, build: str, *,
                    searched: dict[str, int], sampled: dict[str, int], trials: int,
                    random_samples: int, remeasure: int,
-                   known: Collection[str] | None = None) -> list[JobSpec]:
+                   known: Collection[str] | None = None,
+                   neighboured: dict[str, int] | None = None, neighbour_samples: int = 0) -> list[JobSpec]:
     """One tuning job per planned workload whose logs lack part of the budget: the search when
-    ``searched`` (:func:`measured_trials`) is under ``trials``, the samples when ``sampled``
-    (:func:`random_samples_measured`) is under ``random_samples``, only what is missing. Jobs
+    ``searched`` (:func:`measured_trials`) is under ``trials``, the random samples when
+    ``sampled`` (:func:`random_samples_measured`) is under ``random_samples``, the neighbour
+    samples when ``neighboured`` (:func:`neighbour_samples_measured`) is under
+    ``neighbour_samples``, only what is missing. Jobs
     keep the plan's order through their priorities (the first planned runs first), except that
     workloads no log holds on any CPU (not in ``known``, :func:`logged_workloads`, when given)
     come before the rest: a kernel new to the data set adds more to it than another CPU's view
@@ -140,16 +158,18 @@ def campaign_specs(plan: Sequence[CampaignWorkload], dialect: str, target: Targe
     Raises:
         InvalidInput: a budget that measures nothing, or negative counts.
     """
+    check_budget(trials, random_samples, remeasure, neighbour_samples)
     specs = []
     for rank, item in enumerate(plan):
         key = item.workload.key
         search = trials if searched.get(key, 0) < trials else 0
         samples = random_samples if sampled.get(key, 0) < random_samples else 0
+        adapted = neighbour_samples if (neighboured or {}).get(key, 0) < neighbour_samples else 0
         new = known is not None and key not in known
-        if search or samples:
+        if search or samples or adapted:
             specs.append(JobSpec(dialect=dialect, workload_key=key, workload_name=item.workload.name,
                                  target=target, build=build, trials=search, random_samples=samples,
-                                 remeasure=remeasure,
+                                 neighbour_samples=adapted, remeasure=remeasure,
                                  priority=len(plan) - rank + (len(plan) if new else 0)))
     return specs
 
@@ -162,9 +182,9 @@ UNRECORDED_SEARCHES_WARM_FROM = 1796058000.0
 
 def search_kind(log: TuningLog) -> str | None:
     """How a data-set log's search started, ``"cold"`` or ``"warm"``; None for a log that is not
-    a search (random design-space samples). Read from the log where it says (``TuningLog.search``),
-    else from when it ran (:data:`UNRECORDED_SEARCHES_WARM_FROM`)."""
-    if not log.measurements or all(m.origin == "random" for m in log.measurements):
+    a search (random or neighbour samples, :func:`log_kind`). Read from the log where it says
+    (``TuningLog.search``), else from when it ran (:data:`UNRECORDED_SEARCHES_WARM_FROM`)."""
+    if not log.measurements or log_kind(log) != "search":
         return None
     if log.search is not None:
         return "cold" if log.search == "cold" else "warm"
@@ -172,7 +192,7 @@ def search_kind(log: TuningLog) -> str | None:
 
 
 def search_logs(logs: Iterable[TuningLog], search: str = "any") -> list[TuningLog]:
-    """The searches among ``logs`` (never random samples, so that each kernel has the search's
+    """The searches among ``logs`` (never random or neighbour samples, so that each kernel has the search's
     budget): all of them (``any``), or only those :func:`search_kind` calls ``cold`` or ``warm``."""
     return [log for log in logs if (kind := search_kind(log)) is not None and search in ("any", kind)]
 
@@ -198,13 +218,14 @@ class _Tally:
     workloads: set[str] = field(default_factory=set)
     machines: set[str] = field(default_factory=set)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("logs", "search_logs", "random_logs", "measurements", "search", "random", "failed"), 0))
+        ("logs", "search_logs", "random_logs", "neighbour_logs", "measurements", "search", "random",
+         "neighbour", "failed"), 0))
 
     def add(self, log: TuningLog) -> None:
         self.workloads.add(log.workload.key)
         if log.machine is not None and "cpu" in log.machine:
             self.machines.add(str(log.machine["cpu"]))
-        kind = "random" if _is_random_samples(log) else "search"
+        kind = log_kind(log)
         for name, value in (("logs", 1), (f"{kind}_logs", 1), ("measurements", len(log.measurements)),
                             (kind, len(log.measurements)),
                             ("failed", len(log.measurements) - len(log.succeeded))):
@@ -216,7 +237,7 @@ class _Tally:
 
 def summarize_logs(logs: LogStore, dialect: str = "tvm") -> dict[str, Any]:
     """What the logs of ``dialect`` hold: distinct workloads, logs and measurements (search picks,
-    random samples, failures), in all and per CPU (:func:`cpu_of`), with the machines that
+    random samples, adapted neighbours, failures), in all and per CPU (:func:`cpu_of`), with the machines that
     measured them (:attr:`TuningLog.machine`'s CPU model, where recorded). The data set that
     ships with Lorien keeps it beside its logs as :data:`SUMMARY_KEY` (``lorien campaign
     --summary-only``); the test suite checks that it matches them."""

@@ -102,14 +102,22 @@ class TuneOutcome:
 
     ``records`` is empty when every measurement failed; the log still holds the failures.
     ``samples`` is the log of the random design-space samples measured beside the search
-    (:attr:`TuneOptions.random_samples`); a job of samples alone has them as ``log``, and no
-    records (a random draw is not a tuned schedule).
+    (:attr:`TuneOptions.random_samples`), ``neighbours`` the log of the adapted neighbours'
+    schedules measured beside it (:attr:`TuneOptions.neighbour_samples`). A job without a search
+    has its random samples' log as ``log`` (the neighbour samples' when it draws none) and no
+    records (a random draw is not a tuned schedule, nor is another kernel's).
     """
 
     records: tuple[ScheduleRecord, ...]
     log: TuningLog
     seconds: float
     samples: TuningLog | None = None
+    neighbours: TuningLog | None = None
+
+    @property
+    def side_logs(self) -> list[TuningLog]:
+        """The logs measured beside the search (random, then neighbour samples), when any."""
+        return [log for log in (self.samples, self.neighbours) if log is not None]
 
     @property
     def best(self) -> ScheduleRecord | None:

@@ -41,14 +41,15 @@ JOB_STATES: tuple[JobState, ...] = ("waiting", "running", "done", "failed", "can
 TERMINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 
 
-def check_budget(trials: int, random_samples: int, remeasure: int) -> None:
+def check_budget(trials: int, random_samples: int, remeasure: int, neighbour_samples: int = 0) -> None:
     """Raise :class:`InvalidInput` unless the budget measures something: ``trials`` at least 1,
-    or 0 with random samples; no count negative."""
-    if random_samples < 0 or remeasure < 0:
-        raise InvalidInput(f"random samples and re-measurements must not be negative, got "
-                           f"{random_samples} and {remeasure}")
-    if trials < (0 if random_samples else 1):
-        raise InvalidInput(f"trials must be at least 1 (0 only with random samples), got {trials}")
+    or 0 with random or neighbour samples; no count negative."""
+    if random_samples < 0 or remeasure < 0 or neighbour_samples < 0:
+        raise InvalidInput(f"random samples, neighbour samples and re-measurements must not be negative, "
+                           f"got {random_samples}, {neighbour_samples} and {remeasure}")
+    if trials < (0 if random_samples or neighbour_samples else 1):
+        raise InvalidInput(f"trials must be at least 1 (0 only with random or neighbour samples), "
+                           f"got {trials}")
 
 
 def job_id(dialect: str, workload_key: str, target: Target, build: str, tier: JobTier = "tune") -> str:
@@ -85,6 +86,11 @@ class TuningBudget:
         random_samples: schedules drawn at random from the kernel's design space and measured
             beside the search (logged apart, marked ``random``), so that a data set also shows
             bad schedules. With samples, ``trials`` may be 0: samples without a search.
+        neighbour_samples: the best schedules of this many tuned workloads nearest the kernel
+            (the worker's store lends them, as it lends an instant answer's), adapted to the
+            kernel's shapes and measured beside the search (logged apart, marked ``neighbour``):
+            the candidates an instant answer chooses among, with their true latencies, so that a
+            cost model learns what a re-tiling does. With them, ``trials`` may be 0.
         remeasure: measure the search's this many fastest schedules again, and every schedule
             (search or sample) whose repeats disagree by more than
             :data:`lorien.tuner.sampling.OUTLIER_SPREAD`; the new runs join the old ones, so the
@@ -103,9 +109,10 @@ class TuningBudget:
     population: int | None = None
     random_samples: int = 0
     remeasure: int = 0
+    neighbour_samples: int = 0
 
     def __post_init__(self) -> None:
-        check_budget(self.trials, self.random_samples, self.remeasure)
+        check_budget(self.trials, self.random_samples, self.remeasure, self.neighbour_samples)
         if self.keep < 1:
             raise InvalidInput(f"keep must be at least 1, got {self.keep}")
         if self.population is not None and self.population < 2:
@@ -133,7 +140,8 @@ class TuningBudget:
                 "repeat": int(data.get("repeat", 3)),
                 "population": None if population is None else int(population),
                 "random_samples": int(data.get("random_samples", 0)),
-                "remeasure": int(data.get("remeasure", 0))}
+                "remeasure": int(data.get("remeasure", 0)),
+                "neighbour_samples": int(data.get("neighbour_samples", 0))}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,8 +172,8 @@ class JobSpec(TuningBudget):
         super().__post_init__()
         if self.tier not in JOB_TIERS:
             raise InvalidInput(f"a job's tier is one of {', '.join(JOB_TIERS)}, not {self.tier!r}")
-        if self.tier == "measure" and (self.random_samples or self.remeasure):
-            raise InvalidInput("random samples and re-measurements belong to tuning jobs")
+        if self.tier == "measure" and (self.random_samples or self.remeasure or self.neighbour_samples):
+            raise InvalidInput("random and neighbour samples and re-measurements belong to tuning jobs")
         for name in ("dialect", "workload_key", "build"):
             if not getattr(self, name):
                 raise InvalidInput(f"a job needs a non-empty {name}")
@@ -177,13 +185,16 @@ class JobSpec(TuningBudget):
     def covers(self, other: JobSpec) -> bool:
         """Whether this job, done, measured at least what ``other`` asks for."""
         return (self.trials >= other.trials and self.random_samples >= other.random_samples
-                and self.remeasure >= other.remeasure)
+                and self.remeasure >= other.remeasure and self.neighbour_samples >= other.neighbour_samples)
 
     @property
     def budget_text(self) -> str:
-        """What the job measures, in words: ``32 trials``, ``32 trials + 16 random samples``."""
-        parts = [f"{self.trials} trials"] if self.trials or not self.random_samples else []
+        """What the job measures, in words: ``32 trials``, ``32 trials + 16 random samples``,
+        ``8 neighbour samples``."""
+        samples = self.random_samples or self.neighbour_samples
+        parts = [f"{self.trials} trials"] if self.trials or not samples else []
         parts += [f"{self.random_samples} random samples"] if self.random_samples else []
+        parts += [f"{self.neighbour_samples} neighbour samples"] if self.neighbour_samples else []
         return " + ".join(parts)
 
     @property

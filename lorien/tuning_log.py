@@ -22,9 +22,10 @@ from lorien.records import Latency, Target, Workload
 LOG_FORMAT_VERSION = 1
 
 
-#: Where a measured schedule came from: the tuner's search, or a random draw from the kernel's
-#: design space (so a data set also shows what bad schedules look like).
-MEASUREMENT_ORIGINS = ("search", "random")
+#: Where a measured schedule came from: the tuner's search, a random draw from the kernel's
+#: design space (so a data set also shows what bad schedules look like), or the best schedule of
+#: a similar tuned workload adapted to the kernel's shapes (what an instant answer chooses among).
+MEASUREMENT_ORIGINS = ("search", "random", "neighbour")
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ class TuningLog:
     ``search`` says how the search started, so that runs can be compared like with like:
     ``"cold"`` (the compiler's default search), ``"warm:<model>"`` (guided from the first trial by
     a pre-trained model; ``<model>`` names its file and content digest), or None: not recorded
-    (logs written before the field existed) or not a search (a campaign's random samples).
+    (logs written before the field existed) or not a search (a campaign's random or neighbour
+    samples).
 
     ``machine`` describes the host that measured (:func:`lorien.machine.host_machine`: its CPU
     model, cores, caches), None when not recorded (older logs, or RPC devices, which the target

@@ -33,6 +33,11 @@ class Neighbour:
     distance: float
 
 
+#: Similar workloads offered per neighbour kept: the dialect adapts those whose schedules fit best
+#: (:attr:`lorien.predictor.PredictOptions.neighbour_pool` over ``neighbours``, 24 for 8).
+POOL_PER_NEIGHBOUR = 3
+
+
 #: How far back a refresh asks again, for workloads stored meanwhile by machines whose clocks are
 #: behind this one's (what was read already is kept by key, not read twice).
 CLOCK_SLACK_S = 300.0
@@ -94,6 +99,12 @@ class NeighbourIndex:
             if len(found) == k:
                 break
         return found
+
+    def lend(self, workload: Workload, target: Target, count: int) -> list[str]:
+        """The best schedules (for ``target``'s kind) of the workloads an instant answer with
+        ``count`` neighbours is offered (:data:`POOL_PER_NEIGHBOUR` times as many, nearest first),
+        for a tuning job's neighbour samples (:attr:`lorien.jobs.TuningBudget.neighbour_samples`)."""
+        return [n.record.schedule for n in self.nearest(workload, target, POOL_PER_NEIGHBOUR * count)]
 
     def _table(self, dialect: str) -> _Table:
         with self._lock:

@@ -15,11 +15,11 @@ from tqdm import tqdm
 
 from lorien.dialects.base import TuneOptions, TuneOutcome
 from lorien.dialects.roles import Tuner
-from lorien.errors import LorienError
+from lorien.errors import InvalidInput, LorienError
 from lorien.logstore import LogStore, log_key
 from lorien.records import ScheduleRecord, Target, Workload
 from lorien.store.base import ScheduleStore
-from lorien.tuner.sampling import run_tuning
+from lorien.tuner.sampling import NeighbourLender, run_tuning
 
 
 @dataclass
@@ -39,12 +39,11 @@ def is_tuned(store: ScheduleStore, workload: Workload, target: Target, build: st
 def commit_outcome(
     store: ScheduleStore, logs: LogStore, outcome: TuneOutcome
 ) -> list[ScheduleRecord]:
-    """Store a tuning outcome: the full logs first (the random samples', then the search's), then
-    the records that refer to the search's, so no record ever points at a missing log. Returns
-    the committed records."""
-    if outcome.samples is not None:
-        samples = outcome.samples
-        logs.put(log_key(samples.workload.dialect, samples.workload.key, data := samples.to_bytes()), data)
+    """Store a tuning outcome: the full logs first (the random and neighbour samples', then the
+    search's), then the records that refer to the search's, so no record ever points at a missing
+    log. Returns the committed records."""
+    for side in outcome.side_logs:
+        logs.put(log_key(side.workload.dialect, side.workload.key, data := side.to_bytes()), data)
     log = outcome.log
     ref = logs.put(log_key(log.workload.dialect, log.workload.key, data := log.to_bytes()), data)
     records = [dataclasses.replace(r, log_ref=ref) for r in outcome.records]
@@ -62,11 +61,18 @@ def tune_workloads(
     *,
     force: bool = False,
     progress: bool = True,
+    neighbours: NeighbourLender | None = None,
 ) -> TuneReport:
-    """Tune every workload not yet tuned for ``target`` with this dialect's build.
+    """Tune every workload not yet tuned for ``target`` with this dialect's build; ``neighbours``
+    lends the neighbour samples' seeds (:attr:`TuneOptions.neighbour_samples`).
 
     A workload whose tuning fails is reported in :attr:`TuneReport.failed` and the run goes on.
+
+    Raises:
+        InvalidInput: neighbour samples asked for without ``neighbours``.
     """
+    if options.neighbour_samples and neighbours is None:
+        raise InvalidInput("neighbour samples need a lender of neighbours' schedules")
     store.put_workloads(workloads)
     build = dialect.build_id()
     report = TuneReport()
@@ -87,7 +93,9 @@ def tune_workloads(
             bar.update(done - bar.n)
 
         try:
-            outcome = run_tuning(dialect, workload, target, options, on_trial)
+            seeds = neighbours(workload, target, options.neighbour_samples) \
+                if neighbours is not None and options.neighbour_samples else ()
+            outcome = run_tuning(dialect, workload, target, options, on_trial, seeds)
             commit_outcome(store, logs, outcome)
         except LorienError as exc:
             report.failed.append((workload, str(exc)))

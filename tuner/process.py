@@ -15,6 +15,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -37,7 +38,7 @@ def _serve(conn: Connection) -> None:
             request = conn.recv()
         except EOFError:
             return
-        dialect_name, workload, target, options = request
+        dialect_name, workload, target, options, neighbours = request
 
         def on_trial(done: int, total: int) -> None:
             conn.send(("progress", done, total))
@@ -47,7 +48,8 @@ def _serve(conn: Connection) -> None:
                 dialect = get_dialect(dialect_name, Tuner)
                 # A workload from the store is checked like one from a client: a payload that
                 # cannot be loaded fails the job with the reason (InvalidInput), never the process.
-                outcome = run_tuning(dialect, dialect.check_workload(workload), target, options, on_trial)
+                outcome = run_tuning(dialect, dialect.check_workload(workload), target, options, on_trial,
+                                     neighbours)
                 conn.send(("outcome", outcome))
             except LorienError as exc:
                 conn.send(("error", type(exc).__name__, str(exc)))
@@ -90,8 +92,10 @@ class TuningProcess:
         self._process: Any = None
         self._conn: Connection | None = None
 
-    def start(self, dialect: str, workload: Workload, target: Target, options: TuneOptions) -> None:
-        """Start tuning one workload (the previous job must have ended)."""
+    def start(self, dialect: str, workload: Workload, target: Target, options: TuneOptions,
+              neighbours: Sequence[str] = ()) -> None:
+        """Start tuning one workload (the previous job must have ended); ``neighbours`` are the
+        schedules its neighbour samples adapt (:func:`~lorien.tuner.sampling.run_tuning`)."""
         if self._process is None or not self._process.is_alive():
             context = multiprocessing.get_context("spawn")
             parent, child = context.Pipe()
@@ -101,7 +105,7 @@ class TuningProcess:
             child.close()
             self._conn = parent
         assert self._conn is not None
-        self._conn.send((dialect, workload, target, options))
+        self._conn.send((dialect, workload, target, options, tuple(neighbours)))
 
     def next_event(self, timeout_s: float) -> Event | None:
         """The next thing the child reports within ``timeout_s``, or None."""

@@ -1,5 +1,5 @@
-"""A tuning job as a data set needs it: the search, random design-space samples beside it, and
-robust labels (suspect measurements taken again).
+"""A tuning job as a data set needs it: the search, random design-space samples and adapted
+neighbours' schedules beside it, and robust labels (suspect measurements taken again).
 
 Used by the tuning child of a worker (:mod:`lorien.tuner.process`) and by
 :func:`lorien.tuner.local.tune_workloads`, so a job queued with samples and re-measurements gives
@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from lorien.dialects.base import CandidateOptions, TuneOptions, TuneOutcome
+from lorien.dialects.base import CandidateOptions, Candidates, TuneOptions, TuneOutcome
 from lorien.dialects.roles import Measurer, Proposer, Tuner, require
 from lorien.machine import host_machine
 from lorien.records import Latency, Target, Workload, content_hash
 from lorien.tuning_log import Measurement, TuningLog, label_latency
+
+#: Lends a tuning job's neighbour samples their seeds: the best schedules of the kernel's nearest
+#: tuned workloads, given the kernel, the target and how many neighbours are wanted
+#: (:meth:`lorien.predictor.NeighbourIndex.lend`). May raise a StoreError.
+NeighbourLender = Callable[[Workload, Target, int], Sequence[str]]
 
 #: A measurement whose slowest timed run is more than this times its fastest was disturbed
 #: (another process took the cores for part of it): it is measured again.
@@ -43,16 +48,42 @@ def measure_random_samples(proposer: Proposer, measurer: Measurer, workload: Wor
         TuningError: the dialect cannot sample the kernel's design space.
     """
     sampling = CandidateOptions(samples=count, seed=sample_seed(workload))
-    candidates = proposer.candidates(workload, target, [], None, sampling)
-    schedules = [s for s, origin in zip(candidates.schedules, candidates.origins, strict=True)
-                 if origin == "space"][:count]
+    schedules = _of_origin(proposer.candidates(workload, target, [], None, sampling), "space")[:count]
+    return _measured_log(measurer, workload, target, schedules, count, "random", options)
+
+
+def measure_neighbour_samples(proposer: Proposer, measurer: Measurer, workload: Workload, target: Target,
+                              seeds: Sequence[str], count: int, options: TuneOptions) -> TuningLog:
+    """A log of the schedules ``seeds`` (the best schedules of the kernel's nearest tuned
+    workloads, nearest first) adapted to ``workload``, the ``count`` that fit it best kept as an
+    instant answer keeps them (:attr:`~lorien.dialects.CandidateOptions.seeds_kept`), measured,
+    every measurement marked ``neighbour``. Its budget (``trials``) is ``count``, even when fewer
+    seeds adapt; when none does (or no seed is given) the log is empty, and says so: the kernel
+    has been tried (:func:`lorien.datasets.campaign.log_kind` reads it as neighbour samples).
+
+    Raises:
+        TuningError: the dialect cannot adapt schedules to the kernel.
+    """
+    adapting = CandidateOptions(samples=0, seeds_kept=count, seed=sample_seed(workload))
+    schedules = _of_origin(proposer.candidates(workload, target, list(seeds), None, adapting),
+                           "neighbour")[:count] if seeds else []
+    return _measured_log(measurer, workload, target, schedules, count, "neighbour", options)
+
+
+def _of_origin(candidates: Candidates, origin: str) -> list[str]:
+    return [s for s, o in zip(candidates.schedules, candidates.origins, strict=True) if o == origin]
+
+
+def _measured_log(measurer: Measurer, workload: Workload, target: Target, schedules: list[str], budget: int,
+                  origin: str, options: TuneOptions) -> TuningLog:
+    """A log of ``schedules`` measured, each marked ``origin``, with a budget of ``budget``."""
     started = time.time()
     latencies = measurer.measure(workload, target, schedules, options) if schedules else []
     measurements = tuple(
-        Measurement(schedule, measured, None, origin="random") if isinstance(measured, Latency)
-        else Measurement(schedule, None, measured.reason, origin="random")
+        Measurement(schedule, measured, None, origin=origin) if isinstance(measured, Latency)
+        else Measurement(schedule, None, measured.reason, origin=origin)
         for schedule, measured in zip(schedules, latencies, strict=True))
-    return TuningLog(workload, target, measurer.build_id(), count, started, time.time(), measurements)
+    return TuningLog(workload, target, measurer.build_id(), budget, started, time.time(), measurements)
 
 
 def suspects(log: TuningLog, best: int) -> list[int]:
@@ -89,22 +120,26 @@ def _relabelled(outcome: TuneOutcome, log: TuningLog) -> TuneOutcome:
 
 
 def run_tuning(dialect: Tuner, workload: Workload, target: Target, options: TuneOptions,
-               on_trial: Callable[[int, int], None] | None = None) -> TuneOutcome:
+               on_trial: Callable[[int, int], None] | None = None,
+               neighbours: Sequence[str] = ()) -> TuneOutcome:
     """Tune ``workload`` as ``options`` ask: the search (unless ``trials`` is 0), the
-    re-measurements of its suspects, then the random samples (their suspects measured again
-    too). Logs measured on this machine record it (:func:`lorien.machine.host_machine`).
+    re-measurements of its suspects, then the random samples and the neighbour samples (adapted
+    from ``neighbours``, the best schedules of the kernel's nearest tuned workloads; none measured
+    when it is empty), their suspects measured again too. Logs measured on this machine record it
+    (:func:`lorien.machine.host_machine`).
 
     Raises:
-        InvalidInput: ``options`` ask for re-measurements or random samples and the dialect is not
-            a :class:`~lorien.dialects.roles.Measurer` (and, for samples, a
+        InvalidInput: ``options`` ask for re-measurements or samples and the dialect is not a
+            :class:`~lorien.dialects.roles.Measurer` (and, for samples, a
             :class:`~lorien.dialects.roles.Proposer`); asked before anything is measured.
         TuningError: the search or the sampling failed.
     """
-    measurer = require(dialect, Measurer) if options.remeasure or options.random_samples else None
-    proposer = require(dialect, Proposer) if options.random_samples else None
+    sampling = options.random_samples or options.neighbour_samples
+    measurer = require(dialect, Measurer) if options.remeasure or sampling else None
+    proposer = require(dialect, Proposer) if sampling else None
     started = time.time()
     machine = host_machine() if options.rpc is None else None
-    total = options.trials + options.random_samples
+    total = options.trials + options.random_samples + options.neighbour_samples
     outcome = None
     if options.trials > 0:
         outcome = dialect.tune(workload, target, options, on_trial)
@@ -115,14 +150,24 @@ def run_tuning(dialect: Tuner, workload: Workload, target: Target, options: Tune
             outcome = _relabelled(outcome, remeasure(measurer, log, again, options))
         else:
             outcome = dataclasses.replace(outcome, log=log)
-    if proposer is None or measurer is None:  # no random samples
+    if proposer is None or measurer is None:  # no samples
         assert outcome is not None  # check_budget: no samples means trials > 0
         return outcome
-    samples = measure_random_samples(proposer, measurer, workload, target, options.random_samples, options)
-    samples = dataclasses.replace(samples, machine=machine)
-    samples = remeasure(measurer, samples, suspects(samples, 0) if options.remeasure else [], options)
+
+    def robust(log: TuningLog) -> TuningLog:
+        assert measurer is not None
+        log = dataclasses.replace(log, machine=machine)
+        return remeasure(measurer, log, suspects(log, 0) if options.remeasure else [], options)
+
+    samples = robust(measure_random_samples(proposer, measurer, workload, target, options.random_samples,
+                                            options)) if options.random_samples else None
+    adapted = robust(measure_neighbour_samples(proposer, measurer, workload, target, neighbours,
+                                               options.neighbour_samples, options)) \
+        if options.neighbour_samples else None
     if on_trial is not None:
         on_trial(total, total)
     if outcome is None:
-        return TuneOutcome(records=(), log=samples, seconds=time.time() - started)
-    return dataclasses.replace(outcome, samples=samples, seconds=time.time() - started)
+        first, rest = (samples, adapted) if samples is not None else (adapted, None)
+        assert first is not None  # check_budget: no search means samples of one kind or both
+        return TuneOutcome(records=(), log=first, seconds=time.time() - started, neighbours=rest)
+    return dataclasses.replace(outcome, samples=samples, neighbours=adapted, seconds=time.time() - started)

@@ -28,7 +28,9 @@ def job_spec(dialect: Dialect, workload: Workload, target: Target, options: Tune
     """The job that tunes (``tier="tune"``) or measures (``"measure"``: ``options.trials``
     candidates) ``workload`` for ``target`` with this compiler build: the one way the tuner and
     the service turn a workload into a job."""
-    budget = options.budget() if tier == "tune" else {**options.budget(), "random_samples": 0, "remeasure": 0}
+    budget = options.budget()
+    if tier != "tune":  # a measuring job measures candidates only
+        budget.update(random_samples=0, remeasure=0, neighbour_samples=0)
     return JobSpec(dialect=dialect.name, workload_key=workload.key, workload_name=workload.name,
                    target=target, build=dialect.build_id(), priority=priority, tier=tier, **budget)
 

@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -58,7 +58,7 @@ from lorien.records import Target, Workload
 from lorien.store.base import ScheduleStore
 from lorien.tuner.local import commit_outcome
 from lorien.tuner.process import Died, Failed, Progress, TuningProcess
-from lorien.tuner.sampling import run_tuning
+from lorien.tuner.sampling import NeighbourLender, run_tuning
 
 logger = logging.getLogger("lorien.worker")
 T = TypeVar("T")
@@ -154,14 +154,20 @@ class Worker:
 
     Args:
         measurer: runs measuring jobs; None: this worker claims tuning jobs only.
+        neighbours: lends a job's neighbour samples (``spec.neighbour_samples``) the best
+            schedules of the kernel's nearest tuned workloads, given the kernel, the target and
+            the count (:meth:`lorien.predictor.NeighbourIndex.lend` over ``store``); None: a job
+            with neighbour samples fails on its first claim, for good.
     """
 
     def __init__(self, queue: JobQueue, store: ScheduleStore, logs: LogStore, config: WorkerConfig,
                  *, dialects: Callable[[str], Dialect] = get_dialect,
-                 on_event: Callable[[str], None] | None = None, measurer: JobMeasurer | None = None) -> None:
+                 on_event: Callable[[str], None] | None = None, measurer: JobMeasurer | None = None,
+                 neighbours: NeighbourLender | None = None) -> None:
         self.queue, self.store, self.logs, self.config = queue, store, logs, config
         self._dialects = dialects
         self._measurer = measurer
+        self._neighbours = neighbours
         self._measuring: ThreadPoolExecutor | None = None
         self._on_event = on_event
         self._process = TuningProcess()
@@ -256,7 +262,20 @@ class Worker:
         if spec.tier == "measure":
             self._measure(job, workload, report)
             return
-        outcome = self._tune(job, require(dialect, Tuner), workload, options, report)
+        seeds: Sequence[str] = ()
+        if spec.neighbour_samples:
+            lend = self._neighbours
+            if lend is None:
+                self._give_up(job, "this worker cannot lend neighbours' schedules", report, retry=False)
+                return
+            try:
+                seeds = self._patiently(lambda: lend(workload, spec.target, spec.neighbour_samples),
+                                        f"finding the neighbours of {job.job_id}")
+            except LorienError as exc:
+                self._give_up(job, f"cannot find neighbours: {exc}", report,
+                              retry=isinstance(exc, StoreError))
+                return
+        outcome = self._tune(job, require(dialect, Tuner), workload, options, report, seeds)
         if outcome is not None:
             self._commit(job, outcome, report)
 
@@ -318,7 +337,7 @@ class Worker:
             time.sleep(min(self.config.health_interval_s, watch.remaining(now)))
 
     def _tune(self, job: Job, dialect: Tuner, workload: Workload, options: TuneOptions,
-              report: WorkerReport) -> TuneOutcome | None:
+              report: WorkerReport, neighbours: Sequence[str] = ()) -> TuneOutcome | None:
         """Tune in the child process under the watchdog; None when the attempt ended otherwise."""
         config = self.config
         if config.in_process:
@@ -330,7 +349,7 @@ class Worker:
                 return None
         started = last_progress = next_beat = next_check = time.monotonic()
         watch = _ProblemWatch(config.health_grace_s)
-        self._process.start(job.spec.dialect, workload, job.spec.target, options)
+        self._process.start(job.spec.dialect, workload, job.spec.target, options, neighbours)
         while True:
             event = self._process.next_event(timeout_s=0.2)
             now = time.monotonic()
@@ -383,7 +402,7 @@ class Worker:
             if current is None or current.state in TERMINAL_STATES:
                 return None
             records = commit_outcome(self.store, self.logs, outcome)
-            logs = [outcome.log] + ([outcome.samples] if outcome.samples is not None else [])
+            logs = [outcome.log, *outcome.side_logs]
             best, measured = outcome.best, sum(len(log.measurements) for log in logs)
             result = JobResult(records=len(records), measured=measured,
                                failed_measurements=measured - sum(len(log.succeeded) for log in logs),

@@ -8,6 +8,7 @@ import pytest
 
 from lorien.datasets.campaign import measured_trials, pending, plan_campaign
 from lorien.dialects import get_dialect
+from lorien.errors import InvalidInput
 from lorien.logstore import LocalLogStore, LogStore, log_key, read_logs
 from lorien.records import Latency
 from lorien.testing.factories import CPU_A, CPU_B, workload
@@ -86,6 +87,35 @@ def test_random_samples_and_the_search_are_counted_apart(tmp_path: Path) -> None
     assert [item.workload.key for item in pending(plan, sampled, 16)] == ["bb"]
 
 
+def test_neighbour_samples_are_counted_apart_from_random_samples_and_the_search(tmp_path: Path) -> None:
+    from lorien.datasets.campaign import (
+        log_kind,
+        neighbour_samples_measured,
+        random_samples_measured,
+        search_logs,
+        summarize_logs,
+    )
+
+    logs = LocalLogStore(tmp_path)
+    adapted = TuningLog(workload("aa"), CPU_A, "b1", 8, 0.0, 1.0, tuple(
+        Measurement(f"a{i}", Latency((2e-3,)), origin="neighbour") for i in range(3)))
+    random = TuningLog(workload("aa"), CPU_A, "b1", 16, 0.0, 1.0,
+                       (Measurement("r0", Latency((2e-3,)), origin="random"),))
+    tried = TuningLog(workload("bb"), CPU_A, "b1", 8, 0.0, 1.0, ())  # no neighbour adapted
+    for log in (_log("aa", 64), random, adapted, tried):
+        data = log.to_bytes()
+        logs.put(log_key("fake", log.workload.key, data), data)
+    read = _read(logs)
+    assert sorted(map(log_kind, read)) == ["neighbour", "neighbour", "random", "search"]
+    assert measured_trials(read, CPU_A, "b1") == {"aa": 64}
+    assert random_samples_measured(read, CPU_A, "b1") == {"aa": 16}
+    assert neighbour_samples_measured(read, CPU_A, "b1") == {"aa": 8, "bb": 8}  # budgets: 3 and 0 of 8
+    assert search_logs(read) == [log for log in read if log_kind(log) == "search"]
+    total = summarize_logs(logs, "fake")["total"]
+    assert (total["search_logs"], total["random_logs"], total["neighbour_logs"]) == (1, 1, 2)
+    assert (total["random"], total["neighbour"], total["measurements"]) == (1, 3, 68)
+
+
 def test_random_samples_are_drawn_the_same_way_again() -> None:
     """A resumed campaign re-draws the samples of a workload it was measuring when stopped: the
     same schedules (the draw is seeded by the workload key), each one distinct."""
@@ -117,6 +147,16 @@ def test_jobs_ask_only_for_what_the_logs_lack() -> None:
     assert [s.priority for s in known] == [4, 3 + 4, 2, 1 + 4]  # kernels new to the data set first
     assert campaign_specs(plan, "fake", CPU_A, "b1", searched={}, sampled={}, trials=32,
                           random_samples=0, remeasure=0)[0].random_samples == 0
+    # a data set complete but for the adapted neighbours: jobs of neighbour samples alone
+    complete = {k: 32 for k in ("aa", "bb", "cc", "dd")}
+    adapting = campaign_specs(plan, "fake", CPU_A, "b1", searched=complete, sampled=complete, trials=32,
+                              random_samples=16, remeasure=4, neighboured={"bb": 8}, neighbour_samples=8)
+    assert [(s.workload_key, s.trials, s.random_samples, s.neighbour_samples) for s in adapting] == [
+        ("aa", 0, 0, 8), ("cc", 0, 0, 8), ("dd", 0, 0, 8)]
+    assert adapting[0].budget_text == "8 neighbour samples"
+    with pytest.raises(InvalidInput):
+        campaign_specs(plan, "fake", CPU_A, "b1", searched={}, sampled={}, trials=32, random_samples=16,
+                       remeasure=0, neighbour_samples=-1)
 
 
 def test_the_manifest_matches_the_shipped_logs() -> None:
@@ -157,40 +197,51 @@ def test_search_kind_reads_the_log_and_dates_unrecorded_ones() -> None:
 
 @pytest.mark.slow
 def test_the_campaign_resumes_from_its_logs_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Searched, sampled and re-measured by a real worker; stopped after one workload, resumed on
-    a fresh store and queue with only the logs, it measures the other one alone; then nothing."""
+    """Searched, sampled, neighbours adapted and re-measured by a real worker; stopped after one
+    workload, resumed on a fresh store and queue with only the logs, it measures the other two
+    alone; then nothing."""
     import json
 
     from lorien.cli.main import main
+    from lorien.datasets.campaign import log_kind
     from lorien.logstore import read_logs
 
     logs_dir = tmp_path / "logs"
-    base = ["campaign", "--logs", f"file://{logs_dir}", "--models", "tests.tvm_models:small_mlp",
-            "tests.tvm_models:small_conv", "--batches", "1", "--trials", "2", "--random-samples", "3",
-            "--remeasure", "1", "--quiet"]
+    base = ["campaign", "--logs", f"file://{logs_dir}", "--models", "tests.tvm_models:small_conv",
+            "tests.tvm_models:small_conv_bn", "--batches", "1", "--trials", "2", "--random-samples", "3",
+            "--neighbour-samples", "2", "--remeasure", "1", "--quiet"]
     assert main([*base, "--store", f"sqlite:///{tmp_path}/first.db", "--max-workloads", "1"]) == 0
     assert "queued 1 new" in capsys.readouterr().out
     assert main([*base, "--store", f"sqlite:///{tmp_path}/fresh.db"]) == 0
     out = capsys.readouterr().out
-    assert "the logs hold 2 workloads, 10 measurements (6 random samples)" in out
-    assert ("1 complete; 1 to do (1 new to the data set): 1 to search (2 trials), 1 to sample "
-            "(3 random schedules)") in out
-    assert "queued 1 new" in out
+    assert "the logs hold 3 workloads, " in out and "(9 random samples)" in out
+    assert ("1 complete; 2 to do (2 new to the data set): 2 to search (2 trials), 2 to sample "
+            "(3 random schedules), 2 to adapt neighbours' schedules (2)") in out
+    assert "queued 2 new" in out
     logs = read_logs(LocalLogStore(logs_dir), prefix="tvm/")[0]
-    by_kind = sorted((log.workload.key, "random" if log.search is None else "search") for log in logs)
-    assert len(by_kind) == 4 and len({key for key, _ in by_kind}) == 2  # one of each per workload
+    by_kind = sorted((log.workload.key, log_kind(log)) for log in logs)
+    assert len(by_kind) == 9 and len({key for key, _ in by_kind}) == 3  # one of each per workload
+    assert sorted(kind for _, kind in by_kind) == ["neighbour"] * 3 + ["random"] * 3 + ["search"] * 3
     for log in logs:
         assert log.machine is not None and log.machine["cores"] >= 1
         origins = {m.origin for m in log.measurements}
-        assert origins == ({"random"} if log.search is None else {"search"})
+        assert origins <= {log_kind(log)}
         assert len({m.schedule for m in log.measurements}) == len(log.measurements)
-        assert len(log.measurements) == (3 if log.search is None else 2)
+        assert len(log.measurements) == {"random": 3, "search": 2, "neighbour": len(log.measurements)}[
+            log_kind(log)] and len(log.measurements) <= log.trials
+    # the first conv had no tuned neighbour to lend a schedule: its neighbour log is empty; the
+    # second 3x3 conv was lent the first's best (and the 1x1 conv's, which does not adapt to a
+    # 3x3 one); nothing adapts to the 1x1 conv
+    adapted = sorted((log for log in logs if log_kind(log) == "neighbour"), key=lambda log: log.started_at)
+    assert [len(log.measurements) for log in adapted] == [0, 1, 0]
+    assert all(log.trials == 2 for log in adapted) and adapted[1].measurements[0].ok
     # the fastest search pick of each workload was measured twice: its runs doubled
     for log in (log for log in logs if log.search is not None and log.succeeded):
         fastest = min(log.succeeded, key=lambda m: m.latency.min)  # type: ignore[union-attr]
         assert len(fastest.latency.runs) == 2 * 3  # type: ignore[union-attr]
     assert main([*base, "--summary-only"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["total"]["workloads"] == 2 and summary["total"]["random"] == 6
+    assert summary["total"]["workloads"] == 3 and summary["total"]["random"] == 9
+    assert summary["total"]["neighbour"] == 1 and summary["total"]["neighbour_logs"] == 3
     assert main([*base, "--store", f"sqlite:///{tmp_path}/fresh.db", "--plan-only"]) == 0
-    assert "2 complete; 0 to do" in capsys.readouterr().out
+    assert "3 complete; 0 to do" in capsys.readouterr().out

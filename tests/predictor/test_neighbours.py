@@ -45,6 +45,20 @@ def test_nearest_tuned_workloads_of_the_same_kind_come_first(tmp_path: Path) -> 
     assert [n.workload.key for n in NeighbourIndex(store).nearest(near, CPU, k=1)] == ["a2"]  # not itself
 
 
+def test_a_job_is_lent_the_best_schedules_of_the_pool_an_instant_answer_is_offered(tmp_path: Path) -> None:
+    from lorien.predictor.neighbours import POOL_PER_NEIGHBOUR
+
+    store = SQLiteScheduleStore(tmp_path / "s.db")
+    convs = [conv(f"c{i}", 64 + 16 * i, 2e9 + 1e8 * i) for i in range(8)]
+    store.put_workloads(convs)
+    store.commit([tuned(w, CPU, 1e-3) for w in convs])
+    index = NeighbourIndex(store)
+    lent = index.lend(convs[0], CPU, 2)
+    assert lent == [n.record.schedule for n in index.nearest(convs[0], CPU, 2 * POOL_PER_NEIGHBOUR)]
+    assert len(lent) == 6 and "s-c0" not in lent  # never the kernel's own
+    assert index.lend(convs[0], GPU, 2) == []
+
+
 def test_latency_estimate_uses_the_neighbours_throughput(tmp_path: Path) -> None:
     store = SQLiteScheduleStore(tmp_path / "s.db")
     a, b = conv("a1", 64, 2e9), conv("a2", 128, 4e9)

@@ -1,4 +1,5 @@
-"""A tuning job as the data set needs it: search, random samples, suspects measured again."""
+"""A tuning job as the data set needs it: search, random and neighbour samples, suspects measured
+again."""
 
 from __future__ import annotations
 
@@ -54,10 +55,14 @@ class ScriptedDialect(Tuner, Measurer, Proposer):
         rec = dataclasses.replace(record(schedule=best.schedule), latency=best.latency)
         return TuneOutcome(records=(rec,), log=log, seconds=1.0)
 
-    def candidates(self, w: Workload, target: Target, seeds: object, scorer: object,  # type: ignore[override]
-                   options: object) -> Candidates:
-        count = options.samples  # type: ignore[attr-defined]
-        return Candidates([f"r{i}" for i in range(count)], ["space"] * count)
+    def candidates(self, w: Workload, target: Target,  # type: ignore[override]
+                   seeds: Sequence[str], scorer: object, options: object) -> Candidates:
+        """Samples ``r0..``; each seed not named ``bad...`` adapts as ``a:<seed>``, the first
+        ``seeds_kept``."""
+        count, kept = options.samples, options.seeds_kept  # type: ignore[attr-defined]
+        adapted = [f"a:{seed}" for seed in seeds if not seed.startswith("bad")][:kept]
+        return Candidates(adapted + [f"r{i}" for i in range(count)],
+                          ["neighbour"] * len(adapted) + ["space"] * count)
 
     def measure(self, w: Workload, target: Target, schedules: Sequence[str],
                 options: TuneOptions) -> list[Measured]:
@@ -140,10 +145,12 @@ def test_samples_alone_make_no_record() -> None:
     assert dialect.measured == [["r0", "r1", "r2"]]  # nothing measured again without --remeasure
 
 
-@pytest.mark.parametrize("trials, samples, again", [(0, 0, 0), (-1, 4, 0), (4, -1, 0), (4, 0, -2)])
-def test_a_budget_that_measures_nothing_is_refused(trials: int, samples: int, again: int) -> None:
+@pytest.mark.parametrize("trials, samples, again, adapted", [
+    (0, 0, 0, 0), (-1, 4, 0, 0), (4, -1, 0, 0), (4, 0, -2, 0), (4, 0, 0, -1), (-1, 0, 0, 2)])
+def test_a_budget_that_measures_nothing_is_refused(trials: int, samples: int, again: int,
+                                                   adapted: int) -> None:
     with pytest.raises(InvalidInput):
-        TuneOptions(trials=trials, random_samples=samples, remeasure=again)
+        TuneOptions(trials=trials, random_samples=samples, remeasure=again, neighbour_samples=adapted)
 
 
 def test_without_re_measurements_a_search_is_left_as_it_ran() -> None:
@@ -151,3 +158,32 @@ def test_without_re_measurements_a_search_is_left_as_it_ran() -> None:
     outcome = run_tuning(dialect, workload(), CPU_A, TuneOptions(trials=2))
     assert dialect.measured == [] and outcome.samples is None
     assert outcome.log.measurements[1].latency == Latency((2e-3, 9e-3))
+
+
+def test_neighbour_samples_are_the_adapted_seeds_measured_and_logged_apart() -> None:
+    dialect = ScriptedDialect(search={"s0": (1e-3, 1e-3)},
+                              again={"a:n1": 2e-3, "a:n2": 5e-3, "a:n3": 1e-3})
+    outcome = run_tuning(dialect, workload(), CPU_A,
+                         TuneOptions(trials=1, random_samples=1, neighbour_samples=2),
+                         neighbours=["bad0", "n1", "n2", "n3"])
+    assert outcome.neighbours is not None and outcome.samples is not None
+    assert [(m.schedule, m.origin) for m in outcome.neighbours.measurements] == [
+        ("a:n1", "neighbour"), ("a:n2", "neighbour")]  # the two that fit best, as an instant answer
+    assert outcome.neighbours.trials == 2 and outcome.neighbours.machine == host_machine()
+    assert outcome.side_logs == [outcome.samples, outcome.neighbours]
+    assert outcome.records[0].schedule == "s0"  # another kernel's schedule is never a tuned record here
+
+
+def test_neighbour_samples_alone_are_the_log_even_when_none_adapts() -> None:
+    dialect = ScriptedDialect(search={})
+    only = TuneOptions(trials=0, neighbour_samples=3)
+    alone = run_tuning(dialect, workload(), CPU_A, only, neighbours=["n1"])
+    assert alone.records == () and alone.neighbours is None and alone.samples is None
+    assert [m.origin for m in alone.log.measurements] == ["neighbour"] and alone.log.trials == 3
+    # none adapts: an empty log that says the kernel was tried (it names no search start)
+    tried = run_tuning(dialect, workload(), CPU_A, only, neighbours=["bad"])
+    assert tried.log.measurements == () and tried.log.search is None and tried.log.trials == 3
+    dialect = ScriptedDialect(search={"s0": (1e-3, 1e-3)})
+    searched = run_tuning(dialect, workload(), CPU_A, TuneOptions(trials=1, neighbour_samples=3))
+    assert searched.neighbours is not None and searched.neighbours.measurements == ()
+    assert searched.log.search == "cold"

@@ -270,3 +270,28 @@ def test_a_job_asking_a_dialect_for_a_role_it_lacks_fails_at_once_for_good(env: 
     assert job is not None and job.state == "failed" and job.attempts == 1
     assert "the instant dialect cannot measure given schedules" in (job.error or "")
     assert env.store.count() == 0
+
+
+def test_neighbour_samples_need_a_lender_and_a_store_outage_while_lending_is_retried(env: Env) -> None:
+    """A job with neighbour samples on a worker that cannot lend neighbours' schedules fails on its
+    first claim, for good; a store outage while lending sends the attempt back to the queue."""
+    options = TuneOptions(trials=4, neighbour_samples=2)
+    [job_id] = submit(env.queue, env.store, get_dialect("instant"), [instant_workload("n" * 16)], TARGET,
+                      options, max_attempts=3).jobs
+    env.worker().run()
+    job = env.queue.get(job_id)
+    assert job is not None and job.state == "failed" and job.attempts == 1
+    assert "cannot lend neighbours' schedules" in (job.error or "")
+
+    def unreachable(workload: object, target: object, count: int) -> list[str]:
+        raise StoreError("store unreachable")
+
+    [job_id] = submit(env.queue, env.store, get_dialect("instant"), [instant_workload("m" * 16)], TARGET,
+                      options, max_attempts=3).jobs
+    worker = Worker(env.queue, env.store, env.logs,
+                    WorkerConfig(poll_s=0.05, idle_exit_s=0.0, store_patience_s=0.2, max_jobs=1),
+                    neighbours=unreachable)
+    report = worker.run()
+    assert [j for j, _ in report.given_up] == [job_id]
+    job = env.queue.get(job_id)
+    assert job is not None and job.state == "waiting" and "cannot find neighbours" in (job.error or "")
