@@ -65,6 +65,10 @@ class LogTable:
     skipped_logs: int = 0           # unreadable logs
     skipped_lines: int = 0          # unreadable lines inside readable logs
     feature_version: str = ""
+    #: each row's origin (``search``, ``random``, ``neighbour``:
+    #: :data:`lorien.tuning_log.MEASUREMENT_ORIGINS`);
+    #: empty for a table built otherwise
+    origins: np.ndarray = field(default_factory=lambda: np.asarray([], dtype=str))
 
     def __len__(self) -> int:
         return len(self.score)
@@ -99,7 +103,7 @@ def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skippe
     by_workload: dict[tuple[str, str], list[TuningLog]] = {}
     for log in tuning_logs:  # labels compare latencies on one target only
         by_workload.setdefault((log.workload.key, log.target.canonical), []).append(log)
-    blocks, scores, latencies, failed, keys, targets = [], [], [], [], [], []
+    blocks, scores, latencies, failed, keys, targets, origins = [], [], [], [], [], [], []
     workloads: dict[str, Workload] = {}
 
     def rows_of(workload: Workload, target: Target, schedules: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -134,6 +138,7 @@ def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skippe
             failed.append(bad)
             keys.append(key)
             targets.append(canonical)
+            origins.append(m.origin)
     if not blocks:
         raise InvalidInput("no measurement in the given logs: nothing to train on")
     return LogTable(
@@ -147,4 +152,5 @@ def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skippe
         skipped_logs=skipped_logs,
         skipped_lines=skipped_lines,
         feature_version=dialect.feature_version,
+        origins=np.asarray(origins),
     )

@@ -37,6 +37,20 @@ def test_random_samples_and_re_measurements_travel_with_a_tuning_job() -> None:
         spec(tier="measure", random_samples=4)
 
 
+def test_neighbour_samples_travel_with_a_tuning_job_and_older_specs_read_without_them() -> None:
+    data = spec().to_dict()
+    assert data.pop("neighbour_samples") == 0
+    assert JobSpec.from_dict(data) == spec()  # a spec stored before they existed
+    adapting = spec(trials=0, neighbour_samples=8, remeasure=4)
+    assert JobSpec.from_dict(adapting.to_dict()) == adapting
+    assert adapting.budget_text == "8 neighbour samples"
+    assert spec(random_samples=16, neighbour_samples=8).budget_text == (
+        "8 trials + 16 random samples + 8 neighbour samples")
+    assert spec(trials=8, neighbour_samples=8, remeasure=4).covers(adapting) and not spec().covers(adapting)
+    with pytest.raises(InvalidInput, match="tuning jobs"):
+        spec(tier="measure", neighbour_samples=4)
+
+
 def test_the_timeouts_and_repeats_a_user_sets_travel_with_a_queued_job(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """One budget for the job and the dialect: what ``submit`` is given is what the queued job
     holds, what a worker hands the dialect, and what a job stored before these fields read as."""
@@ -55,6 +69,8 @@ def test_the_timeouts_and_repeats_a_user_sets_travel_with_a_queued_job(tmp_path)
     assert TuneOptions(**queued.spec.budget()).budget() == options.budget()  # what a worker builds
     measuring = job_spec(dialect, workload, CPU_A, TuneOptions(trials=4, random_samples=8), tier="measure")
     assert (measuring.random_samples, measuring.remeasure, measuring.trials) == (0, 0, 4)
+    adapting = job_spec(dialect, workload, CPU_A, TuneOptions(trials=4, neighbour_samples=8), tier="measure")
+    assert adapting.neighbour_samples == 0
     data = spec().to_dict()
     for name in ("build_timeout_s", "run_timeout_s", "repeat", "population"):
         data.pop(name)

@@ -94,7 +94,7 @@ def ranking_report(predicted: np.ndarray, latency: np.ndarray, group: np.ndarray
             for name, m in metrics.items()}
 
 
-def _expected_top_k(k: int) -> Callable[[np.ndarray], float]:
+def expected_top_k(k: int) -> Callable[[np.ndarray], float]:
     """The top-k score a uniformly random order gets on average, exactly: the expected best
     relevance among k rows drawn without replacement."""
 
@@ -120,7 +120,7 @@ def random_ranking_report(latency: np.ndarray, group: np.ndarray,
     keys = np.unique(group)
     report = {}
     for name, k in (("top1", 1), ("top5", 5)):
-        expected = _expected_top_k(k)
+        expected = expected_top_k(k)
         report[name] = weighted_mean({str(key): expected(latency[group == key]) for key in keys}, weight)
     rng = np.random.default_rng(0)
     report["ndcg@5"] = float(np.mean([

@@ -35,6 +35,7 @@ def test_table_from_logs(tmp_path: Path) -> None:
     schedules = tvm_models.sampled_schedules(use.workload, target)
     measurements = [Measurement(s, Latency(((i + 1) * 1e-3,))) for i, s in enumerate(schedules)]
     measurements.append(Measurement(schedules[0], None, "run timed out"))
+    measurements[2] = Measurement(schedules[2], Latency((3e-3,)), origin="neighbour")
     log = TuningLog(use.workload, target, dialect.build_id(), 9, 0.0, 1.0, tuple(measurements))
     logs = LocalLogStore(tmp_path)
     data = log.to_bytes()
@@ -50,6 +51,7 @@ def test_table_from_logs(tmp_path: Path) -> None:
     assert table.failed[-1] and table.score[-1] == 0 and np.isinf(table.latency[-1])
     assert set(table.workload_keys) == {use.workload.key}
     assert table.feature_version == dialect.feature_version
+    assert list(table.origins) == ["search"] * 2 + ["neighbour"] + ["search"] * (len(schedules) - 2)
 
 
 def test_no_measurement_is_a_clear_error() -> None:
