@@ -6,7 +6,8 @@ measures those candidates (``origin: neighbour``, ``lorien campaign --neighbour-
 network (family) is held out in turn and a LightGBM ranker trained on the other networks' rows
 twice: without the neighbour rows (the data the ranker had before they existed) and with them.
 Each ranks the held-out network's adapted neighbours, kernel by kernel; beside them a random pick
-(its expectation). Columns: top-1 (the best neighbour's latency over the pick's, averaged over
+(its expectation) and the neighbour whose loops fit the kernel best (the dialect adapts them in that
+order: no model). Columns: top-1 (the best neighbour's latency over the pick's, averaged over
 kernels), the pick's slowdown against the best neighbour (geometric mean over kernels; a random
 pick's is the geometric mean over its neighbours), the worst, and the kernels whose pick is more
 than 2x slower than the best.
@@ -91,12 +92,12 @@ def main() -> None:
     print(f"{len(table)} rows of {len(table.workloads)} workloads, {int(neighbour.sum())} of them adapted "
           f"neighbours of {len(np.unique(table.groups[neighbour]))} kernels; read in "
           f"{time.perf_counter() - started:.0f} s")
-    columns = ("without neighbour rows", "with neighbour rows")
+    columns = ("best fit, no model", "without neighbour rows", "with neighbour rows")
     totals: dict[str, dict[str, float]] = {name: {} for name in ("random", *columns)}
     random_top1: dict[str, float] = {}
     print(f"\n{'held-out network':<40}{'kernels':>8}"
           + "".join(f"{name:>28}" for name in ("random", *columns)))
-    print(f"{'':<48}" + "".join(f"{'top1  geo  worst  >2x':>28}" for _ in range(3)))
+    print(f"{'':<48}" + "".join(f"{'top1  geo  worst  >2x':>28}" for _ in range(1 + len(columns))))
 
     def cells(top1: dict[str, float] | None, slowdowns: dict[str, float]) -> str:
         row = summary(slowdowns)
@@ -115,6 +116,7 @@ def main() -> None:
                  "with neighbour rows": fit(table, train)}
         found_picks = {name: picks(model.predict(table.features[test]), latency, groups)
                        for name, model in found.items()}
+        found_picks["best fit, no model"] = picks(-np.arange(int(test.sum()), dtype=float), latency, groups)
         random_top1.update(expected)
         totals["random"].update(random_slow)
         for name in columns:
