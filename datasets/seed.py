@@ -2,7 +2,9 @@
 
 The tuning-log data set ships in the repository (``datasets/tuning_logs``, tuned with
 MetaSchedule on the CPUs its manifest names); seeding stores its workloads and their best measured
-schedules as ``tuned`` records.
+schedules: ``tuned`` records where a search (or the random samples beside it) found them,
+``measured`` where the schedule is a tuned neighbour's adapted to the kernel and measured on it
+(such a kernel was not searched, and a service still queues its tuning).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def tuning_logs_dir() -> Path:
 def seed_store(store: ScheduleStore, logs_dir: Path | None = None,
                exclude: Collection[str] = ()) -> tuple[int, int]:
     """Store the workloads of the shipped tuning logs and their best measured schedules
-    (``tuned`` records; the store keeps its best N), except the workload keys in ``exclude``.
+    (:func:`seed_from_logs`; the store keeps its best N), except the workload keys in ``exclude``.
     Safe to repeat: records are content-keyed.
 
     Returns:
@@ -35,11 +37,13 @@ def seed_store(store: ScheduleStore, logs_dir: Path | None = None,
 
 
 def seed_from_logs(store: ScheduleStore, logs: Sequence[TuningLog]) -> tuple[int, int]:
-    """Store the workloads of ``logs`` and their measured schedules as ``tuned`` records (the
-    store keeps its best N). Returns ``(workloads, records kept)``."""
+    """Store the workloads of ``logs`` and their measured schedules (the store keeps its best N
+    of each source): ``tuned`` records, except adapted neighbours (measurement origin
+    ``neighbour``), which are ``measured`` records. Returns ``(workloads, records kept)``."""
     records = [
         ScheduleRecord(dialect=log.workload.dialect, workload_key=log.workload.key, target=log.target,
-                       build=log.build, schedule=m.schedule, latency=m.latency, source="tuned",
+                       build=log.build, schedule=m.schedule, latency=m.latency,
+                       source="measured" if m.origin == "neighbour" else "tuned",
                        created_at=log.finished_at)
         for log in logs for m in log.succeeded if m.latency is not None
     ]

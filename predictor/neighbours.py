@@ -2,9 +2,10 @@
 
 Similarity is measured on :func:`lorien.datasets.tabular.workload_descriptors` (op kinds, FLOPs and
 argument sizes, all compiler-neutral): workloads of other op kinds are far, then the nearest in log
-sizes win. Only workloads with a ``tuned`` record for the target (same loose kind, e.g. any
-``llvm_cpu``) count: their best schedules seed the candidates and their throughput estimates the
-new workload's latency.
+sizes win. Only workloads with a measured schedule for the target (same loose kind, e.g. any
+``llvm_cpu``) count: a ``tuned`` record, else a ``measured`` one (a schedule measured on that very
+kernel, e.g. an adapted neighbour, never an estimate); their best schedules seed the candidates
+and their throughput estimates the new workload's latency.
 """
 
 from __future__ import annotations
@@ -79,9 +80,9 @@ class NeighbourIndex:
         self._read_at: dict[str, float] = {}
 
     def nearest(self, workload: Workload, target: Target, k: int) -> list[Neighbour]:
-        """Up to ``k`` other workloads of the same dialect with a tuned record for a target of
-        ``target``'s loose kind, nearest first; one per name (the same ops and shapes lowered
-        twice lend nothing new), never ``workload`` itself."""
+        """Up to ``k`` other workloads of the same dialect with a tuned (else a measured) record for
+        a target of ``target``'s loose kind, nearest first; one per name (the same ops and shapes
+        lowered twice lend nothing new), never ``workload`` itself."""
         table = self._table(workload.dialect)
         if not table.summaries:
             return []
@@ -92,8 +93,8 @@ class NeighbourIndex:
             other = table.summaries[index]
             if other.key == workload.key or other.name in names:
                 continue
-            best = self.store.top_k(other.key, target, 1, match="loose", source="tuned")
-            if best:
+            best = self.store.top_k(other.key, target, 1, match="loose")  # tuned, else measured
+            if best and best[0].source != "predicted":
                 names.add(other.name)
                 found.append(Neighbour(other, best[0], float(distances[index])))
             if len(found) == k:

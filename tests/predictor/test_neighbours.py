@@ -125,3 +125,22 @@ def test_the_index_reads_summaries_and_then_only_what_is_new() -> None:
     cached.nearest(conv("new", 96, 3e9), CPU, k=3)
     cached.nearest(conv("new", 96, 3e9), CPU, k=3)
     assert len(store.reads) == 3  # one read for both calls within refresh_s
+
+
+def test_a_measured_schedule_lends_when_no_tuned_one_exists_and_an_estimate_never(tmp_path: Path) -> None:
+    """A kernel measured but never searched (an adapted neighbour's best, a budgeted delivery's
+    pick) is a neighbour; a tuned record wins over a measured one of the same workload; an
+    unmeasured estimate (``predicted``) lends nothing."""
+    store = SQLiteScheduleStore(tmp_path / "s.db")
+    measured_only, both, estimate_only = conv("m1", 64, 2e9), conv("m2", 80, 2.2e9), conv("m3", 72, 2.1e9)
+    store.put_workloads([measured_only, both, estimate_only])
+    store.commit([
+        ScheduleRecord("fake", "m1", CPU, "b1", "measured-m1", Latency((1e-3,)), source="measured"),
+        ScheduleRecord("fake", "m2", CPU, "b1", "measured-m2", Latency((1e-4,)), source="measured"),
+        tuned(both, CPU, 2e-3),
+        ScheduleRecord("fake", "m3", CPU, "b1", "estimate-m3", Latency((1e-4,)), source="predicted"),
+    ])
+    found = {n.workload.key: n.record for n in NeighbourIndex(store).nearest(conv("new", 68, 2e9), CPU, k=3)}
+    assert set(found) == {"m1", "m2"}
+    assert found["m1"].schedule == "measured-m1"
+    assert found["m2"].schedule == "s-m2"  # the tuned record, though the measured one is faster
