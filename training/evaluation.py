@@ -125,6 +125,30 @@ def random_pick(table: LogTable, name: str, test: np.ndarray) -> HeldOutResult:
         score=table.score[test], groups=groups)
 
 
+def searched_groups(table: LogTable) -> np.ndarray:
+    """Row mask of the groups that hold search picks (a search's and, beside it, random samples'),
+    the rows a ranker's goal is stated on: groups of adapted neighbours alone rank only an instant
+    answer's few candidates, where a random pick scores far higher. Every row when the table
+    does not record origins."""
+    if len(table.origins) != len(table):
+        return np.ones(len(table), dtype=bool)
+    return np.isin(table.groups, np.unique(table.groups[table.origins == "search"]))
+
+
+def within_groups(result: HeldOutResult, groups: np.ndarray) -> HeldOutResult | None:
+    """``result`` scored again on its rows of ``groups`` only (same predictions; the labels'
+    latencies relative to each group's best are all a metric needs), or None when it has none."""
+    rows = np.isin(result.groups, groups)
+    if not rows.any():
+        return None
+    latency = np.where(result.score[rows] > 0, 1.0 / np.maximum(result.score[rows], 1e-300), np.inf)
+    return HeldOutResult(
+        network=result.network, train_rows=result.train_rows, test_rows=int(rows.sum()),
+        test_workloads=_rankable(result.groups[rows], latency),
+        metrics=ranking_report(result.predicted[rows], latency, result.groups[rows]),
+        predicted=result.predicted[rows], score=result.score[rows], groups=result.groups[rows])
+
+
 def workload_weighted(results: list[HeldOutResult]) -> dict[str, float]:
     """Each metric's mean over held-out results, weighted by their rankable workloads (a network
     of 60 kernels counts 20 times one of 3); empty when no result has a workload."""

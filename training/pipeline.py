@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.feature_cache import FeatureCache
 from lorien.datasets.tabular import LogTable, build_table
@@ -30,6 +32,8 @@ from lorien.training.evaluation import (
     leave_network_out,
     network_split,
     random_pick,
+    searched_groups,
+    within_groups,
     workload_weighted,
 )
 from lorien.tuning_log import TuningLog
@@ -133,7 +137,9 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     when the logs hold several CPUs, each CPU is held out in turn (leave-CPU-out) for the model,
     the random pick and the baseline. ``metadata["summary"]`` holds each one's workload-weighted
     leave-network-out ``top1`` and ``top5``; ``metadata["summary_leave_cpu_out"]`` the same over
-    held-out CPUs.
+    held-out CPUs; ``summary_searched`` and ``summary_searched_leave_cpu_out`` the same on the
+    groups that hold search picks only (:func:`~lorien.training.evaluation.searched_groups`: the
+    rows the ranker's goal counts, without the easier groups of adapted neighbours alone).
 
     Raises:
         InvalidInput: unknown model type, no readable log, logs of several dialects.
@@ -172,6 +178,18 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
         return {name: {m: v for m, v in workload_weighted(found).items() if m in ("top1", "top5")}
                 for name, found in by_model.items() if found}
 
+    searched = searched_groups(table)
+    kept = np.unique(table.groups[searched])
+
+    def on_searched(by_model: Mapping[str, list[HeldOutResult]], test_of: Callable[[str], np.ndarray]
+                    ) -> dict[str, list[HeldOutResult]]:
+        # the same predictions on the groups with search picks; a random pick's expectation anew
+        scored = {name: [s for r in found if (s := within_groups(r, kept)) is not None]
+                  for name, found in by_model.items() if name != "random"}
+        scored["random"] = [random_pick(table, r.network, test_of(r.network) & searched)
+                            for r in scored[model_type]]
+        return scored
+
     metadata = {
         "model_type": model_type,
         "dialect": dialect.name,
@@ -187,6 +205,10 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
         "leave_cpu_out": {name: {r.network: r.metrics for r in found} for name, found in cpu_out.items()},
         "summary": summary(evaluated),
         "summary_leave_cpu_out": summary(cpu_out),
+        "summary_searched": summary(on_searched(
+            evaluated, lambda network: network_split(table, networks_of, network)[1])),
+        "summary_searched_leave_cpu_out": summary(on_searched(
+            cpu_out, lambda cpu: cpu_split(table, cpu)[1])) if cpus else {},
         "fit_seconds": fit_seconds,
         "time_limit": time_limit if model_type == "autogluon" else None,
     }

@@ -84,3 +84,29 @@ def test_each_cpu_is_held_out_in_turn_and_ranked_on_its_own() -> None:
     assert floor.metrics["top1"] < results[0].metrics["top1"] and floor.train_rows == 0
     assert workload_weighted([floor, results[0]])["top1"] == pytest.approx(
         (floor.metrics["top1"] + results[0].metrics["top1"]) / 2)
+
+
+def test_results_scored_again_on_the_groups_with_search_picks() -> None:
+    """Groups of adapted neighbours alone leave the goal's rows; the others score as before."""
+    import dataclasses
+
+    from lorien.training.evaluation import searched_groups, within_groups
+
+    table = make_table()
+    origins = np.where(np.isin(table.workload_keys, ["e"]), "neighbour", "search")
+    origins[table.workload_keys == "d"] = "random"
+    origins[np.flatnonzero(table.workload_keys == "d")[0]] = "search"  # a search and its samples
+    table = dataclasses.replace(table, origins=origins)
+    searched = searched_groups(table)
+    assert set(table.workload_keys[searched]) == set(NETWORKS) - {"e"}
+    assert searched_groups(make_table()).all()  # no origins recorded: every row
+    [whole] = leave_network_out(table, NETWORKS, lambda: GradientBoostingCostModel(max_iter=30), ["bert"])
+    kept = within_groups(whole, np.unique(table.groups[searched]))
+    assert kept is not None and set(kept.groups) == {"f@cpu"} and kept.test_workloads == 1
+    from lorien.training.metrics import ranking_report
+
+    f_rows = whole.groups == "f@cpu"  # the same predictions, scored on the group alone
+    expected = ranking_report(whole.predicted[f_rows], table.latency[table.workload_keys == "f"],
+                              whole.groups[f_rows])
+    assert kept.metrics == pytest.approx(expected, rel=1e-6)  # labels are float32
+    assert within_groups(whole, np.array(["a@cpu"])) is None

@@ -98,6 +98,11 @@ def test_train_with_the_metaschedule_baseline_and_plots(log_folder: Path, tmp_pa
         assert set(summary[key]) == {"sklearn", "random", "metaschedule-xgb"}
         assert all(set(m) == {"top1", "top5"} and 0 < m["top1"] <= m["top5"] <= 1
                    for m in summary[key].values())
+    # every group holds search picks: the goal's rows are all rows (labels re-read from float32 scores)
+    for key in ("summary", "summary_leave_cpu_out"):
+        searched = summary[key.replace("summary", "summary_searched")]
+        assert set(searched) == set(summary[key])
+        assert all(searched[name] == pytest.approx(summary[key][name], rel=1e-6) for name in searched)
     cpus = summary["training_data"]["cpus"]
     assert len(cpus) == 2 and "haswell" in cpus
     assert all(set(found) == set(cpus) for found in summary["leave_cpu_out"].values())
