@@ -33,8 +33,8 @@ from sklearn.base import BaseEstimator
 
 from lorien.config import data_dir, open_logs
 from lorien.datasets.tabular import DESCRIPTOR_NAMES
-from lorien.training.cost_models import RELEVANCE_GRADES
-from lorien.training.evaluation import network_split
+from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
+from lorien.training.evaluation import network_split, searched_groups
 from lorien.training.metrics import random_ranking_report, ranking_report
 from lorien.training.pipeline import default_held_out, load_training_data
 
@@ -82,8 +82,7 @@ class RankerVariant(BaseEstimator):
         grades = np.rint(np.clip(score[order], 0.0, 1.0) * RELEVANCE_GRADES).astype(int)
         gain = [2 ** (g / 3) - 1 if self.gain == "exponential" else float(g)
                 for g in range(RELEVANCE_GRADES + 1)]
-        settings = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 63, "min_child_samples": 5,
-                    "random_state": 0, **(self.params or {})}
+        settings = {**LightGBMRankingCostModel().get_params(), "min_child_samples": 5, **(self.params or {})}
         self.model_ = LGBMRanker(objective="lambdarank", label_gain=gain, verbose=-1, **settings).fit(
             self._rows(features, group)[order], grades, group=sizes)
         return self
@@ -100,7 +99,7 @@ def main() -> None:
     data = load_training_data(open_logs(args.logs), cache=data_dir() / "feature-cache")
     table, networks_of = data.table, data.networks_of
     groups = table.groups
-    searched = np.isin(groups, np.unique(groups[table.origins == "search"]))
+    searched = searched_groups(table)
     families = default_held_out(table, networks_of)
     splits = []
     for family in families:
