@@ -152,11 +152,12 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     make_model = functools.partial(MODEL_TYPES[model_type], time_limit)
     networks = held_out if held_out is not None else default_held_out(table, networks_of)
     results = leave_network_out(table, networks_of, make_model, networks) if networks_of else []
-    randoms = [random_pick(table, r.network, network_split(table, networks_of, r.network)[1])
-               for r in results]
+    tests = {r.network: network_split(table, networks_of, r.network)[1] for r in results}
+    randoms = [random_pick(table, r.network, tests[r.network]) for r in results]
     cpus = cpus_of(table) if len(cpus_of(table)) > 1 else []
+    cpu_tests = {cpu: cpu_split(table, cpu)[1] for cpu in cpus}
     cpu_out = {model_type: leave_cpu_out(table, make_model, cpus),
-               "random": [random_pick(table, cpu, cpu_split(table, cpu)[1]) for cpu in cpus]} if cpus else {}
+               "random": [random_pick(table, cpu, cpu_tests[cpu]) for cpu in cpus]} if cpus else {}
     native = dialect.native_cost_model() if baseline else None
     if baseline and native is None:
         raise InvalidInput(f"dialect {dialect.name!r} has no cost model of its own to compare with")
@@ -181,12 +182,12 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     searched = searched_groups(table)
     kept = np.unique(table.groups[searched])
 
-    def on_searched(by_model: Mapping[str, list[HeldOutResult]], test_of: Callable[[str], np.ndarray]
+    def on_searched(by_model: Mapping[str, list[HeldOutResult]], test_of: Mapping[str, np.ndarray]
                     ) -> dict[str, list[HeldOutResult]]:
         # the same predictions on the groups with search picks; a random pick's expectation anew
         scored = {name: [s for r in found if (s := within_groups(r, kept)) is not None]
                   for name, found in by_model.items() if name != "random"}
-        scored["random"] = [random_pick(table, r.network, test_of(r.network) & searched)
+        scored["random"] = [random_pick(table, r.network, test_of[r.network] & searched)
                             for r in scored[model_type]]
         return scored
 
@@ -205,10 +206,8 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
         "leave_cpu_out": {name: {r.network: r.metrics for r in found} for name, found in cpu_out.items()},
         "summary": summary(evaluated),
         "summary_leave_cpu_out": summary(cpu_out),
-        "summary_searched": summary(on_searched(
-            evaluated, lambda network: network_split(table, networks_of, network)[1])),
-        "summary_searched_leave_cpu_out": summary(on_searched(
-            cpu_out, lambda cpu: cpu_split(table, cpu)[1])) if cpus else {},
+        "summary_searched": summary(on_searched(evaluated, tests)),
+        "summary_searched_leave_cpu_out": summary(on_searched(cpu_out, cpu_tests)) if cpus else {},
         "fit_seconds": fit_seconds,
         "time_limit": time_limit if model_type == "autogluon" else None,
     }
