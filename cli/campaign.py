@@ -57,11 +57,11 @@ def run(args: argparse.Namespace) -> int:
     from lorien.config import open_logs, open_queue, open_store, resolve_logs_uri, resolve_store_uri
     from lorien.datasets.campaign import (
         campaign_specs,
-        logged_workloads,
         measured_trials,
         neighbour_samples_measured,
         plan_campaign,
         random_samples_measured,
+        searched_workloads,
         summarize_logs,
         write_manifest,
     )
@@ -99,12 +99,12 @@ def run(args: argparse.Namespace) -> int:
                                searched=measured_trials(logged, target, build),
                                sampled=random_samples_measured(logged, target, build),
                                trials=args.trials, random_samples=args.random_samples,
-                               remeasure=args.remeasure, known=logged_workloads(logged),
+                               remeasure=args.remeasure, known=searched_workloads(logged),
                                neighboured=neighbour_samples_measured(logged, target, build),
                                neighbour_samples=args.neighbour_samples)
         print(f"campaign: {len(plan)} distinct workloads for {target.canonical}; "
               f"{len(plan) - len(specs)} complete; {len(specs)} to do "
-              f"({sum(s.priority > len(plan) for s in specs)} new to the data set): "
+              f"({sum(s.priority > len(plan) for s in specs)} never searched on any CPU): "
               f"{sum(s.trials > 0 for s in specs)} to search ({args.trials} trials), "
               f"{sum(s.random_samples > 0 for s in specs)} to sample ({args.random_samples} random "
               f"schedules), {sum(s.neighbour_samples > 0 for s in specs)} to adapt neighbours' "

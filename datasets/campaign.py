@@ -135,9 +135,11 @@ def pending(plan: Iterable[CampaignWorkload], done: dict[str, int], trials: int)
     return [item for item in plan if done.get(item.workload.key, 0) < trials]
 
 
-def logged_workloads(logs: Iterable[TuningLog]) -> set[str]:
-    """The keys of the workloads ``logs`` hold, on any target and build."""
-    return {log.workload.key for log in logs}
+def searched_workloads(logs: Iterable[TuningLog]) -> set[str]:
+    """The keys of the workloads whose own design space some log explored, on any target and
+    build: a search or random samples (:func:`log_kind`). Adapted neighbours alone do not count:
+    they are other kernels' schedules re-tiled, so such a kernel is still new to the data set."""
+    return {log.workload.key for log in logs if log_kind(log) != "neighbour"}
 
 
 def campaign_specs(plan: Sequence[CampaignWorkload], dialect: str, target: Target, build: str, *,
@@ -151,7 +153,7 @@ def campaign_specs(plan: Sequence[CampaignWorkload], dialect: str, target: Targe
     samples when ``neighboured`` (:func:`neighbour_samples_measured`) is under
     ``neighbour_samples``, only what is missing. Jobs
     keep the plan's order through their priorities (the first planned runs first), except that
-    workloads no log holds on any CPU (not in ``known``, :func:`logged_workloads`, when given)
+    workloads no CPU has searched or sampled (not in ``known``, :func:`searched_workloads`, when given)
     come before the rest: a kernel new to the data set adds more to it than another CPU's view
     of a known one.
 

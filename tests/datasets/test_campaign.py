@@ -93,6 +93,7 @@ def test_neighbour_samples_are_counted_apart_from_random_samples_and_the_search(
         neighbour_samples_measured,
         random_samples_measured,
         search_logs,
+        searched_workloads,
         summarize_logs,
     )
 
@@ -111,6 +112,9 @@ def test_neighbour_samples_are_counted_apart_from_random_samples_and_the_search(
     assert random_samples_measured(read, CPU_A, "b1") == {"aa": 16}
     assert neighbour_samples_measured(read, CPU_A, "b1") == {"aa": 8, "bb": 8}  # budgets: 3 and 0 of 8
     assert search_logs(read) == [log for log in read if log_kind(log) == "search"]
+    # adapted neighbours alone leave a kernel never searched: its jobs still go first
+    assert searched_workloads(read) == {"aa"}
+    assert searched_workloads([adapted, tried]) == set()
     total = summarize_logs(logs, "fake")["total"]
     assert (total["search_logs"], total["random_logs"], total["neighbour_logs"]) == (1, 1, 2)
     assert (total["random"], total["neighbour"], total["measurements"]) == (1, 3, 68)
@@ -215,7 +219,7 @@ def test_the_campaign_resumes_from_its_logs_alone(tmp_path: Path, capsys: pytest
     assert main([*base, "--store", f"sqlite:///{tmp_path}/fresh.db"]) == 0
     out = capsys.readouterr().out
     assert "the logs hold 3 workloads, " in out and "(9 random samples)" in out
-    assert ("1 complete; 2 to do (2 new to the data set): 2 to search (2 trials), 2 to sample "
+    assert ("1 complete; 2 to do (2 never searched on any CPU): 2 to search (2 trials), 2 to sample "
             "(3 random schedules), 2 to adapt neighbours' schedules (2)") in out
     assert "queued 2 new" in out
     logs = read_logs(LocalLogStore(logs_dir), prefix="tvm/")[0]
