@@ -16,7 +16,20 @@ Variants (LightGBM lambdarank as shipped, one change each):
 * ``columns-0.3``: each tree sees 30% of the features (less fitting to the training families);
 * ``columns-0.3-leaves-40``: that, with at least 40 rows a leaf and L2 regularisation 1;
 * ``exponential-gain``: relevance gain ``2^(grade/3) - 1`` instead of the grade (weighs the best
-  schedules more), with 30% of the features a tree.
+  schedules more), with 30% of the features a tree;
+* ``quadratic-gain``: gain ``grade^2 / 30`` (a milder tilt to the best than the exponential);
+* ``xendcg``: LightGBM's ``rank_xendcg`` objective instead of lambdarank;
+* ``all-pairs``: lambdarank over every pair of a group (truncation level 256 instead of 30: a
+  searched group holds about 50 rows);
+* ``no-neighbour-rows``: trained without the adapted neighbours' rows (they are other kernels'
+  schedules re-tiled, ranked in groups of at most 8);
+* ``bagged-5``: five rankers on 80% of the rows and features each (seeds 0-4), their
+  predictions' ranks averaged within each group;
+* ``with-regression``: the shipped ranker's and a regression of the score's (LightGBM, squared
+  error) ranks averaged within each group;
+* ``cpu-identity``: one more column per CPU model (``-mcpu``), 1 on its rows: every CPU of the
+  set has 2 cores and 16 SIMD lanes, so the shipped CPU descriptors cannot tell them apart (an
+  upper bound on what CPU descriptors could add when the CPU was seen in training).
 
     python benchmarks/ranker_variants.py --logs file://$PWD/datasets/tuning_logs
 """
@@ -24,6 +37,7 @@ Variants (LightGBM lambdarank as shipped, one change each):
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +59,17 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "columns-0.3-leaves-40": {"params": {"colsample_bytree": 0.3, "min_child_samples": 40,
                                          "reg_lambda": 1.0}},
     "exponential-gain": {"gain": "exponential", "params": {"colsample_bytree": 0.3}},
+    "quadratic-gain": {"gain": "quadratic"},
+    "xendcg": {"params": {"objective": "rank_xendcg"}},
+    "all-pairs": {"params": {"lambdarank_truncation_level": 256}},
+    "no-neighbour-rows": {"drop_origins": ("neighbour",)},
+    "bagged-5": {"seeds": 5, "params": {"subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8}},
+    "with-regression": {"regression": True},
+    "cpu-identity": {"cpu_identity": True},
 }
+#: What a variant changes in the rows it is trained on rather than in the model.
+ROW_OPTIONS = ("drop_origins", "cpu_identity")
+_GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30}
 
 
 def group_relative(features: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -61,13 +85,15 @@ def group_relative(features: np.ndarray, groups: np.ndarray) -> np.ndarray:
 
 class RankerVariant(BaseEstimator):
     """The shipped lambdarank recipe with one change (see :data:`VARIANTS`); ``predict`` takes the
-    rows' groups too (group-relative features need them)."""
+    rows' groups too (group-relative features and rank averaging need them)."""
 
     def __init__(self, params: dict[str, Any] | None = None, gain: str = "linear",
-                 relative: bool = False) -> None:
+                 relative: bool = False, seeds: int = 1, regression: bool = False) -> None:
         self.params = params
         self.gain = gain
         self.relative = relative
+        self.seeds = seeds
+        self.regression = regression
 
     def _rows(self, features: np.ndarray, groups: np.ndarray) -> np.ndarray:
         if not self.relative:
@@ -75,32 +101,54 @@ class RankerVariant(BaseEstimator):
         return np.hstack([features, group_relative(features, groups)]).astype(np.float32)
 
     def fit(self, features: np.ndarray, score: np.ndarray, group: np.ndarray) -> RankerVariant:
-        from lightgbm import LGBMRanker
+        from lightgbm import LGBMRanker, LGBMRegressor
 
         order = np.argsort(group, kind="stable")
         _, sizes = np.unique(group[order], return_counts=True)
         grades = np.rint(np.clip(score[order], 0.0, 1.0) * RELEVANCE_GRADES).astype(int)
-        gain = [2 ** (g / 3) - 1 if self.gain == "exponential" else float(g)
-                for g in range(RELEVANCE_GRADES + 1)]
-        settings = {**LightGBMRankingCostModel().get_params(), "min_child_samples": 5, **(self.params or {})}
-        self.model_ = LGBMRanker(objective="lambdarank", label_gain=gain, verbose=-1, **settings).fit(
-            self._rows(features, group)[order], grades, group=sizes)
+        gain = [float(_GAINS[self.gain](g)) for g in range(RELEVANCE_GRADES + 1)]
+        rows = self._rows(features, group)[order]
+        shipped = {**LightGBMRankingCostModel().get_params(), "min_child_samples": 5}
+        self.models_ = []
+        for seed in range(self.seeds):
+            settings = {**shipped, **(self.params or {}), "random_state": seed}
+            self.models_.append(LGBMRanker(label_gain=gain, verbose=-1, **settings).fit(
+                rows, grades, group=sizes))
+        if self.regression:
+            self.models_.append(LGBMRegressor(verbose=-1, **shipped).fit(rows, score[order]))
         return self
 
     def predict(self, features: np.ndarray, group: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model_.predict(self._rows(features, group)))
+        rows = self._rows(features, group)
+        predictions = [np.asarray(model.predict(rows)) for model in self.models_]
+        if len(predictions) == 1:
+            return predictions[0]
+        return np.mean([rank_within(p, group) for p in predictions], axis=0)
+
+
+def rank_within(predicted: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each row's prediction as its rank in its group, scaled to [0, 1] (1: ranked first)."""
+    out = np.zeros(len(predicted))
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        ranks = np.argsort(np.argsort(predicted[rows], kind="stable"), kind="stable")
+        out[rows] = ranks / max(len(rows) - 1, 1)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logs", default="file://" + str(Path("datasets/tuning_logs").resolve()))
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--families", nargs="*", default=None,
+                        help="hold out only the families whose name contains one of these (a quicker screen)")
     args = parser.parse_args()
     data = load_training_data(open_logs(args.logs), cache=data_dir() / "feature-cache")
     table, networks_of = data.table, data.networks_of
     groups = table.groups
     searched = searched_groups(table)
-    families = default_held_out(table, networks_of)
+    families = [family for family in default_held_out(table, networks_of)
+                if args.families is None or any(part in family for part in args.families)]
     splits = []
     for family in families:
         train, test = network_split(table, networks_of, family)
@@ -115,10 +163,16 @@ def main() -> None:
     for name in args.variants:
         started = time.perf_counter()
         found = []
+        options = {k: v for k, v in VARIANTS[name].items() if k not in ROW_OPTIONS}
+        dropped = np.isin(table.origins, VARIANTS[name].get("drop_origins", ()))
+        features = table.features
+        if VARIANTS[name].get("cpu_identity"):
+            cpus = np.array([json.loads(t).get("mcpu", "") for t in table.targets])
+            features = np.hstack([features, (cpus[:, None] == np.unique(cpus)[None, :]).astype(np.float32)])
         for _, train, test in splits:
-            model = RankerVariant(**VARIANTS[name]).fit(table.features[train], table.score[train],
-                                                        groups[train])
-            found.append(ranking_report(model.predict(table.features[test], groups[test]),
+            train = train & ~dropped
+            model = RankerVariant(**options).fit(features[train], table.score[train], groups[train])
+            found.append(ranking_report(model.predict(features[test], groups[test]),
                                         table.latency[test], groups[test]))
         per_family = " ".join(f"{family.split('+')[0]}={r['top1']:.2f}"
                               for (family, _, _), r in zip(splits, found, strict=True))
