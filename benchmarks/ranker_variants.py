@@ -27,6 +27,8 @@ Variants (LightGBM lambdarank as shipped, one change each):
   predictions' ranks averaged within each group;
 * ``with-regression``: the shipped ranker's and a regression of the score's (LightGBM, squared
   error) ranks averaged within each group;
+* ``coarse-grades``: 10 relevance grades instead of 30 (a grade a tenth of the best's speed,
+  about what a label moves between two timings on a busy machine: ``benchmarks/label_noise.py``);
 * ``cpu-identity``: one more column per CPU model (``-mcpu``), 1 on its rows: every CPU of the
   set has 2 cores and 16 SIMD lanes, so the shipped CPU descriptors cannot tell them apart (an
   upper bound on what CPU descriptors could add when the CPU was seen in training).
@@ -66,6 +68,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bagged-5": {"seeds": 5, "params": {"subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8}},
     "with-regression": {"regression": True},
     "cpu-identity": {"cpu_identity": True},
+    "coarse-grades": {"grades": 10},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
 ROW_OPTIONS = ("drop_origins", "cpu_identity")
@@ -88,12 +91,14 @@ class RankerVariant(BaseEstimator):
     rows' groups too (group-relative features and rank averaging need them)."""
 
     def __init__(self, params: dict[str, Any] | None = None, gain: str = "linear",
-                 relative: bool = False, seeds: int = 1, regression: bool = False) -> None:
+                 relative: bool = False, seeds: int = 1, regression: bool = False,
+                 grades: int = RELEVANCE_GRADES) -> None:
         self.params = params
         self.gain = gain
         self.relative = relative
         self.seeds = seeds
         self.regression = regression
+        self.grades = grades
 
     def _rows(self, features: np.ndarray, groups: np.ndarray) -> np.ndarray:
         if not self.relative:
@@ -105,8 +110,8 @@ class RankerVariant(BaseEstimator):
 
         order = np.argsort(group, kind="stable")
         _, sizes = np.unique(group[order], return_counts=True)
-        grades = np.rint(np.clip(score[order], 0.0, 1.0) * RELEVANCE_GRADES).astype(int)
-        gain = [float(_GAINS[self.gain](g)) for g in range(RELEVANCE_GRADES + 1)]
+        grades = np.rint(np.clip(score[order], 0.0, 1.0) * self.grades).astype(int)
+        gain = [float(_GAINS[self.gain](g * RELEVANCE_GRADES / self.grades)) for g in range(self.grades + 1)]
         rows = self._rows(features, group)[order]
         shipped = {**LightGBMRankingCostModel().get_params(), "min_child_samples": 5}
         self.models_ = []
