@@ -53,6 +53,7 @@ from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostMod
 from lorien.training.evaluation import network_split, searched_groups
 from lorien.training.metrics import random_ranking_report, ranking_report
 from lorien.training.pipeline import default_held_out, load_training_data
+from lorien.training.plots import rank_within_workload
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "shipped": {},
@@ -128,17 +129,7 @@ class RankerVariant(BaseEstimator):
         predictions = [np.asarray(model.predict(rows)) for model in self.models_]
         if len(predictions) == 1:
             return predictions[0]
-        return np.mean([rank_within(p, group) for p in predictions], axis=0)
-
-
-def rank_within(predicted: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Each row's prediction as its rank in its group, scaled to [0, 1] (1: ranked first)."""
-    out = np.zeros(len(predicted))
-    for group in np.unique(groups):
-        rows = np.flatnonzero(groups == group)
-        ranks = np.argsort(np.argsort(predicted[rows], kind="stable"), kind="stable")
-        out[rows] = ranks / max(len(rows) - 1, 1)
-    return out
+        return np.mean([rank_within_workload(p, group) for p in predictions], axis=0)
 
 
 def main() -> None:

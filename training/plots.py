@@ -24,7 +24,7 @@ from lorien.training.evaluation import HeldOutResult
 TENSET_REFERENCE = {"top1": 0.83, "top5": 0.91}
 
 
-def _rank_within_workload(predicted: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def rank_within_workload(predicted: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Each prediction's percentile among its workload's (1 = the model's first pick)."""
     ranks = np.zeros(len(predicted))
     for key in np.unique(keys):
@@ -44,7 +44,7 @@ def plot_predicted_vs_measured(results: Mapping[str, Sequence[HeldOutResult]], p
     axes = np.atleast_1d(figure.subplots(1, len(results), sharey=True))
     for axis, (model, held_out) in zip(axes, results.items(), strict=True):
         for result in held_out:
-            axis.scatter(_rank_within_workload(result.predicted, result.groups), result.score,
+            axis.scatter(rank_within_workload(result.predicted, result.groups), result.score,
                          s=6, alpha=0.45, label=result.network.split("@")[0][:24])
         pairwise = np.average([r.metrics["pairwise_accuracy"] for r in held_out],
                               weights=[r.test_workloads for r in held_out])
