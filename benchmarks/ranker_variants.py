@@ -34,6 +34,12 @@ Variants (LightGBM lambdarank as shipped, one change each):
   upper bound on what CPU descriptors could add when the CPU was seen in training).
 
     python benchmarks/ranker_variants.py --logs file://$PWD/datasets/tuning_logs
+
+``--workload-folds K`` holds out K random folds of workloads instead of families (each workload
+on every CPU in one fold; seeded): how well a variant ranks kernels it has not seen when kernels
+of the same families were in training, against which the family held out is the harder test.
+``--in-sample`` also scores each variant on the rows it was trained on (all of them): the most
+its features let it tell apart.
 """
 
 from __future__ import annotations
@@ -87,6 +93,16 @@ def group_relative(features: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
+def workload_folds(workload_keys: np.ndarray, folds: int, tested: np.ndarray
+                   ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, train, test)`` row masks of ``folds`` seeded random folds of workloads (a
+    workload's rows on every CPU in one fold); test rows limited to ``tested``."""
+    keys = np.unique(workload_keys)
+    fold_of = dict(zip(keys, np.random.default_rng(0).permutation(len(keys)) % folds, strict=True))
+    fold = np.array([fold_of[key] for key in workload_keys])
+    return [(f"fold{k}", fold != k, (fold == k) & tested) for k in range(folds)]
+
+
 class RankerVariant(BaseEstimator):
     """The shipped lambdarank recipe with one change (see :data:`VARIANTS`); ``predict`` takes the
     rows' groups too (group-relative features and rank averaging need them)."""
@@ -138,22 +154,33 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--families", nargs="*", default=None,
                         help="hold out only the families whose name contains one of these (a quicker screen)")
+    parser.add_argument("--workload-folds", type=int, default=0,
+                        help="hold out this many random folds of workloads instead of families")
+    parser.add_argument("--in-sample", action="store_true",
+                        help="also score each variant on every row, trained on every row")
     args = parser.parse_args()
     data = load_training_data(open_logs(args.logs), cache=data_dir() / "feature-cache")
     table, networks_of = data.table, data.networks_of
     groups = table.groups
     searched = searched_groups(table)
-    families = [family for family in default_held_out(table, networks_of)
-                if args.families is None or any(part in family for part in args.families)]
-    splits = []
-    for family in families:
-        train, test = network_split(table, networks_of, family)
-        if (test & searched).any():
-            splits.append((family, train, test & searched))
-    weights = np.array([len(np.unique(groups[test])) for _, _, test in splits], dtype=float)
+    if args.workload_folds:
+        splits = workload_folds(table.workload_keys, args.workload_folds, searched)
+    else:
+        families = [family for family in default_held_out(table, networks_of)
+                    if args.families is None or any(part in family for part in args.families)]
+        splits = []
+        for family in families:
+            train, test = network_split(table, networks_of, family)
+            if (test & searched).any():
+                splits.append((family, train, test & searched))
+    if args.in_sample:
+        splits.append(("in-sample", np.ones(len(table), dtype=bool), searched))
+    weights = np.array([len(np.unique(groups[test])) for name, _, test in splits if name != "in-sample"],
+                       dtype=float)
     print(f"{len(table)} rows; {int(weights.sum())} search-and-random groups held out "
-          f"in {len(splits)} families")
-    random = [random_ranking_report(table.latency[test], groups[test]) for _, _, test in splits]
+          f"in {len(weights)} {'folds' if args.workload_folds else 'families'}")
+    held_out = [split for split in splits if split[0] != "in-sample"]
+    random = [random_ranking_report(table.latency[test], groups[test]) for _, _, test in held_out]
     print(f"{'random pick':<24} top-1 {np.average([r['top1'] for r in random], weights=weights):.3f} "
           f"top-5 {np.average([r['top5'] for r in random], weights=weights):.3f}")
     for name in args.variants:
@@ -172,8 +199,9 @@ def main() -> None:
                                         table.latency[test], groups[test]))
         per_family = " ".join(f"{family.split('+')[0]}={r['top1']:.2f}"
                               for (family, _, _), r in zip(splits, found, strict=True))
-        print(f"{name:<24} top-1 {np.average([r['top1'] for r in found], weights=weights):.3f} "
-              f"top-5 {np.average([r['top5'] for r in found], weights=weights):.3f} "
+        scored = [r for (family, _, _), r in zip(splits, found, strict=True) if family != "in-sample"]
+        print(f"{name:<24} top-1 {np.average([r['top1'] for r in scored], weights=weights):.3f} "
+              f"top-5 {np.average([r['top5'] for r in scored], weights=weights):.3f} "
               f"({time.perf_counter() - started:.0f} s)  {per_family}", flush=True)
 
 
