@@ -22,7 +22,6 @@ For each CPU of the data set this prints:
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,17 +30,13 @@ import numpy as np
 from lorien.config import data_dir, open_logs
 from lorien.datasets.campaign import log_kind
 from lorien.training.cost_models import LightGBMRankingCostModel
-from lorien.training.evaluation import network_split, searched_groups
+from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import random_ranking_report, ranking_report
 from lorien.training.pipeline import default_held_out, load_training_data
 from lorien.tuning_log import TuningLog
 
 #: The search picks always timed again, by the first timing (the campaign's ``--remeasure``).
 FASTEST = 4
-
-
-def mcpu(canonical: str) -> str:
-    return str(json.loads(canonical).get("mcpu", "?"))
 
 
 def timed_twice(logs: list[TuningLog]) -> dict[str, dict[str, list[float]]]:
@@ -58,7 +53,7 @@ def timed_twice(logs: list[TuningLog]) -> dict[str, dict[str, list[float]]]:
         runs = min(len(latency.runs) for latency in timed)
         pairs = sorted((min(latency.runs[:runs]), min(latency.runs[runs:2 * runs]))
                        for latency in timed if len(latency.runs) >= 2 * runs)
-        cpu = out[mcpu(log.target.canonical)]
+        cpu = out[cpu_of(log.target.canonical)]
         cpu["all"] += [float(np.log(b / a)) for a, b in pairs]
         cpu["fastest"] += [float(np.log(b / a)) for a, b in pairs[:FASTEST]]
     return out
@@ -99,7 +94,7 @@ def main() -> None:
     data = load_training_data(open_logs(args.logs), cache=data_dir() / "feature-cache")
     table, groups = data.table, data.table.groups
     searched = searched_groups(table)
-    cpus = np.array([mcpu(target) for target in table.targets])
+    cpus = np.array([cpu_of(target) for target in table.targets])
     predicted = np.full(len(table), np.nan)
     if not args.no_model:
         for family in default_held_out(table, data.networks_of):

@@ -45,7 +45,6 @@ its features let it tell apart.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ from sklearn.base import BaseEstimator
 from lorien.config import data_dir, open_logs
 from lorien.datasets.tabular import DESCRIPTOR_NAMES
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
-from lorien.training.evaluation import network_split, searched_groups
+from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import random_ranking_report, ranking_report
 from lorien.training.pipeline import default_held_out, load_training_data
 from lorien.training.plots import rank_within_workload
@@ -190,7 +189,7 @@ def main() -> None:
         dropped = np.isin(table.origins, VARIANTS[name].get("drop_origins", ()))
         features = table.features
         if VARIANTS[name].get("cpu_identity"):
-            cpus = np.array([json.loads(t).get("mcpu", "") for t in table.targets])
+            cpus = np.array([cpu_of(t) for t in table.targets])
             features = np.hstack([features, (cpus[:, None] == np.unique(cpus)[None, :]).astype(np.float32)])
         for _, train, test in splits:
             train = train & ~dropped

@@ -88,9 +88,14 @@ def cpu_split(table: LogTable, cpu: str) -> tuple[np.ndarray, np.ndarray]:
     return ~test, test
 
 
+def cpu_of(target: str) -> str:
+    """The CPU a target (its canonical text) names: its ``mcpu``, else the canonical text."""
+    return _mcpu(target) or target
+
+
 def cpus_of(table: LogTable) -> list[str]:
-    """The CPUs (``mcpu``, else the canonical target) the table's rows were measured on."""
-    return sorted({_mcpu(t) or t for t in table.targets})
+    """The CPUs (:func:`cpu_of`) the table's rows were measured on."""
+    return sorted({cpu_of(t) for t in table.targets})
 
 
 def leave_cpu_out(table: LogTable, make_model: Callable[[], Any], cpus: list[str] | None = None
