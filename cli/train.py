@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -26,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model-type", default="lightgbm", choices=["lightgbm", "sklearn", "autogluon"],
                         help="cost model (default lightgbm)")
     parser.add_argument("--time-limit", type=float, default=60.0, metavar="S",
-                        help="seconds each AutoGluon fit may take (default 60)")
+                        help="seconds each AutoGluon fit may spend on its models (default 60; its "
+                             "preprocessing of the features is not counted)")
     parser.add_argument("--out", metavar="NAME", help="name to register under (required unless --shipped)")
     parser.add_argument("--shipped", action="store_true",
                         help="retrain the cost model that ships with Lorien (LightGBM) on the data set "
@@ -59,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
                                "nothing: leave out --logs, --out and --model-type")
     elif not (args.logs and args.out):
         raise InvalidInput("--logs and --out are required (or --shipped)")
+    if not (math.isfinite(args.time_limit) and args.time_limit > 0):
+        raise InvalidInput(f"--time-limit must be a positive number of seconds, not {args.time_limit}")
     from lorien.training.pipeline import train_cost_model
 
     cache = None if args.no_feature_cache else (args.feature_cache or data_dir() / "feature-cache")
