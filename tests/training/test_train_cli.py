@@ -48,7 +48,7 @@ def log_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_train_registers_an_evaluated_model(log_folder: Path, model_type: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--logs", f"file://{log_folder}", "--model-type", model_type,
-                 "--out", f"cm-{model_type}", "--time-limit", "3", "--json"]) == 0
+                 "--out", f"cm-{model_type}", "--time-limit", "1", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["feature_version"] == get_dialect("tvm").feature_version
     assert summary["training_data"]["workloads"] == 2
