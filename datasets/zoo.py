@@ -114,7 +114,7 @@ def _gpt2_decode(name: str, context: int) -> Callable[[int], TorchModel]:
 
 
 def _zoo() -> dict[str, ZooEntry]:
-    from lorien.datasets import convnets, convnext, inception, mbconv, resnet, vit
+    from lorien.datasets import convnets, convnext, inception, mbconv, resnet, shufflenet, unet, vit
 
     entries = [
         ZooEntry("resnet18", "ResNet-18, 3x224x224 images", _image_model("resnet18", resnet.resnet18)),
@@ -135,6 +135,10 @@ def _zoo() -> dict[str, ZooEntry]:
         ZooEntry("convnext_tiny", "ConvNeXt-T, 3x224x224 images",
                  _image_model("convnext_tiny", convnext.convnext_tiny)),
         ZooEntry("vit_b16", "ViT-B/16, 3x224x224 images", _image_model("vit_b16", vit.vit_b16)),
+        ZooEntry("shufflenet_v2_x1_0", "ShuffleNetV2 1.0x, 3x224x224 images",
+                 _image_model("shufflenet_v2_x1_0", shufflenet.ShuffleNetV2)),
+        ZooEntry("unet", "U-Net (64-1024 channels, padded), 3x256x256 images, 2 classes a pixel",
+                 _image_model("unet", unet.UNet, size=256)),
     ]
     entries += [
         ZooEntry(f"bert_base_s{seq}", f"BERT-base encoder, 12 layers, {seq} tokens",

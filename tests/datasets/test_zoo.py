@@ -37,7 +37,8 @@ def test_every_zoo_network_runs(name: str) -> None:
 def test_zoo_covers_the_kinds_users_tune() -> None:
     names = set(zoo_names())
     assert {"resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_large",
-            "efficientnet_b0", "vgg16", "densenet121", "inception_v3", "convnext_tiny", "vit_b16"} <= names
+            "efficientnet_b0", "vgg16", "densenet121", "inception_v3", "convnext_tiny", "vit_b16",
+            "shufflenet_v2_x1_0", "unet"} <= names
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
     assert {model_family(name) for name in ("gpt2_s128", "gpt2_s512", "gpt2_decode_c256")} == {"gpt2"}
@@ -50,6 +51,7 @@ PUBLISHED_PARAMETERS = {
     "resnet18": 11_689_512, "resnext50_32x4d": 25_028_904, "efficientnet_b0": 5_288_548,
     "mobilenet_v3_large": 5_483_032, "inception_v3": 23_834_568, "convnext_tiny": 28_589_128,
     "vit_b16": 86_567_656, "gpt2_s128": 124_439_808, "gpt2_decode_c256": 124_439_808,
+    "shufflenet_v2_x1_0": 2_278_604,
 }
 
 
@@ -66,6 +68,19 @@ def test_inputs_are_shaped_as_the_networks_are_used() -> None:
     assert tuple(inception.example_inputs[0].shape) == (2, 3, 299, 299)
     token, past = decode.example_inputs
     assert tuple(token.shape) == (2, 1) and tuple(past.shape) == (12, 2, 2, 12, 256, 64)
+
+
+def test_the_segmentation_network_answers_every_pixel() -> None:
+    import torch
+
+    model = load_model("unet")
+    assert isinstance(model, TorchModel)
+    assert tuple(model.example_inputs[0].shape) == (1, 3, 256, 256)
+    # the expanding path's transposed convolutions bring every level back to the input's size
+    transposed = [m for m in model.module.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [m.out_channels for m in transposed] == [512, 256, 128, 64]
+    with torch.no_grad():
+        assert tuple(model.module(*model.example_inputs).shape) == (1, 2, 256, 256)
 
 
 def test_user_function_in_a_file_returning_a_pair(tmp_path: Path) -> None:
