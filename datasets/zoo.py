@@ -113,6 +113,35 @@ def _gpt2_decode(name: str, context: int) -> Callable[[int], TorchModel]:
     return build
 
 
+def _llama_prefill(name: str, seq_len: int) -> Callable[[int], TorchModel]:
+    def build(batch: int) -> TorchModel:
+        import torch
+
+        from lorien.datasets.llama import VOCAB, LlamaPrefill
+
+        torch.manual_seed(0)
+        module = LlamaPrefill(seq_len).eval()
+        return TorchModel(module, (torch.randint(0, VOCAB, (batch, seq_len), dtype=torch.int64),), name=name)
+
+    return build
+
+
+def _llama_decode(name: str, context: int) -> Callable[[int], TorchModel]:
+    def build(batch: int) -> TorchModel:
+        import torch
+
+        from lorien.datasets.llama import VOCAB, LlamaDecodeStep
+
+        torch.manual_seed(0)
+        module = LlamaDecodeStep().eval()
+        decoder = module.decoder
+        past = torch.randn(len(decoder.layers), 2, batch, decoder.kv_heads, context, decoder.head_dim)
+        input_ids = torch.randint(0, VOCAB, (batch, 1), dtype=torch.int64)
+        return TorchModel(module, (input_ids, past), name=name)
+
+    return build
+
+
 def _zoo() -> dict[str, ZooEntry]:
     from lorien.datasets import convnets, convnext, inception, mbconv, resnet, shufflenet, unet, vit
 
@@ -152,6 +181,12 @@ def _zoo() -> dict[str, ZooEntry]:
     ]
     entries.append(ZooEntry("gpt2_decode_c256", "GPT-2 (124M) generating: one token after 256 cached ones",
                             _gpt2_decode("gpt2_decode_c256", 256), family="gpt2"))
+    entries += [
+        ZooEntry("smollm_s256", "LLaMA-style decoder, SmolLM-135M's shapes, reading a 256-token prompt",
+                 _llama_prefill("smollm_s256", 256), family="smollm"),
+        ZooEntry("smollm_decode_c512", "LLaMA-style decoder, SmolLM-135M's shapes, generating: one token "
+                 "after 512 cached ones", _llama_decode("smollm_decode_c512", 512), family="smollm"),
+    ]
     return {entry.name: entry for entry in entries}
 
 

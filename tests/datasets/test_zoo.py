@@ -42,16 +42,18 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
     assert {model_family(name) for name in ("gpt2_s128", "gpt2_s512", "gpt2_decode_c256")} == {"gpt2"}
+    assert {model_family(name) for name in ("smollm_s256", "smollm_decode_c512")} == {"smollm"}
 
 
 #: Parameter counts of the reference implementations (torchvision's, for the image networks
 #: without Inception-v3's training-only auxiliary classifier; GPT-2's 124M release with its head
-#: tied to the token embedding): a network built in code with these counts has their layers.
+#: tied to the token embedding; SmolLM-135M's, its head tied too): a network built in code with
+#: these counts has their layers.
 PUBLISHED_PARAMETERS = {
     "resnet18": 11_689_512, "resnext50_32x4d": 25_028_904, "efficientnet_b0": 5_288_548,
     "mobilenet_v3_large": 5_483_032, "inception_v3": 23_834_568, "convnext_tiny": 28_589_128,
     "vit_b16": 86_567_656, "gpt2_s128": 124_439_808, "gpt2_decode_c256": 124_439_808,
-    "shufflenet_v2_x1_0": 2_278_604,
+    "shufflenet_v2_x1_0": 2_278_604, "smollm_s256": 134_515_008, "smollm_decode_c512": 134_515_008,
 }
 
 
@@ -68,6 +70,36 @@ def test_inputs_are_shaped_as_the_networks_are_used() -> None:
     assert tuple(inception.example_inputs[0].shape) == (2, 3, 299, 299)
     token, past = decode.example_inputs
     assert tuple(token.shape) == (2, 1) and tuple(past.shape) == (12, 2, 2, 12, 256, 64)
+    llama = load_model("smollm_decode_c512", batch=2)
+    assert isinstance(llama, TorchModel)
+    assert tuple(llama.example_inputs[1].shape) == (30, 2, 2, 3, 512, 64)
+
+
+def test_the_llama_decode_step_continues_the_prompt_as_the_prefill_reads_it() -> None:
+    """A token generated after a cache of keys and values gets the logits the prompt's last position
+    gets when the whole prompt is read at once: the cache and the rotary positions line up."""
+    import torch
+
+    from lorien.datasets.llama import LlamaDecodeStep, LlamaPrefill, _rotate
+
+    torch.manual_seed(0)
+    prefill, step = LlamaPrefill(8).eval(), LlamaDecodeStep().eval()
+    step.load_state_dict(prefill.state_dict())
+    ids = torch.randint(0, 49152, (2, 8))
+    decoder = prefill.decoder
+    with torch.no_grad():
+        expected = prefill(ids)[:, -1:]
+        x, cos, sin = decoder.tokens(ids[:, :7]), decoder.cos[:7], decoder.sin[:7]
+        mask = torch.triu(torch.full((7, 7), float("-inf")), diagonal=1)
+        cache = []
+        for layer in decoder.layers:
+            h = layer.norm1(x)
+            cache.append(torch.stack((_rotate(layer._split(layer.k(h), layer.kv_heads), cos, sin),
+                                      layer._split(layer.v(h), layer.kv_heads))))
+            x = layer(x, cos, sin, mask=mask)
+        generated = step(ids[:, 7:], torch.stack(cache))
+    assert generated.shape == (2, 1, 49152)
+    assert torch.allclose(generated, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_the_segmentation_network_answers_every_pixel() -> None:
