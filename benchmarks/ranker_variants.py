@@ -29,6 +29,11 @@ Variants (LightGBM lambdarank as shipped, one change each):
   error) ranks averaged within each group;
 * ``coarse-grades``: 10 relevance grades instead of 30 (a grade a tenth of the best's speed,
   about what a label moves between two timings on a busy machine: ``benchmarks/label_noise.py``);
+* ``mlp-listwise``: no trees: a neural ranker (:class:`ListwiseMLP`, two hidden layers) on the
+  features standardised, trained to put each group's softmax where its relative scores put theirs
+  (ListNet); a model that interpolates between the kernels it has seen instead of cutting the
+  feature space into boxes;
+* ``with-mlp``: the shipped ranker's and that neural ranker's ranks averaged within each group;
 * ``cpu-identity``: one more column per CPU model (``-mcpu``), 1 on its rows: every CPU of the
   set has 2 cores and 16 SIMD lanes, so the shipped CPU descriptors cannot tell them apart (an
   upper bound on what CPU descriptors could add when the CPU was seen in training).
@@ -75,6 +80,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "with-regression": {"regression": True},
     "cpu-identity": {"cpu_identity": True},
     "coarse-grades": {"grades": 10},
+    "mlp-listwise": {"mlp": "only"},
+    "with-mlp": {"mlp": "also"},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
 ROW_OPTIONS = ("drop_origins", "cpu_identity")
@@ -102,14 +109,84 @@ def workload_folds(workload_keys: np.ndarray, folds: int, tested: np.ndarray
     return [(f"fold{k}", fold != k, (fold == k) & tested) for k in range(folds)]
 
 
+class ListwiseMLP(BaseEstimator):
+    """A neural ranker: features standardised by their training median and spread (clipped),
+    two hidden ReLU layers, trained with a listwise loss: the cross-entropy between the softmax of
+    each group's predictions and the softmax of its relative scores times ``temperature`` (ListNet,
+    Cao et al. 2007), groups in batches of ``batch_groups``, Adam. Deterministic for a ``seed``.
+
+    Not thread safe (torch's global seed and thread count)."""
+
+    def __init__(self, hidden: int = 256, epochs: int = 30, temperature: float = 10.0, dropout: float = 0.1,
+                 learning_rate: float = 1e-3, weight_decay: float = 1e-4, batch_groups: int = 32,
+                 seed: int = 0) -> None:
+        self.hidden = hidden
+        self.epochs = epochs
+        self.temperature = temperature
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.batch_groups = batch_groups
+        self.seed = seed
+
+    def _standardised(self, features: np.ndarray) -> np.ndarray:
+        return np.clip((features - self.center_) / self.spread_, -8.0, 8.0).astype(np.float32)
+
+    def fit(self, features: np.ndarray, score: np.ndarray, group: np.ndarray) -> ListwiseMLP:
+        import torch
+
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        x = features.astype(np.float64)
+        quartiles = np.percentile(x, [25, 75], axis=0)
+        std = x.std(0)
+        self.center_ = np.median(x, axis=0)
+        self.spread_ = np.where(quartiles[1] > quartiles[0], quartiles[1] - quartiles[0],
+                                np.where(std > 0, std, 1.0))
+        rows = torch.from_numpy(self._standardised(features))
+        order = np.argsort(group, kind="stable")
+        _, starts, sizes = np.unique(group[order], return_index=True, return_counts=True)
+        members = np.full((len(sizes), int(sizes.max())), -1, dtype=np.int64)
+        for index, (start, size) in enumerate(zip(starts, sizes, strict=True)):
+            members[index, :size] = order[start:start + size]
+        scores = torch.from_numpy(np.clip(score, 0.0, 1.0).astype(np.float32))
+        width = self.hidden
+        self.net_ = torch.nn.Sequential(
+            torch.nn.Linear(rows.shape[1], width), torch.nn.ReLU(), torch.nn.Dropout(self.dropout),
+            torch.nn.Linear(width, width // 2), torch.nn.ReLU(), torch.nn.Linear(width // 2, 1))
+        optimiser = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate,
+                                     weight_decay=self.weight_decay)
+        self.net_.train()
+        for _ in range(self.epochs):
+            for batch in np.array_split(rng.permutation(len(sizes)), max(len(sizes) // self.batch_groups, 1)):
+                index = torch.from_numpy(members[batch])
+                present = index >= 0
+                safe = index.clamp(min=0)
+                predicted = self.net_(rows[safe]).squeeze(-1).masked_fill(~present, float("-inf"))
+                target = (scores[safe] * self.temperature).masked_fill(~present, float("-inf")).softmax(-1)
+                loss = -torch.where(present, target * predicted.log_softmax(-1), 0.0).sum(-1).mean()
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+        self.net_.eval()
+        return self
+
+    def predict(self, features: np.ndarray, group: np.ndarray | None = None) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.net_(torch.from_numpy(self._standardised(features))).squeeze(-1).numpy().astype(float)
+
+
 class RankerVariant(BaseEstimator):
     """The shipped lambdarank recipe with one change (see :data:`VARIANTS`); ``predict`` takes the
     rows' groups too (group-relative features and rank averaging need them)."""
 
     def __init__(self, params: dict[str, Any] | None = None, gain: str = "linear",
                  relative: bool = False, seeds: int = 1, regression: bool = False,
-                 grades: int = RELEVANCE_GRADES) -> None:
+                 grades: int = RELEVANCE_GRADES, mlp: str = "") -> None:
         self.params = params
+        self.mlp = mlp
         self.gain = gain
         self.relative = relative
         self.seeds = seeds
@@ -130,7 +207,11 @@ class RankerVariant(BaseEstimator):
         gain = [float(_GAINS[self.gain](g * RELEVANCE_GRADES / self.grades)) for g in range(self.grades + 1)]
         rows = self._rows(features, group)[order]
         shipped = {**LightGBMRankingCostModel().get_params(), "min_child_samples": 5}
-        self.models_ = []
+        self.models_: list[Any] = []
+        if self.mlp:
+            self.models_.append(ListwiseMLP().fit(self._rows(features, group), score, group))
+            if self.mlp == "only":
+                return self
         for seed in range(self.seeds):
             settings = {**shipped, **(self.params or {}), "random_state": seed}
             self.models_.append(LGBMRanker(label_gain=gain, verbose=-1, **settings).fit(
