@@ -11,6 +11,8 @@ from torch import Tensor, nn
 
 from lorien.datasets.attention import attend
 
+VOCAB = 30522
+
 
 class EncoderLayer(nn.Module):
     def __init__(self, hidden: int, heads: int, ffn: int) -> None:
@@ -29,7 +31,7 @@ class EncoderLayer(nn.Module):
 
 class BertEncoder(nn.Module):
     def __init__(self, layers: int = 12, hidden: int = 768, heads: int = 12, ffn: int = 3072,
-                 vocab: int = 30522, max_positions: int = 512) -> None:
+                 vocab: int = VOCAB, max_positions: int = 512) -> None:
         super().__init__()
         self.tokens = nn.Embedding(vocab, hidden)
         self.positions = nn.Embedding(max_positions, hidden)

@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,29 +70,16 @@ def _calibrate_batchnorm(module: Module, size: int) -> None:
         module(torch.randn(2, 3, size, size))
 
 
-def _token_model(name: str, seq_len: int) -> Callable[[int], TorchModel]:
+def _prompt_model(name: str, factory: Callable[[], Module], vocab: int, seq_len: int
+                  ) -> Callable[[int], TorchModel]:
+    """A language model (``factory`` builds it) reading ``seq_len`` token ids of a ``vocab``."""
     def build(batch: int) -> TorchModel:
         import torch
 
-        from lorien.datasets.bert import BertEncoder
-
         torch.manual_seed(0)
-        module = BertEncoder().eval()
-        input_ids = torch.randint(0, 30522, (batch, seq_len), dtype=torch.int64)
+        module = factory().eval()
+        input_ids = torch.randint(0, vocab, (batch, seq_len), dtype=torch.int64)
         return TorchModel(module, (input_ids,), name=name)
-
-    return build
-
-
-def _gpt2_prefill(name: str, seq_len: int) -> Callable[[int], TorchModel]:
-    def build(batch: int) -> TorchModel:
-        import torch
-
-        from lorien.datasets.gpt2 import VOCAB, GPT2Prefill
-
-        torch.manual_seed(0)
-        module = GPT2Prefill(seq_len).eval()
-        return TorchModel(module, (torch.randint(0, VOCAB, (batch, seq_len), dtype=torch.int64),), name=name)
 
     return build
 
@@ -113,19 +101,6 @@ def _gpt2_decode(name: str, context: int) -> Callable[[int], TorchModel]:
     return build
 
 
-def _llama_prefill(name: str, seq_len: int) -> Callable[[int], TorchModel]:
-    def build(batch: int) -> TorchModel:
-        import torch
-
-        from lorien.datasets.llama import VOCAB, LlamaPrefill
-
-        torch.manual_seed(0)
-        module = LlamaPrefill(seq_len).eval()
-        return TorchModel(module, (torch.randint(0, VOCAB, (batch, seq_len), dtype=torch.int64),), name=name)
-
-    return build
-
-
 def _llama_decode(name: str, context: int) -> Callable[[int], TorchModel]:
     def build(batch: int) -> TorchModel:
         import torch
@@ -143,7 +118,19 @@ def _llama_decode(name: str, context: int) -> Callable[[int], TorchModel]:
 
 
 def _zoo() -> dict[str, ZooEntry]:
-    from lorien.datasets import convnets, convnext, inception, mbconv, resnet, shufflenet, unet, vit
+    from lorien.datasets import (
+        bert,
+        convnets,
+        convnext,
+        gpt2,
+        inception,
+        llama,
+        mbconv,
+        resnet,
+        shufflenet,
+        unet,
+        vit,
+    )
 
     entries = [
         ZooEntry("resnet18", "ResNet-18, 3x224x224 images", _image_model("resnet18", resnet.resnet18)),
@@ -171,19 +158,21 @@ def _zoo() -> dict[str, ZooEntry]:
     ]
     entries += [
         ZooEntry(f"bert_base_s{seq}", f"BERT-base encoder, 12 layers, {seq} tokens",
-                 _token_model(f"bert_base_s{seq}", seq), family="bert_base")
+                 _prompt_model(f"bert_base_s{seq}", bert.BertEncoder, bert.VOCAB, seq), family="bert_base")
         for seq in (64, 128, 256)
     ]
     entries += [
         ZooEntry(f"gpt2_s{seq}", f"GPT-2 (124M) reading a {seq}-token prompt, every position's logits",
-                 _gpt2_prefill(f"gpt2_s{seq}", seq), family="gpt2")
+                 _prompt_model(f"gpt2_s{seq}", partial(gpt2.GPT2Prefill, seq), gpt2.VOCAB, seq),
+                 family="gpt2")
         for seq in (128, 512)
     ]
     entries.append(ZooEntry("gpt2_decode_c256", "GPT-2 (124M) generating: one token after 256 cached ones",
                             _gpt2_decode("gpt2_decode_c256", 256), family="gpt2"))
     entries += [
         ZooEntry("smollm_s256", "LLaMA-style decoder, SmolLM-135M's shapes, reading a 256-token prompt",
-                 _llama_prefill("smollm_s256", 256), family="smollm"),
+                 _prompt_model("smollm_s256", partial(llama.LlamaPrefill, 256), llama.VOCAB, 256),
+                 family="smollm"),
         ZooEntry("smollm_decode_c512", "LLaMA-style decoder, SmolLM-135M's shapes, generating: one token "
                  "after 512 cached ones", _llama_decode("smollm_decode_c512", 512), family="smollm"),
     ]
