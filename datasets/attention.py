@@ -25,6 +25,12 @@ def attend(qkv: Tensor, heads: int, past: Tensor | None = None, mask: Tensor | N
     return attend_heads(q, k, v, mask)
 
 
+def causal_mask(tokens: int) -> Tensor:
+    """The mask :func:`attend` adds to the scores so that each of ``tokens`` positions attends
+    to itself and those before it only (-inf above the diagonal)."""
+    return torch.triu(torch.full((tokens, tokens), float("-inf")), diagonal=1)
+
+
 def attend_heads(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
     """Attention of queries over keys and values already split into heads (batch x heads x
     tokens x head size, the keys and values over their own number of positions): the context,

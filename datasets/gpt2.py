@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lorien.datasets.attention import attend
+from lorien.datasets.attention import attend, causal_mask
 
 VOCAB = 50257
 POSITIONS = 1024
@@ -62,8 +62,7 @@ class GPT2Prefill(nn.Module):
     def __init__(self, seq: int) -> None:
         super().__init__()
         self.decoder = Decoder()
-        causal = torch.triu(torch.full((seq, seq), float("-inf")), diagonal=1)
-        self.register_buffer("mask", causal, persistent=False)
+        self.register_buffer("mask", causal_mask(seq), persistent=False)
 
     def forward(self, input_ids: Tensor) -> Tensor:
         d = self.decoder

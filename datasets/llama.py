@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lorien.datasets.attention import attend_heads
+from lorien.datasets.attention import attend_heads, causal_mask
 
 VOCAB = 49152
 POSITIONS = 2048
@@ -119,8 +119,7 @@ class LlamaPrefill(nn.Module):
     def __init__(self, seq: int) -> None:
         super().__init__()
         self.decoder = LlamaDecoder()
-        causal = torch.triu(torch.full((seq, seq), float("-inf")), diagonal=1)
-        self.register_buffer("mask", causal, persistent=False)
+        self.register_buffer("mask", causal_mask(seq), persistent=False)
 
     def forward(self, input_ids: Tensor) -> Tensor:
         return self.decoder.run(input_ids, 0, mask=self.mask)

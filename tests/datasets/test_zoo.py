@@ -80,6 +80,7 @@ def test_the_llama_decode_step_continues_the_prompt_as_the_prefill_reads_it() ->
     gets when the whole prompt is read at once: the cache and the rotary positions line up."""
     import torch
 
+    from lorien.datasets.attention import causal_mask
     from lorien.datasets.llama import LlamaDecodeStep, LlamaPrefill, _rotate
 
     torch.manual_seed(0)
@@ -90,7 +91,7 @@ def test_the_llama_decode_step_continues_the_prompt_as_the_prefill_reads_it() ->
     with torch.no_grad():
         expected = prefill(ids)[:, -1:]
         x, cos, sin = decoder.tokens(ids[:, :7]), decoder.cos[:7], decoder.sin[:7]
-        mask = torch.triu(torch.full((7, 7), float("-inf")), diagonal=1)
+        mask = causal_mask(7)
         cache = []
         for layer in decoder.layers:
             h = layer.norm1(x)
