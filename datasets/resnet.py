@@ -39,13 +39,14 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1, groups: int = 1,
-                 group_width: int = 64) -> None:
+                 group_width: int = 64, dilation: int = 1) -> None:
         super().__init__()
         out_channels = channels * self.expansion
         width = channels * group_width // 64 * groups
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, dilation, dilation=dilation, groups=groups,
+                               bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
@@ -66,11 +67,17 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """A ResNet for ImageNet-sized inputs (3x224x224 -> ``num_classes``)."""
+    """A ResNet for ImageNet-sized inputs (3x224x224 -> ``num_classes``).
+
+    ``dilate``: for each of the last three stages, whether it keeps its input's resolution,
+    dilating its 3x3 convolutions instead of striding (Bottleneck only; as DeepLab's backbone,
+    Chen et al. 2017: the first block keeps the previous dilation, the others double it).
+    """
 
     def __init__(
         self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, int, int, int],
         num_classes: int = 1000, groups: int = 1, group_width: int = 64,
+        dilate: tuple[bool, bool, bool] = (False, False, False),
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
@@ -79,21 +86,31 @@ class ResNet(nn.Module):
         )
         stages: list[nn.Module] = []
         in_channels = 64
+        dilation = 1
         for index, (channels, depth) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
             blocks: list[nn.Module] = []
+            first_dilation = dilation
+            stride = 2 if index > 0 else 1
+            if index > 0 and dilate[index - 1]:
+                dilation, stride = dilation * 2, 1
             for position in range(depth):
-                stride = 2 if index > 0 and position == 0 else 1
                 blocks.append(block(in_channels, channels, stride) if block is BasicBlock
-                              else Bottleneck(in_channels, channels, stride, groups, group_width))
+                              else Bottleneck(in_channels, channels, stride, groups, group_width,
+                                              first_dilation if position == 0 else dilation))
                 in_channels = channels * block.expansion
+                stride = 1
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(in_channels, num_classes)
+        self.out_channels = in_channels
+
+    def features(self, x: Tensor) -> Tensor:
+        """The last stage's feature map (``out_channels`` channels)."""
+        return self.stages(self.stem(x))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.pool(self.stages(self.stem(x)))
-        return self.fc(x.flatten(1))
+        return self.fc(self.pool(self.features(x)).flatten(1))
 
 
 def resnet18() -> ResNet:

@@ -84,6 +84,20 @@ def _prompt_model(name: str, factory: Callable[[], Module], vocab: int, seq_len:
     return build
 
 
+def _audio_model(name: str, factory: Callable[[], Module], seconds: float) -> Callable[[int], TorchModel]:
+    """A speech model (``factory`` builds it) hearing ``seconds`` of 16 kHz audio."""
+    def build(batch: int) -> TorchModel:
+        import torch
+
+        from lorien.datasets.wav2vec2 import SAMPLE_RATE
+
+        torch.manual_seed(0)
+        module = factory().eval()
+        return TorchModel(module, (torch.randn(batch, round(seconds * SAMPLE_RATE)),), name=name)
+
+    return build
+
+
 def _gpt2_decode(name: str, context: int) -> Callable[[int], TorchModel]:
     def build(batch: int) -> TorchModel:
         import torch
@@ -122,6 +136,7 @@ def _zoo() -> dict[str, ZooEntry]:
         bert,
         convnets,
         convnext,
+        deeplab,
         gpt2,
         inception,
         llama,
@@ -130,6 +145,7 @@ def _zoo() -> dict[str, ZooEntry]:
         shufflenet,
         unet,
         vit,
+        wav2vec2,
     )
 
     entries = [
@@ -155,6 +171,11 @@ def _zoo() -> dict[str, ZooEntry]:
                  _image_model("shufflenet_v2_x1_0", shufflenet.ShuffleNetV2)),
         ZooEntry("unet", "U-Net (64-1024 channels, padded), 3x256x256 images, 2 classes a pixel",
                  _image_model("unet", unet.UNet, size=256)),
+        ZooEntry("deeplabv3_resnet50", "DeepLabv3, ResNet-50 backbone at output stride 16, 3x256x256 "
+                 "images, 21 classes a pixel",
+                 _image_model("deeplabv3_resnet50", deeplab.DeepLabV3, size=256)),
+        ZooEntry("wav2vec2_base_2s", "wav2vec 2.0 Base with a CTC head, 2 seconds of 16 kHz audio",
+                 _audio_model("wav2vec2_base_2s", wav2vec2.Wav2Vec2, seconds=2.0), family="wav2vec2"),
     ]
     entries += [
         ZooEntry(f"bert_base_s{seq}", f"BERT-base encoder, 12 layers, {seq} tokens",

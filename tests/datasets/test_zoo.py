@@ -38,7 +38,7 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
     names = set(zoo_names())
     assert {"resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_large",
             "efficientnet_b0", "vgg16", "densenet121", "inception_v3", "convnext_tiny", "vit_b16",
-            "shufflenet_v2_x1_0", "unet"} <= names
+            "shufflenet_v2_x1_0", "unet", "deeplabv3_resnet50", "wav2vec2_base_2s"} <= names
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
     assert {model_family(name) for name in ("gpt2_s128", "gpt2_s512", "gpt2_decode_c256")} == {"gpt2"}
@@ -114,6 +114,43 @@ def test_the_segmentation_network_answers_every_pixel() -> None:
     assert [m.out_channels for m in transposed] == [512, 256, 128, 64]
     with torch.no_grad():
         assert tuple(model.module(*model.example_inputs).shape) == (1, 2, 256, 256)
+
+
+def test_deeplab_dilates_its_last_stage_and_pyramid_and_answers_every_pixel() -> None:
+    import torch
+
+    model = load_model("deeplabv3_resnet50")
+    assert isinstance(model, TorchModel)
+    module = model.module
+    # torchvision's deeplabv3_resnet50 has 42,004,074 parameters with its auxiliary head (a 3x3
+    # convolution 1024 -> 256 with BatchNorm and a 1x1 one to the 21 classes: 2,365,205); the
+    # backbone's classifier is built but unused here
+    used = sum(p.numel() for name, p in module.named_parameters() if not name.startswith("backbone.fc."))
+    assert used == 42_004_074 - 2_365_205
+    dilations = sorted({m.dilation[0] for m in module.modules() if isinstance(m, torch.nn.Conv2d)})
+    assert dilations == [1, 2, 6, 12, 18]
+    with torch.no_grad():
+        features = module.backbone.features(model.example_inputs[0])
+        assert tuple(features.shape) == (1, 2048, 16, 16)  # output stride 16
+        assert tuple(module(*model.example_inputs).shape) == (1, 21, 256, 256)
+
+
+def test_wav2vec2_hears_raw_audio_one_frame_every_20_ms() -> None:
+    import torch
+
+    from lorien.datasets.wav2vec2 import frames
+
+    model = load_model("wav2vec2_base_2s", batch=2)
+    assert isinstance(model, TorchModel)
+    assert tuple(model.example_inputs[0].shape) == (2, 32_000)
+    assert frames(32_000) == 99 and frames(16_000) == 49
+    # the feature encoder (4,200,448), the LayerNorm and projection to 768 (395,008), the grouped
+    # position convolution (4,719,360) and the norm after it (1,536), 12 encoder layers (7,087,872
+    # each) and the CTC head (24,608): the released Base model's 94.4 million less the mask
+    # embedding only pre-training uses
+    assert sum(p.numel() for p in model.module.parameters()) == 94_395_424
+    with torch.no_grad():
+        assert tuple(model.module(*model.example_inputs).shape) == (2, 99, 32)
 
 
 def test_user_function_in_a_file_returning_a_pair(tmp_path: Path) -> None:
