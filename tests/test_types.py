@@ -11,6 +11,8 @@ import pytest
 
 from tests.test_layers import ROOT, assemble_package
 
+pytestmark = pytest.mark.slow  # mypy on the whole package, a minute on two cores
+
 
 def mypy(tree: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),

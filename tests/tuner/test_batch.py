@@ -49,6 +49,7 @@ def batch(aws: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     return client, queue, definition["jobDefinitionName"]
 
 
+@pytest.mark.slow  # a real worker process drains the queue
 def test_lorien_tune_submits_batch_workers_whose_command_drains_the_queue(aws: str, batch: Any) -> None:
     client, queue_name, definition = batch
     store_uri = f"dynamodb://{unique('batch')}?endpoint_url={aws}&region=us-east-1"

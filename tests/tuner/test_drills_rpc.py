@@ -81,6 +81,7 @@ class Running:
         return self.report
 
 
+@pytest.mark.slow  # waits out real timeouts
 def test_every_rpc_server_gone_gives_the_job_back_and_it_resumes_when_one_returns(backend: Backend) -> None:
     target = get_dialect("instant").parse_target("board")
     with open_store(backend.store_uri) as store, open_queue(backend.store_uri) as queue, \
@@ -109,6 +110,7 @@ def test_every_rpc_server_gone_gives_the_job_back_and_it_resumes_when_one_return
         assert store.count(workload_key=slow.key) == 4 and store.count(workload_key=other.key) == 4
 
 
+@pytest.mark.slow  # waits out real timeouts
 def test_the_tracker_down_gives_the_job_back_in_bounded_time(backend: Backend) -> None:
     target = get_dialect("instant").parse_target("board")
     with open_store(backend.store_uri) as store, open_queue(backend.store_uri) as queue:
