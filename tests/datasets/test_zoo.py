@@ -28,6 +28,7 @@ PUBLISHED_PARAMETERS = {
     "mobilenet_v3_large": 5_483_032, "inception_v3": 23_834_568, "convnext_tiny": 28_589_128,
     "vit_b16": 86_567_656, "gpt2_s128": 124_439_808, "gpt2_decode_c256": 124_439_808,
     "shufflenet_v2_x1_0": 2_278_604, "smollm_s256": 134_515_008, "smollm_decode_c512": 134_515_008,
+    "swin_t": 28_288_354,
 }
 
 
@@ -52,7 +53,7 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
     names = set(zoo_names())
     assert {"resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_large",
             "efficientnet_b0", "vgg16", "densenet121", "inception_v3", "convnext_tiny", "vit_b16",
-            "shufflenet_v2_x1_0", "unet", "deeplabv3_resnet50", "wav2vec2_base_2s"} <= names
+            "shufflenet_v2_x1_0", "unet", "deeplabv3_resnet50", "wav2vec2_base_2s", "swin_t"} <= names
     assert set(PUBLISHED_PARAMETERS) <= names  # each count is checked where its network runs
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
@@ -147,6 +148,23 @@ def test_wav2vec2_hears_raw_audio_one_frame_every_20_ms() -> None:
     assert sum(p.numel() for p in model.module.parameters()) == 94_395_424
     with torch.no_grad():
         assert tuple(model.module(*model.example_inputs).shape) == (2, 99, 32)
+
+
+def test_swin_shifts_every_second_block_and_masks_what_the_roll_wraps() -> None:
+    from lorien.datasets.swin import SwinTransformer, WindowAttention, _shift_mask
+
+    attentions = [m for m in SwinTransformer().modules() if isinstance(m, WindowAttention)]
+    # 2, 2, 6, 2 blocks; the last stage's 7x7 map is one window: nothing to shift
+    assert [a.shift for a in attentions] == [0, 3] * 5 + [0, 0]
+    mask = _shift_mask(56, 7, 3)
+    assert tuple(mask.shape) == (64, 49, 49)
+    # the windows of the last row or column hold positions the roll brought together: 15 of 64
+    crossed = (mask != 0).flatten(1).any(1)
+    assert int(crossed.sum()) == 15 and not crossed[:7].any()
+    # a window of the last row holds two regions (4 and 3 rows: 28 and 21 positions), the
+    # bottom-right one four (16, 12, 12 and 9): each position attends within its own
+    assert sorted({int(n) for n in (mask[56] == 0).sum(1)}) == [21, 28]
+    assert sorted({int(n) for n in (mask[63] == 0).sum(1)}) == [9, 12, 16]
 
 
 def test_user_function_in_a_file_returning_a_pair(tmp_path: Path) -> None:
