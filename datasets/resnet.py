@@ -80,6 +80,8 @@ class ResNet(nn.Module):
         dilate: tuple[bool, bool, bool] = (False, False, False),
     ) -> None:
         super().__init__()
+        if block is BasicBlock and any(dilate):
+            raise ValueError("only Bottleneck stages dilate")
         self.stem = nn.Sequential(
             nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
             nn.MaxPool2d(3, 2, 1),
