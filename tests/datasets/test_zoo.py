@@ -143,8 +143,8 @@ def test_wav2vec2_hears_raw_audio_one_frame_every_20_ms() -> None:
     assert frames(32_000) == 99 and frames(16_000) == 49
     # the feature encoder (4,200,448), the LayerNorm and projection to 768 (395,008), the grouped
     # position convolution (4,719,360) and the norm after it (1,536), 12 encoder layers (7,087,872
-    # each) and the CTC head (24,608): the released Base model's 94.4 million less the mask
-    # embedding only pre-training uses
+    # each) and the CTC head (24,608): the released Base model's 94.4 million, less what it also
+    # holds (a mask embedding only pre-training uses; the position convolution's weight norm)
     assert sum(p.numel() for p in model.module.parameters()) == 94_395_424
     with torch.no_grad():
         assert tuple(model.module(*model.example_inputs).shape) == (2, 99, 32)
