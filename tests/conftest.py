@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.file_seconds import recorded
 from tests.machine_share import MARKER, lock_folder, machine_share
 
 
@@ -20,8 +21,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         yield
 
 
-#: What a test marked ``slow`` or ``exclusive`` weighs against any other test when ordering files.
-HEAVY_TEST_WEIGHT = 50
+#: Seconds a file not in ``tests/file_seconds.json`` is taken to need per test marked ``slow`` or
+#: ``exclusive``, and per other test.
+UNRECORDED_SLOW_TEST_S, UNRECORDED_TEST_S = 30.0, 0.5
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -36,19 +38,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     duplicates = sorted(nodeid for nodeid, count in counts.items() if count > 1)
     if duplicates:
         raise pytest.UsageError(f"tests share a node id (xdist would run one of them): {duplicates[:5]}")
-    items[:] = order_heaviest_files_first(items)
+    items[:] = order_heaviest_files_first(items, recorded())
 
 
-def order_heaviest_files_first(items: list[pytest.Item]) -> list[pytest.Item]:
-    """``items`` grouped by file, heaviest file first (stable): a test marked ``slow`` or
-    ``exclusive`` weighs :data:`HEAVY_TEST_WEIGHT`, any other one 1. (xdist's own order, by number
-    of tests, would leave the files of one or two slow tests for last; ``--no-loadscope-reorder``
-    in ``addopts`` keeps this one.)"""
-    weights: Counter[str] = Counter()
+def order_heaviest_files_first(items: list[pytest.Item], seconds: dict[str, float]) -> list[pytest.Item]:
+    """``items`` grouped by file, the longest first (stable): a file takes the ``seconds`` a
+    recorded run says (:mod:`tests.file_seconds`), a file the record lacks
+    :data:`UNRECORDED_SLOW_TEST_S` per test marked ``slow`` or ``exclusive`` and
+    :data:`UNRECORDED_TEST_S` per other one. (xdist's own order, by number of tests, would leave
+    files of one or two slow tests for last; ``--no-loadscope-reorder`` in ``addopts`` keeps
+    this one.)"""
+    estimated: Counter[str] = Counter()
     for item in items:
         heavy = item.get_closest_marker("slow") or item.get_closest_marker(MARKER)
-        weights[item.nodeid.split("::")[0]] += HEAVY_TEST_WEIGHT if heavy else 1
-    return sorted(items, key=lambda item: -weights[item.nodeid.split("::")[0]])
+        estimated[item.nodeid.split("::")[0]] += UNRECORDED_SLOW_TEST_S if heavy else UNRECORDED_TEST_S
+
+    def duration(item: pytest.Item) -> float:
+        path = item.nodeid.split("::")[0]
+        return seconds.get(path, estimated[path])
+
+    return sorted(items, key=lambda item: -duration(item))
 
 
 @pytest.fixture(scope="session", autouse=True)
