@@ -8,6 +8,7 @@ serialised forms and is the only code that reads them back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -201,9 +202,10 @@ class ScheduleRecord:
             if not getattr(self, name):
                 raise InvalidInput(f"schedule record needs a non-empty {name}")
 
-    @property
+    @functools.cached_property
     def record_id(self) -> str:
-        """Content id: the same schedule of the same workload, target, build and source."""
+        """Content id: the same schedule of the same workload, target, build and source (hashed
+        once per record: the record is immutable)."""
         return content_hash(self.dialect, self.workload_key, self.target.canonical, self.build,
                             self.source, self.schedule)
 

@@ -28,3 +28,29 @@ def test_searched_schedules_are_tuned_and_adapted_neighbours_measured(tmp_path: 
                          ("bb", "a1"): "measured"}
     assert store.top_k("aa", CPU_A, 1)[0].schedule == "s0"  # tuned first, as every look-up ranks
     assert store.top_k("bb", CPU_A, 1, source="tuned") == []
+
+
+def test_seeding_commits_only_what_the_store_keeps_and_stores_the_same(tmp_path: Path) -> None:
+    """Each group's ``keep`` fastest distinct schedules are committed, the rest never reach the
+    store; what is stored is what committing every measurement stores (ties in the store's order,
+    a schedule measured twice at its faster measurement)."""
+    from lorien.datasets.seed import best_of_each_group
+    from lorien.records import ScheduleRecord
+
+    seconds = [5e-3, 1e-3, 4e-3, 1e-3, 2e-3, 3e-3, 2e-3]
+    logs = [TuningLog(workload(key), CPU_A, "b1", 8, 0.0, 1.0, tuple(
+        Measurement(f"s{i % 5}", Latency((s,))) for i, s in enumerate(seconds))) for key in ("aa", "bb")]
+    seeded = SQLiteScheduleStore(tmp_path / "a.db", keep=3)
+    everything = SQLiteScheduleStore(tmp_path / "b.db", keep=3)
+    assert seed_from_logs(seeded, logs) == (2, 6)
+    everything.commit([ScheduleRecord(dialect=log.workload.dialect, workload_key=log.workload.key,
+                                      target=log.target, build=log.build, schedule=m.schedule,
+                                      latency=m.latency, created_at=log.finished_at)  # type: ignore[arg-type]
+                       for log in logs for m in log.measurements])
+    assert sorted(seeded.records(), key=lambda r: r.record_id) == sorted(
+        everything.records(), key=lambda r: r.record_id)
+    assert [r.schedule for r in seeded.top_k("aa", CPU_A, 3)] == ["s1", "s3", "s4"]
+    records = list(everything.records())
+    assert best_of_each_group(records * 2, 1) == [min(group, key=lambda r: (r.latency.mean, r.record_id))
+                                                  for group in ([r for r in records if r.workload_key == k]
+                                                                for k in ("aa", "bb"))]
