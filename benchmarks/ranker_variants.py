@@ -34,6 +34,9 @@ Variants (LightGBM lambdarank as shipped, one change each):
   (ListNet); a model that interpolates between the kernels it has seen instead of cutting the
   feature space into boxes;
 * ``with-mlp``: the shipped ranker's and that neural ranker's ranks averaged within each group;
+* ``trees-150``, ``trees-600``: half or twice the shipped 300 boosting rounds (is the ranker
+  under- or over-fitted to the training families now that the data set is larger?);
+* ``leaves-15``: trees of 15 leaves instead of 63 (coarser cuts, which may transfer better);
 * ``cpu-identity``: one more column per CPU model (``-mcpu``), 1 on its rows: every CPU of the
   set has 2 cores and 16 SIMD lanes, so the shipped CPU descriptors cannot tell them apart (an
   upper bound on what CPU descriptors could add when the CPU was seen in training).
@@ -82,6 +85,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "coarse-grades": {"grades": 10},
     "mlp-listwise": {"mlp": "only"},
     "with-mlp": {"mlp": "also"},
+    "trees-150": {"params": {"n_estimators": 150}},
+    "trees-600": {"params": {"n_estimators": 600}},
+    "leaves-15": {"params": {"num_leaves": 15}},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
 ROW_OPTIONS = ("drop_origins", "cpu_identity")
