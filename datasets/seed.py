@@ -9,12 +9,11 @@ schedules: ``tuned`` records where a search (or the random samples beside it) fo
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from lorien.logstore import LocalLogStore, read_logs
-from lorien.records import ScheduleRecord
+from lorien.records import ScheduleRecord, best_per_group
 from lorien.store.base import ScheduleStore
 from lorien.tuning_log import TuningLog
 
@@ -41,30 +40,16 @@ def seed_from_logs(store: ScheduleStore, logs: Sequence[TuningLog]) -> tuple[int
     """Store the workloads of ``logs`` and their measured schedules (the store keeps its best N
     of each source): ``tuned`` records, except adapted neighbours (measurement origin
     ``neighbour``), which are ``measured`` records. Returns ``(workloads, records kept)``."""
-    records = (
+    records = [
         ScheduleRecord(dialect=log.workload.dialect, workload_key=log.workload.key, target=log.target,
                        build=log.build, schedule=m.schedule, latency=m.latency,
                        source="measured" if m.origin == "neighbour" else "tuned",
                        created_at=log.finished_at)
         for log in logs for m in log.succeeded if m.latency is not None
-    )
+    ]
     store.put_workloads(log.workload for log in logs)
-    result = store.commit(best_of_each_group(records, store.keep))
+    # Only what the store would keep (its own semantics, applied here first): the data set's
+    # 42,000 measurements commit as 6,000, and a fresh store seeds in half the time.
+    result = store.commit(best_per_group(records, store.keep))
     return len({log.workload.key for log in logs}), result.kept
 
-
-def best_of_each_group(records: Iterable[ScheduleRecord], keep: int) -> list[ScheduleRecord]:
-    """The records a store keeping ``keep`` per group could keep, in the store's order: each
-    (workload, target, build, source) group's ``keep`` fastest distinct schedules (the fastest
-    measurement of a schedule measured twice). A store given the rest would drop them, so a
-    commit of these alone stores the same; the data set's 42,000 measurements commit as 6,000."""
-    fastest: dict[str, ScheduleRecord] = {}
-    for record in records:
-        known = fastest.get(record.record_id)
-        if known is None or record.latency.mean < known.latency.mean:
-            fastest[record.record_id] = record
-    groups: dict[tuple[str, str, str, str], list[ScheduleRecord]] = defaultdict(list)
-    for record in fastest.values():
-        groups[(record.workload_key, record.target.canonical, record.build, record.source)].append(record)
-    return [record for group in groups.values()
-            for record in sorted(group, key=lambda r: (r.latency.mean, r.record_id))[:keep]]

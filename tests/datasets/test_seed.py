@@ -34,8 +34,7 @@ def test_seeding_commits_only_what_the_store_keeps_and_stores_the_same(tmp_path:
     """Each group's ``keep`` fastest distinct schedules are committed, the rest never reach the
     store; what is stored is what committing every measurement stores (ties in the store's order,
     a schedule measured twice at its faster measurement)."""
-    from lorien.datasets.seed import best_of_each_group
-    from lorien.records import ScheduleRecord
+    from lorien.records import ScheduleRecord, best_per_group
 
     seconds = [5e-3, 1e-3, 4e-3, 1e-3, 2e-3, 3e-3, 2e-3]
     logs = [TuningLog(workload(key), CPU_A, "b1", 8, 0.0, 1.0, tuple(
@@ -51,6 +50,6 @@ def test_seeding_commits_only_what_the_store_keeps_and_stores_the_same(tmp_path:
         everything.records(), key=lambda r: r.record_id)
     assert [r.schedule for r in seeded.top_k("aa", CPU_A, 3)] == ["s1", "s3", "s4"]
     records = list(everything.records())
-    assert best_of_each_group(records * 2, 1) == [min(group, key=lambda r: (r.latency.mean, r.record_id))
-                                                  for group in ([r for r in records if r.workload_key == k]
-                                                                for k in ("aa", "bb"))]
+    assert best_per_group(records * 2, 1) == [min(group, key=lambda r: (r.latency.mean, r.record_id))
+                                              for group in ([r for r in records if r.workload_key == k]
+                                                            for k in ("aa", "bb"))]
