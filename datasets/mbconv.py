@@ -1,12 +1,15 @@
-"""EfficientNet-B0 and MobileNetV3-Large as plain PyTorch modules, built in code with random
+"""EfficientNet-B0 and -B3 and MobileNetV3-Large as plain PyTorch modules, built in code with random
 weights: inverted residual blocks with squeeze-and-excitation, the mobile networks people deploy.
 
 Layer shapes follow the papers: Tan and Le, "EfficientNet: Rethinking Model Scaling for
-Convolutional Neural Networks" (2019, Table 1); Howard et al., "Searching for MobileNetV3" (2019,
+Convolutional Neural Networks" (2019, Table 1, and B3's compound scaling: channels x1.2, repeats
+x1.4, 300x300 images); Howard et al., "Searching for MobileNetV3" (2019,
 Table 1, the Large model). Dropout and stochastic depth do nothing at inference and are left out.
 """
 
 from __future__ import annotations
+
+import math
 
 from torch import Tensor, nn
 
@@ -64,32 +67,46 @@ class InvertedResidual(nn.Module):
         return x + self.body(x) if self.residual else self.body(x)
 
 
-class EfficientNetB0(nn.Module):
-    """EfficientNet-B0 for 3x224x224 images: SiLU activations, squeeze-and-excite to a quarter of
-    each block's input channels."""
+class EfficientNet(nn.Module):
+    """EfficientNet scaled from B0: SiLU activations, squeeze-and-excite to a quarter of each
+    block's input channels; every channel count times ``width`` (rounded to a multiple of 8), every
+    stage's repeats times ``depth`` (rounded up). ``width = depth = 1`` is B0 (3x224x224 images)."""
 
-    #: (expansion, kernel, stride, output channels, repeats) per stage.
+    #: B0's (expansion, kernel, stride, output channels, repeats) per stage.
     STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
               (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, width: float = 1.0, depth: float = 1.0, num_classes: int = 1000) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_conv_bn(3, 32, 3, 2, activation=nn.SiLU)]
-        cin = 32
-        for expansion, kernel, stride, cout, repeats in self.STAGES:
-            for position in range(repeats):
+        cin = _divisible(32 * width)
+        layers: list[nn.Module] = [_conv_bn(3, cin, 3, 2, activation=nn.SiLU)]
+        for expansion, kernel, stride, channels, repeats in self.STAGES:
+            cout = _divisible(channels * width)
+            for position in range(math.ceil(repeats * depth)):
                 hidden = cin * expansion
                 squeeze = SqueezeExcite(hidden, max(1, cin // 4), nn.SiLU, nn.Sigmoid)
                 layers.append(InvertedResidual(cin, hidden, cout, kernel, stride if position == 0 else 1,
                                                squeeze, nn.SiLU))
                 cin = cout
-        layers.append(_conv_bn(cin, 1280, 1, activation=nn.SiLU))
+        head = 4 * cin
+        layers.append(_conv_bn(cin, head, 1, activation=nn.SiLU))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(1280, num_classes)
+        self.classifier = nn.Linear(head, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+def efficientnet_b0() -> EfficientNet:
+    """EfficientNet-B0, for 3x224x224 images."""
+    return EfficientNet()
+
+
+def efficientnet_b3() -> EfficientNet:
+    """EfficientNet-B3, for 3x300x300 images: spatial extents 150, 75, 38, 19 and 10, the odd
+    ones a network at 224x224 never has."""
+    return EfficientNet(width=1.2, depth=1.4)
 
 
 class MobileNetV3Large(nn.Module):

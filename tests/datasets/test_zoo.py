@@ -25,6 +25,7 @@ def test_zoo_networks_build_at_any_batch() -> None:
 #: these counts has their layers.
 PUBLISHED_PARAMETERS = {
     "resnet18": 11_689_512, "resnext50_32x4d": 25_028_904, "efficientnet_b0": 5_288_548,
+    "efficientnet_b3": 12_233_232,
     "mobilenet_v3_large": 5_483_032, "inception_v3": 23_834_568, "convnext_tiny": 28_589_128,
     "vit_b16": 86_567_656, "gpt2_s128": 124_439_808, "gpt2_decode_c256": 124_439_808,
     "shufflenet_v2_x1_0": 2_278_604, "smollm_s256": 134_515_008, "smollm_decode_c512": 134_515_008,
@@ -52,19 +53,23 @@ def test_every_zoo_network_runs(name: str) -> None:
 def test_zoo_covers_the_kinds_users_tune() -> None:
     names = set(zoo_names())
     assert {"resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_large",
-            "efficientnet_b0", "vgg16", "densenet121", "inception_v3", "convnext_tiny", "vit_b16",
-            "shufflenet_v2_x1_0", "unet", "deeplabv3_resnet50", "wav2vec2_base_2s", "swin_t"} <= names
+            "efficientnet_b0", "efficientnet_b3", "vgg16", "densenet121", "inception_v3", "convnext_tiny",
+            "vit_b16", "shufflenet_v2_x1_0", "unet", "deeplabv3_resnet50", "wav2vec2_base_2s",
+            "swin_t"} <= names
     assert set(PUBLISHED_PARAMETERS) <= names  # each count is checked where its network runs
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
     assert {model_family(name) for name in ("gpt2_s128", "gpt2_s512", "gpt2_decode_c256")} == {"gpt2"}
     assert {model_family(name) for name in ("smollm_s256", "smollm_decode_c512")} == {"smollm"}
+    assert {model_family(name) for name in ("efficientnet_b0", "efficientnet_b3")} == {"efficientnet"}
 
 
 def test_inputs_are_shaped_as_the_networks_are_used() -> None:
     inception, decode = load_model("inception_v3", batch=2), load_model("gpt2_decode_c256", batch=2)
     assert isinstance(inception, TorchModel) and isinstance(decode, TorchModel)
     assert tuple(inception.example_inputs[0].shape) == (2, 3, 299, 299)
+    b3 = load_model("efficientnet_b3", batch=2)
+    assert isinstance(b3, TorchModel) and tuple(b3.example_inputs[0].shape) == (2, 3, 300, 300)
     token, past = decode.example_inputs
     assert tuple(token.shape) == (2, 1) and tuple(past.shape) == (12, 2, 2, 12, 256, 64)
     llama = load_model("smollm_decode_c512", batch=2)
