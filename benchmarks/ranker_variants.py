@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,10 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from lorien.config import data_dir, open_logs
-from lorien.datasets.tabular import DESCRIPTOR_NAMES
+from lorien.datasets.tabular import DESCRIPTOR_NAMES, build_table
+from lorien.dialects import Featurizer
 from lorien.dialects.tvm.features import simd_lanes
+from lorien.records import Target, Workload
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import random_ranking_report, ranking_report
@@ -138,15 +141,15 @@ def vector_remainder(schedule: str, lanes: int) -> np.ndarray:
     return out
 
 
-def vector_remainder_columns(tuning_logs: list[TuningLog]) -> np.ndarray:
+def vector_remainder_columns(dialect: Featurizer, tuning_logs: list[TuningLog]) -> np.ndarray:
     """:func:`vector_remainder` of every row of the table built from ``tuning_logs``, in its order
-    (workload key, then target, then as measured: :func:`lorien.datasets.tabular.build_table`)."""
-    by_group: dict[tuple[str, str], list[TuningLog]] = {}
-    for log in tuning_logs:
-        by_group.setdefault((log.workload.key, log.target.canonical), []).append(log)
-    rows = [vector_remainder(m.schedule, simd_lanes(json.loads(canonical)))
-            for (_, canonical), logs in sorted(by_group.items()) for log in logs for m in log.measurements]
-    return np.array(rows, dtype=np.float32).reshape(-1, 6)
+    (:func:`lorien.datasets.tabular.build_table` with these columns as its ``featurize``)."""
+    def featurize(_: Workload, target: Target, schedules: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        lanes = simd_lanes(json.loads(target.canonical))
+        rows = np.array([vector_remainder(schedule, lanes) for schedule in schedules], dtype=np.float32)
+        return rows.reshape(-1, 6), np.ones(len(schedules), dtype=bool)
+
+    return build_table(dialect, tuning_logs, featurize=featurize).features
 
 
 def workload_folds(workload_keys: np.ndarray, folds: int, tested: np.ndarray
@@ -323,7 +326,7 @@ def main() -> None:
             cpus = np.array([cpu_of(t) for t in table.targets])
             features = np.hstack([features, (cpus[:, None] == np.unique(cpus)[None, :]).astype(np.float32)])
         if VARIANTS[name].get("vector_remainder"):
-            features = np.hstack([features, vector_remainder_columns(data.tuning_logs)])
+            features = np.hstack([features, vector_remainder_columns(data.dialect, data.tuning_logs)])
         for _, train, test in splits:
             train = train & ~dropped
             model = RankerVariant(**options).fit(features[train], table.score[train], groups[train])
