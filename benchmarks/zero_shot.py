@@ -105,6 +105,9 @@ def main() -> None:
     parser.add_argument("--also", action="append", default=[], metavar="LABEL=STORE",
                         help="also time the build from this SQLite store file under LABEL, side by "
                              "side (e.g. an earlier run's lorien.db: before and after in one run)")
+    parser.add_argument("--neighbour-pool", type=int, default=PredictOptions().neighbour_pool,
+                        help="similar workloads offered per kernel, of which the 8 whose loops fit "
+                             "best are adapted (PredictOptions.neighbour_pool)")
     parser.add_argument("--with-evolution", action="store_true",
                         help="also deliver with model-guided evolution adding candidates (off by default): "
                              "what the evolution adds or costs")
@@ -146,7 +149,8 @@ def main() -> None:
     def deliver(store: Any = lorien_store, options: PredictOptions | None = None) -> dict[str, Any]:
         scorer = CostModelScorer(LightGBMRankingCostModel.from_text((workdir / "cost_model.txt").read_text()),
                                  shipped_metadata(), dialect, "held-out")
-        predictor = ZeroShotPredictor(store, scorer, options or PredictOptions())
+        options = options or PredictOptions(neighbour_pool=args.neighbour_pool)
+        predictor = ZeroShotPredictor(store, scorer, options)
         seconds = []
         # the whole model at once: with measure_top_k, every kernel's top candidates are built
         # together on every core and run one at a time
@@ -159,7 +163,7 @@ def main() -> None:
                 "max_s": max(seconds)}
 
     delivery = stage(workdir, "delivery", deliver)
-    measured_options = PredictOptions(measure_top_k=args.measure_top_k)
+    measured_options = PredictOptions(measure_top_k=args.measure_top_k, neighbour_pool=args.neighbour_pool)
     delivery_measured = stage(workdir, f"delivery_measured_{args.measure_top_k}",
                               lambda: deliver(measured_store, measured_options))
 
@@ -180,7 +184,8 @@ def main() -> None:
     builds[rows[-1][0]] = workdir / "lorien-measured.db"
     if args.with_evolution:
         evolving_store = seeded_store("lorien-with-evolution")
-        evolving = PredictOptions(candidates=dataclasses.replace(PredictOptions().candidates, evolve=True))
+        evolving = PredictOptions(candidates=dataclasses.replace(PredictOptions().candidates, evolve=True),
+                                  neighbour_pool=args.neighbour_pool)
         delivered = stage(workdir, "delivery_with_evolution", lambda: deliver(evolving_store, evolving))
         rows.append(("Lorien zero-shot, with evolved candidates",
                      stage(workdir, "lorien_with_evolution", lambda: latency_with(evolving_store)),

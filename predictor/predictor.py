@@ -30,7 +30,7 @@ from lorien.dialects import (
     require,
 )
 from lorien.errors import InvalidInput, TuningError
-from lorien.predictor.neighbours import Neighbour, NeighbourIndex, estimated_latency
+from lorien.predictor.neighbours import POOL_PER_NEIGHBOUR, Neighbour, NeighbourIndex, estimated_latency
 from lorien.predictor.scoring import CostModelScorer
 from lorien.records import Latency, Measured, ScheduleRecord, Target, Workload
 from lorien.store.base import ScheduleStore
@@ -49,7 +49,8 @@ class PredictOptions:
         neighbours: how many similar tuned workloads lend their best schedules.
         neighbour_pool: how many similar tuned workloads (by descriptors) are offered to the
             dialect, which adapts the ``neighbours`` whose schedules fit best
-            (:attr:`CandidateOptions.seeds_kept`).
+            (:attr:`CandidateOptions.seeds_kept`); see
+            :data:`lorien.predictor.neighbours.POOL_PER_NEIGHBOUR` for why so many.
         neighbours_first: rank adapted neighbours' schedules before every other candidate (each
             group best first by the cost model) when at least half the ``neighbours`` adapted;
             False, or fewer adapted, ranks all by the cost model alone. On
@@ -74,7 +75,7 @@ class PredictOptions:
 
     candidates: CandidateOptions = field(default_factory=CandidateOptions)
     neighbours: int = 8
-    neighbour_pool: int = 24
+    neighbour_pool: int = POOL_PER_NEIGHBOUR * 8
     neighbours_first: bool = True
     samples_beside_neighbours: int = 16
     measure_top_k: int = 0
