@@ -37,11 +37,6 @@ Variants (LightGBM lambdarank as shipped, one change each):
 * ``trees-150``, ``trees-600``: half or twice the shipped 300 boosting rounds (is the ranker
   under- or over-fitted to the training families now that the data set is larger?);
 * ``leaves-15``: trees of 15 leaves instead of 63 (coarser cuts, which may transfer better);
-* ``vector-remainder``: six more trace columns: the innermost tile of the last spatial loop (the
-  vector) against the SIMD lanes (its remainder, the lanes computed per useful lane, odd or not),
-  the spatial loops of odd extent, the last one's power-of-two factor: a 17-wide vector of an
-  Inception-v3 convolution whose accumulator is not kept in registers runs 15-25x slower than the
-  best schedule, and no kernel outside Inception-v3 had an odd output extent above 7;
 * ``cpu-identity``: one more column per CPU model (``-mcpu``), 1 on its rows: every CPU of the
   set has 2 cores and 16 SIMD lanes, so the shipped CPU descriptors cannot tell them apart (an
   upper bound on what CPU descriptors could add when the CPU was seen in training).
@@ -58,9 +53,7 @@ its features let it tell apart.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +61,12 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from lorien.config import data_dir, open_logs
-from lorien.datasets.tabular import DESCRIPTOR_NAMES, build_table
-from lorien.dialects import Featurizer
-from lorien.dialects.tvm.features import simd_lanes
-from lorien.records import Target, Workload
+from lorien.datasets.tabular import DESCRIPTOR_NAMES
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import random_ranking_report, ranking_report
 from lorien.training.pipeline import default_held_out, load_training_data
 from lorien.training.plots import rank_within_workload
-from lorien.tuning_log import TuningLog
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "shipped": {},
@@ -93,7 +82,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bagged-5": {"seeds": 5, "params": {"subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8}},
     "with-regression": {"regression": True},
     "cpu-identity": {"cpu_identity": True},
-    "vector-remainder": {"vector_remainder": True},
     "coarse-grades": {"grades": 10},
     "mlp-listwise": {"mlp": "only"},
     "with-mlp": {"mlp": "also"},
@@ -102,7 +90,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "leaves-15": {"params": {"num_leaves": 15}},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
-ROW_OPTIONS = ("drop_origins", "cpu_identity", "vector_remainder")
+ROW_OPTIONS = ("drop_origins", "cpu_identity")
 _GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30}
 
 
@@ -115,41 +103,6 @@ def group_relative(features: np.ndarray, groups: np.ndarray) -> np.ndarray:
         rows = groups == group
         out[rows] = schedule[rows] - schedule[rows].mean(0)
     return out
-
-
-def vector_remainder(schedule: str, lanes: int) -> np.ndarray:
-    """The ``vector-remainder`` variant's six columns of one schedule (its trace's JSON text):
-    the last spatial loop's innermost tile ``t`` modulo ``lanes`` over ``lanes``, ``t`` odd,
-    spatial loops of odd extent, log2 of the last loop's power-of-two factor, that loop odd, and
-    the lanes computed per useful lane (``ceil(t / lanes) * lanes / t``). Zeros without a spatial
-    tiling."""
-    out = np.zeros(6, dtype=np.float32)
-    try:
-        instructions, decisions = json.loads(schedule)
-        decided = {int(index): value for index, value in decisions}
-    except (ValueError, TypeError):
-        return out
-    spatial = [[max(int(t), 1) for t in decided[index]] for index, instruction in enumerate(instructions)
-               if instruction[0] == "SamplePerfectTile" and isinstance(decided.get(index), list)
-               and len(decided[index]) >= 3]
-    if not spatial:
-        return out
-    inner, extents = spatial[-1][-1], [int(np.prod(tiles)) for tiles in spatial]
-    out[:] = [(inner % lanes) / lanes, float(inner % 2 == 1 and inner > 1),
-              float(sum(e % 2 == 1 and e > 1 for e in extents)), np.log2(extents[-1] & -extents[-1]),
-              float(extents[-1] % 2 == 1 and extents[-1] > 1), np.ceil(inner / lanes) * lanes / inner]
-    return out
-
-
-def vector_remainder_columns(dialect: Featurizer, tuning_logs: list[TuningLog]) -> np.ndarray:
-    """:func:`vector_remainder` of every row of the table built from ``tuning_logs``, in its order
-    (:func:`lorien.datasets.tabular.build_table` with these columns as its ``featurize``)."""
-    def featurize(_: Workload, target: Target, schedules: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        lanes = simd_lanes(json.loads(target.canonical))
-        rows = np.array([vector_remainder(schedule, lanes) for schedule in schedules], dtype=np.float32)
-        return rows.reshape(-1, 6), np.ones(len(schedules), dtype=bool)
-
-    return build_table(dialect, tuning_logs, featurize=featurize).features
 
 
 def workload_folds(workload_keys: np.ndarray, folds: int, tested: np.ndarray
@@ -325,8 +278,6 @@ def main() -> None:
         if VARIANTS[name].get("cpu_identity"):
             cpus = np.array([cpu_of(t) for t in table.targets])
             features = np.hstack([features, (cpus[:, None] == np.unique(cpus)[None, :]).astype(np.float32)])
-        if VARIANTS[name].get("vector_remainder"):
-            features = np.hstack([features, vector_remainder_columns(data.dialect, data.tuning_logs)])
         for _, train, test in splits:
             train = train & ~dropped
             model = RankerVariant(**options).fit(features[train], table.score[train], groups[train])

@@ -42,7 +42,7 @@ class TVMDialect(Builder, Tuner, Measurer, Proposer, NativeDB):
     """
 
     name: ClassVar[str] = "tvm"
-    feature_version: ClassVar[str] = "tvm-per-store-164x(sum,mean,max,main)+trace-18+cpu-2-v2"
+    feature_version: ClassVar[str] = "tvm-per-store-164x(sum,mean,max,main)+trace-24+cpu-2-v3"
     default_lowering: ClassVar[Lowering] = DEFAULT_LOWERING
 
     def parse_target(self, text: str) -> Target:

@@ -11,6 +11,10 @@ the CPU, so each row also carries:
   tiles from outermost (what is parallelised) to innermost (the register tile, the vector), their
   share of each loop's extent, the outer extent against the cores, the innermost tile of the last
   axis against the SIMD lanes, the reduction's split, the unrolling chosen, the compute location;
+  and what an odd extent does to the vector: the innermost tile's remainder over the lanes, the
+  loops of odd extent, the last loop's power-of-two factor, the lanes computed per useful lane
+  (Inception-v3's 17-, 35- and 147-wide kernels, whose slow schedules vectorise 17 wide with the
+  accumulator in memory, ranked worst of the zoo without them);
 - the CPU's descriptors (:data:`CPU_FEATURE_NAMES`: cores and SIMD lanes), so one model can rank
   for several CPUs.
 
@@ -42,6 +46,8 @@ TRACE_FEATURE_NAMES = (
     "third_log2", "inner_log2", "inner_share", "last_inner_log2", "last_inner_vs_lanes_log2",
     "reduction_loops", "reduction_log2_extent", "reduction_outer_log2", "reduction_inner_log2",
     "unroll_log2", "compute_location", "parallel_limit_log2", "vector_limit_log2",
+    "last_inner_mod_lanes", "last_inner_odd", "odd_spatial_loops", "last_extent_pow2_log2",
+    "last_extent_odd", "lanes_per_useful_lane",
 )
 CPU_FEATURE_NAMES = ("cores_log2", "simd_lanes_log2")
 FEATURE_WIDTH = POOLED_WIDTH + PER_STORE_WIDTH + len(TRACE_FEATURE_NAMES) + len(CPU_FEATURE_NAMES)
@@ -113,6 +119,11 @@ def trace_features(schedule: str, cpu_cores: int, lanes: int) -> np.ndarray:
         out[0:10] = [len(spatial), sum(extents), level[0], level[0] - _log2(cpu_cores), level[1], level[2],
                      inner, float(np.mean(shares)) if shares else 0.0, _log2(spatial[-1][-1]),
                      _log2(spatial[-1][-1]) - _log2(lanes)]
+        last, last_extent = spatial[-1][-1], int(np.prod(spatial[-1]))
+        out[18:24] = [(last % lanes) / lanes, float(last % 2 == 1 and last > 1),
+                      sum(float(np.prod(t)) % 2 == 1 and float(np.prod(t)) > 1 for t in spatial),
+                      _log2(last_extent & -last_extent), float(last_extent % 2 == 1 and last_extent > 1),
+                      np.ceil(last / lanes) * lanes / last]
     if reduction:
         out[10:14] = [len(reduction), sum(_log2(float(np.prod(t))) for t in reduction),
                       sum(_log2(t[0]) for t in reduction), sum(_log2(t[-1]) for t in reduction)]

@@ -53,7 +53,25 @@ def test_trace_features_relate_the_decisions_to_the_extents_and_the_cpu() -> Non
     assert reduction == (1, 4, 2)  # 16 x 4
     assert values["unroll_log2"] == pytest.approx(np.log2(65)) and values["compute_location"] == -1
     assert (values["parallel_limit_log2"], values["vector_limit_log2"]) == (5, 6)
+    assert values["last_inner_mod_lanes"] == values["last_inner_odd"] == values["odd_spatial_loops"] == 0
+    assert (values["last_extent_pow2_log2"], values["last_extent_odd"]) == (7, 0)  # 128 wide
+    assert values["lanes_per_useful_lane"] == 1  # 32 = two full vectors
     assert not trace_features("not json", 2, 16).any()
+
+
+def test_trace_features_name_a_vector_that_odd_extents_leave_partly_empty() -> None:
+    """Inception-v3's 17-wide rows: a 17-wide innermost tile fills one 16-lane vector and 1 lane
+    of a second."""
+    trace = json.dumps([[
+        ["SamplePerfectTile", ["l7"], [4, 64], ["v0", "v1", "v2", "v3"]],
+        ["SamplePerfectTile", ["l8"], [4, 64], ["v4", "v5", "v6", "v7"]],
+        ["SamplePerfectTile", ["l9"], [2, 64], ["v8", "v9"]],
+    ], [[0, [1, 96, 1, 1]], [1, [1, 1, 1, 17]], [2, [36, 4]]]])
+    values = dict(zip(TRACE_FEATURE_NAMES, trace_features(trace, cpu_cores=2, lanes=16), strict=True))
+    assert values["last_inner_mod_lanes"] == pytest.approx(1 / 16) and values["last_inner_odd"] == 1
+    assert values["odd_spatial_loops"] == 1 and values["last_extent_odd"] == 1
+    assert values["last_extent_pow2_log2"] == 0
+    assert values["lanes_per_useful_lane"] == pytest.approx(32 / 17)
 
 
 @pytest.mark.parametrize("config, lanes", [
