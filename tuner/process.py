@@ -4,7 +4,9 @@ A worker never tunes in its own process: MetaSchedule's RPC runner can hang fore
 search cannot be interrupted from Python. The child keeps the compiler imported between jobs (paid
 once), reports progress and the outcome over a pipe, runs in its own process group (so killing it
 kills its builder and runner processes too) and dies with its parent (``PR_SET_PDEATHSIG`` on
-Linux), so a worker killed with SIGKILL leaves no orphan tuning behind.
+Linux), as its builder and runner processes die with it (the dialect starts them with
+:func:`lorien.children.dying_with_parent`), so a worker killed with SIGKILL leaves no orphan tuning,
+build or timing behind.
 
 Not thread safe: one worker thread drives one :class:`TuningProcess`.
 """

@@ -26,6 +26,7 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
 
+from lorien.children import dying_with_parent
 from lorien.dialects.base import TuneOptions
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
 from lorien.dialects.tvm.schedule import apply_schedule
@@ -89,7 +90,8 @@ class ScheduleMeasurer:
         self._workers = builders or os.cpu_count() or 1
         self._builders = PopenPoolExecutor(
             max_workers=self._workers, timeout=options.build_timeout_s,
-            initializer=load_intrinsics_for(target_kind), maximum_process_uses=BUILDS_PER_PROCESS)
+            initializer=dying_with_parent(load_intrinsics_for(target_kind)),
+            maximum_process_uses=BUILDS_PER_PROCESS)
         self._local_runner: ms.runner.Runner | None = None
         self._closed = False
         self._starting: threading.Thread | None = None

@@ -14,6 +14,7 @@ import tvm
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 
+from lorien.children import dying_with_parent
 from lorien.dialects.base import TuneOptions, TuneOutcome
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
 from lorien.dialects.tvm.target import host_cores, to_tvm_target
@@ -118,7 +119,8 @@ def tune_workload(
     )
     if builder is None:
         builder = ms.builder.LocalBuilder(
-            timeout_sec=options.build_timeout_s, initializer=load_intrinsics_for(tvm_target.kind.name)
+            timeout_sec=options.build_timeout_s,
+            initializer=dying_with_parent(load_intrinsics_for(tvm_target.kind.name)),
         )
     if runner is None:
         runner = make_runner(options)
@@ -192,7 +194,8 @@ def make_runner(options: TuneOptions) -> ms.runner.Runner:
     )
     if options.rpc is None:
         return ms.runner.LocalRunner(
-            timeout_sec=options.run_timeout_s, evaluator_config=evaluator_config
+            timeout_sec=options.run_timeout_s, evaluator_config=evaluator_config,
+            initializer=dying_with_parent(),
         )
     from lorien.dialects.rpc import TrackerError, tracker_status
 
@@ -214,6 +217,7 @@ def make_runner(options: TuneOptions) -> ms.runner.Runner:
         ),
         evaluator_config=evaluator_config,
         max_workers=max(1, status.free),
+        initializer=dying_with_parent(),
     )
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,6 +96,52 @@ def test_a_kept_measurer_measures_again_with_the_same_processes(kernels: Kernels
 
     measurer.close()
     assert not _still_alive(started)
+
+
+#: Measures a schedule of a stem convolution with a kept measurer (its builders and runner up),
+#: then one that LLVM compiles for minutes, and is killed while it compiles.
+_HOLDER = """
+import json, sys, time
+from pathlib import Path
+from lorien.dialects import get_dialect
+from lorien.dialects.tvm.measure import ScheduleMeasurer
+from lorien.dialects.base import TuneOptions
+from lorien.records import Latency
+from tests.tvm_models import stem_conv
+
+dialect = get_dialect("tvm")
+target = dialect.parse_target("host")
+stem = dialect.extract(dialect.load_model(stem_conv()), target)[0].workload
+schedules = json.loads(Path("tests/data/stem_conv_schedules.json").read_text())
+quick, slow = (json.dumps(schedules[name]) for name in ("quick_to_build", "slow_to_build"))
+measurer = ScheduleMeasurer("llvm", TuneOptions(trials=1, build_timeout_s=600, run_timeout_s=60))
+[latency] = measurer.measure(stem, target, [quick])
+assert isinstance(latency, Latency), latency
+print("building", flush=True)
+measurer.measure(stem, target, [slow])
+"""
+
+
+def test_a_process_killed_mid_build_leaves_no_builder_of_its_measurer_behind() -> None:
+    """A worker or tuning child killed with SIGKILL cannot stop its measurer: the builder and
+    runner processes die with it instead of going on (here, compiling for minutes) beside what
+    the machine measures next."""
+    root = Path(__file__).parents[2]
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER], cwd=root, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "building"
+        started = psutil.Process(holder.pid).children(recursive=True)
+        assert len(started) >= 2  # builders and the runner
+        time.sleep(3)  # the slow candidate is compiling
+        assert any(p.status() == psutil.STATUS_RUNNING for p in started)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+    left = psutil.wait_procs(started, timeout=10)[1]
+    for process in left:
+        process.kill()
+    assert not left
 
 
 def test_measuring_nothing_starts_the_processes_in_the_background(kernels: Kernels,
