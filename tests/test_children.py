@@ -14,7 +14,8 @@ import pytest
 
 pytestmark = pytest.mark.slow  # each test starts TVM pool processes (seconds of imports)
 
-#: A parent that starts two pool processes busy for two minutes, reports its pid and waits.
+#: A parent that starts two pool processes busy for two minutes (each marks its task's start with a
+#: file named by its pid) and waits.
 _PARENT = """
 import os, sys, time
 from pathlib import Path
@@ -63,4 +64,3 @@ def test_without_it_pool_processes_go_on_with_their_task(tmp_path: Path) -> None
     finally:
         for process in left:
             process.kill()
-

@@ -138,7 +138,7 @@ def test_a_process_killed_mid_build_leaves_no_builder_of_its_measurer_behind() -
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)
-    left = psutil.wait_procs(started, timeout=10)[1]
+    left = _still_alive({process.pid for process in started}, timeout_s=10)
     for process in left:
         process.kill()
     assert not left
