@@ -42,7 +42,20 @@ Variants (LightGBM lambdarank as shipped, one change each):
 * ``leaves-15``: trees of 15 leaves instead of 63 (coarser cuts, which may transfer better);
 * ``cpu-identity``: one more column per CPU model (``-mcpu``), 1 on its rows: every CPU of the
   set has 2 cores and 16 SIMD lanes, so the shipped CPU descriptors cannot tell them apart (an
-  upper bound on what CPU descriptors could add when the CPU was seen in training).
+  upper bound on what CPU descriptors could add when the CPU was seen in training);
+* ``extra-trees``: LightGBM's extremely randomised trees (each split's threshold drawn at random,
+  a regulariser that may transfer better to unseen kernels);
+* ``path-smooth-10``: leaf values shrunk towards their parents' (``path_smooth`` 10: few-row
+  leaves count less);
+* ``max-bin-63``: features binned into 63 values instead of 255 (coarser cuts; half the fit);
+* ``exp-gain-5``: relevance gain ``2^(grade/5) - 1``, alone (``exponential-gain`` came with 30% of
+  the features a tree): each 5 grades near the best weigh twice the 5 below them;
+* ``no-pooled``: without the pooled sum, mean and max over stores (492 of the 702 columns): the
+  main store's row, the trace's decisions, the CPU's and the workload's descriptors only;
+* ``cache-relative``: 22 more columns: each CPU's per-core L1d and L2 sizes (log2) and, for the
+  main store's five buffers, the unique bytes touched and the reuse distance in bytes against
+  each of the two (log2 differences): whether a tile fits in a cache is where CPUs of the same
+  cores and lanes part (``emeraldrapids`` has 2 MiB of L2 a core, ``rocketlake`` 512 KiB).
 
     python benchmarks/ranker_variants.py --logs file://$PWD/datasets/tuning_logs
 
@@ -50,13 +63,18 @@ Variants (LightGBM lambdarank as shipped, one change each):
 on every CPU in one fold; seeded): how well a variant ranks kernels it has not seen when kernels
 of the same families were in training, against which the family held out is the harder test.
 ``--in-sample`` also scores each variant on the rows it was trained on (all of them): the most
-its features let it tell apart.
+its features let it tell apart. ``--processes N`` fits N (variant, family) pairs at once, each
+LightGBM on its share of the cores (on 16 cores, 16 processes screen seven variants on every
+family in about 7 minutes; on 2 cores keep 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from contextlib import nullcontext
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +83,7 @@ from sklearn.base import BaseEstimator
 
 from lorien.config import data_dir, open_logs
 from lorien.datasets.tabular import DESCRIPTOR_NAMES
+from lorien.dialects.tvm.features import POOLED_WIDTH
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import random_ranking_report, ranking_report
@@ -92,10 +111,53 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "trees-150": {"params": {"n_estimators": 150}},
     "trees-600": {"params": {"n_estimators": 600}},
     "leaves-15": {"params": {"num_leaves": 15}},
+    "extra-trees": {"params": {"extra_trees": True}},
+    "path-smooth-10": {"params": {"path_smooth": 10.0}},
+    "max-bin-63": {"params": {"max_bin": 63}},
+    "exp-gain-5": {"gain": "exponential-5"},
+    "no-pooled": {"no_pooled": True},
+    "cache-relative": {"cache_relative": True},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
-ROW_OPTIONS = ("drop_origins", "cpu_identity")
-_GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30}
+ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative")
+_GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30,
+          "exponential-5": lambda g: 2 ** (g / 5) - 1}
+#: Per-core L1d and L2 sizes in bytes of the CPUs the data set holds (their vendors' specifications);
+#: another CPU is taken as 32 KiB and 1 MiB.
+CACHE_BYTES = {"emeraldrapids": (48 << 10, 2 << 20), "icelake-server": (48 << 10, 1280 << 10),
+               "rocketlake": (48 << 10, 512 << 10), "znver4": (32 << 10, 1 << 20),
+               "znver5": (48 << 10, 1 << 20)}
+#: MetaSchedule's per-store row: 57 computation columns, then 5 buffers of 18 access columns, of
+#: which the 5th is the unique bytes touched and the 12th the reuse distance in bytes (log2(x + 1)).
+_BUFFERS_AT, _BUFFER_WIDTH, _UNIQUE_BYTES, _REUSE_BYTES = 57, 18, 4, 11
+
+
+def cache_relative(features: np.ndarray, cpus: np.ndarray) -> np.ndarray:
+    """``features`` with :data:`CACHE_BYTES`' two sizes (log2) of each row's CPU and, for each of
+    the main store's buffers, its unique bytes and reuse distance minus each of the two."""
+    sizes = np.array([CACHE_BYTES.get(cpu, (32 << 10, 1 << 20)) for cpu in cpus], dtype=np.float64)
+    l1, l2 = np.log2(sizes[:, 0]), np.log2(sizes[:, 1])
+    columns = [l1, l2]
+    for buffer in range(5):
+        for offset in (_UNIQUE_BYTES, _REUSE_BYTES):
+            value = features[:, POOLED_WIDTH + _BUFFERS_AT + _BUFFER_WIDTH * buffer + offset]
+            columns += [value - l1, value - l2]
+    return np.hstack([features, np.stack(columns, axis=1)]).astype(np.float32)
+
+
+def variant_features(name: str, features: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The columns variant ``name`` trains on (:data:`ROW_OPTIONS` that change them)."""
+    options = VARIANTS[name]
+    if not (options.get("cpu_identity") or options.get("no_pooled") or options.get("cache_relative")):
+        return features
+    cpus = np.array([cpu_of(t) for t in targets])
+    if options.get("cpu_identity"):
+        features = np.hstack([features, (cpus[:, None] == np.unique(cpus)[None, :]).astype(np.float32)])
+    if options.get("cache_relative"):
+        features = cache_relative(features, cpus)
+    if options.get("no_pooled"):
+        features = features[:, POOLED_WIDTH:]
+    return features
 
 
 def group_relative(features: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -238,6 +300,26 @@ class RankerVariant(BaseEstimator):
         return np.mean([rank_within_workload(p, group) for p in predictions], axis=0)
 
 
+#: What forked workers read (set by :func:`main` before the pool starts): the table, the splits,
+#: LightGBM's threads a fit (0: its default) and each variant's columns.
+_SCREEN: dict[str, Any] = {}
+
+
+def _fit_and_score(task: tuple[str, int]) -> tuple[str, dict[str, float], float]:
+    """Variant ``name`` trained on split ``index``'s training rows and scored on its test rows."""
+    name, index = task
+    table, (_, train, test) = _SCREEN["table"], _SCREEN["splits"][index]
+    features, groups = _SCREEN["features"][name], table.groups
+    train = train & ~np.isin(table.origins, VARIANTS[name].get("drop_origins", ()))
+    options = {k: v for k, v in VARIANTS[name].items() if k not in ROW_OPTIONS}
+    if _SCREEN["threads"]:
+        options["params"] = {**options.get("params", {}), "n_jobs": _SCREEN["threads"]}
+    started = time.perf_counter()
+    model = RankerVariant(**options).fit(features[train], table.score[train], groups[train])
+    report = ranking_report(model.predict(features[test], groups[test]), table.latency[test], groups[test])
+    return name, report, time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logs", default="file://" + str(Path("datasets/tuning_logs").resolve()))
@@ -248,6 +330,8 @@ def main() -> None:
                         help="hold out this many random folds of workloads instead of families")
     parser.add_argument("--in-sample", action="store_true",
                         help="also score each variant on every row, trained on every row")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="fit this many (variant, family) pairs at once, the cores shared among them")
     args = parser.parse_args()
     if args.workload_folds and args.families is not None:
         parser.error("--families and --workload-folds choose the held-out rows two ways: give one")
@@ -273,27 +357,25 @@ def main() -> None:
         splits.append(("in-sample", np.ones(len(table), dtype=bool), searched))
     print(f"{'random pick':<24} top-1 {np.average([r['top1'] for r in random], weights=weights):.3f} "
           f"top-5 {np.average([r['top5'] for r in random], weights=weights):.3f}")
-    for name in args.variants:
-        started = time.perf_counter()
-        found = []
-        options = {k: v for k, v in VARIANTS[name].items() if k not in ROW_OPTIONS}
-        dropped = np.isin(table.origins, VARIANTS[name].get("drop_origins", ()))
-        features = table.features
-        if VARIANTS[name].get("cpu_identity"):
-            cpus = np.array([cpu_of(t) for t in table.targets])
-            features = np.hstack([features, (cpus[:, None] == np.unique(cpus)[None, :]).astype(np.float32)])
-        for _, train, test in splits:
-            train = train & ~dropped
-            model = RankerVariant(**options).fit(features[train], table.score[train], groups[train])
-            found.append(ranking_report(model.predict(features[test], groups[test]),
-                                        table.latency[test], groups[test]))
-        per_family = " ".join(f"{family.split('+')[0]}={r['top1']:.2f}"
-                              for (family, _, _), r in zip(splits, found, strict=True))
-        scored = found[:len(weights)]
-        print(f"{name:<24} top-1 {np.average([r['top1'] for r in scored], weights=weights):.3f} "
-              f"top-5 {np.average([r['top5'] for r in scored], weights=weights):.3f} "
-              f"({time.perf_counter() - started:.0f} s)  {per_family}", flush=True)
-
+    threads = max(1, (os.cpu_count() or 1) // args.processes) if args.processes > 1 else 0
+    _SCREEN.update(table=table, splits=splits, threads=threads, features={
+        name: variant_features(name, table.features, table.targets) for name in args.variants})
+    tasks = [(name, index) for name in args.variants for index in range(len(splits))]
+    found: dict[str, list[dict[str, float]]] = {name: [] for name in args.variants}
+    seconds = dict.fromkeys(args.variants, 0.0)
+    with get_context("fork").Pool(args.processes) if args.processes > 1 else nullcontext() as pool:
+        for name, report, took in (pool.imap(_fit_and_score, tasks) if pool is not None
+                                   else map(_fit_and_score, tasks)):
+            found[name].append(report)  # imap keeps the tasks' order: splits in order
+            seconds[name] += took
+            if len(found[name]) < len(splits):
+                continue
+            per_family = " ".join(f"{family.split('+')[0]}={r['top1']:.2f}"
+                                  for (family, _, _), r in zip(splits, found[name], strict=True))
+            scored = found[name][:len(weights)]
+            print(f"{name:<24} top-1 {np.average([r['top1'] for r in scored], weights=weights):.3f} "
+                  f"top-5 {np.average([r['top5'] for r in scored], weights=weights):.3f} "
+                  f"({seconds[name]:.0f} s of fits)  {per_family}", flush=True)
 
 if __name__ == "__main__":
     main()
