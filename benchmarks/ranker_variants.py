@@ -336,6 +336,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.workload_folds and args.families is not None:
         parser.error("--families and --workload-folds choose the held-out rows two ways: give one")
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
     data = load_training_data(open_logs(args.logs), cache=data_dir() / "feature-cache")
     table, networks_of = data.table, data.networks_of
     groups = table.groups
