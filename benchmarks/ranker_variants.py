@@ -66,7 +66,9 @@ of the same families were in training, against which the family held out is the 
 ``--in-sample`` also scores each variant on the rows it was trained on (all of them): the most
 its features let it tell apart. ``--processes N`` fits N (variant, family) pairs at once, each
 LightGBM on its share of the cores (on 16 cores, 16 processes screen seven variants on every
-family in about 7 minutes; on 2 cores keep 1).
+family in about 7 minutes; on 2 cores keep 1). ``--by-batch`` also scores each variant on the
+held-out groups of each batch size apart (a workload's batch is the smallest of the networks it
+occurs in): does a ranker trained mostly on batch 1 rank batch 4 as well?
 """
 
 from __future__ import annotations
@@ -306,8 +308,9 @@ class RankerVariant(BaseEstimator):
 _SCREEN: dict[str, Any] = {}
 
 
-def _fit_and_score(task: tuple[str, int]) -> tuple[str, dict[str, float], float]:
-    """Variant ``name`` trained on split ``index``'s training rows and scored on its test rows."""
+def _fit_and_predict(task: tuple[str, int]) -> tuple[str, np.ndarray, float]:
+    """Variant ``name`` trained on split ``index``'s training rows; its predictions for the split's
+    test rows and the seconds the fit took."""
     name, index = task
     table, (_, train, test) = _SCREEN["table"], _SCREEN["splits"][index]
     features, groups = _SCREEN["features"][name], table.groups
@@ -317,8 +320,14 @@ def _fit_and_score(task: tuple[str, int]) -> tuple[str, dict[str, float], float]
         options["params"] = {**options.get("params", {}), "n_jobs": _SCREEN["threads"]}
     started = time.perf_counter()
     model = RankerVariant(**options).fit(features[train], table.score[train], groups[train])
-    report = ranking_report(model.predict(features[test], groups[test]), table.latency[test], groups[test])
-    return name, report, time.perf_counter() - started
+    return name, model.predict(features[test], groups[test]), time.perf_counter() - started
+
+
+def smallest_batch(networks: set[str]) -> int:
+    """The smallest batch size (``model@batch``) among the networks a workload occurs in; 1 when
+    none names one."""
+    return min((int(name.rsplit("@", 1)[1]) for name in networks
+                if "@" in name and name.rsplit("@", 1)[1].isdigit()), default=1)
 
 
 def main() -> None:
@@ -331,6 +340,8 @@ def main() -> None:
                         help="hold out this many random folds of workloads instead of families")
     parser.add_argument("--in-sample", action="store_true",
                         help="also score each variant on every row, trained on every row")
+    parser.add_argument("--by-batch", action="store_true",
+                        help="also score each variant on the held-out groups of each batch size apart")
     parser.add_argument("--processes", type=int, default=1,
                         help="fit this many (variant, family) pairs at once, the cores shared among them")
     args = parser.parse_args()
@@ -365,11 +376,20 @@ def main() -> None:
         name: variant_features(name, table.features, table.targets) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
     found: dict[str, list[dict[str, float]]] = {name: [] for name in args.variants}
+    by_batch: dict[str, dict[int, list[tuple[dict[str, float], int]]]] = {name: {} for name in args.variants}
+    batch = np.array([smallest_batch(networks_of.get(key, set())) for key in table.workload_keys])
     seconds = dict.fromkeys(args.variants, 0.0)
     with get_context("fork").Pool(args.processes) if args.processes > 1 else nullcontext() as pool:
-        for name, report, took in (pool.imap(_fit_and_score, tasks) if pool is not None
-                                   else map(_fit_and_score, tasks)):
-            found[name].append(report)  # imap keeps the tasks' order: splits in order
+        fitted = pool.imap(_fit_and_predict, tasks) if pool is not None else map(_fit_and_predict, tasks)
+        for (name, index), (_, predicted, took) in zip(tasks, fitted, strict=True):
+            test = splits[index][2]
+            found[name].append(ranking_report(predicted, table.latency[test], groups[test]))
+            if args.by_batch and index < len(weights):
+                for size in np.unique(batch[test]):
+                    rows = batch[test] == size
+                    by_batch[name].setdefault(int(size), []).append((ranking_report(
+                        predicted[rows], table.latency[test][rows], groups[test][rows]),
+                        len(np.unique(groups[test][rows]))))
             seconds[name] += took
             if len(found[name]) < len(splits):
                 continue
@@ -379,6 +399,13 @@ def main() -> None:
             print(f"{name:<24} top-1 {np.average([r['top1'] for r in scored], weights=weights):.3f} "
                   f"top-5 {np.average([r['top5'] for r in scored], weights=weights):.3f} "
                   f"({seconds[name]:.0f} s of fits)  {per_family}", flush=True)
+            for size, parts in sorted(by_batch[name].items()):
+                counts = [n for _, n in parts]
+                print(f"{'  batch ' + str(size):<24} top-1 "
+                      f"{np.average([r['top1'] for r, _ in parts], weights=counts):.3f} top-5 "
+                      f"{np.average([r['top5'] for r, _ in parts], weights=counts):.3f} "
+                      f"({sum(counts)} groups)", flush=True)
+
 
 if __name__ == "__main__":
     main()
