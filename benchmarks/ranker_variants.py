@@ -151,13 +151,12 @@ def cache_relative(features: np.ndarray, cpus: np.ndarray) -> np.ndarray:
 def variant_features(name: str, features: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """The columns variant ``name`` trains on (:data:`ROW_OPTIONS` that change them)."""
     options = VARIANTS[name]
-    if not (options.get("cpu_identity") or options.get("no_pooled") or options.get("cache_relative")):
-        return features
-    cpus = np.array([cpu_of(t) for t in targets])
-    if options.get("cpu_identity"):
-        features = np.hstack([features, (cpus[:, None] == np.unique(cpus)[None, :]).astype(np.float32)])
-    if options.get("cache_relative"):
-        features = cache_relative(features, cpus)
+    if options.get("cpu_identity") or options.get("cache_relative"):
+        cpus = np.array([cpu_of(t) for t in targets])
+        if options.get("cpu_identity"):
+            features = np.hstack([features, (cpus[:, None] == np.unique(cpus)[None, :]).astype(np.float32)])
+        if options.get("cache_relative"):
+            features = cache_relative(features, cpus)
     if options.get("no_pooled"):
         features = features[:, POOLED_WIDTH:]
     return features
@@ -383,13 +382,13 @@ def main() -> None:
         fitted = pool.imap(_fit_and_predict, tasks) if pool is not None else map(_fit_and_predict, tasks)
         for (name, index), (_, predicted, took) in zip(tasks, fitted, strict=True):
             test = splits[index][2]
-            found[name].append(ranking_report(predicted, table.latency[test], groups[test]))
+            latency, tested, sizes = table.latency[test], groups[test], batch[test]
+            found[name].append(ranking_report(predicted, latency, tested))
             if args.by_batch and index < len(weights):
-                for size in np.unique(batch[test]):
-                    rows = batch[test] == size
+                for size in np.unique(sizes):
+                    rows = sizes == size
                     by_batch[name].setdefault(int(size), []).append((ranking_report(
-                        predicted[rows], table.latency[test][rows], groups[test][rows]),
-                        len(np.unique(groups[test][rows]))))
+                        predicted[rows], latency[rows], tested[rows]), len(np.unique(tested[rows]))))
             seconds[name] += took
             if len(found[name]) < len(splits):
                 continue
