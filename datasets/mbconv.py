@@ -1,10 +1,14 @@
-"""EfficientNet-B0 and -B3 and MobileNetV3-Large as plain PyTorch modules, built in code with random
-weights: inverted residual blocks with squeeze-and-excitation, the mobile networks people deploy.
+"""EfficientNet-B0 and -B3, MobileNetV3-Large and MnasNet-1.0 as plain PyTorch modules, built in
+code with random weights: inverted residual blocks (with squeeze-and-excitation but in MnasNet),
+the mobile networks people deploy.
 
 Layer shapes follow the papers: Tan and Le, "EfficientNet: Rethinking Model Scaling for
 Convolutional Neural Networks" (2019, Table 1, and B3's compound scaling: channels x1.2, repeats
 x1.4, 300x300 images); Howard et al., "Searching for MobileNetV3" (2019,
-Table 1, the Large model). Dropout and stochastic depth do nothing at inference and are left out.
+Table 1, the Large model); Tan et al., "MnasNet: Platform-Aware Neural Architecture Search for
+Mobile" (2019), as its reference implementations build the 1.0 model: no squeeze-and-excitation,
+ReLU throughout, 3x3 and 5x5 depthwise convolutions. Dropout and stochastic depth do nothing at
+inference and are left out.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ def _divisible(channels: float, divisor: int = 8) -> int:
     return rounded + divisor if rounded < 0.9 * channels else rounded
 
 
-def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
-             activation: type[nn.Module] | None = None) -> nn.Sequential:
+def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
+            activation: type[nn.Module] | None = None) -> nn.Sequential:
+    """A convolution (padded to keep the extent at stride 1, no bias), batch norm, ``activation``."""
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
                                nn.BatchNorm2d(cout)]
     if activation is not None:
@@ -55,11 +60,11 @@ class InvertedResidual(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         if hidden != cin:
-            layers.append(_conv_bn(cin, hidden, 1, activation=activation))
-        layers.append(_conv_bn(hidden, hidden, kernel, stride, groups=hidden, activation=activation))
+            layers.append(conv_bn(cin, hidden, 1, activation=activation))
+        layers.append(conv_bn(hidden, hidden, kernel, stride, groups=hidden, activation=activation))
         if squeeze is not None:
             layers.append(squeeze)
-        layers.append(_conv_bn(hidden, cout, 1))
+        layers.append(conv_bn(hidden, cout, 1))
         self.body = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout
 
@@ -79,7 +84,7 @@ class EfficientNet(nn.Module):
     def __init__(self, width: float = 1.0, depth: float = 1.0, num_classes: int = 1000) -> None:
         super().__init__()
         cin = _divisible(32 * width)
-        layers: list[nn.Module] = [_conv_bn(3, cin, 3, 2, activation=nn.SiLU)]
+        layers: list[nn.Module] = [conv_bn(3, cin, 3, 2, activation=nn.SiLU)]
         for expansion, kernel, stride, channels, repeats in self.STAGES:
             cout = _divisible(channels * width)
             for position in range(math.ceil(repeats * depth)):
@@ -89,7 +94,7 @@ class EfficientNet(nn.Module):
                                                squeeze, nn.SiLU))
                 cin = cout
         head = 4 * cin
-        layers.append(_conv_bn(cin, head, 1, activation=nn.SiLU))
+        layers.append(conv_bn(cin, head, 1, activation=nn.SiLU))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(head, num_classes)
@@ -122,7 +127,7 @@ class MobileNetV3Large(nn.Module):
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_conv_bn(3, 16, 3, 2, activation=nn.Hardswish)]
+        layers: list[nn.Module] = [conv_bn(3, 16, 3, 2, activation=nn.Hardswish)]
         cin = 16
         for kernel, hidden, cout, excite, hard_swish, stride in self.BLOCKS:
             squeeze = (SqueezeExcite(hidden, _divisible(hidden / 4), nn.ReLU, nn.Hardsigmoid) if excite
@@ -130,10 +135,37 @@ class MobileNetV3Large(nn.Module):
             layers.append(InvertedResidual(cin, hidden, cout, kernel, stride, squeeze,
                                            nn.Hardswish if hard_swish else nn.ReLU))
             cin = cout
-        layers.append(_conv_bn(cin, 960, 1, activation=nn.Hardswish))
+        layers.append(conv_bn(cin, 960, 1, activation=nn.Hardswish))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Linear(960, 1280), nn.Hardswish(), nn.Linear(1280, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+class MNASNet(nn.Module):
+    """MnasNet-1.0 for 3x224x224 images: a depthwise-separable first block, then inverted
+    residual stages with ReLU and no squeeze-and-excite, and a 1x1 convolution to 1280 channels."""
+
+    #: (expansion, kernel, stride, output channels, repeats) per stage after the first block.
+    STAGES = ((3, 3, 2, 24, 3), (3, 5, 2, 40, 3), (6, 5, 2, 80, 3), (6, 3, 1, 96, 2),
+              (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [conv_bn(3, 32, 3, 2, activation=nn.ReLU),
+                                   conv_bn(32, 32, 3, groups=32, activation=nn.ReLU), conv_bn(32, 16, 1)]
+        cin = 16
+        for expansion, kernel, stride, cout, repeats in self.STAGES:
+            for position in range(repeats):
+                layers.append(InvertedResidual(cin, cin * expansion, cout, kernel,
+                                               stride if position == 0 else 1, None, nn.ReLU))
+                cin = cout
+        layers.append(conv_bn(cin, 1280, 1, activation=nn.ReLU))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(1280, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.pool(self.features(x)).flatten(1))

@@ -29,7 +29,7 @@ PUBLISHED_PARAMETERS = {
     "mobilenet_v3_large": 5_483_032, "inception_v3": 23_834_568, "convnext_tiny": 28_589_128,
     "vit_b16": 86_567_656, "gpt2_s128": 124_439_808, "gpt2_decode_c256": 124_439_808,
     "shufflenet_v2_x1_0": 2_278_604, "smollm_s256": 134_515_008, "smollm_decode_c512": 134_515_008,
-    "swin_t": 28_288_354,
+    "swin_t": 28_288_354, "regnet_y_400mf": 4_344_144, "mnasnet1_0": 4_383_312,
 }
 
 
@@ -55,7 +55,7 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
     assert {"resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_large",
             "efficientnet_b0", "efficientnet_b3", "vgg16", "densenet121", "inception_v3", "convnext_tiny",
             "vit_b16", "shufflenet_v2_x1_0", "unet", "deeplabv3_resnet50", "wav2vec2_base_2s",
-            "swin_t"} <= names
+            "swin_t", "regnet_y_400mf", "mnasnet1_0"} <= names
     assert set(PUBLISHED_PARAMETERS) <= names  # each count is checked where its network runs
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
