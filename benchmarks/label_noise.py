@@ -13,6 +13,10 @@ For each CPU of the data set this prints:
   on that CPU's search-and-random groups when each label carries that noise (simulated: each
   group's labels taken as the truth, timed again with the noise, 64 draws; the figure the goal
   is stated in, ``best label / label of the pick``);
+* ``two logs``: schedules timed in two logs of the same kernel on the same CPU (a random draw a
+  search had also picked, a neighbour's schedule the search found too), which a group's labels
+  compare as if timed together: how many, and the median disagreement (larger / smaller label).
+  The logs of one kernel were timed in one job or in jobs sessions apart;
 * ``shipped recipe``: the shipped ranker's leave-network-out top-1 / top-5 on the same groups
   (every family held out in turn, as ``benchmarks/ranker_variants.py``), beside a random pick.
 
@@ -33,7 +37,7 @@ from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import random_ranking_report, ranking_report
 from lorien.training.pipeline import default_held_out, load_training_data
-from lorien.tuning_log import TuningLog
+from lorien.tuning_log import TuningLog, label_latency
 
 #: The search picks always timed again, by the first timing (the campaign's ``--remeasure``).
 FASTEST = 4
@@ -56,6 +60,23 @@ def timed_twice(logs: list[TuningLog]) -> dict[str, dict[str, list[float]]]:
         cpu = out[cpu_of(log.target.canonical)]
         cpu["all"] += [float(np.log(b / a)) for a, b in pairs]
         cpu["fastest"] += [float(np.log(b / a)) for a, b in pairs[:FASTEST]]
+    return out
+
+
+def timed_in_two_logs(logs: list[TuningLog]) -> dict[str, list[float]]:
+    """Per CPU, ``|log(label in one log / label in another)|`` of every schedule whose kernel has
+    it in two logs on that CPU (the first two, in the order given; labels as the table's)."""
+    labels: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for log in logs:
+        seen: set[str] = set()
+        for m in log.measurements:
+            if m.latency is not None and m.schedule not in seen:
+                seen.add(m.schedule)
+                labels[(log.target.canonical, log.workload.key, m.schedule)].append(label_latency(m.latency))
+    out: dict[str, list[float]] = defaultdict(list)
+    for (target, _, _), timed in labels.items():
+        if len(timed) >= 2:
+            out[cpu_of(target)].append(abs(float(np.log(timed[1] / timed[0]))))
     return out
 
 
@@ -104,9 +125,9 @@ def main() -> None:
                 model = LightGBMRankingCostModel().fit(table.features[train], table.score[train],
                                                        groups[train])
                 predicted[test] = model.predict(table.features[test])
-    pairs = timed_twice(data.tuning_logs)
+    pairs, two_logs = timed_twice(data.tuning_logs), timed_in_two_logs(data.tuning_logs)
     print(f"{'CPU':<16} {'groups':>6} {'timed twice':>11} {'fastest 2nd/1st':>15} {'sigma':>6} "
-          f"{'ceiling':>13} {'shipped recipe':>14} {'random pick':>13}")
+          f"{'ceiling':>13} {'two logs':>14} {'shipped recipe':>14} {'random pick':>13}")
     for cpu in sorted(set(cpus[searched])):
         rows = searched & (cpus == cpu)
         fastest = pairs[cpu]["fastest"] if cpu in pairs else []
@@ -119,8 +140,10 @@ def main() -> None:
         random = random_ranking_report(table.latency[rows], groups[rows])
         ratio = f"{np.exp(np.median(fastest)):.3f}" if fastest else "n/a"
         twice = len(pairs[cpu]["all"]) if cpu in pairs else 0
+        across = (f"{len(two_logs[cpu])}: {np.exp(np.median(two_logs[cpu])):.3f}" if two_logs.get(cpu)
+                  else "n/a")
         print(f"{cpu:<16} {len(np.unique(groups[rows])):>6} {twice:>11} "
-              f"{ratio:>15} {sigma:>6.3f} {ceiling:>13} {model:>14} "
+              f"{ratio:>15} {sigma:>6.3f} {ceiling:>13} {across:>14} {model:>14} "
               f"{random['top1']:.3f} / {random['top5']:.3f}", flush=True)
 
 

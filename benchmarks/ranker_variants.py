@@ -68,7 +68,9 @@ its features let it tell apart. ``--processes N`` fits N (variant, family) pairs
 LightGBM on its share of the cores (on 16 cores, 16 processes screen seven variants on every
 family in about 7 minutes; on 2 cores keep 1). ``--by-batch`` also scores each variant on the
 held-out groups of each batch size apart (a workload's batch is the smallest of the networks it
-occurs in): does a ranker trained mostly on batch 1 rank batch 4 as well?
+occurs in): does a ranker trained mostly on batch 1 rank batch 4 as well? ``--by-cpu`` does the
+same for each CPU's groups: where a variant's top-5 is lost. Each such line ends with the top-5
+of each held-out family on those groups and their count.
 """
 
 from __future__ import annotations
@@ -341,6 +343,8 @@ def main() -> None:
                         help="also score each variant on every row, trained on every row")
     parser.add_argument("--by-batch", action="store_true",
                         help="also score each variant on the held-out groups of each batch size apart")
+    parser.add_argument("--by-cpu", action="store_true",
+                        help="also score each variant on the held-out groups of each CPU apart")
     parser.add_argument("--processes", type=int, default=1,
                         help="fit this many (variant, family) pairs at once, the cores shared among them")
     args = parser.parse_args()
@@ -375,20 +379,28 @@ def main() -> None:
         name: variant_features(name, table.features, table.targets) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
     found: dict[str, list[dict[str, float]]] = {name: [] for name in args.variants}
-    by_batch: dict[str, dict[int, list[tuple[dict[str, float], int]]]] = {name: {} for name in args.variants}
-    batch = np.array([smallest_batch(networks_of.get(key, set())) for key in table.workload_keys])
+    #: Each breakdown's value of every row: the held-out groups are scored apart by it too.
+    breakdowns: dict[str, np.ndarray] = {}
+    if args.by_batch:
+        breakdowns["batch"] = np.array([str(smallest_batch(networks_of.get(key, set())))
+                                        for key in table.workload_keys])
+    if args.by_cpu:
+        breakdowns["cpu"] = np.array([cpu_of(target) for target in table.targets])
+    parts: dict[str, dict[tuple[str, str], list[tuple[dict[str, float], int, str]]]] = {
+        name: {} for name in args.variants}
     seconds = dict.fromkeys(args.variants, 0.0)
     with get_context("fork").Pool(args.processes) if args.processes > 1 else nullcontext() as pool:
         fitted = pool.imap(_fit_and_predict, tasks) if pool is not None else map(_fit_and_predict, tasks)
         for (name, index), (_, predicted, took) in zip(tasks, fitted, strict=True):
             test = splits[index][2]
-            latency, tested, sizes = table.latency[test], groups[test], batch[test]
+            latency, tested = table.latency[test], groups[test]
             found[name].append(ranking_report(predicted, latency, tested))
-            if args.by_batch and index < len(weights):
-                for size in np.unique(sizes):
-                    rows = sizes == size
-                    by_batch[name].setdefault(int(size), []).append((ranking_report(
-                        predicted[rows], latency[rows], tested[rows]), len(np.unique(tested[rows]))))
+            for label, values in breakdowns.items() if index < len(weights) else ():
+                for value in np.unique(values[test]):
+                    rows = values[test] == value
+                    parts[name].setdefault((label, str(value)), []).append((ranking_report(
+                        predicted[rows], latency[rows], tested[rows]), len(np.unique(tested[rows])),
+                        splits[index][0].split("+")[0]))
             seconds[name] += took
             if len(found[name]) < len(splits):
                 continue
@@ -398,12 +410,13 @@ def main() -> None:
             print(f"{name:<24} top-1 {np.average([r['top1'] for r in scored], weights=weights):.3f} "
                   f"top-5 {np.average([r['top5'] for r in scored], weights=weights):.3f} "
                   f"({seconds[name]:.0f} s of fits)  {per_family}", flush=True)
-            for size, parts in sorted(by_batch[name].items()):
-                counts = [n for _, n in parts]
-                print(f"{'  batch ' + str(size):<24} top-1 "
-                      f"{np.average([r['top1'] for r, _ in parts], weights=counts):.3f} top-5 "
-                      f"{np.average([r['top5'] for r, _ in parts], weights=counts):.3f} "
-                      f"({sum(counts)} groups)", flush=True)
+            for (label, value), scored_apart in sorted(parts[name].items()):
+                counts = [n for _, n, _ in scored_apart]
+                per_family = " ".join(f"{family}={r['top5']:.2f}({n})" for r, n, family in scored_apart)
+                print(f"{'  ' + label + ' ' + value:<24} top-1 "
+                      f"{np.average([r['top1'] for r, _, _ in scored_apart], weights=counts):.3f} top-5 "
+                      f"{np.average([r['top5'] for r, _, _ in scored_apart], weights=counts):.3f} "
+                      f"({sum(counts)} groups)  top-5 (groups): {per_family}", flush=True)
 
 
 if __name__ == "__main__":
