@@ -5,8 +5,8 @@ design space, whose stage widths grow linearly and are quantised to a geometric 
 is a ResNeXt bottleneck without expansion: 1x1, a 3x3 convolution in groups of 8 channels,
 squeeze-and-excitation to a quarter of the block's input channels (the "Y"), 1x1. The 400 MFLOP
 model's four stages are 48, 104, 208 and 440 channels wide and 1, 3, 6 and 6 blocks deep, each
-starting at stride 2: grouped convolutions at odd channel counts per group (13 and 55 groups),
-unlike any other network of the zoo.
+starting at stride 2, so its grouped convolutions have 6, 13, 26 and 55 groups of 8 channels
+(ResNeXt-50's, the zoo's other grouped ones, have 32 groups of 4 to 32).
 """
 
 from __future__ import annotations
