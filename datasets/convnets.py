@@ -10,14 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-
-def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
-                  relu6: bool = False) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU6() if relu6 else nn.ReLU(),
-    )
+from lorien.datasets.mbconv import conv_bn
 
 
 class InvertedResidual(nn.Module):
@@ -26,9 +19,9 @@ class InvertedResidual(nn.Module):
         hidden = cin * expand
         layers: list[nn.Module] = []
         if expand != 1:
-            layers.append(_conv_bn_relu(cin, hidden, 1, relu6=True))
+            layers.append(conv_bn(cin, hidden, 1, activation=nn.ReLU6))
         layers += [
-            _conv_bn_relu(hidden, hidden, 3, stride, groups=hidden, relu6=True),
+            conv_bn(hidden, hidden, 3, stride, groups=hidden, activation=nn.ReLU6),
             nn.Conv2d(hidden, cout, 1, bias=False),
             nn.BatchNorm2d(cout),
         ]
@@ -45,13 +38,13 @@ class MobileNetV2(nn.Module):
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_conv_bn_relu(3, 32, 3, 2, relu6=True)]
+        layers: list[nn.Module] = [conv_bn(3, 32, 3, 2, activation=nn.ReLU6)]
         cin = 32
         for expand, cout, repeats, stride in self.SETTINGS:
             for index in range(repeats):
                 layers.append(InvertedResidual(cin, cout, stride if index == 0 else 1, expand))
                 cin = cout
-        layers.append(_conv_bn_relu(cin, 1280, 1, relu6=True))
+        layers.append(conv_bn(cin, 1280, 1, activation=nn.ReLU6))
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(1280, num_classes)
 
