@@ -396,8 +396,9 @@ def main() -> None:
             latency, tested = table.latency[test], groups[test]
             found[name].append(ranking_report(predicted, latency, tested))
             for label, values in breakdowns.items() if index < len(weights) else ():
-                for value in np.unique(values[test]):
-                    rows = values[test] == value
+                held = values[test]
+                for value in np.unique(held):
+                    rows = held == value
                     parts[name].setdefault((label, str(value)), []).append((ranking_report(
                         predicted[rows], latency[rows], tested[rows]), len(np.unique(tested[rows])),
                         splits[index][0].split("+")[0]))
