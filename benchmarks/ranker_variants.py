@@ -56,7 +56,10 @@ Variants (LightGBM lambdarank as shipped, one change each):
 * ``cache-relative``: 22 more columns: each CPU's per-core L1d and L2 sizes (log2) and, for the
   main store's five buffers, the unique bytes touched and the reuse distance in bytes against
   each of the two (log2 differences): whether a tile fits in a cache is where CPUs of the same
-  cores and lanes part (``emeraldrapids`` has 2 MiB of L2 a core, ``rocketlake`` 512 KiB).
+  cores and lanes part (``emeraldrapids`` has 2 MiB of L2 a core, ``rocketlake`` 512 KiB);
+* ``by-sitting``: trained on each group's sittings apart (:func:`sitting_labels`: a kernel's logs
+  timed hours apart, in another session, are not ranked against each other), scored on the whole
+  groups as every variant is.
 
     python benchmarks/ranker_variants.py --logs file://$PWD/datasets/tuning_logs
 
@@ -87,7 +90,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from lorien.config import data_dir, open_logs
-from lorien.datasets.tabular import DESCRIPTOR_NAMES
+from lorien.datasets.tabular import DESCRIPTOR_NAMES, LogTable
 from lorien.dialects.tvm.features import POOLED_WIDTH
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
@@ -122,9 +125,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "exp-gain-5": {"gain": "exponential-5"},
     "no-pooled": {"no_pooled": True},
     "cache-relative": {"cache_relative": True},
+    "by-sitting": {"by_sitting": True},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
-ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative")
+ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting")
 _GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30,
           "exponential-5": lambda g: 2 ** (g / 5) - 1}
 #: Per-core L1d and L2 sizes in bytes of the CPUs the data set holds (their vendors' specifications);
@@ -148,6 +152,20 @@ def cache_relative(features: np.ndarray, cpus: np.ndarray) -> np.ndarray:
             value = features[:, POOLED_WIDTH + _BUFFERS_AT + _BUFFER_WIDTH * buffer + offset]
             columns += [value - l1, value - l2]
     return np.hstack([features, np.stack(columns, axis=1)]).astype(np.float32)
+
+
+def sitting_labels(table: LogTable) -> tuple[np.ndarray, np.ndarray]:
+    """``(score, groups)`` with each group split into its sittings (:attr:`LogTable.sittings`) and
+    each row labelled against its own sitting's best: no pair of schedules timed in two sessions
+    (hours or days apart, perhaps on two machines of one CPU model) is ranked by those timings."""
+    groups = np.char.add(np.char.add(table.groups, "#"), table.sittings.astype(str))
+    score = np.zeros(len(table))
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        timed, ok = rows[np.isfinite(table.latency[rows])], rows[~table.failed[rows]]
+        if len(ok):  # as the table's own labels: the best of every timed row, 0 for a failed one
+            score[ok] = table.latency[timed].min() / table.latency[ok]
+    return score, groups
 
 
 def variant_features(name: str, features: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -319,8 +337,9 @@ def _fit_and_predict(task: tuple[str, int]) -> tuple[str, np.ndarray, float]:
     options = {k: v for k, v in VARIANTS[name].items() if k not in ROW_OPTIONS}
     if _SCREEN["threads"]:
         options["params"] = {**options.get("params", {}), "n_jobs": _SCREEN["threads"]}
+    score, fit_groups = _SCREEN["by_sitting"] if VARIANTS[name].get("by_sitting") else (table.score, groups)
     started = time.perf_counter()
-    model = RankerVariant(**options).fit(features[train], table.score[train], groups[train])
+    model = RankerVariant(**options).fit(features[train], score[train], fit_groups[train])
     return name, model.predict(features[test], groups[test]), time.perf_counter() - started
 
 
@@ -375,7 +394,7 @@ def main() -> None:
     print(f"{'random pick':<24} top-1 {np.average([r['top1'] for r in random], weights=weights):.3f} "
           f"top-5 {np.average([r['top5'] for r in random], weights=weights):.3f}")
     threads = max(1, (os.cpu_count() or 1) // args.processes) if args.processes > 1 else 0
-    _SCREEN.update(table=table, splits=splits, threads=threads, features={
+    _SCREEN.update(table=table, splits=splits, threads=threads, by_sitting=sitting_labels(table), features={
         name: variant_features(name, table.features, table.targets) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
     found: dict[str, list[dict[str, float]]] = {name: [] for name in args.variants}

@@ -30,6 +30,12 @@ DESCRIPTOR_NAMES = (*(f"op_{kind}" for kind in OP_KINDS), "op_fused_count", "log
 #: ``featurize(workload, target, schedules) -> (rows, ok)``, see :func:`build_table`.
 Featurize = Callable[[Workload, Target, Sequence[str]], tuple[np.ndarray, np.ndarray]]
 _ARG = re.compile(r"([0-9x]+|scalar):(\w+)")
+#: A log of a workload on a target that starts more than this long after the group's earlier logs
+#: finished was timed in another sitting (another session, perhaps another machine of the same CPU
+#: model, under other load). In the shipped logs the gaps between one workload's logs are either
+#: under 2 minutes (a campaign's search, random and neighbour logs in a row) or over 30 minutes
+#: (hours to days: a kernel searched again in a later session), never between.
+SITTING_GAP_SECONDS = 30 * 60
 
 
 def workload_descriptors(workload: Workload | WorkloadSummary) -> np.ndarray:
@@ -69,6 +75,9 @@ class LogTable:
     #: :data:`lorien.tuning_log.MEASUREMENT_ORIGINS`);
     #: empty for a table built otherwise
     origins: np.ndarray = field(default_factory=lambda: np.asarray([], dtype=str))
+    #: each row's sitting within its group (:func:`sittings_of`, 0 for the first); empty for a
+    #: table built otherwise
+    sittings: np.ndarray = field(default_factory=lambda: np.asarray([], dtype=int))
 
     def __len__(self) -> int:
         return len(self.score)
@@ -78,6 +87,19 @@ class LogTable:
         """Each row's ranking group: its workload on its target. Latencies compare within a
         group only (another CPU's are on another scale), so models rank and metrics score by it."""
         return np.char.add(np.char.add(self.workload_keys.astype(str), "@"), self.targets.astype(str))
+
+
+def sittings_of(logs: Sequence[TuningLog]) -> list[int]:
+    """Each log's sitting (0, 1, ...): logs taken by start time, a new sitting begins with a log
+    that starts more than :data:`SITTING_GAP_SECONDS` after every earlier one finished."""
+    found = [0] * len(logs)
+    sitting, finished = -1, -math.inf
+    for index in sorted(range(len(logs)), key=lambda i: logs[i].started_at):
+        if logs[index].started_at - finished > SITTING_GAP_SECONDS:
+            sitting += 1
+        found[index] = sitting
+        finished = max(finished, logs[index].finished_at)
+    return found
 
 
 def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skipped_logs: int = 0,
@@ -104,6 +126,7 @@ def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skippe
     for log in tuning_logs:  # labels compare latencies on one target only
         by_workload.setdefault((log.workload.key, log.target.canonical), []).append(log)
     blocks, scores, latencies, failed, keys, targets, origins = [], [], [], [], [], [], []
+    sittings: list[int] = []
     workloads: dict[str, Workload] = {}
 
     def rows_of(workload: Workload, target: Target, schedules: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +154,10 @@ def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skippe
             blocks.append(np.hstack([rows, descriptors]))
         else:
             blocks.append(rows)
-        for m, score, readable in zip(measurements, relative_scores(measurements), applied, strict=True):
+        row_sittings = [sitting for log, sitting in zip(group, sittings_of(group), strict=True)
+                        for _ in log.measurements]
+        for m, score, readable, sitting in zip(measurements, relative_scores(measurements), applied,
+                                               row_sittings, strict=True):
             bad = m.latency is None or not readable
             latencies.append(math.inf if m.latency is None else label_latency(m.latency))
             scores.append(0.0 if bad else score)
@@ -139,6 +165,7 @@ def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skippe
             keys.append(key)
             targets.append(canonical)
             origins.append(m.origin)
+            sittings.append(sitting)
     if not blocks:
         raise InvalidInput("no measurement in the given logs: nothing to train on")
     return LogTable(
@@ -153,4 +180,5 @@ def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skippe
         skipped_lines=skipped_lines,
         feature_version=dialect.feature_version,
         origins=np.asarray(origins),
+        sittings=np.asarray(sittings, dtype=int),
     )

@@ -91,3 +91,28 @@ def test_a_feature_cache_gives_the_same_table_without_featurising_again(tmp_path
     (next(tmp_path.rglob("*.npz"))).write_bytes(b"torn")  # an unreadable entry is computed again
     assert np.array_equal(build_table(dialect, logs, cache=FeatureCache(tmp_path, "features")).features,
                           plain.features)
+
+
+def test_each_row_records_the_sitting_its_log_was_timed_in() -> None:
+    from lorien.datasets.tabular import SITTING_GAP_SECONDS, sittings_of
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    [use] = dialect.extract(dialect.load_model(tvm_models.small_conv()), target)
+    schedules = tvm_models.sampled_schedules(use.workload, target)[:6]
+
+    def log(start: float, part: list[str], first_ms: float) -> TuningLog:
+        return TuningLog(use.workload, target, dialect.build_id(), len(part), start, start + 60.0, tuple(
+            Measurement(s, Latency(((first_ms + i) * 1e-3,))) for i, s in enumerate(part)))
+
+    later = 120.0 + 60.0 + SITTING_GAP_SECONDS + 1.0
+    # a search, its random samples a minute after it, and the kernel timed again in another
+    # session, given first: sittings follow the logs' times, not their order
+    logs = [log(later, schedules[4:], 4.0), log(0.0, schedules[:2], 1.0), log(120.0, schedules[2:4], 2.0)]
+    assert sittings_of(logs) == [1, 0, 0]
+    assert sittings_of(logs[1:]) == [0, 0]
+    assert sittings_of([log(0.0, schedules, 1.0), log(60.0 + SITTING_GAP_SECONDS, schedules, 1.0)]) == [0, 0]
+    table = build_table(dialect, logs)
+    assert list(table.sittings) == [1, 1, 0, 0, 0, 0]
+    # labels still compare every sitting of the group: the later session's best (4 ms) scores 1/4
+    assert table.score.tolist() == pytest.approx([1 / 4, 1 / 5, 1.0, 1 / 2, 1 / 2, 1 / 3])
