@@ -15,8 +15,9 @@ For each CPU of the data set this prints:
   is stated in, ``best label / label of the pick``);
 * ``two logs``: schedules timed in two logs of the same kernel on the same CPU (a random draw a
   search had also picked, a neighbour's schedule the search found too), which a group's labels
-  compare as if timed together: how many, and the median disagreement (larger / smaller label).
-  The logs of one kernel were timed in one job or in jobs sessions apart;
+  compare as if timed together: how many, and the median disagreement (larger / smaller label),
+  first for logs timed in one sitting (a campaign's logs of a kernel, minutes apart), then for
+  logs of two sittings (sessions hours or days apart, :attr:`LogTable.sittings`);
 * ``shipped recipe``: the shipped ranker's leave-network-out top-1 / top-5 on the same groups
   (every family held out in turn, as ``benchmarks/ranker_variants.py``), beside a random pick.
 
@@ -33,6 +34,7 @@ import numpy as np
 
 from lorien.config import data_dir, open_logs
 from lorien.datasets.campaign import log_kind
+from lorien.datasets.tabular import sittings_of
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import random_ranking_report, ranking_report
@@ -63,20 +65,28 @@ def timed_twice(logs: list[TuningLog]) -> dict[str, dict[str, list[float]]]:
     return out
 
 
-def timed_in_two_logs(logs: list[TuningLog]) -> dict[str, list[float]]:
+def timed_in_two_logs(logs: list[TuningLog]) -> dict[str, dict[str, list[float]]]:
     """Per CPU, ``|log(label in one log / label in another)|`` of every schedule whose kernel has
-    it in two logs on that CPU (the first two, in the order given; labels as the table's)."""
-    labels: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    it in two logs on that CPU (the first two, in the order given; labels as the table's), apart
+    for logs of one sitting (``same``: timed within minutes, :func:`~lorien.datasets.tabular.sittings_of`)
+    and of two (``apart``: sessions hours or days apart)."""
+    by_kernel: dict[tuple[str, str], list[TuningLog]] = defaultdict(list)
     for log in logs:
-        seen: set[str] = set()
-        for m in log.measurements:
-            if m.latency is not None and m.schedule not in seen:
-                seen.add(m.schedule)
-                labels[(log.target.canonical, log.workload.key, m.schedule)].append(label_latency(m.latency))
-    out: dict[str, list[float]] = defaultdict(list)
-    for (target, _, _), timed in labels.items():
-        if len(timed) >= 2:
-            out[cpu_of(target)].append(abs(float(np.log(timed[1] / timed[0]))))
+        by_kernel[(log.target.canonical, log.workload.key)].append(log)
+    out: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"same": [], "apart": []})
+    for (target, _), kernel_logs in by_kernel.items():
+        labels: dict[str, list[tuple[float, int]]] = defaultdict(list)
+        for log, sitting in zip(kernel_logs, sittings_of(kernel_logs), strict=True):
+            seen: set[str] = set()
+            for m in log.measurements:
+                if m.latency is not None and m.schedule not in seen:
+                    seen.add(m.schedule)
+                    labels[m.schedule].append((label_latency(m.latency), sitting))
+        for timed in labels.values():
+            if len(timed) >= 2:
+                (first, one), (second, other) = timed[:2]
+                out[cpu_of(target)]["same" if one == other else "apart"].append(
+                    abs(float(np.log(second / first))))
     return out
 
 
@@ -127,7 +137,7 @@ def main() -> None:
                 predicted[test] = model.predict(table.features[test])
     pairs, two_logs = timed_twice(data.tuning_logs), timed_in_two_logs(data.tuning_logs)
     print(f"{'CPU':<16} {'groups':>6} {'timed twice':>11} {'fastest 2nd/1st':>15} {'sigma':>6} "
-          f"{'ceiling':>13} {'two logs':>14} {'shipped recipe':>14} {'random pick':>13}")
+          f"{'ceiling':>13} {'two logs: same / two sittings':>29} {'shipped recipe':>14} {'random pick':>13}")
     for cpu in sorted(set(cpus[searched])):
         rows = searched & (cpus == cpu)
         fastest = pairs[cpu]["fastest"] if cpu in pairs else []
@@ -140,10 +150,10 @@ def main() -> None:
         random = random_ranking_report(table.latency[rows], groups[rows])
         ratio = f"{np.exp(np.median(fastest)):.3f}" if fastest else "n/a"
         twice = len(pairs[cpu]["all"]) if cpu in pairs else 0
-        across = (f"{len(two_logs[cpu])}: {np.exp(np.median(two_logs[cpu])):.3f}" if two_logs.get(cpu)
-                  else "n/a")
+        across = " ".join(f"{len(found)}: {np.exp(np.median(found)):.3f}" if found else "0: n/a"
+                          for found in (two_logs[cpu]["same"], two_logs[cpu]["apart"]))
         print(f"{cpu:<16} {len(np.unique(groups[rows])):>6} {twice:>11} "
-              f"{ratio:>15} {sigma:>6.3f} {ceiling:>13} {across:>14} {model:>14} "
+              f"{ratio:>15} {sigma:>6.3f} {ceiling:>13} {across:>29} {model:>14} "
               f"{random['top1']:.3f} / {random['top5']:.3f}", flush=True)
 
 
