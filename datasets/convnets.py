@@ -10,26 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lorien.datasets.mbconv import conv_bn
-
-
-class InvertedResidual(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, expand: int) -> None:
-        super().__init__()
-        hidden = cin * expand
-        layers: list[nn.Module] = []
-        if expand != 1:
-            layers.append(conv_bn(cin, hidden, 1, activation=nn.ReLU6))
-        layers += [
-            conv_bn(hidden, hidden, 3, stride, groups=hidden, activation=nn.ReLU6),
-            nn.Conv2d(hidden, cout, 1, bias=False),
-            nn.BatchNorm2d(cout),
-        ]
-        self.body = nn.Sequential(*layers)
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x) if self.residual else self.body(x)
+from lorien.datasets.mbconv import InvertedResidual, conv_bn
 
 
 class MobileNetV2(nn.Module):
@@ -42,7 +23,8 @@ class MobileNetV2(nn.Module):
         cin = 32
         for expand, cout, repeats, stride in self.SETTINGS:
             for index in range(repeats):
-                layers.append(InvertedResidual(cin, cout, stride if index == 0 else 1, expand))
+                layers.append(InvertedResidual(cin, cin * expand, cout, 3, stride if index == 0 else 1,
+                                               None, nn.ReLU6))
                 cin = cout
         layers.append(conv_bn(cin, 1280, 1, activation=nn.ReLU6))
         self.features = nn.Sequential(*layers)
