@@ -159,12 +159,11 @@ def sitting_labels(table: LogTable) -> tuple[np.ndarray, np.ndarray]:
     each row labelled against its own sitting's best: no pair of schedules timed in two sessions
     (hours or days apart, perhaps on two machines of one CPU model) is ranked by those timings."""
     groups = np.char.add(np.char.add(table.groups, "#"), table.sittings.astype(str))
-    score = np.zeros(len(table))
-    for group in np.unique(groups):
-        rows = np.flatnonzero(groups == group)
-        timed, ok = rows[np.isfinite(table.latency[rows])], rows[~table.failed[rows]]
-        if len(ok):  # as the table's own labels: the best of every timed row, 0 for a failed one
-            score[ok] = table.latency[timed].min() / table.latency[ok]
+    _, sitting = np.unique(groups, return_inverse=True)
+    best = np.full(sitting.max() + 1, np.inf)
+    np.minimum.at(best, sitting, table.latency)  # as the table's own labels: the best of every timed row
+    with np.errstate(invalid="ignore"):  # a sitting of failed rows only: inf / inf, replaced by 0
+        score = np.where(table.failed, 0.0, best[sitting] / table.latency)  # and 0 for a failed one
     return score, groups
 
 
@@ -394,8 +393,10 @@ def main() -> None:
     print(f"{'random pick':<24} top-1 {np.average([r['top1'] for r in random], weights=weights):.3f} "
           f"top-5 {np.average([r['top5'] for r in random], weights=weights):.3f}")
     threads = max(1, (os.cpu_count() or 1) // args.processes) if args.processes > 1 else 0
-    _SCREEN.update(table=table, splits=splits, threads=threads, by_sitting=sitting_labels(table), features={
-        name: variant_features(name, table.features, table.targets) for name in args.variants})
+    by_sitting = any(VARIANTS[name].get("by_sitting") for name in args.variants)
+    _SCREEN.update(table=table, splits=splits, threads=threads,
+                   by_sitting=sitting_labels(table) if by_sitting else None, features={
+                       name: variant_features(name, table.features, table.targets) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
     found: dict[str, list[dict[str, float]]] = {name: [] for name in args.variants}
     #: Each breakdown's value of every row: the held-out groups are scored apart by it too.
