@@ -1,13 +1,13 @@
-"""EfficientNet-B0 and -B3, MobileNetV3-Large and MnasNet-1.0 as plain PyTorch modules, built in
-code with random weights: inverted residual blocks (with squeeze-and-excitation but in MnasNet),
-the mobile networks people deploy.
+"""EfficientNet-B0 and -B3, MobileNetV3-Large and -Small and MnasNet-1.0 as plain PyTorch
+modules, built in code with random weights: inverted residual blocks (with squeeze-and-excitation
+but in MnasNet), the mobile networks people deploy.
 
 Layer shapes follow the papers: Tan and Le, "EfficientNet: Rethinking Model Scaling for
 Convolutional Neural Networks" (2019, Table 1, and B3's compound scaling: channels x1.2, repeats
-x1.4, 300x300 images); Howard et al., "Searching for MobileNetV3" (2019,
-Table 1, the Large model); Tan et al., "MnasNet: Platform-Aware Neural Architecture Search for
-Mobile" (2019), as its reference implementations build the 1.0 model: no squeeze-and-excitation,
-ReLU throughout, 3x3 and 5x5 depthwise convolutions. Dropout and stochastic depth do nothing at
+x1.4, 300x300 images); Howard et al., "Searching for MobileNetV3" (2019, Tables 1 and 2, the Large
+and Small models); Tan et al., "MnasNet: Platform-Aware Neural Architecture Search for Mobile"
+(2019), as its reference implementations build the 1.0 model: no squeeze-and-excitation, ReLU
+throughout, 3x3 and 5x5 depthwise convolutions. Dropout and stochastic depth do nothing at
 inference and are left out.
 """
 
@@ -114,34 +114,56 @@ def efficientnet_b3() -> EfficientNet:
     return EfficientNet(width=1.2, depth=1.4)
 
 
-class MobileNetV3Large(nn.Module):
-    """MobileNetV3-Large for 3x224x224 images: hard-swish in the later blocks, squeeze-and-excite
-    (to a quarter of the expanded channels, hard-sigmoid gate) where the search put it."""
+class MobileNetV3(nn.Module):
+    """MobileNetV3 for 3x224x224 images: inverted residual ``blocks``, hard-swish in the later
+    ones, squeeze-and-excite (to a quarter of the expanded channels, rounded to a multiple of 8,
+    hard-sigmoid gate) where the search put it; a 1x1 convolution to ``head`` channels, then a
+    classifier with a hidden layer of ``hidden``. :meth:`large` and :meth:`small` are the paper's
+    two models (Tables 1 and 2)."""
 
     #: (kernel, expanded channels, output channels, squeeze-and-excite, hard-swish, stride).
-    BLOCKS = ((3, 16, 16, False, False, 1), (3, 64, 24, False, False, 2), (3, 72, 24, False, False, 1),
-              (5, 72, 40, True, False, 2), (5, 120, 40, True, False, 1), (5, 120, 40, True, False, 1),
-              (3, 240, 80, False, True, 2), (3, 200, 80, False, True, 1), (3, 184, 80, False, True, 1),
-              (3, 184, 80, False, True, 1), (3, 480, 112, True, True, 1), (3, 672, 112, True, True, 1),
-              (5, 672, 160, True, True, 2), (5, 960, 160, True, True, 1), (5, 960, 160, True, True, 1))
+    Block = tuple[int, int, int, bool, bool, int]
+    LARGE: tuple[Block, ...] = (
+        (3, 16, 16, False, False, 1), (3, 64, 24, False, False, 2), (3, 72, 24, False, False, 1),
+        (5, 72, 40, True, False, 2), (5, 120, 40, True, False, 1), (5, 120, 40, True, False, 1),
+        (3, 240, 80, False, True, 2), (3, 200, 80, False, True, 1), (3, 184, 80, False, True, 1),
+        (3, 184, 80, False, True, 1), (3, 480, 112, True, True, 1), (3, 672, 112, True, True, 1),
+        (5, 672, 160, True, True, 2), (5, 960, 160, True, True, 1), (5, 960, 160, True, True, 1))
+    SMALL: tuple[Block, ...] = (
+        (3, 16, 16, True, False, 2), (3, 72, 24, False, False, 2), (3, 88, 24, False, False, 1),
+        (5, 96, 40, True, True, 2), (5, 240, 40, True, True, 1), (5, 240, 40, True, True, 1),
+        (5, 120, 48, True, True, 1), (5, 144, 48, True, True, 1), (5, 288, 96, True, True, 2),
+        (5, 576, 96, True, True, 1), (5, 576, 96, True, True, 1))
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, blocks: tuple[Block, ...], head: int, hidden: int, num_classes: int = 1000) -> None:
         super().__init__()
         layers: list[nn.Module] = [conv_bn(3, 16, 3, 2, activation=nn.Hardswish)]
         cin = 16
-        for kernel, hidden, cout, excite, hard_swish, stride in self.BLOCKS:
-            squeeze = (SqueezeExcite(hidden, _divisible(hidden / 4), nn.ReLU, nn.Hardsigmoid) if excite
+        for kernel, expanded, cout, excite, hard_swish, stride in blocks:
+            squeeze = (SqueezeExcite(expanded, _divisible(expanded / 4), nn.ReLU, nn.Hardsigmoid) if excite
                        else None)
-            layers.append(InvertedResidual(cin, hidden, cout, kernel, stride, squeeze,
+            layers.append(InvertedResidual(cin, expanded, cout, kernel, stride, squeeze,
                                            nn.Hardswish if hard_swish else nn.ReLU))
             cin = cout
-        layers.append(conv_bn(cin, 960, 1, activation=nn.Hardswish))
+        layers.append(conv_bn(cin, head, 1, activation=nn.Hardswish))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(nn.Linear(960, 1280), nn.Hardswish(), nn.Linear(1280, num_classes))
+        self.classifier = nn.Sequential(nn.Linear(head, hidden), nn.Hardswish(),
+                                        nn.Linear(hidden, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.pool(self.features(x)).flatten(1))
+
+    @classmethod
+    def large(cls) -> MobileNetV3:
+        """MobileNetV3-Large: 15 blocks, 960 channels before the pool, 1280 hidden."""
+        return cls(cls.LARGE, 960, 1280)
+
+    @classmethod
+    def small(cls) -> MobileNetV3:
+        """MobileNetV3-Small: 11 blocks (5x5 depthwise from the fourth on), 576 channels before the
+        pool, 1024 hidden."""
+        return cls(cls.SMALL, 576, 1024)
 
 
 class MNASNet(nn.Module):

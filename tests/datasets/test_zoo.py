@@ -30,6 +30,7 @@ PUBLISHED_PARAMETERS = {
     "vit_b16": 86_567_656, "gpt2_s128": 124_439_808, "gpt2_decode_c256": 124_439_808,
     "shufflenet_v2_x1_0": 2_278_604, "smollm_s256": 134_515_008, "smollm_decode_c512": 134_515_008,
     "swin_t": 28_288_354, "regnet_y_400mf": 4_344_144, "mnasnet1_0": 4_383_312,
+    "mobilenet_v3_small": 2_542_856, "squeezenet1_1": 1_235_496,
 }
 
 
@@ -55,13 +56,14 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
     assert {"resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_large",
             "efficientnet_b0", "efficientnet_b3", "vgg16", "densenet121", "inception_v3", "convnext_tiny",
             "vit_b16", "shufflenet_v2_x1_0", "unet", "deeplabv3_resnet50", "wav2vec2_base_2s",
-            "swin_t", "regnet_y_400mf", "mnasnet1_0"} <= names
+            "swin_t", "regnet_y_400mf", "mnasnet1_0", "mobilenet_v3_small", "squeezenet1_1"} <= names
     assert set(PUBLISHED_PARAMETERS) <= names  # each count is checked where its network runs
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
     assert {model_family(name) for name in ("gpt2_s128", "gpt2_s512", "gpt2_decode_c256")} == {"gpt2"}
     assert {model_family(name) for name in ("smollm_s256", "smollm_decode_c512")} == {"smollm"}
     assert {model_family(name) for name in ("efficientnet_b0", "efficientnet_b3")} == {"efficientnet"}
+    assert {model_family(name) for name in ("mobilenet_v3_large", "mobilenet_v3_small")} == {"mobilenet_v3"}
 
 
 def test_inputs_are_shaped_as_the_networks_are_used() -> None:
@@ -103,6 +105,22 @@ def test_the_llama_decode_step_continues_the_prompt_as_the_prefill_reads_it() ->
         generated = step(ids[:, 7:], torch.stack(cache))
     assert generated.shape == (2, 1, 49152)
     assert torch.allclose(generated, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_squeezenet_leaves_the_odd_extents_of_its_reference() -> None:
+    import torch
+
+    model = load_model("squeezenet1_1")
+    assert isinstance(model, TorchModel)
+    module = model.module
+    extents = []
+    with torch.no_grad():
+        x = model.example_inputs[0]
+        for layer in module.features:
+            x = layer(x)
+            extents.append(x.shape[-1])
+    # the unpadded stride-2 stem, then ceil-mode pooling: 111, 55, 27, 13
+    assert sorted(set(extents), reverse=True) == [111, 55, 27, 13]
 
 
 def test_the_segmentation_network_answers_every_pixel() -> None:
