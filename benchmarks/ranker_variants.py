@@ -56,10 +56,13 @@ Variants (LightGBM lambdarank as shipped, one change each):
 * ``cache-relative``: 22 more columns: each CPU's per-core L1d and L2 sizes (log2) and, for the
   main store's five buffers, the unique bytes touched and the reuse distance in bytes against
   each of the two (log2 differences): whether a tile fits in a cache is where CPUs of the same
-  cores and lanes part (``emeraldrapids`` has 2 MiB of L2 a core, ``rocketlake`` 512 KiB);
+  cores and lanes part (``emeraldrapids`` and ``znver5`` have 2 MiB and 1 MiB of L2 a core);
 * ``by-sitting``: trained on each group's sittings apart (:func:`sitting_labels`: a kernel's logs
   timed hours apart, in another session, are not ranked against each other), scored on the whole
-  groups as every variant is.
+  groups as every variant is;
+* ``per-cpu``: one ranker per CPU, trained on that CPU's rows alone (of the other families) and
+  ranking that CPU's held-out groups: does a CPU's own data rank its schedules better than every
+  CPU's pooled?
 
     python benchmarks/ranker_variants.py --logs file://$PWD/datasets/tuning_logs
 
@@ -74,11 +77,18 @@ held-out groups of each batch size apart (a workload's batch is the smallest of 
 occurs in): does a ranker trained mostly on batch 1 rank batch 4 as well? ``--by-cpu`` does the
 same for each CPU's groups: where a variant's top-5 is lost. Each such line ends with the top-5
 of each held-out family on those groups and their count.
+
+``--groups-out FILE`` writes each variant's top-1 and top-5 of every held-out group (keyed by the
+held-out family's first network and the group); ``--same-groups FILE`` (such a file of an earlier
+run, e.g. on the data set before kernels were added) also prints each variant's means over the
+groups both runs scored, the earlier run's beside this one's: what added data did to the groups
+that were there, apart from what the new groups weigh in the means.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from contextlib import nullcontext
@@ -94,7 +104,7 @@ from lorien.datasets.tabular import DESCRIPTOR_NAMES, LogTable
 from lorien.dialects.tvm.features import POOLED_WIDTH
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
-from lorien.training.metrics import random_ranking_report, ranking_report
+from lorien.training.metrics import per_workload, random_ranking_report, ranking_report, top_k_score
 from lorien.training.pipeline import default_held_out, load_training_data
 from lorien.training.plots import rank_within_workload
 
@@ -126,15 +136,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no-pooled": {"no_pooled": True},
     "cache-relative": {"cache_relative": True},
     "by-sitting": {"by_sitting": True},
+    "per-cpu": {"per_cpu": True},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
-ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting")
+ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting", "per_cpu")
 _GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30,
           "exponential-5": lambda g: 2 ** (g / 5) - 1}
-#: Per-core L1d and L2 sizes in bytes of the CPUs the data set holds (their vendors' specifications);
-#: another CPU is taken as 32 KiB and 1 MiB.
+#: Per-core L1d and L2 sizes in bytes of the CPUs the data set holds (their vendors' specifications;
+#: ``rocketlake`` as a machine of that name here reports them: LLVM names it by the model number its
+#: hypervisor shows, family 6 model 167, while it has AMX and 2 MiB of L2 a core, a Xeon's, not a
+#: Rocket Lake's 512 KiB); another CPU is taken as 32 KiB and 1 MiB.
 CACHE_BYTES = {"emeraldrapids": (48 << 10, 2 << 20), "icelake-server": (48 << 10, 1280 << 10),
-               "rocketlake": (48 << 10, 512 << 10), "znver4": (32 << 10, 1 << 20),
+               "rocketlake": (48 << 10, 2 << 20), "znver4": (32 << 10, 1 << 20),
                "znver5": (48 << 10, 1 << 20)}
 #: MetaSchedule's per-store row: 57 computation columns, then 5 buffers of 18 access columns, of
 #: which the 5th is the unique bytes touched and the 12th the reuse distance in bytes (log2(x + 1)).
@@ -338,8 +351,16 @@ def _fit_and_predict(task: tuple[str, int]) -> tuple[str, np.ndarray, float]:
         options["params"] = {**options.get("params", {}), "n_jobs": _SCREEN["threads"]}
     score, fit_groups = _SCREEN["by_sitting"] if VARIANTS[name].get("by_sitting") else (table.score, groups)
     started = time.perf_counter()
-    model = RankerVariant(**options).fit(features[train], score[train], fit_groups[train])
-    return name, model.predict(features[test], groups[test]), time.perf_counter() - started
+    if not VARIANTS[name].get("per_cpu"):
+        model = RankerVariant(**options).fit(features[train], score[train], fit_groups[train])
+        return name, model.predict(features[test], groups[test]), time.perf_counter() - started
+    cpus = _SCREEN["cpus"]
+    predicted = np.zeros(int(test.sum()))
+    for cpu in np.unique(cpus[test]):
+        fit, scored = train & (cpus == cpu), cpus[test] == cpu
+        model = RankerVariant(**options).fit(features[fit], score[fit], fit_groups[fit])
+        predicted[scored] = model.predict(features[test][scored], groups[test][scored])
+    return name, predicted, time.perf_counter() - started
 
 
 def smallest_batch(networks: set[str]) -> int:
@@ -347,6 +368,16 @@ def smallest_batch(networks: set[str]) -> int:
     none names one."""
     return min((int(name.rsplit("@", 1)[1]) for name in networks
                 if "@" in name and name.rsplit("@", 1)[1].isdigit()), default=1)
+
+
+def same_groups_line(before: dict[str, list[float]], now: dict[str, list[float]]) -> str:
+    """The means of top-1 and top-5 over the groups both runs scored, the earlier run's first."""
+    shared = sorted(set(before) & set(now))
+    if not shared:
+        return "  same groups: none scored by both runs"
+    then, here = np.array([before[k] for k in shared]), np.array([now[k] for k in shared])
+    return (f"  same groups ({len(shared)} of {len(now)}): before top-1 {then[:, 0].mean():.3f} top-5 "
+            f"{then[:, 1].mean():.3f}, now top-1 {here[:, 0].mean():.3f} top-5 {here[:, 1].mean():.3f}")
 
 
 def main() -> None:
@@ -363,6 +394,10 @@ def main() -> None:
                         help="also score each variant on the held-out groups of each batch size apart")
     parser.add_argument("--by-cpu", action="store_true",
                         help="also score each variant on the held-out groups of each CPU apart")
+    parser.add_argument("--groups-out", type=Path, default=None,
+                        help="write each variant's top-1 and top-5 of every held-out group to this JSON file")
+    parser.add_argument("--same-groups", type=Path, default=None,
+                        help="a --groups-out file of an earlier run: also score the groups both runs scored")
     parser.add_argument("--processes", type=int, default=1,
                         help="fit this many (variant, family) pairs at once, the cores shared among them")
     args = parser.parse_args()
@@ -370,6 +405,12 @@ def main() -> None:
         parser.error("--families and --workload-folds choose the held-out rows two ways: give one")
     if args.processes < 1:
         parser.error("--processes must be at least 1")
+    earlier: dict[str, dict[str, list[float]]] = {}
+    if args.same_groups is not None:
+        try:
+            earlier = json.loads(args.same_groups.read_text())
+        except (OSError, ValueError) as error:
+            parser.error(f"--same-groups {args.same_groups}: {error}")
     data = load_training_data(open_logs(args.logs), cache=data_dir() / "feature-cache")
     table, networks_of = data.table, data.networks_of
     groups = table.groups
@@ -395,6 +436,7 @@ def main() -> None:
     threads = max(1, (os.cpu_count() or 1) // args.processes) if args.processes > 1 else 0
     by_sitting = any(VARIANTS[name].get("by_sitting") for name in args.variants)
     _SCREEN.update(table=table, splits=splits, threads=threads,
+                   cpus=np.array([cpu_of(target) for target in table.targets]),
                    by_sitting=sitting_labels(table) if by_sitting else None, features={
                        name: variant_features(name, table.features, table.targets) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
@@ -409,12 +451,19 @@ def main() -> None:
     parts: dict[str, dict[tuple[str, str], list[tuple[dict[str, float], int, str]]]] = {
         name: {} for name in args.variants}
     seconds = dict.fromkeys(args.variants, 0.0)
+    #: Each variant's ``[top-1, top-5]`` of every held-out group, keyed ``family|group``.
+    per_group: dict[str, dict[str, list[float]]] = {name: {} for name in args.variants}
     with get_context("fork").Pool(args.processes) if args.processes > 1 else nullcontext() as pool:
         fitted = pool.imap(_fit_and_predict, tasks) if pool is not None else map(_fit_and_predict, tasks)
         for (name, index), (_, predicted, took) in zip(tasks, fitted, strict=True):
             test = splits[index][2]
             latency, tested = table.latency[test], groups[test]
             found[name].append(ranking_report(predicted, latency, tested))
+            if index < len(weights):
+                family = splits[index][0].split("+")[0]
+                top1, top5 = (per_workload(top_k_score(k), predicted, latency, tested) for k in (1, 5))
+                per_group[name].update({f"{family}|{group}": [top1[group], top5[group]]
+                                        for group in top1 if not np.isnan(top1[group])})
             for label, values in breakdowns.items() if index < len(weights) else ():
                 held = values[test]
                 for value in np.unique(held):
@@ -438,6 +487,10 @@ def main() -> None:
                       f"{np.average([r['top1'] for r, _, _ in scored_apart], weights=counts):.3f} top-5 "
                       f"{np.average([r['top5'] for r, _, _ in scored_apart], weights=counts):.3f} "
                       f"({sum(counts)} groups)  top-5 (groups): {per_family}", flush=True)
+            if earlier:
+                print(same_groups_line(earlier.get(name, {}), per_group[name]), flush=True)
+    if args.groups_out is not None:
+        args.groups_out.write_text(json.dumps(per_group))
 
 
 if __name__ == "__main__":

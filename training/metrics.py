@@ -32,7 +32,10 @@ def _relevance(latency: np.ndarray) -> np.ndarray:
     return np.where(finite, best / np.where(finite, latency, 1.0), 0.0)
 
 
-def _top_k_score(k: int) -> GroupMetric:
+def top_k_score(k: int) -> GroupMetric:
+    """The per-group metric ``best latency / best latency among the model's top-k picks`` (NaN when
+    fewer than two rows succeeded; 0 when every pick failed)."""
+
     def metric(predicted: np.ndarray, latency: np.ndarray) -> float:
         if np.isfinite(latency).sum() < 2:  # nothing to rank
             return float("nan")
@@ -87,7 +90,7 @@ def ranking_report(predicted: np.ndarray, latency: np.ndarray, group: np.ndarray
                    weight: Mapping[str, float] | None = None) -> dict[str, float]:
     """Top-1, top-5, NDCG@5 and pairwise accuracy, each averaged over workloads."""
     metrics: dict[str, GroupMetric] = {
-        "top1": _top_k_score(1), "top5": _top_k_score(5), "ndcg@5": _ndcg(5),
+        "top1": top_k_score(1), "top5": top_k_score(5), "ndcg@5": _ndcg(5),
         "pairwise_accuracy": _pairwise,
     }
     return {name: weighted_mean(per_workload(m, predicted, latency, group), weight)
