@@ -435,8 +435,8 @@ def main() -> None:
           f"top-5 {np.average([r['top5'] for r in random], weights=weights):.3f}")
     threads = max(1, (os.cpu_count() or 1) // args.processes) if args.processes > 1 else 0
     by_sitting = any(VARIANTS[name].get("by_sitting") for name in args.variants)
-    _SCREEN.update(table=table, splits=splits, threads=threads,
-                   cpus=np.array([cpu_of(target) for target in table.targets]),
+    cpus = np.array([cpu_of(target) for target in table.targets])  # each row's CPU
+    _SCREEN.update(table=table, splits=splits, threads=threads, cpus=cpus,
                    by_sitting=sitting_labels(table) if by_sitting else None, features={
                        name: variant_features(name, table.features, table.targets) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
@@ -447,7 +447,7 @@ def main() -> None:
         breakdowns["batch"] = np.array([str(smallest_batch(networks_of.get(key, set())))
                                         for key in table.workload_keys])
     if args.by_cpu:
-        breakdowns["cpu"] = np.array([cpu_of(target) for target in table.targets])
+        breakdowns["cpu"] = cpus
     parts: dict[str, dict[tuple[str, str], list[tuple[dict[str, float], int, str]]]] = {
         name: {} for name in args.variants}
     seconds = dict.fromkeys(args.variants, 0.0)
@@ -459,7 +459,7 @@ def main() -> None:
             test = splits[index][2]
             latency, tested = table.latency[test], groups[test]
             found[name].append(ranking_report(predicted, latency, tested))
-            if index < len(weights):
+            if (args.groups_out is not None or earlier) and index < len(weights):
                 family = splits[index][0].split("+")[0]
                 top1, top5 = (per_workload(top_k_score(k), predicted, latency, tested) for k in (1, 5))
                 per_group[name].update({f"{family}|{group}": [top1[group], top5[group]]
