@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="keep schedule features here between runs (default: under Lorien's data "
                              "folder)")
     parser.add_argument("--no-feature-cache", action="store_true", help="compute every feature anew")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads each fit may use (default every core): fewer leave cores to "
+                             "a campaign measuring on the same machine")
     parser.add_argument("--json", action="store_true",
                         help="print the metadata as JSON (its 'summary': each model's and baseline's "
                              "workload-weighted leave-network-out top1 and top5)")
@@ -63,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInput("--logs and --out are required (or --shipped)")
     if not (math.isfinite(args.time_limit) and args.time_limit > 0):
         raise InvalidInput(f"--time-limit must be a positive number of seconds, not {args.time_limit}")
+    if args.threads is not None and args.threads < 1:
+        raise InvalidInput(f"--threads must be at least 1, not {args.threads}")
     from lorien.training.pipeline import train_cost_model
 
     cache = None if args.no_feature_cache else (args.feature_cache or data_dir() / "feature-cache")
@@ -74,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         logs = open_logs(args.logs)
     trained = train_cost_model(logs, args.model_type, args.held_out,
                                time_limit=args.time_limit, progress=sys.stderr.isatty(),
-                               baseline=args.baseline, cache=cache)
+                               baseline=args.baseline, cache=cache, threads=args.threads)
     if args.shipped:
         from lorien.training.shipped import write_shipped_model
 

@@ -248,12 +248,14 @@ class NativeCostModel:
         featurize: ``featurize(workload, target, schedules) -> (rows, ok)``, like
             :meth:`~lorien.dialects.roles.Featurizer.schedule_features` but in the model's own
             input form (rows may be an object array of variable-size arrays).
-        make: a fresh, unfitted estimator (``fit(X, y, group)`` / ``predict(X)``) over those rows.
+        make: ``make(threads=None)``, a fresh, unfitted estimator (``fit(X, y, group)`` /
+            ``predict(X)``) over those rows that uses at most ``threads`` CPU threads (None: its
+            own default).
     """
 
     name: str
     featurize: Callable[[Workload, Target, Sequence[str]], tuple[np.ndarray, np.ndarray]]
-    make: Callable[[], Any]
+    make: Callable[..., Any]
 
 
 class Dialect(abc.ABC):

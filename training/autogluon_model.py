@@ -29,6 +29,7 @@ class AutoGluonCostModel(RegressorMixin, BaseEstimator):
         hyperparameters: AutoGluon's model/hyper-parameter dict; None for its defaults minus
             :data:`EXCLUDED_MODEL_TYPES`.
         random_state: seed.
+        num_cpus: CPU cores AutoGluon's models may use; None for every core.
 
     Pickling packs the fitted predictor's folder into the pickle, so a registered model is
     self-contained; the working folder (``path_``, under the system temporary folder) is left for
@@ -36,11 +37,13 @@ class AutoGluonCostModel(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, time_limit: float = 60.0, presets: str = "medium_quality",
-                 hyperparameters: dict[str, Any] | None = None, random_state: int = 0) -> None:
+                 hyperparameters: dict[str, Any] | None = None, random_state: int = 0,
+                 num_cpus: int | None = None) -> None:
         self.time_limit = time_limit
         self.presets = presets
         self.hyperparameters = hyperparameters
         self.random_state = random_state
+        self.num_cpus = num_cpus
 
     def fit(self, X: Any, y: Any, group: Any = None) -> AutoGluonCostModel:
         """Fit on features ``X`` and scores ``y``; ``group`` is unused (a regressor)."""
@@ -55,7 +58,8 @@ class AutoGluonCostModel(RegressorMixin, BaseEstimator):
         self.path_ = tempfile.mkdtemp(prefix="lorien-autogluon-")
         # a fixed preprocessing allowance (>= 1 s) leaves the whole time limit to the models
         options: dict[str, Any] = {"time_limit": self.time_limit, "presets": self.presets,
-                                   "time_limit_preprocessing": max(1.0, float(self.time_limit))}
+                                   "time_limit_preprocessing": max(1.0, float(self.time_limit)),
+                                   "num_cpus": "auto" if self.num_cpus is None else self.num_cpus}
         if self.hyperparameters is not None:
             options["hyperparameters"] = self.hyperparameters
         else:

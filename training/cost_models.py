@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from lorien.errors import InvalidInput
 
@@ -31,28 +32,32 @@ class GradientBoostingCostModel(RegressorMixin, BaseEstimator):
         max_iter: boosting iterations.
         learning_rate: shrinkage.
         random_state: seed.
+        n_jobs: OpenMP threads for fitting and predicting; None for every core.
     """
 
     def __init__(self, max_iter: int = 200, learning_rate: float = 0.1,
-                 random_state: int | None = 0) -> None:
+                 random_state: int | None = 0, n_jobs: int | None = None) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def fit(self, X: Any, y: Any, group: Any = None) -> GradientBoostingCostModel:
         """Fit on features ``X`` and scores ``y``; ``group`` (workload keys) is accepted for a
         common signature and unused: a regressor needs no grouping."""
         X, y = validate_data(self, X, y, y_numeric=True)
-        self.model_ = HistGradientBoostingRegressor(
-            max_iter=self.max_iter, learning_rate=self.learning_rate, random_state=self.random_state
-        ).fit(X, y)
+        with threadpool_limits(self.n_jobs, user_api="openmp"):
+            self.model_ = HistGradientBoostingRegressor(
+                max_iter=self.max_iter, learning_rate=self.learning_rate, random_state=self.random_state
+            ).fit(X, y)
         self.n_iter_ = self.model_.n_iter_
         return self
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
-        return self.model_.predict(X)
+        with threadpool_limits(self.n_jobs, user_api="openmp"):
+            return self.model_.predict(X)
 
 class LightGBMRankingCostModel(BaseEstimator):
     """LightGBM with the lambdarank objective: learns the order of schedules within a workload.
@@ -67,18 +72,21 @@ class LightGBMRankingCostModel(BaseEstimator):
             LightGBM's default 255 on the held-out families and fits in about half the time:
             ``benchmarks/ranker_variants.py``'s ``max-bin-255``).
         random_state: seed.
+        n_jobs: threads for fitting and predicting; None for LightGBM's default (every physical
+            core).
     """
 
     #: The fitted ranker, or its booster when read back with :meth:`from_text` (they predict alike).
     model_: LGBMRanker | Booster
 
     def __init__(self, n_estimators: int = 300, learning_rate: float = 0.05, num_leaves: int = 63,
-                 max_bin: int = 63, random_state: int | None = 0) -> None:
+                 max_bin: int = 63, random_state: int | None = 0, n_jobs: int | None = None) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
         self.max_bin = max_bin
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def fit(self, X: Any, y: Any, group: Any = None) -> LightGBMRankingCostModel:
         """Fit on features ``X``, scores ``y`` in [0, 1] and ``group`` (one workload key per row;
@@ -96,7 +104,7 @@ class LightGBMRankingCostModel(BaseEstimator):
             objective="lambdarank", n_estimators=self.n_estimators,
             learning_rate=self.learning_rate, num_leaves=self.num_leaves, max_bin=self.max_bin,
             random_state=self.random_state, label_gain=list(range(RELEVANCE_GRADES + 1)),
-            min_child_samples=5, verbose=-1,
+            min_child_samples=5, verbose=-1, n_jobs=self.n_jobs,
         ).fit(X[order], grades, group=sizes)
         return self
 

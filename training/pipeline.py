@@ -39,15 +39,18 @@ from lorien.training.evaluation import (
 from lorien.tuning_log import TuningLog
 
 
-def _autogluon(time_limit: float) -> Any:
+def _autogluon(time_limit: float, threads: int | None = None) -> Any:
     from lorien.training.autogluon_model import AutoGluonCostModel
 
-    return AutoGluonCostModel(time_limit=time_limit)
+    return AutoGluonCostModel(time_limit=time_limit, num_cpus=threads)
 
 
-MODEL_TYPES: dict[str, Callable[[float], Any]] = {
-    "sklearn": lambda _: GradientBoostingCostModel(),
-    "lightgbm": lambda _: LightGBMRankingCostModel(),
+#: Each model type's factory: ``make(time_limit, threads=None)``, a fresh estimator that fits within
+#: ``time_limit`` seconds where it honours one (AutoGluon) on at most ``threads`` CPU threads
+#: (None: every core).
+MODEL_TYPES: dict[str, Callable[..., Any]] = {
+    "sklearn": lambda _, threads=None: GradientBoostingCostModel(n_jobs=threads),
+    "lightgbm": lambda _, threads=None: LightGBMRankingCostModel(n_jobs=threads),
     "autogluon": _autogluon,
 }
 
@@ -120,7 +123,8 @@ def load_training_data(logs: LogStore, progress: bool = False, cache: Path | Non
 
 def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None = None,
                      time_limit: float = 60.0, progress: bool = False,
-                     baseline: bool = False, cache: Path | None = None) -> TrainedCostModel:
+                     baseline: bool = False, cache: Path | None = None,
+                     threads: int | None = None) -> TrainedCostModel:
     """Train ``model_type`` on every log in ``logs``.
 
     Args:
@@ -132,6 +136,8 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
         held_out: networks (``model@batch``, or ``model`` for all its batches) to evaluate on,
             each left out of its own training; None for :func:`default_held_out`.
         cache: a folder where schedule features are kept between runs (None: computed anew).
+        threads: CPU threads each fit and prediction may use (the model's and the baseline's;
+            None: every core), so training can run beside measurements on the same machine.
 
     Besides the model, every held-out split is also scored for a random pick (``random``), and,
     when the logs hold several CPUs, each CPU is held out in turn (leave-CPU-out) for the model,
@@ -146,10 +152,12 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     """
     if model_type not in MODEL_TYPES:
         raise InvalidInput(f"unknown model type {model_type!r}; choose from {', '.join(MODEL_TYPES)}")
+    if threads is not None and threads < 1:
+        raise InvalidInput(f"threads must be at least 1, not {threads}")
     data = load_training_data(logs, progress, cache)
     dialect, tuning_logs, table, networks_of = data.dialect, data.tuning_logs, data.table, data.networks_of
     targets = sorted({log.target.canonical for log in tuning_logs})
-    make_model = functools.partial(MODEL_TYPES[model_type], time_limit)
+    make_model = functools.partial(MODEL_TYPES[model_type], time_limit, threads)
     networks = held_out if held_out is not None else default_held_out(table, networks_of)
     results = leave_network_out(table, networks_of, make_model, networks) if networks_of else []
     tests = {r.network: network_split(table, networks_of, r.network)[1] for r in results}
@@ -163,12 +171,13 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
         raise InvalidInput(f"dialect {dialect.name!r} has no cost model of its own to compare with")
     baseline_results = []
     if native is not None:
+        make_native = functools.partial(native.make, threads=threads)
         native_table = build_table(dialect, tuning_logs, progress=progress, featurize=native.featurize,
                                    cache=feature_cache(cache, dialect, native.name))
         if networks_of:
-            baseline_results = leave_network_out(native_table, networks_of, native.make, networks)
+            baseline_results = leave_network_out(native_table, networks_of, make_native, networks)
         if cpus:
-            cpu_out[native.name] = leave_cpu_out(native_table, native.make, cpus)
+            cpu_out[native.name] = leave_cpu_out(native_table, make_native, cpus)
     started = time.perf_counter()
     model = make_model().fit(table.features, table.score, group=table.groups)
     fit_seconds = time.perf_counter() - started

@@ -289,7 +289,10 @@ class TVMDialect(Builder, Tuner, Measurer, Proposer, NativeDB):
     def native_cost_model(self) -> NativeCostModel:
         from lorien.dialects.tvm.native_cost_model import MetaScheduleXGBCostModel, per_store_rows
 
-        return NativeCostModel("metaschedule-xgb", per_store_rows, MetaScheduleXGBCostModel)
+        def make(threads: int | None = None) -> MetaScheduleXGBCostModel:
+            return MetaScheduleXGBCostModel(nthread=threads)
+
+        return NativeCostModel("metaschedule-xgb", per_store_rows, make)
 
     def import_native_database(
         self, path: Path, build: str

@@ -29,3 +29,43 @@ def test_models_learn_the_order_of_schedules(model) -> None:  # type: ignore[no-
     report = ranking_report(model.predict(features[test]), latency[test], groups[test])
     assert report["pairwise_accuracy"] > 0.85
     assert report["top5"] > 0.9
+
+
+@pytest.mark.parametrize("model_type", ["lightgbm", "sklearn"])
+def test_each_model_type_fits_on_the_threads_it_is_given(model_type: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """``MODEL_TYPES[t](time_limit, threads)``: LightGBM is told its thread count; scikit-learn's
+    OpenMP runtime is capped while it fits and predicts, and left as it was after."""
+    from threadpoolctl import threadpool_info
+
+    from lorien.training.pipeline import MODEL_TYPES
+
+    def openmp_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"}
+
+    seen: list[set[int]] = []
+    if model_type == "sklearn":
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        fit = HistGradientBoostingRegressor.fit
+        monkeypatch.setattr(HistGradientBoostingRegressor, "fit",
+                            lambda self, *a, **k: (seen.append(openmp_threads()), fit(self, *a, **k))[1])
+    before = openmp_threads()
+    rng = np.random.default_rng(0)
+    model = MODEL_TYPES[model_type](1.0, 1)
+    model.fit(rng.uniform(size=(60, 4)), rng.uniform(size=60), group=np.repeat(np.arange(6), 10))
+    assert model.predict(rng.uniform(size=(3, 4))).shape == (3,)
+    if model_type == "lightgbm":
+        assert model.model_.booster_.params["num_threads"] == 1
+    else:
+        assert seen == [{1}]
+    assert openmp_threads() == before
+
+
+def test_the_baseline_and_autogluon_take_the_thread_count() -> None:
+    from lorien.dialects import Featurizer, get_dialect
+    from lorien.training.pipeline import MODEL_TYPES
+
+    native = get_dialect("tvm", Featurizer).native_cost_model()
+    assert native is not None and native.make(threads=2).nthread == 2 and native.make().nthread is None
+    assert MODEL_TYPES["autogluon"](5.0, 3).num_cpus == 3

@@ -48,7 +48,7 @@ def log_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_train_registers_an_evaluated_model(log_folder: Path, model_type: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--logs", f"file://{log_folder}", "--model-type", model_type,
-                 "--out", f"cm-{model_type}", "--time-limit", "1", "--json"]) == 0
+                 "--out", f"cm-{model_type}", "--time-limit", "1", "--threads", "1", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["feature_version"] == get_dialect("tvm").feature_version
     assert summary["training_data"]["workloads"] == 2
@@ -158,9 +158,11 @@ def test_train_shipped_rewrites_the_shipped_model(log_folder: Path, tmp_path: Pa
 @pytest.mark.parametrize("argv", [["--shipped", "--logs", "file:///x"], ["--shipped", "--out", "x"],
                                   ["--shipped", "--model-type", "sklearn"], ["--logs", "file:///x"],
                                   ["--out", "x"], ["--logs", "file:///x", "--out", "x", "--time-limit", "0"],
-                                  ["--logs", "file:///x", "--out", "x", "--time-limit", "nan"]])
+                                  ["--logs", "file:///x", "--out", "x", "--time-limit", "nan"],
+                                  ["--logs", "file:///x", "--out", "x", "--threads", "0"]])
 def test_train_arguments_that_do_not_go_together_are_one_line(argv: list[str],
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and any(word in err[0] for word in ("--shipped", "required", "--time-limit")), err
+    flags = ("--shipped", "required", "--time-limit", "--threads")
+    assert len(err) == 1 and any(word in err[0] for word in flags), err
