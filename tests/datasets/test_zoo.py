@@ -21,8 +21,9 @@ def test_zoo_networks_build_at_any_batch() -> None:
 
 #: Parameter counts of the reference implementations (torchvision's, for the image networks
 #: without Inception-v3's training-only auxiliary classifier; GPT-2's 124M release with its head
-#: tied to the token embedding; SmolLM-135M's, its head tied too): a network built in code with
-#: these counts has their layers.
+#: tied to the token embedding; SmolLM-135M's, its head tied too; MobileNet v1's and Xception's,
+#: which torchvision lacks, Keras' trainable ones): a network built in code with these counts has
+#: their layers.
 PUBLISHED_PARAMETERS = {
     "resnet18": 11_689_512, "resnext50_32x4d": 25_028_904, "efficientnet_b0": 5_288_548,
     "efficientnet_b3": 12_233_232,
@@ -30,7 +31,8 @@ PUBLISHED_PARAMETERS = {
     "vit_b16": 86_567_656, "gpt2_s128": 124_439_808, "gpt2_decode_c256": 124_439_808,
     "shufflenet_v2_x1_0": 2_278_604, "smollm_s256": 134_515_008, "smollm_decode_c512": 134_515_008,
     "swin_t": 28_288_354, "regnet_y_400mf": 4_344_144, "mnasnet1_0": 4_383_312,
-    "mobilenet_v3_small": 2_542_856, "squeezenet1_1": 1_235_496,
+    "mobilenet_v3_small": 2_542_856, "squeezenet1_1": 1_235_496, "mobilenet_v1": 4_231_976,
+    "xception": 22_855_952,
 }
 
 
@@ -56,7 +58,8 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
     assert {"resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_large",
             "efficientnet_b0", "efficientnet_b3", "vgg16", "densenet121", "inception_v3", "convnext_tiny",
             "vit_b16", "shufflenet_v2_x1_0", "unet", "deeplabv3_resnet50", "wav2vec2_base_2s",
-            "swin_t", "regnet_y_400mf", "mnasnet1_0", "mobilenet_v3_small", "squeezenet1_1"} <= names
+            "swin_t", "regnet_y_400mf", "mnasnet1_0", "mobilenet_v3_small", "squeezenet1_1",
+            "mobilenet_v1", "xception"} <= names
     assert set(PUBLISHED_PARAMETERS) <= names  # each count is checked where its network runs
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
@@ -121,6 +124,23 @@ def test_squeezenet_leaves_the_odd_extents_of_its_reference() -> None:
             extents.append(x.shape[-1])
     # the unpadded stride-2 stem, then ceil-mode pooling: 111, 55, 27, 13
     assert sorted(set(extents), reverse=True) == [111, 55, 27, 13]
+
+
+def test_xception_keeps_the_odd_extents_of_its_reference() -> None:
+    import torch
+
+    model = load_model("xception")
+    assert isinstance(model, TorchModel)
+    module = model.module
+    with torch.no_grad():
+        x = module.stem(model.example_inputs[0])
+        extents = [x.shape[-1]]
+        for block in module.blocks:
+            x = block(x)
+            extents.append(x.shape[-1])
+    # the unpadded stem (149, 147), then each entry block and the exit halve it, rounding up
+    assert sorted(set(extents), reverse=True) == [147, 74, 37, 19, 10]
+    assert extents.count(19) == 9  # the last entry block and the eight middle ones
 
 
 def test_the_segmentation_network_answers_every_pixel() -> None:
