@@ -32,7 +32,7 @@ PUBLISHED_PARAMETERS = {
     "shufflenet_v2_x1_0": 2_278_604, "smollm_s256": 134_515_008, "smollm_decode_c512": 134_515_008,
     "swin_t": 28_288_354, "regnet_y_400mf": 4_344_144, "mnasnet1_0": 4_383_312,
     "mobilenet_v3_small": 2_542_856, "squeezenet1_1": 1_235_496, "mobilenet_v1": 4_231_976,
-    "xception": 22_855_952,
+    "xception": 22_855_952, "googlenet": 6_624_904,
 }
 
 
@@ -59,7 +59,7 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
             "efficientnet_b0", "efficientnet_b3", "vgg16", "densenet121", "inception_v3", "convnext_tiny",
             "vit_b16", "shufflenet_v2_x1_0", "unet", "deeplabv3_resnet50", "wav2vec2_base_2s",
             "swin_t", "regnet_y_400mf", "mnasnet1_0", "mobilenet_v3_small", "squeezenet1_1",
-            "mobilenet_v1", "xception"} <= names
+            "mobilenet_v1", "xception", "googlenet"} <= names
     assert set(PUBLISHED_PARAMETERS) <= names  # each count is checked where its network runs
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
