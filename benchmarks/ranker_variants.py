@@ -75,8 +75,10 @@ LightGBM on its share of the cores (on 16 cores, 16 processes screen seven varia
 family in about 7 minutes; on 2 cores keep 1). ``--by-batch`` also scores each variant on the
 held-out groups of each batch size apart (a workload's batch is the smallest of the networks it
 occurs in): does a ranker trained mostly on batch 1 rank batch 4 as well? ``--by-cpu`` does the
-same for each CPU's groups: where a variant's top-5 is lost. Each such line ends with the top-5
-of each held-out family on those groups and their count.
+same for each CPU's groups: where a variant's top-5 is lost; ``--by-kind`` for each kind of
+kernel (:func:`~lorien.datasets.tabular.kernel_kind`: depthwise, grouped, 1x1 and other
+convolutions, matrix products, the rest). Each such line ends with the top-5 of each held-out
+family on those groups and their count.
 
 ``--groups-out FILE`` writes each variant's top-1 and top-5 of every held-out group (keyed by the
 held-out family's first network and the group); ``--same-groups FILE`` (such a file of an earlier
@@ -100,7 +102,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from lorien.config import data_dir, open_logs
-from lorien.datasets.tabular import DESCRIPTOR_NAMES, LogTable
+from lorien.datasets.tabular import DESCRIPTOR_NAMES, LogTable, kernel_kind
 from lorien.dialects.tvm.features import POOLED_WIDTH
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
@@ -394,6 +396,8 @@ def main() -> None:
                         help="also score each variant on the held-out groups of each batch size apart")
     parser.add_argument("--by-cpu", action="store_true",
                         help="also score each variant on the held-out groups of each CPU apart")
+    parser.add_argument("--by-kind", action="store_true",
+                        help="also score each variant on the held-out groups of each kind of kernel apart")
     parser.add_argument("--groups-out", type=Path, default=None,
                         help="write each variant's top-1 and top-5 of every held-out group to this JSON file")
     parser.add_argument("--same-groups", type=Path, default=None,
@@ -448,6 +452,9 @@ def main() -> None:
                                         for key in table.workload_keys])
     if args.by_cpu:
         breakdowns["cpu"] = cpus
+    if args.by_kind:
+        kinds = {key: kernel_kind(workload) for key, workload in table.workloads.items()}
+        breakdowns["kind"] = np.array([kinds[key] for key in table.workload_keys])
     parts: dict[str, dict[tuple[str, str], list[tuple[dict[str, float], int, str]]]] = {
         name: {} for name in args.variants}
     seconds = dict.fromkeys(args.variants, 0.0)

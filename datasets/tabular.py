@@ -57,6 +57,30 @@ def workload_descriptors(workload: Workload | WorkloadSummary) -> np.ndarray:
     ], dtype=np.float32)
 
 
+#: What :func:`kernel_kind` tells apart.
+KERNEL_KINDS = ("depthwise conv", "grouped conv", "1x1 conv", "conv", "matmul", "other")
+
+
+def kernel_kind(workload: Workload | WorkloadSummary) -> str:
+    """The kind of kernel a workload is (one of :data:`KERNEL_KINDS`), from its name: a 2-D
+    convolution by its weight's shape (its first two arguments read as NCHW data and OIHW weight:
+    one input channel a group is depthwise, fewer than the data's a grouped convolution, a 1x1
+    window a pointwise one), any other convolution ``conv``, matrix products ``matmul``."""
+    op, _, args_text = workload.name.partition("(")
+    shapes = [shape.split("x") for shape, _ in _ARG.findall(args_text)]
+    four_d = len(shapes) >= 2 and len(shapes[0]) == len(shapes[1]) == 4
+    if "conv2d" in op and "transpose" not in op and four_d:
+        channels, per_group = int(shapes[0][1]), int(shapes[1][1])
+        if per_group == 1 and channels > 1:
+            return "depthwise conv"
+        if per_group < channels:
+            return "grouped conv"
+        return "1x1 conv" if shapes[1][2:] == ["1", "1"] else "conv"
+    if "conv" in op:
+        return "conv"
+    return "matmul" if "matmul" in op or "dense" in op else "other"
+
+
 @dataclass
 class LogTable:
     """Rows of measured schedules; parallel arrays, one entry per row."""

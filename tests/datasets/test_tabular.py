@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lorien.datasets.tabular import DESCRIPTOR_NAMES, OP_KINDS, build_table, workload_descriptors
+from lorien.datasets.tabular import (
+    DESCRIPTOR_NAMES,
+    KERNEL_KINDS,
+    OP_KINDS,
+    build_table,
+    kernel_kind,
+    workload_descriptors,
+)
 from lorien.dialects import get_dialect
 from lorien.dialects.tvm.features import FEATURE_WIDTH
 from lorien.errors import InvalidInput
@@ -26,6 +33,27 @@ def test_descriptors_read_the_workload_name() -> None:
     assert values["op_conv2d"] == 1 and sum(values[f"op_{k}"] for k in OP_KINDS) == 1
     assert values["n_args"] == 3
     assert values["log2_output_elements"] == pytest.approx(np.log2(16 * 14 * 14 + 1))
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    # the zoo's own names, as the TVM lowering writes them
+    ("fused_conv2d_subtract_divide_multiply_add_relu(1x288x35x35:float32, 384x288x3x3:float32, "
+     "1x384x1x1:float32, 1x384x17x17:float32)", "conv"),
+    ("conv2d(1x1024x10x10:float32, 1024x1x3x3:float32, 1x1024x10x10:float32)", "depthwise conv"),
+    ("fused_conv2d_add_relu(1x128x56x56:float32, 128x4x3x3:float32, 1x128x1x1:float32, "
+     "1x128x56x56:float32)", "grouped conv"),
+    ("fused_conv2d_subtract_divide_multiply_add_tir_clip(1x512x14x14:float32, 512x512x1x1:float32, "
+     "1x512x14x14:float32)", "1x1 conv"),
+    ("fused_conv2d_transpose_add(1x1024x16x16:float32, 1024x512x2x2:float32, 1x512x32x32:float32)", "conv"),
+    ("fused_conv1d_add(1x1x32000:float32, 512x1x10:float32, 1x512x6399:float32)", "conv"),
+    ("fused_matmul_add(1x64x768:float32, 768x768:float32, 1x64x768:float32)", "matmul"),
+    ("fused_nn_dense(1x2048:float32, 1000x2048:float32, 1x1000:float32)", "matmul"),
+    ("fused_max_pool2d_add(1x1024x19x19:float32, 1x1024x10x10:float32, 1x1024x10x10:float32)", "other"),
+    ("op[0a]", "other"),
+])
+def test_kernel_kind_reads_the_workload_name(name: str, kind: str) -> None:
+    conv = type(workload())(dialect="tvm", key="k", name=name, flops=1.0, payload="")
+    assert kernel_kind(conv) == kind and kind in KERNEL_KINDS
 
 
 def test_table_from_logs(tmp_path: Path) -> None:
