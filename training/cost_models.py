@@ -56,7 +56,8 @@ class GradientBoostingCostModel(RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
-        with threadpool_limits(self.n_jobs, user_api="openmp"):
+        # a model registered before ``n_jobs`` existed unpickles without it: every core, as then
+        with threadpool_limits(getattr(self, "n_jobs", None), user_api="openmp"):
             return self.model_.predict(X)
 
 class LightGBMRankingCostModel(BaseEstimator):

@@ -69,3 +69,13 @@ def test_the_baseline_and_autogluon_take_the_thread_count() -> None:
     native = get_dialect("tvm", Featurizer).native_cost_model()
     assert native is not None and native.make(threads=2).nthread == 2 and native.make().nthread is None
     assert MODEL_TYPES["autogluon"](5.0, 3).num_cpus == 3
+
+
+def test_a_model_pickled_before_it_had_a_thread_count_still_predicts() -> None:
+    import pickle
+
+    rng = np.random.default_rng(0)
+    model = GradientBoostingCostModel(max_iter=5).fit(rng.uniform(size=(40, 3)), rng.uniform(size=40))
+    del model.n_jobs  # as an estimator registered by an earlier release unpickles
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored.predict(rng.uniform(size=(2, 3))).shape == (2,)
