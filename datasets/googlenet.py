@@ -34,11 +34,11 @@ class InceptionModule(nn.Module):
 class GoogLeNet(nn.Module):
     """GoogLeNet for 3x224x224 images."""
 
-    #: Each Inception module's arguments after its input channels, "M" where a stride-2 max pool
-    #: halves the extent (28 to 14, then 14 to 7).
-    MODULES = ((64, 96, 128, 16, 32, 32), (128, 128, 192, 32, 96, 64), "M",
+    #: Each Inception module's arguments after its input channels, and between them the window of
+    #: each stride-2 max pool that halves the extent (torchvision's: 3 from 28 to 14, 2 from 14 to 7).
+    MODULES = ((64, 96, 128, 16, 32, 32), (128, 128, 192, 32, 96, 64), 3,
                (192, 96, 208, 16, 48, 64), (160, 112, 224, 24, 64, 64), (128, 128, 256, 24, 64, 64),
-               (112, 144, 288, 32, 64, 64), (256, 160, 320, 32, 128, 128), "M",
+               (112, 144, 288, 32, 64, 64), (256, 160, 320, 32, 128, 128), 2,
                (256, 160, 320, 32, 128, 128), (384, 192, 384, 48, 128, 128))
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -47,11 +47,10 @@ class GoogLeNet(nn.Module):
             ConvBN(3, 64, 7, stride=2, padding=3), nn.MaxPool2d(3, 2, ceil_mode=True),
             ConvBN(64, 64, 1), ConvBN(64, 192, 3, padding=1), nn.MaxPool2d(3, 2, ceil_mode=True),
         ]
-        cin, pools = 192, 0
+        cin = 192
         for item in self.MODULES:
-            if not isinstance(item, tuple):  # "M"; torchvision's: 3x3 from 28 to 14, 2x2 from 14 to 7
-                layers.append(nn.MaxPool2d(3 - pools, 2, ceil_mode=True))
-                pools += 1
+            if isinstance(item, int):
+                layers.append(nn.MaxPool2d(item, 2, ceil_mode=True))
                 continue
             layers.append(InceptionModule(cin, *item))
             ones, _, out3, _, out5, pool_proj = item

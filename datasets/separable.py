@@ -67,8 +67,7 @@ class XceptionBlock(nn.Module):
             layers.append(separable_bn(cin, cout))
         if downsample:
             layers.append(nn.MaxPool2d(3, 2, padding=1))
-            self.shortcut: nn.Module = nn.Sequential(nn.Conv2d(widths[0], widths[-1], 1, 2, bias=False),
-                                                     nn.BatchNorm2d(widths[-1]))
+            self.shortcut: nn.Module = conv_bn(widths[0], widths[-1], 1, 2)
         else:
             self.shortcut = nn.Identity()
         self.body = nn.Sequential(*layers)
