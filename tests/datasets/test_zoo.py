@@ -22,8 +22,8 @@ def test_zoo_networks_build_at_any_batch() -> None:
 #: Parameter counts of the reference implementations (torchvision's, for the image networks
 #: without Inception-v3's training-only auxiliary classifier; GPT-2's 124M release with its head
 #: tied to the token embedding; SmolLM-135M's, its head tied too; MobileNet v1's and Xception's,
-#: which torchvision lacks, Keras' trainable ones): a network built in code with these counts has
-#: their layers.
+#: which torchvision lacks, Keras' trainable ones; MixNet's, timm's): a network built in code with
+#: these counts has their layers.
 PUBLISHED_PARAMETERS = {
     "resnet18": 11_689_512, "resnext50_32x4d": 25_028_904, "efficientnet_b0": 5_288_548,
     "efficientnet_b3": 12_233_232,
@@ -33,6 +33,7 @@ PUBLISHED_PARAMETERS = {
     "swin_t": 28_288_354, "regnet_y_400mf": 4_344_144, "mnasnet1_0": 4_383_312,
     "mobilenet_v3_small": 2_542_856, "squeezenet1_1": 1_235_496, "mobilenet_v1": 4_231_976,
     "xception": 22_855_952, "googlenet": 6_624_904,
+    "mixnet_s": 4_134_606, "mixnet_m": 5_014_382,
 }
 
 
@@ -59,7 +60,7 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
             "efficientnet_b0", "efficientnet_b3", "vgg16", "densenet121", "inception_v3", "convnext_tiny",
             "vit_b16", "shufflenet_v2_x1_0", "unet", "deeplabv3_resnet50", "wav2vec2_base_2s",
             "swin_t", "regnet_y_400mf", "mnasnet1_0", "mobilenet_v3_small", "squeezenet1_1",
-            "mobilenet_v1", "xception", "googlenet"} <= names
+            "mobilenet_v1", "xception", "googlenet", "mixnet_s", "mixnet_m"} <= names
     assert set(PUBLISHED_PARAMETERS) <= names  # each count is checked where its network runs
     assert {"bert_base_s64", "bert_base_s128", "bert_base_s256"} <= names
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
@@ -67,6 +68,7 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
     assert {model_family(name) for name in ("smollm_s256", "smollm_decode_c512")} == {"smollm"}
     assert {model_family(name) for name in ("efficientnet_b0", "efficientnet_b3")} == {"efficientnet"}
     assert {model_family(name) for name in ("mobilenet_v3_large", "mobilenet_v3_small")} == {"mobilenet_v3"}
+    assert {model_family(name) for name in ("mixnet_s", "mixnet_m")} == {"mixnet"}
 
 
 def test_inputs_are_shaped_as_the_networks_are_used() -> None:
@@ -141,6 +143,27 @@ def test_xception_keeps_the_odd_extents_of_its_reference() -> None:
     # the unpadded stem (149, 147), then each entry block and the exit halve it, rounding up
     assert sorted(set(extents), reverse=True) == [147, 74, 37, 19, 10]
     assert extents.count(19) == 9  # the last entry block and the eight middle ones
+
+
+def test_mixnet_splits_its_depthwise_convolutions_by_kernel() -> None:
+    import torch
+
+    from lorien.datasets.mixnet import MixedConv, split_channels
+
+    assert split_channels(240, 5) == [48] * 5 and split_channels(100, 3) == [34, 33, 33]
+    model = load_model("mixnet_s")
+    assert isinstance(model, TorchModel)
+    depthwise = {(m.in_channels, m.kernel_size[0], m.stride[0]) for m in model.module.modules()
+                 if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1}
+    # the first 200-channel block mixes five kernels over its 720 expanded channels at stride 2
+    assert {(144, k, 2) for k in (3, 5, 7, 9, 11)} <= depthwise
+    assert {k for _, k, _ in depthwise} == {3, 5, 7, 9, 11}
+    # a mixed 1x1 convolution of two groups computes what a grouped convolution does
+    mixed, grouped = MixedConv(8, 6, (1, 1)), torch.nn.Conv2d(8, 6, 1, groups=2, bias=False)
+    with torch.no_grad():
+        grouped.weight.copy_(torch.cat([conv.weight for conv in mixed.convs]))
+        x = torch.randn(1, 8, 5, 5)
+        assert torch.allclose(mixed(x), grouped(x), atol=1e-6)
 
 
 def test_the_segmentation_network_answers_every_pixel() -> None:
