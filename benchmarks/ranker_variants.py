@@ -60,6 +60,11 @@ Variants (LightGBM lambdarank as shipped, one change each):
 * ``by-sitting``: trained on each group's sittings apart (:func:`sitting_labels`: a kernel's logs
   timed hours apart, in another session, are not ranked against each other), scored on the whole
   groups as every variant is;
+* ``conv-geometry``: 11 more columns for a convolution, read from its workload's name
+  (:func:`~lorien.datasets.tabular.conv_geometry`: input and output channels, channels a group,
+  whether depthwise, the window, input and output extents, the stride; zeros for any other
+  kernel). The shipped descriptors know a kernel's FLOPs and argument sizes but not its shape,
+  and the depthwise kernels, ranked worst of every kind, differ mostly in window and channels;
 * ``per-cpu``: one ranker per CPU, trained on that CPU's rows alone (of the other families) and
   ranking that CPU's held-out groups: does a CPU's own data rank its schedules better than every
   CPU's pooled?
@@ -102,7 +107,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from lorien.config import data_dir, open_logs
-from lorien.datasets.tabular import DESCRIPTOR_NAMES, LogTable, kernel_kind
+from lorien.datasets.tabular import DESCRIPTOR_NAMES, LogTable, conv_geometry, kernel_kind
 from lorien.dialects.tvm.features import POOLED_WIDTH
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
@@ -139,9 +144,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "cache-relative": {"cache_relative": True},
     "by-sitting": {"by_sitting": True},
     "per-cpu": {"per_cpu": True},
+    "conv-geometry": {"conv_geometry": True},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
-ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting", "per_cpu")
+ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting", "per_cpu",
+               "conv_geometry")
 _GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30,
           "exponential-5": lambda g: 2 ** (g / 5) - 1}
 #: Per-core L1d and L2 sizes in bytes of the CPUs the data set holds (their vendors' specifications;
@@ -182,9 +189,13 @@ def sitting_labels(table: LogTable) -> tuple[np.ndarray, np.ndarray]:
     return score, groups
 
 
-def variant_features(name: str, features: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def variant_features(name: str, table: LogTable) -> np.ndarray:
     """The columns variant ``name`` trains on (:data:`ROW_OPTIONS` that change them)."""
     options = VARIANTS[name]
+    features, targets = table.features, table.targets
+    if options.get("conv_geometry"):
+        geometry = {key: conv_geometry(workload) for key, workload in table.workloads.items()}
+        features = np.hstack([features, np.stack([geometry[key] for key in table.workload_keys])])
     if options.get("cpu_identity") or options.get("cache_relative"):
         cpus = np.array([cpu_of(t) for t in targets])
         if options.get("cpu_identity"):
@@ -442,7 +453,7 @@ def main() -> None:
     cpus = np.array([cpu_of(target) for target in table.targets])  # each row's CPU
     _SCREEN.update(table=table, splits=splits, threads=threads, cpus=cpus,
                    by_sitting=sitting_labels(table) if by_sitting else None, features={
-                       name: variant_features(name, table.features, table.targets) for name in args.variants})
+                       name: variant_features(name, table) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
     found: dict[str, list[dict[str, float]]] = {name: [] for name in args.variants}
     #: Each breakdown's value of every row: the held-out groups are scored apart by it too.

@@ -61,24 +61,54 @@ def workload_descriptors(workload: Workload | WorkloadSummary) -> np.ndarray:
 KERNEL_KINDS = ("depthwise conv", "grouped conv", "1x1 conv", "conv", "matmul", "other")
 
 
+def _shapes(workload: Workload | WorkloadSummary) -> tuple[str, list[list[int]]]:
+    """The op part of a workload's name and its arguments' shapes (a scalar as ``[]``)."""
+    op, _, args_text = workload.name.partition("(")
+    return op, [[] if shape == "scalar" else [int(d) for d in shape.split("x")]
+                for shape, _ in _ARG.findall(args_text)]
+
+
 def kernel_kind(workload: Workload | WorkloadSummary) -> str:
     """The kind of kernel a workload is (one of :data:`KERNEL_KINDS`), from its name: a 2-D
     convolution by its weight's shape (its first two arguments read as NCHW data and OIHW weight:
     one input channel a group is depthwise, fewer than the data's a grouped convolution, a 1x1
     window a pointwise one), any other convolution ``conv``, matrix products ``matmul``."""
-    op, _, args_text = workload.name.partition("(")
-    shapes = [shape.split("x") for shape, _ in _ARG.findall(args_text)]
+    op, shapes = _shapes(workload)
     four_d = len(shapes) >= 2 and len(shapes[0]) == len(shapes[1]) == 4
     if "conv2d" in op and "transpose" not in op and four_d:
-        channels, per_group = int(shapes[0][1]), int(shapes[1][1])
+        channels, per_group = shapes[0][1], shapes[1][1]
         if per_group == 1 and channels > 1:
             return "depthwise conv"
         if per_group < channels:
             return "grouped conv"
-        return "1x1 conv" if shapes[1][2:] == ["1", "1"] else "conv"
+        return "1x1 conv" if shapes[1][2:] == [1, 1] else "conv"
     if "conv" in op:
         return "conv"
     return "matmul" if "matmul" in op or "dense" in op else "other"
+
+
+#: :func:`conv_geometry`'s columns.
+CONV_GEOMETRY_NAMES = ("log2_in_channels", "log2_out_channels", "log2_group_channels", "depthwise",
+                       "kernel_h", "kernel_w", "log2_in_h", "log2_in_w", "log2_out_h", "log2_out_w", "stride")
+
+
+def conv_geometry(workload: Workload | WorkloadSummary) -> np.ndarray:
+    """:data:`CONV_GEOMETRY_NAMES` of a 2-D convolution, from its name (its first two arguments
+    read as NCHW data and OIHW weight, as :func:`kernel_kind` reads them, its last as the NCHW
+    output, unless that is larger than the data: then the convolution's result was broadcast into
+    it, as a squeeze-and-excitation gate's into its block, and kept the data's extents); zeros for
+    any other kernel."""
+    out = np.zeros(len(CONV_GEOMETRY_NAMES), dtype=np.float32)
+    op, shapes = _shapes(workload)
+    if ("conv2d" not in op or "transpose" in op or len(shapes) < 3
+            or not all(len(shape) == 4 for shape in (shapes[0], shapes[1], shapes[-1]))):
+        return out
+    (_, channels, height, width), (filters, per_group, kernel_h, kernel_w) = shapes[0], shapes[1]
+    out_h, out_w = shapes[-1][2:] if shapes[-1][2] <= height else (height, width)
+    out[:] = (math.log2(channels), math.log2(filters), math.log2(per_group), float(per_group == 1 < channels),
+              kernel_h, kernel_w, math.log2(height), math.log2(width), math.log2(out_h), math.log2(out_w),
+              round(height / out_h))
+    return out
 
 
 @dataclass

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 from lorien.datasets.tabular import (
+    CONV_GEOMETRY_NAMES,
     DESCRIPTOR_NAMES,
     KERNEL_KINDS,
     OP_KINDS,
     build_table,
+    conv_geometry,
     kernel_kind,
     workload_descriptors,
 )
@@ -54,6 +56,26 @@ def test_descriptors_read_the_workload_name() -> None:
 def test_kernel_kind_reads_the_workload_name(name: str, kind: str) -> None:
     conv = type(workload())(dialect="tvm", key="k", name=name, flops=1.0, payload="")
     assert kernel_kind(conv) == kind and kind in KERNEL_KINDS
+
+
+def test_conv_geometry_reads_the_workload_name() -> None:
+    make = type(workload())
+    depthwise = make(dialect="tvm", key="k", flops=1.0, payload="", name=(
+        "fused_conv2d_add_relu(1x144x56x56:float32, 144x1x7x7:float32, 1x144x1x1:float32, "
+        "1x144x28x28:float32)"))
+    values = dict(zip(CONV_GEOMETRY_NAMES, conv_geometry(depthwise), strict=True))
+    assert values["depthwise"] == 1 and values["log2_group_channels"] == 0
+    assert (values["kernel_h"], values["kernel_w"], values["stride"]) == (7, 7, 2)
+    assert values["log2_in_channels"] == pytest.approx(np.log2(144))
+    assert (values["log2_in_h"], values["log2_out_w"]) == pytest.approx((np.log2(56), np.log2(28)))
+    gate = make(dialect="tvm", key="g", flops=1.0, payload="", name=(
+        "fused_conv2d_add_tir_sigmoid_multiply(1x6x1x1:float32, 144x6x1x1:float32, 1x144x1x1:float32, "
+        "1x144x56x56:float32, 1x144x56x56:float32)"))  # a squeeze-and-excitation gate: 1x1 out
+    values = dict(zip(CONV_GEOMETRY_NAMES, conv_geometry(gate), strict=True))
+    assert (values["log2_out_h"], values["stride"], values["depthwise"]) == (0, 1, 0)
+    dense = make(dialect="tvm", key="d", flops=1.0, payload="",
+                 name="fused_matmul_add(1x768:float32, 768x768:float32, 1x768:float32)")
+    assert not conv_geometry(dense).any()
 
 
 def test_table_from_logs(tmp_path: Path) -> None:
