@@ -65,6 +65,12 @@ Variants (LightGBM lambdarank as shipped, one change each):
   whether depthwise, the window, input and output extents, the stride; zeros for any other
   kernel). The shipped descriptors know a kernel's FLOPs and argument sizes but not its shape,
   and the depthwise kernels, ranked worst of every kind, differ mostly in window and channels;
+* ``knn-prior``: 3 more columns from what won on the nearest kernels of other families (computed
+  per split from its training rows only, :func:`knn_prior`): each schedule's distance, in the
+  trace's decisions relative to the kernel and the CPU, to the fastest schedules of the 5 most
+  similar workloads (by descriptors and convolution geometry) measured on the same CPU, of no
+  family the row's workload belongs to. A tree sees one row at a time; this tells it which of a
+  group's schedules resemble what was best elsewhere, the prior an adapted neighbour carries;
 * ``per-cpu``: one ranker per CPU, trained on that CPU's rows alone (of the other families) and
   ranking that CPU's held-out groups: does a CPU's own data rank its schedules better than every
   CPU's pooled?
@@ -108,7 +114,7 @@ from sklearn.base import BaseEstimator
 
 from lorien.config import data_dir, open_logs
 from lorien.datasets.tabular import DESCRIPTOR_NAMES, LogTable, conv_geometry, kernel_kind
-from lorien.dialects.tvm.features import POOLED_WIDTH
+from lorien.dialects.tvm.features import PER_STORE_WIDTH, POOLED_WIDTH, TRACE_FEATURE_NAMES
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import per_workload, random_ranking_report, ranking_report, top_k_score
@@ -145,10 +151,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "by-sitting": {"by_sitting": True},
     "per-cpu": {"per_cpu": True},
     "conv-geometry": {"conv_geometry": True},
+    "knn-prior": {"knn_prior": True},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
 ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting", "per_cpu",
-               "conv_geometry")
+               "conv_geometry", "knn_prior")
 _GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30,
           "exponential-5": lambda g: 2 ** (g / 5) - 1}
 #: Per-core L1d and L2 sizes in bytes of the CPUs the data set holds (their vendors' specifications;
@@ -187,6 +194,73 @@ def sitting_labels(table: LogTable) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore"):  # a sitting of failed rows only: inf / inf, replaced by 0
         score = np.where(table.failed, 0.0, best[sitting] / table.latency)  # and 0 for a failed one
     return score, groups
+
+
+#: The trace columns (of :data:`TRACE_FEATURE_NAMES`) :func:`knn_prior` compares schedules by: the
+#: decisions relative to the kernel's extents, the cores and the lanes, which mean the same on
+#: another kernel.
+KNN_TRACE_COLUMNS = ("spatial_loops", "outer_vs_cores_log2", "inner_log2", "inner_share",
+                     "last_inner_vs_lanes_log2", "reduction_loops", "reduction_outer_log2",
+                     "reduction_inner_log2", "unroll_log2", "compute_location", "last_inner_mod_lanes",
+                     "lanes_per_useful_lane")
+
+
+def knn_prior(table: LogTable, train: np.ndarray, families: np.ndarray, cpus: np.ndarray,
+              neighbours: int = 5, best: int = 3) -> np.ndarray:
+    """Three columns for every row of ``table``: the distance of its schedule (standardised
+    :data:`KNN_TRACE_COLUMNS`) to the nearest of the ``best`` fastest schedules of its group's
+    ``neighbours`` reference groups, the mean distance to each reference group's fastest, and the
+    references' mean distance to its workload (standardised descriptors and
+    :func:`~lorien.datasets.tabular.conv_geometry`). A group's references are the ``train`` groups
+    nearest its workload on the same CPU (then on any, when too few), whose workloads share no
+    family with its own (``families``: each row's family bit mask), never itself: a training row
+    sees what a held-out one does, other families' kernels."""
+    trace_at = POOLED_WIDTH + PER_STORE_WIDTH
+    columns = [trace_at + TRACE_FEATURE_NAMES.index(name) for name in KNN_TRACE_COLUMNS]
+    trace = table.features[:, columns].astype(np.float64)
+    ok = ~table.failed
+    trace = (trace - trace[ok].mean(0)) / np.where(trace[ok].std(0) > 0, trace[ok].std(0), 1.0)
+    names, first, group_of = np.unique(table.groups, return_index=True, return_inverse=True)
+    geometry = {key: conv_geometry(workload) for key, workload in table.workloads.items()}
+    shapes = np.stack([geometry[key] for key in table.workload_keys[first]])
+    embedding = np.hstack([table.features[first, -len(DESCRIPTOR_NAMES):], shapes]).astype(np.float64)
+    embedding = (embedding - embedding.mean(0)) / np.where(embedding.std(0) > 0, embedding.std(0), 1.0)
+    group_cpu, group_family = cpus[first], families[first]
+    tops: dict[int, np.ndarray] = {}
+    for index in np.unique(group_of[train & ok]):
+        rows = np.flatnonzero((group_of == index) & ok)
+        tops[index] = rows[np.argsort(-table.score[rows], kind="stable")[:best]]
+    referable = np.array(sorted(tops))
+    out = np.zeros((len(table), 3), dtype=np.float32)
+    for index in range(len(names)):
+        candidates = referable[(referable != index) & ((group_family[referable] & group_family[index]) == 0)]
+        if not len(candidates):
+            continue
+        distance = np.linalg.norm(embedding[candidates] - embedding[index], axis=1)
+        same = group_cpu[candidates] == group_cpu[index]
+        order = np.lexsort((distance, ~same)) if same.sum() >= neighbours else np.argsort(distance)
+        chosen = candidates[order[:neighbours]]
+        rows = np.flatnonzero(group_of == index)
+        references = np.concatenate([tops[c] for c in chosen])
+        apart = np.linalg.norm(trace[rows][:, None, :] - trace[references][None, :, :], axis=2)
+        firsts = np.cumsum([0] + [len(tops[c]) for c in chosen[:-1]])
+        out[rows, 0] = apart.min(1)
+        out[rows, 1] = apart[:, firsts].mean(1)
+        out[rows, 2] = distance[order[:neighbours]].mean()
+    return out
+
+
+def family_masks(table: LogTable, networks_of: dict[str, set[str]]) -> np.ndarray:
+    """Each row's workload's families (:func:`~lorien.datasets.zoo.model_family` of the networks
+    it occurs in) as a bit mask."""
+    from lorien.datasets.zoo import model_family
+
+    of_key = {key: {model_family(name.split("@")[0]) for name in names} for key, names in networks_of.items()}
+    bits = {family: 1 << index for index, family in enumerate(sorted(set().union(*of_key.values())))}
+    if len(bits) > 62:
+        raise ValueError(f"{len(bits)} families do not fit a 64-bit mask")
+    masks = {key: sum(bits[family] for family in found) for key, found in of_key.items()}
+    return np.array([masks.get(key, 0) for key in table.workload_keys], dtype=np.int64)
 
 
 def variant_features(name: str, table: LogTable) -> np.ndarray:
@@ -364,6 +438,8 @@ def _fit_and_predict(task: tuple[str, int]) -> tuple[str, np.ndarray, float]:
         options["params"] = {**options.get("params", {}), "n_jobs": _SCREEN["threads"]}
     score, fit_groups = _SCREEN["by_sitting"] if VARIANTS[name].get("by_sitting") else (table.score, groups)
     started = time.perf_counter()
+    if VARIANTS[name].get("knn_prior"):
+        features = np.hstack([features, knn_prior(table, train, _SCREEN["families"], _SCREEN["cpus"])])
     if not VARIANTS[name].get("per_cpu"):
         model = RankerVariant(**options).fit(features[train], score[train], fit_groups[train])
         return name, model.predict(features[test], groups[test]), time.perf_counter() - started
@@ -451,7 +527,9 @@ def main() -> None:
     threads = max(1, (os.cpu_count() or 1) // args.processes) if args.processes > 1 else 0
     by_sitting = any(VARIANTS[name].get("by_sitting") for name in args.variants)
     cpus = np.array([cpu_of(target) for target in table.targets])  # each row's CPU
+    knn = any(VARIANTS[name].get("knn_prior") for name in args.variants)
     _SCREEN.update(table=table, splits=splits, threads=threads, cpus=cpus,
+                   families=family_masks(table, networks_of) if knn else None,
                    by_sitting=sitting_labels(table) if by_sitting else None, features={
                        name: variant_features(name, table) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
