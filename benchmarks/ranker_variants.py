@@ -71,6 +71,7 @@ Variants (LightGBM lambdarank as shipped, one change each):
   similar workloads (by descriptors and convolution geometry) measured on the same CPU, of no
   family the row's workload belongs to. A tree sees one row at a time; this tells it which of a
   group's schedules resemble what was best elsewhere, the prior an adapted neighbour carries;
+  ``knn-prior-10``: the same from the 5 fastest schedules of 10 reference workloads;
 * ``per-cpu``: one ranker per CPU, trained on that CPU's rows alone (of the other families) and
   ranking that CPU's held-out groups: does a CPU's own data rank its schedules better than every
   CPU's pooled?
@@ -151,7 +152,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "by-sitting": {"by_sitting": True},
     "per-cpu": {"per_cpu": True},
     "conv-geometry": {"conv_geometry": True},
-    "knn-prior": {"knn_prior": True},
+    "knn-prior": {"knn_prior": (5, 3)},
+    "knn-prior-10": {"knn_prior": (10, 5)},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
 ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting", "per_cpu",
@@ -439,7 +441,9 @@ def _fit_and_predict(task: tuple[str, int]) -> tuple[str, np.ndarray, float]:
     score, fit_groups = _SCREEN["by_sitting"] if VARIANTS[name].get("by_sitting") else (table.score, groups)
     started = time.perf_counter()
     if VARIANTS[name].get("knn_prior"):
-        features = np.hstack([features, knn_prior(table, train, _SCREEN["families"], _SCREEN["cpus"])])
+        neighbours, best = VARIANTS[name]["knn_prior"]
+        features = np.hstack([features, knn_prior(table, train, _SCREEN["families"], _SCREEN["cpus"],
+                                                  neighbours, best)])
     if not VARIANTS[name].get("per_cpu"):
         model = RankerVariant(**options).fit(features[train], score[train], fit_groups[train])
         return name, model.predict(features[test], groups[test]), time.perf_counter() - started
