@@ -62,9 +62,10 @@ KERNEL_KINDS = ("depthwise conv", "grouped conv", "1x1 conv", "conv", "matmul", 
 
 
 def _shapes(workload: Workload | WorkloadSummary) -> tuple[str, list[list[int]]]:
-    """The op part of a workload's name and its arguments' shapes (a scalar as ``[]``)."""
+    """The op part of a workload's name and its arguments' shapes (a scalar as ``[]``; a name's
+    stray ``x`` without digits on one side, as an outside name may hold, is no dimension)."""
     op, _, args_text = workload.name.partition("(")
-    return op, [[] if shape == "scalar" else [int(d) for d in shape.split("x")]
+    return op, [[] if shape == "scalar" else [int(d) for d in shape.split("x") if d]
                 for shape, _ in _ARG.findall(args_text)]
 
 
@@ -101,7 +102,8 @@ def conv_geometry(workload: Workload | WorkloadSummary) -> np.ndarray:
     out = np.zeros(len(CONV_GEOMETRY_NAMES), dtype=np.float32)
     op, shapes = _shapes(workload)
     if ("conv2d" not in op or "transpose" in op or len(shapes) < 3
-            or not all(len(shape) == 4 for shape in (shapes[0], shapes[1], shapes[-1]))):
+            or not all(len(shape) == 4 for shape in (shapes[0], shapes[1], shapes[-1]))
+            or min(shapes[0] + shapes[1] + shapes[-1]) <= 0):
         return out
     (_, channels, height, width), (filters, per_group, kernel_h, kernel_w) = shapes[0], shapes[1]
     out_h, out_w = shapes[-1][2:] if shapes[-1][2] <= height else (height, width)

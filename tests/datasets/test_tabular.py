@@ -76,6 +76,9 @@ def test_conv_geometry_reads_the_workload_name() -> None:
     dense = make(dialect="tvm", key="d", flops=1.0, payload="",
                  name="fused_matmul_add(1x768:float32, 768x768:float32, 1x768:float32)")
     assert not conv_geometry(dense).any()
+    empty = make(dialect="tvm", key="e", flops=1.0, payload="",
+                 name="conv2d(1x16x0x14:float32, 16x16x3x3:float32, 1x16x0x14:float32)")
+    assert not conv_geometry(empty).any()  # a zero extent, as an outside name may hold: no shape
 
 
 def test_table_from_logs(tmp_path: Path) -> None:
