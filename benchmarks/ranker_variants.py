@@ -207,26 +207,37 @@ KNN_TRACE_COLUMNS = ("spatial_loops", "outer_vs_cores_log2", "inner_log2", "inne
                      "lanes_per_useful_lane")
 
 
+def geometry_rows(table: LogTable) -> np.ndarray:
+    """Each row's workload's :func:`~lorien.datasets.tabular.conv_geometry` (read once a workload)."""
+    geometry = {key: conv_geometry(workload) for key, workload in table.workloads.items()}
+    return np.stack([geometry[key] for key in table.workload_keys])
+
+
+def _zscored(values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """``values`` less the mean of ``rows`` (every row when None) over their spread (a constant
+    column left as it is apart from the mean)."""
+    reference = values if rows is None else values[rows]
+    spread = reference.std(0)
+    return (values - reference.mean(0)) / np.where(spread > 0, spread, 1.0)
+
+
 def knn_prior(table: LogTable, train: np.ndarray, families: np.ndarray, cpus: np.ndarray,
-              neighbours: int = 5, best: int = 3) -> np.ndarray:
+              geometry: np.ndarray, neighbours: int = 5, best: int = 3) -> np.ndarray:
     """Three columns for every row of ``table``: the distance of its schedule (standardised
     :data:`KNN_TRACE_COLUMNS`) to the nearest of the ``best`` fastest schedules of its group's
     ``neighbours`` reference groups, the mean distance to each reference group's fastest, and the
-    references' mean distance to its workload (standardised descriptors and
-    :func:`~lorien.datasets.tabular.conv_geometry`). A group's references are the ``train`` groups
-    nearest its workload on the same CPU (then on any, when too few), whose workloads share no
-    family with its own (``families``: each row's family bit mask), never itself: a training row
-    sees what a held-out one does, other families' kernels."""
+    references' mean distance to its workload (standardised descriptors and convolution geometry,
+    ``geometry``: :func:`geometry_rows`). A group's references are the ``train`` groups nearest its
+    workload on the same CPU (then on any, when too few), whose workloads share no family with its
+    own (``families``: each row's family bit mask), never itself: a training row sees what a
+    held-out one does, other families' kernels."""
     trace_at = POOLED_WIDTH + PER_STORE_WIDTH
     columns = [trace_at + TRACE_FEATURE_NAMES.index(name) for name in KNN_TRACE_COLUMNS]
-    trace = table.features[:, columns].astype(np.float64)
     ok = ~table.failed
-    trace = (trace - trace[ok].mean(0)) / np.where(trace[ok].std(0) > 0, trace[ok].std(0), 1.0)
+    trace = _zscored(table.features[:, columns].astype(np.float64), ok)
     names, first, group_of = np.unique(table.groups, return_index=True, return_inverse=True)
-    geometry = {key: conv_geometry(workload) for key, workload in table.workloads.items()}
-    shapes = np.stack([geometry[key] for key in table.workload_keys[first]])
-    embedding = np.hstack([table.features[first, -len(DESCRIPTOR_NAMES):], shapes]).astype(np.float64)
-    embedding = (embedding - embedding.mean(0)) / np.where(embedding.std(0) > 0, embedding.std(0), 1.0)
+    embedding = _zscored(np.hstack([table.features[first, -len(DESCRIPTOR_NAMES):], geometry[first]])
+                         .astype(np.float64))
     group_cpu, group_family = cpus[first], families[first]
     tops: dict[int, np.ndarray] = {}
     for index in np.unique(group_of[train & ok]):
@@ -270,8 +281,7 @@ def variant_features(name: str, table: LogTable) -> np.ndarray:
     options = VARIANTS[name]
     features, targets = table.features, table.targets
     if options.get("conv_geometry"):
-        geometry = {key: conv_geometry(workload) for key, workload in table.workloads.items()}
-        features = np.hstack([features, np.stack([geometry[key] for key in table.workload_keys])])
+        features = np.hstack([features, geometry_rows(table)])
     if options.get("cpu_identity") or options.get("cache_relative"):
         cpus = np.array([cpu_of(t) for t in targets])
         if options.get("cpu_identity"):
@@ -443,7 +453,7 @@ def _fit_and_predict(task: tuple[str, int]) -> tuple[str, np.ndarray, float]:
     if VARIANTS[name].get("knn_prior"):
         neighbours, best = VARIANTS[name]["knn_prior"]
         features = np.hstack([features, knn_prior(table, train, _SCREEN["families"], _SCREEN["cpus"],
-                                                  neighbours, best)])
+                                                  _SCREEN["geometry"], neighbours, best)])
     if not VARIANTS[name].get("per_cpu"):
         model = RankerVariant(**options).fit(features[train], score[train], fit_groups[train])
         return name, model.predict(features[test], groups[test]), time.perf_counter() - started
@@ -534,6 +544,7 @@ def main() -> None:
     knn = any(VARIANTS[name].get("knn_prior") for name in args.variants)
     _SCREEN.update(table=table, splits=splits, threads=threads, cpus=cpus,
                    families=family_masks(table, networks_of) if knn else None,
+                   geometry=geometry_rows(table) if knn else None,
                    by_sitting=sitting_labels(table) if by_sitting else None, features={
                        name: variant_features(name, table) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
