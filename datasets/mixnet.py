@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lorien.datasets.mbconv import SqueezeExcite
+from lorien.datasets.mbconv import SqueezeExcite, conv_bn
 
 
 def split_channels(channels: int, parts: int) -> list[int]:
@@ -106,14 +106,14 @@ class MixNet(nn.Module):
 
     def __init__(self, stem: int, blocks: tuple[Block, ...], num_classes: int = 1000) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem), nn.ReLU()]
+        layers: list[nn.Module] = [conv_bn(3, stem, 3, 2, activation=nn.ReLU)]
         cin = stem
         for kernels, stride, expansion, cout, squeeze, swish, expand_split, project_split, repeats in blocks:
             for position in range(repeats):
                 layers.append(MixBlock(cin, cout, kernels, stride if position == 0 else 1, expansion, squeeze,
                                        swish, expand_split, project_split))
                 cin = cout
-        layers += [nn.Conv2d(cin, 1536, 1, bias=False), nn.BatchNorm2d(1536), nn.ReLU()]
+        layers.append(conv_bn(cin, 1536, 1, activation=nn.ReLU))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(1536, num_classes)
