@@ -97,3 +97,33 @@ def stem_conv() -> TorchModel:
     module = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
                                  torch.nn.BatchNorm2d(64), torch.nn.ReLU()).eval()
     return TorchModel(module, (torch.randn(1, 3, 224, 224),), name="stem_conv")
+
+
+def pointwise_conv() -> TorchModel:
+    """One 1x1 conv2d kernel: 1x16x14x14 input, 16 filters, no bias (no padding, so its design
+    space samples differently from :func:`small_conv`'s)."""
+    import torch
+
+    torch.manual_seed(0)
+    module = torch.nn.Conv2d(16, 16, 1, bias=False).eval()
+    return TorchModel(module, (torch.randn(1, 16, 14, 14),), name="pointwise_conv")
+
+
+def outputs_with_schedule(model: TorchModel, schedule: str, folder: object) -> list[object]:
+    """``model`` (one kernel) built with ``schedule`` as its kernel's only record, in a store
+    under ``folder``: its outputs on the model's inputs."""
+    from lorien.config import open_store
+    from lorien.dialects import get_dialect
+    from lorien.records import Latency, ScheduleRecord
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    [use] = dialect.extract(dialect.load_model(model), target)
+    with open_store(f"sqlite:///{folder}/one-schedule.db") as store:
+        store.put_workloads([use.workload])
+        store.commit([ScheduleRecord(dialect="tvm", workload_key=use.workload.key, target=target,
+                                     build=dialect.build_id(), schedule=schedule,
+                                     latency=Latency((1e-3,)), source="predicted")])
+        built = dialect.compile(dialect.load_model(model), target, store)
+    assert built.kernels_scheduled == 1
+    return dialect.outputs(built)

@@ -8,7 +8,10 @@ rules and postprocessors):
   neighbour's sampling decisions are paired, in order, with those of a design space of this
   workload with the same sampling instructions; tile sizes are moved to the nearest factorisation
   of the new loop extents, categorical choices kept when they exist here, and the postprocessors
-  are run again, so the result is a valid schedule of *this* workload;
+  are run again, so the result is a valid schedule of *this* workload. A neighbour of another
+  structure (no design space samples as it did) has its own trace replayed up to its
+  postprocessing, re-tiled the same way, and the postprocessors run afresh: never its layout
+  rewrite, whose index map is the other kernel's;
 * **mutants**: an adapted seed with one sampling decision changed by one of MetaSchedule's own
   mutators (tile size, unrolling, parallel extent, compute location, drawn with the target's
   probabilities); with the workload's own best measured schedules as seeds this is the local
@@ -42,7 +45,6 @@ from tvm.s_tir.schedule import Trace
 from lorien.dialects.base import CandidateOptions, Candidates
 from lorien.dialects.tvm.features import FEATURE_WIDTH, schedule_row
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
-from lorien.dialects.tvm.schedule import apply_schedule
 from lorien.dialects.tvm.target import host_cores, to_tvm_target
 from lorien.dialects.tvm.tuning import schedule_json
 from lorien.dialects.tvm.workloads import from_workload, kernel_flops
@@ -184,8 +186,9 @@ def nearest_seeds(spaces: Sequence[tvm.s_tir.Schedule], seeds: Sequence[str], co
 
 def adapt_schedule(context: ms.TuneContext, spaces: Sequence[tvm.s_tir.Schedule],
                    mod: tvm.IRModule, schedule: str) -> tvm.s_tir.Schedule | None:
-    """``schedule`` (of another workload) replayed onto ``mod``, or None when no design space of
-    ``mod`` has the same sampling instructions and the trace does not apply as it is."""
+    """``schedule`` (of another workload) replayed onto ``mod``: onto a design space of ``mod``
+    with the same sampling instructions, else its own trace re-tiled (:func:`_replay_foreign`);
+    None when neither fits."""
     theirs = _their_decisions(schedule)
     if theirs is None:
         return None
@@ -193,10 +196,56 @@ def adapt_schedule(context: ms.TuneContext, spaces: Sequence[tvm.s_tir.Schedule]
         sch = _replay_with(context, mod, space.trace, theirs)
         if sch is not None:
             return sch
-    try:  # structurally identical kernels of other shapes: the trace may apply as it is
-        return apply_schedule(mod, schedule)
+    return _replay_foreign(context, mod, schedule)
+
+
+def _replay_foreign(context: ms.TuneContext, mod: tvm.IRModule,
+                    schedule: str) -> tvm.s_tir.Schedule | None:
+    """``schedule``'s trace, up to its postprocessing, replayed onto ``mod`` as it is (kernels of
+    another structure, e.g. a 1x1 convolution's schedule on a padded 3x3 one, whose design
+    spaces sample differently) with its tile sizes moved to the nearest factorisation of this
+    kernel's loops, then this design space's postprocessors run afresh; None when it does not fit.
+
+    The trace's own postprocessing is never replayed: its layout rewrite's index map holds the
+    other kernel's tiling as constants, and on this kernel it may map two weights to one place (a
+    1x1 convolution's map dropped a 3x3 window: wrong outputs, though it built and ran)."""
+    try:
+        insts, decisions = json.loads(schedule)
+        cut = next((i for i, inst in enumerate(insts) if inst[0] == "EnterPostproc"), len(insts))
+        tiles = [decision for index, decision in decisions
+                 if index < cut and insts[index][0] == "SamplePerfectTile"]
+        kept = [[index, decision] for index, decision in decisions
+                if index < cut and insts[index][0] != "SamplePerfectTile"]
+        scratch = tvm.s_tir.Schedule(mod)  # the tile sizes sampled here: theirs may not fit
+        Trace.apply_json_to_schedule([insts[:cut], kept], scratch)
+        sch = tvm.s_tir.Schedule(mod)
+        scratch.trace.apply_to_schedule(sch, remove_postproc=True,
+                                        decision_provider=_TilesFitted(sch, tiles))
+        return sch if _postprocessed(context, sch) else None
     except Exception:  # a trace that does not fit: no candidate
         return None
+
+
+class _TilesFitted:
+    """A trace replay's decision provider: the n-th tiling decision becomes the n-th of
+    ``tiles`` moved to the nearest factorisation of the loop's extent in ``sch`` (the schedule
+    replayed onto); its own when ``tiles`` has none that fits."""
+
+    def __init__(self, sch: tvm.s_tir.Schedule, tiles: Sequence[Any]) -> None:
+        self.sch = sch
+        self.tiles = list(tiles)
+        self.seen = 0
+
+    def __call__(self, inst: Any, inputs: Sequence[Any], attrs: Sequence[Any], decision: Any) -> Any:
+        if inst.kind.name != "SamplePerfectTile":
+            return decision
+        their = self.tiles[self.seen] if self.seen < len(self.tiles) else None
+        self.seen += 1
+        extent = self.sch.get(inputs[0]).extent
+        if not isinstance(their, list) or len(their) != int(attrs[0]) \
+                or not isinstance(extent, tvm.tirx.IntImm):
+            return decision
+        return nearest_tiling(int(extent), their, int(attrs[1]))
 
 
 def _their_decisions(schedule: str) -> list[tuple[str, Any]] | None:
