@@ -248,6 +248,22 @@ class _TilesFitted:
         return nearest_tiling(int(extent), their, int(attrs[1]))
 
 
+def sampling_kinds(schedule: str) -> tuple[str, ...]:
+    """The kinds of ``schedule``'s sampling instructions (those with a decision), in order: the
+    signature of the design space it was drawn from; empty when it cannot be read."""
+    return tuple(kind for kind, _ in _their_decisions(schedule) or ())
+
+
+def design_space_kinds(workload: Workload, target: Target) -> set[tuple[str, ...]]:
+    """The :func:`sampling_kinds` of each of ``workload``'s design spaces for ``target``: a
+    schedule of the kernel with none of them was replayed onto it from another structure
+    (:func:`_replay_foreign`), not drawn from its own design space."""
+    tvm_target = to_tvm_target(target)
+    load_intrinsics_for(tvm_target.kind.name)
+    spaces = _context(from_workload(workload), tvm_target, "replay-trace", 0).generate_design_space()
+    return {tuple(inst.kind.name for inst, _ in _decisions(space.trace)) for space in spaces}
+
+
 def _their_decisions(schedule: str) -> list[tuple[str, Any]] | None:
     """A schedule string's sampling decisions with their instructions' kinds, in order; None
     when it cannot be read."""

@@ -53,3 +53,33 @@ def test_seeding_commits_only_what_the_store_keeps_and_stores_the_same(tmp_path:
     assert best_per_group(records * 2, 1) == [min(group, key=lambda r: (r.latency.mean, r.record_id))
                                               for group in ([r for r in records if r.workload_key == k]
                                                             for k in ("aa", "bb"))]
+
+
+def test_every_shipped_schedule_from_another_structure_computes_what_its_kernel_does() -> None:
+    """An adapted neighbour whose sampling instructions match none of its kernel's design spaces
+    was replayed onto the kernel as the other kernel's trace (a 1x1 convolution's on a 3x3 one).
+    Before such replays dropped their own layout rewrite, 30 of the 39 the data set held computed
+    wrong outputs, and their 31 measurements were taken out; each one left is checked on its
+    kernel, the unscheduled kernel as the reference. Search and random samples come from the
+    kernel's own design space."""
+    from lorien.datasets.seed import tuning_logs_dir
+    from lorien.dialects.tvm.candidates import design_space_kinds, sampling_kinds
+    from lorien.dialects.tvm.kernel_check import kernel_output_mismatch
+    from lorien.logstore import LocalLogStore, read_logs
+
+    logs, _, _ = read_logs(LocalLogStore(tuning_logs_dir()))
+    kinds: dict[tuple[str, str], set[tuple[str, ...]]] = {}
+    foreign = []
+    for log in logs:
+        for measured in log.succeeded:
+            if measured.origin != "neighbour":
+                continue
+            group = (log.workload.key, log.target.canonical)
+            if group not in kinds:
+                kinds[group] = design_space_kinds(log.workload, log.target)
+            if sampling_kinds(measured.schedule) not in kinds[group]:
+                foreign.append((log.workload, measured.schedule))
+    assert foreign  # the data set holds such replays: the check below is not empty
+    problems = [f"{workload.name}: {problem}" for workload, schedule in foreign
+                if (problem := kernel_output_mismatch(workload, schedule)) is not None]
+    assert problems == []

@@ -1,0 +1,61 @@
+"""A scheduled kernel's outputs against its unscheduled self: the check of one schedule, without
+the model it comes from.
+
+A model's build is checked against PyTorch (``lorien compile --check``); this checks one kernel,
+so a data set's schedules can be checked one by one. Both builds keep the kernel's weight layout
+rewrite inside the function (a prepacked schedule transforms its weights as it runs), so a rewrite
+that maps two weights to one place shows as a wrong output here too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tvm
+from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+
+from lorien.dialects.tvm.schedule import apply_schedule
+from lorien.dialects.tvm.target import host_target_config, to_tvm_target_config
+from lorien.dialects.tvm.workloads import from_workload
+from lorien.outputs import DEFAULT_ATOL, DEFAULT_RTOL, output_mismatch
+from lorien.records import Workload
+
+
+def kernel_output_mismatch(workload: Workload, schedule: str, *, seed: int = 0,
+                           rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> str | None:
+    """Why ``schedule`` applied to ``workload``'s kernel computes other values than the kernel
+    unscheduled (one line, as :func:`lorien.outputs.output_mismatch` says it), or None when they
+    agree. Both are built for this machine and run once on the same arguments: floating point
+    inputs drawn from a standard normal (``seed``), integer ones zero (valid indices). Every
+    argument is compared after the run, outputs included. About a second for a convolution.
+
+    Raises:
+        Exception: whatever TVM raises when the schedule does not apply or a build fails (a
+            schedule from outside must be applied in the sandbox first, as
+            :func:`apply_schedule` says).
+    """
+    mod = from_workload(workload)
+    arguments = _arguments(mod, np.random.default_rng(seed))
+    want = _run(mod, arguments)
+    got = _run(apply_schedule(mod, schedule).mod, arguments)
+    return output_mismatch(got, want, rtol=rtol, atol=atol)
+
+
+def _arguments(mod: tvm.IRModule, draw: np.random.Generator) -> list[np.ndarray]:
+    arrays = []
+    for info in ArgInfo.from_prim_func(mod["main"]):
+        _, dtype, shape = info.as_json()
+        extents = [int(extent) for extent in shape]
+        arrays.append(draw.standard_normal(extents).astype(dtype) if "float" in dtype
+                      else np.zeros(extents, dtype=dtype))
+    return arrays
+
+
+def _run(mod: tvm.IRModule, arguments: list[np.ndarray]) -> list[np.ndarray]:
+    """Every argument after one run of ``mod`` built for this machine, on copies of
+    ``arguments``."""
+    built = tvm.compile(mod, target=to_tvm_target_config(host_target_config()))
+    device = tvm.cpu()
+    tensors = [tvm.runtime.tensor(array.copy(), device) for array in arguments]
+    built(*tensors)
+    return [tensor.numpy() for tensor in tensors]
+
