@@ -68,16 +68,22 @@ def test_every_shipped_schedule_from_another_structure_computes_what_its_kernel_
     from lorien.logstore import LocalLogStore, read_logs
 
     logs, _, _ = read_logs(LocalLogStore(tuning_logs_dir()))
-    kinds: dict[tuple[str, str], set[tuple[str, ...]]] = {}
+    drawn: dict[tuple[str, str], set[tuple[str, ...]]] = {}  # signatures a search or sample shows
+    for log in logs:
+        group = (log.workload.key, log.target.canonical)
+        drawn.setdefault(group, set()).update(
+            sampling_kinds(m.schedule) for m in log.succeeded if m.origin != "neighbour")
+    spaces: dict[tuple[str, str], set[tuple[str, ...]]] = {}
     foreign = []
     for log in logs:
+        group = (log.workload.key, log.target.canonical)
         for measured in log.succeeded:
-            if measured.origin != "neighbour":
+            kinds = sampling_kinds(measured.schedule)
+            if measured.origin != "neighbour" or kinds in drawn[group]:
                 continue
-            group = (log.workload.key, log.target.canonical)
-            if group not in kinds:
-                kinds[group] = design_space_kinds(log.workload, log.target)
-            if sampling_kinds(measured.schedule) not in kinds[group]:
+            if group not in spaces:  # only where the logs do not tell
+                spaces[group] = design_space_kinds(log.workload, log.target)
+            if kinds not in spaces[group]:
                 foreign.append((log.workload, measured.schedule))
     assert foreign  # the data set holds such replays: the check below is not empty
     problems = [f"{workload.name}: {problem}" for workload, schedule in foreign
