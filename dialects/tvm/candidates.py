@@ -153,7 +153,7 @@ def nearest_seeds(spaces: Sequence[tvm.s_tir.Schedule], seeds: Sequence[str], co
 
     A seed's distance is, over its tiled loops, the sum of |log2 of its extent - log2 of ours|,
     against the first design space with the same sampling instructions (seeds that match none
-    come last, in order: only the trace as it is may apply). Descriptors of whole workloads pick
+    come last, in order: only their own trace, re-tiled, may apply). Descriptors of whole workloads pick
     a 1x1 convolution for a 3x3 one when their epilogues match; their schedules tile a window of
     one, and adapted they ran 6-40x slower than MetaSchedule-64 where 3x3 neighbours ran 1.0-1.5x
     (``benchmarks/candidate_sources.py``, held-out ResNet-18).
