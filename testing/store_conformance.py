@@ -212,6 +212,21 @@ class ScheduleStoreConformance:
         assert store.delete("00000000000000aa") == 1
         assert store.count() == 1
 
+    def test_delete_records_deletes_those_named_and_keeps_the_rest_of_their_groups(
+            self, store: ScheduleStore) -> None:
+        recs = [record(seconds=(i + 1) * 1e-3, schedule=f"s{i}") for i in range(3)]
+        other = record("00000000000000bb", 1e-3, target=CPU_B)
+        store.commit([*recs, other])
+        never_stored = record(seconds=9e-3, schedule="never")
+        assert store.delete_records([recs[0], recs[2], never_stored]) == 2
+        assert _ids(list(store.records())) == _ids([recs[1], other])
+        assert store.top_k("00000000000000aa", CPU_A, 3)[0].schedule == "s1"
+        assert store.delete_records([recs[1], other]) == 2  # groups emptied
+        assert store.count() == 0 and list(store.groups()) == []
+        assert store.delete_records([]) == 0
+        store.commit([recs[0]])  # an emptied group takes records again
+        assert _ids(list(store.records())) == _ids([recs[0]])
+
     def test_groups_summarise_without_reading_schedules(self, store: ScheduleStore) -> None:
         store.commit([record(seconds=t) for t in (3e-3, 1e-3)]
                      + [record(seconds=2e-3, target=CPU_B), record("00000000000000bb", 5e-3, build="fake-2")])

@@ -203,6 +203,15 @@ class ScheduleStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def delete_records(self, records: Sequence[ScheduleRecord]) -> int:
+        """Delete these records (found by :attr:`ScheduleRecord.record_id` in their groups); the
+        other records of their groups stay. Records not stored are ignored.
+
+        Returns:
+            How many records were deleted.
+        """
+
+    @abc.abstractmethod
     def groups(self) -> Iterator[GroupSummary]:
         """A summary of every stored group, ordered by workload key, target, build and source;
         reads no schedule (cheap even for large stores)."""

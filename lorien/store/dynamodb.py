@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -310,10 +311,10 @@ class DynamoDBScheduleStore(ScheduleStore):
         kept = sum(1 for rec in records if stored.get(rec.record_id) == rec.latency.mean)
         return CommitResult(kept=kept, dropped=len(records) - kept)
 
-    def _commit_groups(self, new: dict[tuple[str, str], list[ScheduleRecord]],
-                       keep: int | None = None) -> tuple[dict[str, float], int]:
-        """Merge ``new`` into its groups, keeping the best ``keep`` (the store's own by default),
-        in one conditional write, retrying lost races.
+    def _commit_groups(self, new: dict[tuple[str, str], list[ScheduleRecord]], keep: int | None = None,
+                       drop: frozenset[str] = frozenset()) -> tuple[dict[str, float], int]:
+        """Merge ``new`` into its groups, keeping the best ``keep`` (the store's own by default)
+        of those not in ``drop`` (record ids), in one conditional write, retrying lost races.
 
         Returns:
             The stored latency of every record now in those groups, and how many records that
@@ -326,12 +327,18 @@ class DynamoDBScheduleStore(ScheduleStore):
             for key, incoming in new.items():
                 item = current.get(key)
                 existing = self._decode_group(item) if item else []
-                merged = best_per_group([*existing, *incoming], keep)
+                merged = best_per_group([*(r for r in existing if r.record_id not in drop), *incoming], keep)
                 stored.update({r.record_id: r.latency.mean for r in merged})
                 if _fingerprint(merged) == _fingerprint(existing):
                     continue
                 removed += len({r.record_id for r in existing} - {r.record_id for r in merged})
                 version = int(item["version"]["N"]) if item else 0
+                if not merged and item:  # every record of the group dropped: the item goes
+                    writes.append({"Delete": {"TableName": self.records_table,
+                                              "Key": {"wk": item["wk"], "grp": item["grp"]},
+                                              "ConditionExpression": "version = :v",
+                                              "ExpressionAttributeValues": {":v": {"N": str(version)}}}})
+                    continue
                 put: dict[str, Any] = {"TableName": self.records_table,
                                        "Item": self._encode_group(merged, version + 1)}
                 if item:
@@ -343,8 +350,11 @@ class DynamoDBScheduleStore(ScheduleStore):
             if not writes:
                 return stored, 0
             try:
-                if len(writes) == 1:  # one item: a conditional put is atomic and costs half a transaction
-                    self._client.put_item(**writes[0]["Put"])
+                if len(writes) == 1:  # one item: a conditional write is atomic and costs half a transaction
+                    if "Put" in writes[0]:
+                        self._client.put_item(**writes[0]["Put"])
+                    else:
+                        self._client.delete_item(**writes[0]["Delete"])
                 else:
                     self._client.transact_write_items(TransactItems=writes)
                 return stored, removed
@@ -459,6 +469,12 @@ class DynamoDBScheduleStore(ScheduleStore):
                        TableName=self.records_table, Key={"wk": item["wk"], "grp": item["grp"]})
             deleted += int(item["n"]["N"])
         return deleted
+
+    def delete_records(self, records: Sequence[ScheduleRecord]) -> int:
+        groups = sorted({(rec.workload_key, _group_key(rec)) for rec in records})
+        ids = frozenset(rec.record_id for rec in records)
+        # no trimming beyond the records named: a group keeps the rest even above the store's keep
+        return sum(self._commit_groups({group: []}, keep=sys.maxsize, drop=ids)[1] for group in groups)
 
     def groups(self) -> Iterator[GroupSummary]:
         items = self._group_items(None, None, None, None, _SUMMARY_ATTRIBUTES)

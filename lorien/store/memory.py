@@ -183,6 +183,17 @@ class MemoryScheduleStore(ScheduleStore):
             groups = self._matching(None, workload_key, target, build)
             return sum(len(self._groups.pop(group)) for group in groups)
 
+    def delete_records(self, records: Sequence[ScheduleRecord]) -> int:
+        ids = {rec.record_id for rec in records}
+        with self._lock:
+            self._check_open()
+            deleted = 0
+            for group, kept in self._groups.items():
+                left = [rec for rec in kept if rec.record_id not in ids]
+                deleted += len(kept) - len(left)
+                self._groups[group] = left
+            return deleted
+
     def groups(self) -> Iterator[GroupSummary]:
         with self._lock:
             self._check_open()

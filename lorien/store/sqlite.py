@@ -241,6 +241,16 @@ class SQLiteScheduleStore(ScheduleStore):
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path}: {exc}") from exc
 
+    def delete_records(self, records: Sequence[ScheduleRecord]) -> int:
+        ids = sorted({rec.record_id for rec in records})
+        try:
+            with self._transaction() as conn:
+                return sum(conn.execute(
+                    f"DELETE FROM records WHERE record_id IN ({','.join('?' * len(chunk))})", chunk).rowcount
+                    for chunk in (ids[start:start + 500] for start in range(0, len(ids), 500)))
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
     def groups(self) -> Iterator[GroupSummary]:
         rows = self._query(
             "SELECT dialect, workload_key, target, loose_target, build, source, COUNT(*), "
