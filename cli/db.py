@@ -1,4 +1,4 @@
-"""``lorien db``: move schedules in and out of the store."""
+"""``lorien db``: move schedules in and out of the store, and check what it holds."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from lorien.cli.common import (
     storage_options,
 )
 from lorien.config import open_logs, open_queue, open_store, resolve_logs_uri, resolve_store_uri
+from lorien.errors import WrongOutput
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,6 +84,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mig.add_argument("--dry-run", action="store_true", help="report what would move; write nothing")
     mig.add_argument("--json", action="store_true", help="print JSON")
     mig.set_defaults(handler=run_migrate)
+
+    chk = commands.add_parser(
+        "check", parents=[storage_options()],
+        help="check stored schedules' outputs; delete the wrong ones with --delete",
+        description="Build and run the stored schedules the dialect suspects (for TVM, those not "
+                    "drawn from their kernel's own design space), or every one with --all, each "
+                    "against its kernel unscheduled, on this machine. Prints each wrong record; "
+                    "exits 6 while wrong records remain in the store.")
+    chk.add_argument("--dialect", default="tvm", help="dialect of the records (default tvm)")
+    chk.add_argument("--all", dest="every", action="store_true",
+                     help="check every record, not only the suspect ones (about a second each)")
+    chk.add_argument("--delete", action="store_true", help="delete the records found wrong")
+    chk.add_argument("--json", action="store_true", help="print JSON")
+    chk.set_defaults(handler=run_check)
 
     st = commands.add_parser("stats", parents=[storage_options()], help="what the store holds",
                              description="Workloads, records and groups, by dialect, target, build "
@@ -159,6 +174,29 @@ def run_prune(args: argparse.Namespace) -> int:
         left = store.count()
     print(f"deleted {deleted} records; {left} left (at most {args.keep} per group)")
     return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from lorien.dialects import OutputChecker, get_dialect
+    from lorien.dialects.store_check import check_store
+
+    dialect = get_dialect(args.dialect, OutputChecker)
+    with open_schedule_store(args) as store:
+        report = check_store(store, dialect, every=args.every, delete=args.delete)
+    left = len(report.wrong) - report.deleted
+    if args.json:
+        print_json({"workloads": report.workloads, "records": report.records, "right": report.right,
+                    "skipped": dict(report.skipped), "deleted": report.deleted, "wrong": [
+                        {"workload_key": w.record.workload_key, "workload": w.workload_name,
+                         "target": w.record.target.canonical, "source": w.record.source,
+                         "record_id": w.record.record_id, "why": w.why} for w in report.wrong]})
+    else:
+        for w in report.wrong:
+            print(f"wrong: {w.workload_name} [{w.record.source}, {w.record.target.canonical}]: {w.why}")
+        skipped = sum(report.skipped.values())
+        print(f"{report.records} records of {report.workloads} workloads: {report.right} right, "
+              f"{len(report.wrong)} wrong ({report.deleted} deleted), {skipped} not checked")
+    return WrongOutput.exit_code if left else 0
 
 
 def run_migrate(args: argparse.Namespace) -> int:

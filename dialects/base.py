@@ -15,7 +15,7 @@ import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from lorien.errors import InvalidInput
 from lorien.jobs import TuningBudget
@@ -237,6 +237,22 @@ class CompiledModel:
     inputs: Any = None
     lowering: Lowering = field(default_factory=Lowering)
     scheduled_keys: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """What checking one stored schedule's outputs found.
+
+    Attributes:
+        verdict: ``right`` (its outputs are the unscheduled kernel's), ``wrong`` (they are not:
+            ``detail`` says where), ``skipped`` (not checked: ``detail`` says why, e.g. drawn
+            from the kernel's own design space, a target this machine cannot run, or a build
+            that failed here).
+        detail: one line.
+    """
+
+    verdict: Literal["right", "wrong", "skipped"]
+    detail: str = ""
 
 
 @dataclass(frozen=True)

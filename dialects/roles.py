@@ -22,6 +22,7 @@ role                  methods                                                   
 :class:`Builder`      ``apply``, ``compiler_hook``, ``compile``, ``time``,        ``compile``, benchmarks
                       ``outputs``, ``export`` (a :class:`Frontend` too)
 :class:`NativeDB`     ``import_native_database``, ``export_native_database``      ``db import/export``
+:class:`OutputChecker` ``check_outputs``                                          ``db check``
 ====================  ==========================================================  ======================
 
 :class:`Tuner` and :class:`Measurer` share :class:`Measuring` (``measurement_problem``), what a
@@ -44,6 +45,7 @@ from lorien.dialects.base import (
     Lowering,
     LoweringChange,
     NativeCostModel,
+    OutputCheck,
     TuneOptions,
     TuneOutcome,
 )
@@ -265,6 +267,22 @@ class NativeDB(Dialect):
         self, path: Path, workloads: list[Workload], records: list[ScheduleRecord]
     ) -> int:
         """Write records in the compiler's own database format; returns how many were written."""
+
+
+class OutputChecker(Dialect):
+    """Checks stored schedules' outputs on this machine, each against its kernel unscheduled."""
+
+    capability: ClassVar[str] = "check schedules' outputs"
+
+    @abc.abstractmethod
+    def check_outputs(self, workload: Workload, records: Sequence[ScheduleRecord],
+                      every: bool = False) -> list[OutputCheck]:
+        """What each of ``workload``'s ``records`` computes, one :class:`OutputCheck` each in
+        order. Only the schedules the dialect suspects are built and run unless ``every``: those
+        not drawn from the kernel's own design space (cheap to tell; about a second each to
+        check). Never raises for a schedule: one that cannot be built or run here is
+        ``skipped`` with the reason (it was measured on its own target; this machine may lack
+        what it needs)."""
 
 
 def require(dialect: Dialect, role: type[R]) -> R:

@@ -14,10 +14,11 @@ from lorien.dialects.base import (
     Lowering,
     LoweringChange,
     NativeCostModel,
+    OutputCheck,
     TuneOptions,
     TuneOutcome,
 )
-from lorien.dialects.roles import Builder, Measurer, NativeDB, Proposer, Tuner
+from lorien.dialects.roles import Builder, Measurer, NativeDB, OutputChecker, Proposer, Tuner
 from lorien.dialects.tvm import DEFAULT_LOWERING
 from lorien.errors import InvalidInput, LorienError, TuningError
 from lorien.records import Latency, Measured, ScheduleRecord, Target, Workload, WorkloadUse
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 _MAX_TWIN_KEYS = 100_000
 
 
-class TVMDialect(Builder, Tuner, Measurer, Proposer, NativeDB):
+class TVMDialect(Builder, Tuner, Measurer, Proposer, NativeDB, OutputChecker):
     """Apache TVM 0.27 with MetaSchedule: Relax models, fused TIR kernels, trace schedules. It
     plays every role of :mod:`lorien.dialects.roles`.
 
@@ -211,6 +212,12 @@ class TVMDialect(Builder, Tuner, Measurer, Proposer, NativeDB):
         except InvalidInput as exc:
             return str(exc)
         return None
+
+    def check_outputs(self, workload: Workload, records: Sequence[ScheduleRecord],
+                      every: bool = False) -> list[OutputCheck]:
+        from lorien.dialects.tvm.kernel_check import check_outputs
+
+        return check_outputs(workload, records, every)
 
     def apply(self, workload: Workload, record: ScheduleRecord) -> object:
         from lorien.dialects.tvm.schedule import apply_schedule

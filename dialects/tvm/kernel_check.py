@@ -9,15 +9,19 @@ that maps two weights to one place shows as a wrong output here too.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 import numpy as np
 import tvm
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 
+from lorien.dialects.base import OutputCheck
 from lorien.dialects.tvm.schedule import apply_schedule
 from lorien.dialects.tvm.target import host_target_config, to_tvm_target_config
 from lorien.dialects.tvm.workloads import from_workload
 from lorien.outputs import DEFAULT_ATOL, DEFAULT_RTOL, output_mismatch
-from lorien.records import Workload
+from lorien.records import ScheduleRecord, Workload
 
 
 def kernel_output_mismatch(workload: Workload, schedule: str, *, seed: int = 0,
@@ -59,3 +63,34 @@ def _run(mod: tvm.IRModule, arguments: list[np.ndarray]) -> list[np.ndarray]:
     built(*tensors)
     return [tensor.numpy() for tensor in tensors]
 
+
+
+def check_outputs(workload: Workload, records: Sequence[ScheduleRecord],
+                  every: bool = False) -> list[OutputCheck]:
+    """:meth:`lorien.dialects.roles.OutputChecker.check_outputs` for TVM: a schedule is suspect
+    when its sampling instructions are none of its kernel's design spaces' for its target (it was
+    replayed from another structure, :func:`lorien.dialects.tvm.candidates.design_space_kinds`);
+    LLVM targets only, not cross-compiled ones (the check runs here)."""
+    from lorien.dialects.tvm.candidates import design_space_kinds, sampling_kinds
+    from lorien.dialects.tvm.measure import first_line
+
+    spaces: dict[str, set[tuple[str, ...]]] = {}
+    checks = []
+    for record in records:
+        config = json.loads(record.target.canonical)
+        if config.get("kind") != "llvm" or "mtriple" in config:
+            checks.append(OutputCheck("skipped", "not a target this machine runs"))
+            continue
+        try:
+            if not every:
+                if record.target.canonical not in spaces:
+                    spaces[record.target.canonical] = design_space_kinds(workload, record.target)
+                if sampling_kinds(record.schedule) in spaces[record.target.canonical]:
+                    checks.append(OutputCheck("skipped", "drawn from the kernel's own design space"))
+                    continue
+            problem = kernel_output_mismatch(workload, record.schedule)
+        except Exception as exc:  # a schedule this machine cannot build or run
+            checks.append(OutputCheck("skipped", f"cannot be checked here: {first_line(exc)}"))
+            continue
+        checks.append(OutputCheck("right") if problem is None else OutputCheck("wrong", problem))
+    return checks

@@ -190,7 +190,7 @@ class ScheduleMeasurer:
                 try:
                     sch = apply_schedule(mod, schedule)
                 except Exception as exc:  # a schedule that does not fit is not measured
-                    results[which][row] = MeasureFailure(f"does not apply to the kernel: {_first_line(exc)}")
+                    results[which][row] = MeasureFailure(f"does not apply to the kernel: {first_line(exc)}")
                     continue
                 modules.append(sch.mod)
                 places.append((which, row))
@@ -213,13 +213,13 @@ class ScheduleMeasurer:
                     results[which][row] = MeasureFailure(
                         f"build timed out after {self.options.build_timeout_s:g} s")
                 else:
-                    results[which][row] = MeasureFailure(f"build failed: {_first_line(result.value)}")
+                    results[which][row] = MeasureFailure(f"build failed: {first_line(result.value)}")
             if runner_inputs:
                 for (which, row), future in zip(run_places, runner.run(runner_inputs), strict=True):
                     ran = future.result()
                     runs = [float(r) for r in (ran.run_secs or [])]
                     if ran.error_msg is not None:
-                        results[which][row] = MeasureFailure(f"run failed: {_first_line(ran.error_msg)}")
+                        results[which][row] = MeasureFailure(f"run failed: {first_line(ran.error_msg)}")
                     elif not valid_runs(runs):
                         results[which][row] = MeasureFailure(f"timings not valid: {runs[:5]}")
                     else:
@@ -293,7 +293,7 @@ class KeptMeasurers:
             measurer.close()
 
 
-def _first_line(error: object, limit: int = 300) -> str:
+def first_line(error: object, limit: int = 300) -> str:
     """An error's most telling line: TVM's messages end with it (after a traceback)."""
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return (lines[-1] if lines else type(error).__name__)[:limit]
