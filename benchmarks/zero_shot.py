@@ -28,7 +28,9 @@ machine, side by side:
 Resumable: every stage writes its result under ``--workdir`` and is skipped when found; tuning
 commits after each kernel. At the end every TVM build but untuned TVM is timed again, in turn,
 ``--rounds`` times, and the table's latencies are those medians (``side_by_side.json``): the
-ratios then compare builds timed minutes, not hours, apart.
+ratios then compare builds timed minutes, not hours, apart. Each of those builds is run once on
+the model's inputs first and its outputs compared with PyTorch eager's (the table's ``outputs``
+column; a wrong one is named with where it differs).
 
     python benchmarks/zero_shot.py --network bert_base_s64
 """
@@ -48,11 +50,12 @@ import numpy as np
 
 from lorien.config import data_dir, open_logs, open_store
 from lorien.datasets.campaign import read_networks, search_logs
-from lorien.datasets.eager import time_torch_eager_alone
+from lorien.datasets.eager import time_torch_eager_alone, torch_outputs
 from lorien.datasets.seed import seed_from_logs, seed_store, tuning_logs_dir
 from lorien.datasets.zoo import load_model, model_family
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.logstore import LocalLogStore, read_logs
+from lorien.outputs import output_mismatch
 from lorien.predictor import (
     BudgetedPredictor,
     CostModelScorer,
@@ -276,6 +279,10 @@ def main() -> None:
     print(f"... timing {len(builds)} builds side by side, {args.rounds} rounds", flush=True)
     compiled = {name: dialect.compile(model, target, open_store(f"sqlite:///{path}"))
                 for name, path in builds.items()}
+    # a latency of a build that computes the wrong thing is no figure: each is checked once
+    reference = torch_outputs(source)
+    wrong = {name: problem for name, built in compiled.items()
+             if (problem := output_mismatch(dialect.outputs(built), reference)) is not None}
     timings: dict[str, list[float]] = {name: [] for name in compiled}
     for _ in range(args.rounds):
         for name, built in compiled.items():
@@ -290,13 +297,16 @@ def main() -> None:
     print(f"\n{args.network}@{args.batch} on {target.canonical}; family held out: "
           f"{training['rows_held_out']} of {training['rows'] + training['rows_held_out']} training rows")
     print(f"{'build':<48}{'latency':>11}{'vs Lorien':>11}{'kernels':>9}{'time to schedules':>19}"
-          f"{'vs Lorien':>11}")
+          f"{'vs Lorien':>11}{'outputs':>9}")
     for name, result, spent in rows:
         kernels = f"{result['kernels_scheduled']}/{result['kernels']}" if "kernels" in result else "-"
         time_text = (f"{spent:>17.0f} s{spent / lorien_time:>10.1f}x" if spent is not None
                      else f"{'-':>19}{'':>11}")
+        outputs = "WRONG" if name in wrong else "ok" if name in compiled else "-"
         print(f"{name:<48}{result['latency_s'] * 1e3:>8.2f} ms{result['latency_s'] / lorien_s:>10.2f}x"
-              f"{kernels:>9}{time_text}")
+              f"{kernels:>9}{time_text}{outputs:>9}")
+    for name, problem in wrong.items():
+        print(f"WRONG OUTPUTS, {name}: {problem}")
     ladder_rows = [row for row in rows if row[0].startswith("MetaSchedule") and "logs" not in row[0]]
     for label, reference in (("the cost model's choice", rows[0]), ("the best measured", rows[1])):
         target_s = reference[1]["latency_s"]
