@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lorien.datasets.seed import seed_from_logs
-from lorien.records import Latency
+from lorien.records import Latency, Workload
 from lorien.store.sqlite import SQLiteScheduleStore
 from lorien.testing.factories import CPU_A, workload
 from lorien.tuning_log import Measurement, TuningLog
@@ -87,5 +87,30 @@ def test_every_shipped_schedule_from_another_structure_computes_what_its_kernel_
                 foreign.append((log.workload, measured.schedule))
     assert foreign  # the data set holds such replays: the check below is not empty
     problems = [f"{workload.name}: {problem}" for workload, schedule in foreign
+                if (problem := kernel_output_mismatch(workload, schedule)) is not None]
+    assert problems == []
+
+
+def test_every_shipped_split_kernel_s_fastest_search_pick_computes_what_its_kernel_does() -> None:
+    """TVM 0.27's design space for MixNet's fused kernels that concatenate, normalise and split
+    again (``fused_concatenate_..._split``) gives code that computes wrong outputs, every sample
+    and MetaSchedule's own search picks alike (the kernels unscheduled are right); their 7
+    kernels' logs were taken out. Every kernel left that splits its result, or concatenates, has
+    its fastest search pick checked against the kernel unscheduled."""
+    from lorien.datasets.campaign import search_logs
+    from lorien.datasets.seed import tuning_logs_dir
+    from lorien.dialects.tvm.kernel_check import kernel_output_mismatch
+    from lorien.logstore import LocalLogStore, read_logs
+
+    fastest: dict[str, tuple[float, Workload, str]] = {}
+    for log in search_logs(read_logs(LocalLogStore(tuning_logs_dir()))[0]):
+        if "split" not in log.workload.name and "concatenate" not in log.workload.name:
+            continue
+        for measured in log.succeeded:
+            seconds = measured.latency.mean  # type: ignore[union-attr]
+            if log.workload.key not in fastest or seconds < fastest[log.workload.key][0]:
+                fastest[log.workload.key] = (seconds, log.workload, measured.schedule)
+    assert len(fastest) >= 30
+    problems = [f"{workload.name}: {problem}" for _, workload, schedule in fastest.values()
                 if (problem := kernel_output_mismatch(workload, schedule)) is not None]
     assert problems == []
