@@ -188,10 +188,13 @@ class MemoryScheduleStore(ScheduleStore):
         with self._lock:
             self._check_open()
             deleted = 0
-            for group, kept in self._groups.items():
-                left = [rec for rec in kept if rec.record_id not in ids]
-                deleted += len(kept) - len(left)
-                self._groups[group] = left
+            for group in {_group_of(rec) for rec in records} & self._groups.keys():
+                left = [rec for rec in self._groups[group] if rec.record_id not in ids]
+                deleted += len(self._groups[group]) - len(left)
+                if left:
+                    self._groups[group] = left
+                else:  # as delete() leaves it
+                    del self._groups[group]
             return deleted
 
     def groups(self) -> Iterator[GroupSummary]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from lorien.datasets.seed import seed_from_logs
 from lorien.records import Latency, Workload
 from lorien.store.sqlite import SQLiteScheduleStore
@@ -55,19 +57,27 @@ def test_seeding_commits_only_what_the_store_keeps_and_stores_the_same(tmp_path:
                                                             for k in ("aa", "bb"))]
 
 
-def test_every_shipped_schedule_from_another_structure_computes_what_its_kernel_does() -> None:
+@pytest.fixture(scope="module")
+def shipped_logs() -> list[TuningLog]:
+    """The shipped data set's logs, read once for this module's checks of them."""
+    from lorien.datasets.seed import tuning_logs_dir
+    from lorien.logstore import LocalLogStore, read_logs
+
+    return read_logs(LocalLogStore(tuning_logs_dir()))[0]
+
+
+def test_every_shipped_schedule_from_another_structure_computes_what_its_kernel_does(
+        shipped_logs: list[TuningLog]) -> None:
     """An adapted neighbour whose sampling instructions match none of its kernel's design spaces
     was replayed onto the kernel as the other kernel's trace (a 1x1 convolution's on a 3x3 one).
     Before such replays dropped their own layout rewrite, 30 of the 39 the data set held computed
     wrong outputs, and their 31 measurements were taken out; each one left is checked on its
     kernel, the unscheduled kernel as the reference. Search and random samples come from the
     kernel's own design space."""
-    from lorien.datasets.seed import tuning_logs_dir
     from lorien.dialects.tvm.candidates import design_space_kinds, sampling_kinds
     from lorien.dialects.tvm.kernel_check import kernel_output_mismatch
-    from lorien.logstore import LocalLogStore, read_logs
 
-    logs, _, _ = read_logs(LocalLogStore(tuning_logs_dir()))
+    logs = shipped_logs
     drawn: dict[tuple[str, str], set[tuple[str, ...]]] = {}  # signatures a search or sample shows
     for log in logs:
         group = (log.workload.key, log.target.canonical)
@@ -91,19 +101,18 @@ def test_every_shipped_schedule_from_another_structure_computes_what_its_kernel_
     assert problems == []
 
 
-def test_every_shipped_split_kernel_s_fastest_search_pick_computes_what_its_kernel_does() -> None:
+def test_every_shipped_split_kernel_s_fastest_search_pick_computes_what_its_kernel_does(
+        shipped_logs: list[TuningLog]) -> None:
     """TVM 0.27's design space for MixNet's fused kernels that concatenate, normalise and split
     again (``fused_concatenate_..._split``) gives code that computes wrong outputs, every sample
     and MetaSchedule's own search picks alike (the kernels unscheduled are right); their 7
     kernels' logs were taken out. Every kernel left that splits its result, or concatenates, has
     its fastest search pick checked against the kernel unscheduled."""
     from lorien.datasets.campaign import search_logs
-    from lorien.datasets.seed import tuning_logs_dir
     from lorien.dialects.tvm.kernel_check import kernel_output_mismatch
-    from lorien.logstore import LocalLogStore, read_logs
 
     fastest: dict[str, tuple[float, Workload, str]] = {}
-    for log in search_logs(read_logs(LocalLogStore(tuning_logs_dir()))[0]):
+    for log in search_logs(shipped_logs):
         if "split" not in log.workload.name and "concatenate" not in log.workload.name:
             continue
         for measured in log.succeeded:
