@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         "kernels": tuned.kernels,
         "kernels_scheduled": tuned.kernels_scheduled,
         "missing": tuned.missing,
+        "unusable": tuned.unusable,
         "latency_s": results,
         **({"service": args.service, "answers": answered, "refused": refused} if args.service else {}),
         **({"check": check} if check else {}),
@@ -134,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.model} on {target.canonical}, lowered {lowering.name}")
     print(f"kernels with a stored schedule: {tuned.kernels_scheduled}/{tuned.kernels}")
+    for key, why in tuned.unusable.items():
+        print(f"stored schedule of kernel {key} not used (built unscheduled): {why}")
     if answered:
         print(f"from {args.service}: " + ", ".join(f"{n} {status}" for status, n in answered.items()))
     for reason in refused:

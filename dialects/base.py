@@ -228,6 +228,9 @@ class CompiledModel:
         inputs: the inputs a run uses (the model's example inputs).
         lowering: how the model was lowered.
         scheduled_keys: workload keys of the kernels that got a schedule from the store.
+        unusable: kernels whose stored schedule was found and not used (built unscheduled, and
+            among ``missing``), each kernel's workload key with why (one line): a trace that no
+            longer fits, or one the dialect knows computes the wrong thing.
     """
 
     executable: Any
@@ -237,6 +240,7 @@ class CompiledModel:
     inputs: Any = None
     lowering: Lowering = field(default_factory=Lowering)
     scheduled_keys: list[str] = field(default_factory=list)
+    unusable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -280,9 +280,10 @@ class OutputChecker(Dialect):
         """What each of ``workload``'s ``records`` computes, one :class:`OutputCheck` each in
         order. Only the schedules the dialect suspects are built and run unless ``every``: those
         not drawn from the kernel's own design space (cheap to tell; about a second each to
-        check). Never raises for a schedule: one that cannot be built or run here is
-        ``skipped`` with the reason (it was measured on its own target; this machine may lack
-        what it needs)."""
+        check); one the dialect knows wrong without running it (for TVM, a weight layout
+        rewrite that folds weights) is ``wrong`` either way. Never raises for a schedule: one
+        that cannot be built or run here is ``skipped`` with the reason (it was measured on its
+        own target; this machine may lack what it needs)."""
 
 
 def require(dialect: Dialect, role: type[R]) -> R:

@@ -51,19 +51,24 @@ def small_conv_relax() -> object:
     return mod
 
 
-def sampled_schedules(workload: object, target: object, count: int = 8) -> list[str]:
-    """``count`` schedules of a tvm workload sampled from its design space (nothing measured)."""
+def sampled_schedules(workload: object, target: object, count: int = 8,
+                      as_tvm_ships: bool = False) -> list[str]:
+    """``count`` schedules of a tvm workload sampled from its design space (nothing measured): the
+    design space Lorien searches, or with ``as_tvm_ships`` MetaSchedule's own (its layout rewrite
+    unguarded)."""
     from tvm.s_tir import meta_schedule as ms
 
     from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
+    from lorien.dialects.tvm.layout_rewrite import space_generator
     from lorien.dialects.tvm.target import to_tvm_target
     from lorien.dialects.tvm.tuning import schedule_json
     from lorien.dialects.tvm.workloads import from_workload
 
     load_cpu_intrinsics()  # else the TuneContext imports every backend's (a minute on two cores)
-    context = ms.TuneContext(mod=from_workload(workload), target=to_tvm_target(target),  # type: ignore[arg-type]
-                             space_generator="post-order-apply", search_strategy="replay-trace",
-                             num_threads=1)
+    mod, tvm_target = from_workload(workload), to_tvm_target(target)  # type: ignore[arg-type]
+    design = "post-order-apply" if as_tvm_ships else space_generator(mod, tvm_target)
+    context = ms.TuneContext(mod=mod, target=tvm_target, space_generator=design,
+                             search_strategy="replay-trace", num_threads=1)
     context.pre_tuning(max_trials=count, num_trials_per_iter=count,
                        design_spaces=context.generate_design_space())
     return [schedule_json(c.sch.trace) for c in context.generate_measure_candidates()]
@@ -127,3 +132,29 @@ def outputs_with_schedule(model: TorchModel, schedule: str, folder: object) -> l
         built = dialect.compile(dialect.load_model(model), target, store)
     assert built.kernels_scheduled == 1
     return dialect.outputs(built)
+
+
+def concat_norm_split() -> TorchModel:
+    """Two 1x8x6x6 inputs concatenated, BatchNorm-SiLU over the 16 channels, split back in two
+    halves: one kernel (``fused_concatenate_..._split``), as MixNet's mixed convolutions make.
+    Each half reads the normalisation's per-channel parameters at its own offset, which TVM's
+    layout rewrite folds onto one half's range."""
+    import torch
+
+    class ConcatNormSplit(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm = torch.nn.BatchNorm2d(16)
+
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            mixed = torch.nn.functional.silu(self.norm(torch.cat([a, b], dim=1)))
+            return tuple(torch.split(mixed, 8, dim=1))
+
+    torch.manual_seed(0)
+    module = ConcatNormSplit().eval()
+    with torch.no_grad():
+        module.norm.running_mean.uniform_(-1, 1)
+        module.norm.running_var.uniform_(0.5, 2)
+        module.norm.weight.uniform_(0.5, 2)
+        module.norm.bias.uniform_(-1, 1)
+    return TorchModel(module, (torch.randn(1, 8, 6, 6), torch.randn(1, 8, 6, 6)), name="concat_norm_split")

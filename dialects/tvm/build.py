@@ -75,7 +75,7 @@ def compile_model(
     executable = build_lowered(lowered, tvm_target, lowering, hook)
     stats = hook.stats
     return CompiledModel(executable, len(stats.queried), len(stats.answered), stats.missing,
-                         model.inputs, lowering, sorted(stats.answered))
+                         model.inputs, lowering, sorted(stats.answered), dict(stats.failed))
 
 
 def run_compiled(compiled: CompiledModel) -> list[np.ndarray]:

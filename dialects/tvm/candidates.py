@@ -1,7 +1,8 @@
 """Candidate schedules of a TVM workload without measuring any: the predictor's raw material.
 
 Three sources, all through MetaSchedule's own design space (``post-order-apply`` with the target's
-rules and postprocessors):
+rules and postprocessors, its layout rewrite kept from folding weights:
+:mod:`lorien.dialects.tvm.layout_rewrite`):
 
 * **samples**: random draws from the design space (MetaSchedule's ``replay-trace`` strategy);
 * **adapted neighbours**: the best schedules of similar workloads replayed onto this one. A
@@ -45,6 +46,7 @@ from tvm.s_tir.schedule import Trace
 from lorien.dialects.base import CandidateOptions, Candidates
 from lorien.dialects.tvm.features import FEATURE_WIDTH, schedule_row
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
+from lorien.dialects.tvm.layout_rewrite import space_generator
 from lorien.dialects.tvm.target import host_cores, to_tvm_target
 from lorien.dialects.tvm.tuning import schedule_json
 from lorien.dialects.tvm.workloads import from_workload, kernel_flops
@@ -142,7 +144,7 @@ def _context(mod: tvm.IRModule, target: tvm.target.Target, strategy: Any,
     """A context for sampling and features: on every core, unless a seed asks for the same
     samples every time (MetaSchedule hands samples to its threads as they come free, each thread
     drawing from its own random state, so with several threads a seed does not fix them)."""
-    return ms.TuneContext(mod=mod, target=target, space_generator="post-order-apply",
+    return ms.TuneContext(mod=mod, target=target, space_generator=space_generator(mod, target),
                           search_strategy=strategy, rand_state=-1 if seed is None else seed,
                           num_threads=1 if seed is not None else host_cores())
 

@@ -17,7 +17,7 @@ import tvm
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 
 from lorien.dialects.base import OutputCheck
-from lorien.dialects.tvm.schedule import apply_schedule
+from lorien.dialects.tvm.schedule import FoldedLayoutRewrite, apply_schedule
 from lorien.dialects.tvm.target import host_target_config, to_tvm_target_config
 from lorien.dialects.tvm.workloads import from_workload
 from lorien.outputs import DEFAULT_ATOL, DEFAULT_RTOL, output_mismatch
@@ -27,10 +27,11 @@ from lorien.records import ScheduleRecord, Workload
 def kernel_output_mismatch(workload: Workload, schedule: str, *, seed: int = 0,
                            rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> str | None:
     """Why ``schedule`` applied to ``workload``'s kernel computes other values than the kernel
-    unscheduled (one line, as :func:`lorien.outputs.output_mismatch` says it), or None when they
-    agree. Both are built for this machine and run once on the same arguments: floating point
-    inputs drawn from a standard normal (``seed``), integer ones zero (valid indices). Every
-    argument is compared after the run, outputs included. About a second for a convolution.
+    unscheduled (one line, as :func:`lorien.outputs.output_mismatch` says it, or why its weight
+    layout rewrite folds weights, told without a build), or None when they agree. Both are built
+    for this machine and run once on the same arguments: floating point inputs drawn from a
+    standard normal (``seed``), integer ones zero (valid indices). Every argument is compared
+    after the run, outputs included. About a second for a convolution.
 
     Raises:
         Exception: whatever TVM raises when the schedule does not apply or a build fails (a
@@ -38,9 +39,13 @@ def kernel_output_mismatch(workload: Workload, schedule: str, *, seed: int = 0,
             :func:`apply_schedule` says).
     """
     mod = from_workload(workload)
+    try:
+        scheduled = apply_schedule(mod, schedule).mod
+    except FoldedLayoutRewrite as exc:  # wrong, and known so without a build
+        return str(exc)
     arguments = _arguments(mod, np.random.default_rng(seed))
     want = _run(mod, arguments)
-    got = _run(apply_schedule(mod, schedule).mod, arguments)
+    got = _run(scheduled, arguments)
     return output_mismatch(got, want, rtol=rtol, atol=atol)
 
 
@@ -67,10 +72,12 @@ def _run(mod: tvm.IRModule, arguments: list[np.ndarray]) -> list[np.ndarray]:
 
 def check_outputs(workload: Workload, records: Sequence[ScheduleRecord],
                   every: bool = False) -> list[OutputCheck]:
-    """:meth:`lorien.dialects.roles.OutputChecker.check_outputs` for TVM: a schedule is suspect
-    when its sampling instructions are none of its kernel's design spaces' for its target (it was
-    replayed from another structure, :func:`lorien.dialects.tvm.candidates.design_space_kinds`);
-    LLVM targets only, not cross-compiled ones (the check runs here)."""
+    """:meth:`lorien.dialects.roles.OutputChecker.check_outputs` for TVM: a schedule whose weight
+    layout rewrite folds weights onto one place is wrong without a build
+    (:mod:`lorien.dialects.tvm.layout_rewrite`); one is suspect when its sampling instructions
+    are none of its kernel's design spaces' for its target (it was replayed from another
+    structure, :func:`lorien.dialects.tvm.candidates.design_space_kinds`); LLVM targets only,
+    not cross-compiled ones (the check runs here)."""
     from lorien.dialects.tvm.candidates import design_space_kinds, sampling_kinds
     from lorien.dialects.tvm.measure import first_line
 
@@ -82,6 +89,8 @@ def check_outputs(workload: Workload, records: Sequence[ScheduleRecord],
             checks.append(OutputCheck("skipped", "not a target this machine runs"))
             continue
         try:
+            if '"TransformLayout"' in record.schedule:
+                apply_schedule(from_workload(workload), record.schedule)  # refuses a folding rewrite
             if not every:
                 if record.target.canonical not in spaces:
                     spaces[record.target.canonical] = design_space_kinds(workload, record.target)
@@ -89,6 +98,9 @@ def check_outputs(workload: Workload, records: Sequence[ScheduleRecord],
                     checks.append(OutputCheck("skipped", "drawn from the kernel's own design space"))
                     continue
             problem = kernel_output_mismatch(workload, record.schedule)
+        except FoldedLayoutRewrite as exc:
+            checks.append(OutputCheck("wrong", str(exc)))
+            continue
         except Exception as exc:  # a schedule this machine cannot build or run
             checks.append(OutputCheck("skipped", f"cannot be checked here: {first_line(exc)}"))
             continue

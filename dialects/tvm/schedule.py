@@ -7,12 +7,21 @@ import json
 import tvm
 from tvm.s_tir.schedule import Trace
 
+from lorien.dialects.tvm.layout_rewrite import folded_rewrites
+
+
+class FoldedLayoutRewrite(ValueError):
+    """A schedule whose weight layout rewrite puts several weights in one place: it builds and
+    runs, and computes the wrong thing (:mod:`lorien.dialects.tvm.layout_rewrite`)."""
+
 
 def apply_schedule(mod: tvm.IRModule, schedule: str) -> tvm.s_tir.Schedule:
     """``mod`` scheduled by ``schedule``: a fresh :class:`tvm.s_tir.Schedule` of it, the trace
     replayed onto it (``sch.mod`` is the scheduled kernel, ``sch.trace`` its trace).
 
     Raises:
+        FoldedLayoutRewrite: the schedule's weight layout rewrite folds weights onto one place
+            (checked when the trace rewrites a layout; no build).
         ValueError: ``schedule`` is not JSON.
         Exception: whatever TVM raises when the trace does not fit the kernel; a trace from
             outside must be applied in the sandbox first (:mod:`lorien.dialects.tvm.untrusted`),
@@ -20,4 +29,9 @@ def apply_schedule(mod: tvm.IRModule, schedule: str) -> tvm.s_tir.Schedule:
     """
     sch = tvm.s_tir.Schedule(mod)
     Trace.apply_json_to_schedule(json.loads(schedule), sch)
+    if '"TransformLayout"' in schedule:
+        folded = folded_rewrites(sch)
+        if folded:
+            raise FoldedLayoutRewrite(f"the schedule's weight layout rewrite puts several weights in one "
+                                      f"place ({', '.join(sorted(folded))}): it computes the wrong thing")
     return sch

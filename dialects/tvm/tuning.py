@@ -17,6 +17,7 @@ from tvm.s_tir import meta_schedule as ms
 from lorien.children import dying_with_parent
 from lorien.dialects.base import TuneOptions, TuneOutcome
 from lorien.dialects.tvm.intrinsics import load_intrinsics_for
+from lorien.dialects.tvm.layout_rewrite import space_generator
 from lorien.dialects.tvm.target import host_cores, to_tvm_target
 from lorien.dialects.tvm.workloads import DIALECT, from_workload
 from lorien.errors import TuningError
@@ -110,7 +111,7 @@ def tune_workload(
     context = ms.TuneContext(
         mod=mod,
         target=tvm_target,
-        space_generator="post-order-apply",
+        space_generator=space_generator(mod, tvm_target),
         search_strategy=ms.search_strategy.EvolutionarySearch(population_size=options.search_population()),
         task_name=workload.name,
         rand_state=options.seed if options.seed is not None else -1,
