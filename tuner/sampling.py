@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from lorien.dialects.base import CandidateOptions, Candidates, TuneOptions, TuneOutcome
-from lorien.dialects.roles import Measurer, Proposer, Tuner, require
+from lorien.dialects.roles import Measurer, OutputChecker, Proposer, Tuner, require
 from lorien.machine import host_machine
 from lorien.records import Latency, Target, Workload, content_hash
 from lorien.tuning_log import Measurement, TuningLog, label_latency
@@ -119,14 +119,33 @@ def _relabelled(outcome: TuneOutcome, log: TuningLog) -> TuneOutcome:
     return dataclasses.replace(outcome, records=records, log=log)
 
 
+def without_wrong_records(checker: OutputChecker, outcome: TuneOutcome) -> TuneOutcome:
+    """``outcome`` with every record whose schedule computes other values than its kernel
+    unscheduled taken out (each record built and run here: about a second each), and its
+    measurements in the log marked failed, ``wrong output: ...`` their error, so that neither
+    the store nor a model trained on the log takes it. Records this machine cannot check (another
+    kind of target) stay."""
+    checks = checker.check_outputs(outcome.log.workload, outcome.records, every=True)
+    wrong = {record.schedule: check.detail
+             for record, check in zip(outcome.records, checks, strict=True) if check.verdict == "wrong"}
+    if not wrong:
+        return outcome
+    measurements = tuple(
+        dataclasses.replace(m, latency=None, error=f"wrong output: {wrong[m.schedule]}")
+        if m.schedule in wrong else m for m in outcome.log.measurements)
+    return dataclasses.replace(outcome, records=tuple(r for r in outcome.records if r.schedule not in wrong),
+                               log=dataclasses.replace(outcome.log, measurements=measurements))
+
+
 def run_tuning(dialect: Tuner, workload: Workload, target: Target, options: TuneOptions,
                on_trial: Callable[[int, int], None] | None = None,
                neighbours: Sequence[str] = ()) -> TuneOutcome:
     """Tune ``workload`` as ``options`` ask: the search (unless ``trials`` is 0), the
     re-measurements of its suspects, then the random samples and the neighbour samples (adapted
     from ``neighbours``, the best schedules of the kernel's nearest tuned workloads; none measured
-    when it is empty), their suspects measured again too. Logs measured on this machine record it
-    (:func:`lorien.machine.host_machine`).
+    when it is empty), their suspects measured again too. The search's records are checked
+    against the kernel unscheduled when the dialect can (:func:`without_wrong_records`). Logs
+    measured on this machine record it (:func:`lorien.machine.host_machine`).
 
     Raises:
         InvalidInput: ``options`` ask for re-measurements or samples and the dialect is not a
@@ -150,6 +169,8 @@ def run_tuning(dialect: Tuner, workload: Workload, target: Target, options: Tune
             outcome = _relabelled(outcome, remeasure(measurer, log, again, options))
         else:
             outcome = dataclasses.replace(outcome, log=log)
+        if outcome.records and isinstance(dialect, OutputChecker):
+            outcome = without_wrong_records(dialect, outcome)
     if proposer is None or measurer is None:  # no samples
         assert outcome is not None  # check_budget: no samples means trials > 0
         return outcome

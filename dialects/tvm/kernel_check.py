@@ -38,15 +38,28 @@ def kernel_output_mismatch(workload: Workload, schedule: str, *, seed: int = 0,
             schedule from outside must be applied in the sandbox first, as
             :func:`apply_schedule` says).
     """
-    mod = from_workload(workload)
-    try:
-        scheduled = apply_schedule(mod, schedule).mod
-    except FoldedLayoutRewrite as exc:  # wrong, and known so without a build
-        return str(exc)
-    arguments = _arguments(mod, np.random.default_rng(seed))
-    want = _run(mod, arguments)
-    got = _run(scheduled, arguments)
-    return output_mismatch(got, want, rtol=rtol, atol=atol)
+    return KernelReference(workload, seed=seed).mismatch(schedule, rtol=rtol, atol=atol)
+
+
+class KernelReference:
+    """One kernel unscheduled, built and run once (on first use) on fixed random arguments, to
+    check any number of its schedules against. Not thread safe."""
+
+    def __init__(self, workload: Workload, *, seed: int = 0) -> None:
+        self.mod = from_workload(workload)
+        self.arguments = _arguments(self.mod, np.random.default_rng(seed))
+        self._want: list[np.ndarray] | None = None
+
+    def mismatch(self, schedule: str, *, rtol: float = DEFAULT_RTOL,
+                 atol: float = DEFAULT_ATOL) -> str | None:
+        """:func:`kernel_output_mismatch` of ``schedule``, the reference built once for all."""
+        try:
+            scheduled = apply_schedule(self.mod, schedule).mod
+        except FoldedLayoutRewrite as exc:  # wrong, and known so without a build
+            return str(exc)
+        if self._want is None:
+            self._want = _run(self.mod, self.arguments)
+        return output_mismatch(_run(scheduled, self.arguments), self._want, rtol=rtol, atol=atol)
 
 
 def _arguments(mod: tvm.IRModule, draw: np.random.Generator) -> list[np.ndarray]:
@@ -69,7 +82,6 @@ def _run(mod: tvm.IRModule, arguments: list[np.ndarray]) -> list[np.ndarray]:
     return [tensor.numpy() for tensor in tensors]
 
 
-
 def check_outputs(workload: Workload, records: Sequence[ScheduleRecord],
                   every: bool = False) -> list[OutputCheck]:
     """:meth:`lorien.dialects.roles.OutputChecker.check_outputs` for TVM: a schedule whose weight
@@ -82,6 +94,7 @@ def check_outputs(workload: Workload, records: Sequence[ScheduleRecord],
     from lorien.dialects.tvm.measure import first_line
 
     spaces: dict[str, set[tuple[str, ...]]] = {}
+    reference: KernelReference | None = None
     checks = []
     for record in records:
         config = json.loads(record.target.canonical)
@@ -97,7 +110,8 @@ def check_outputs(workload: Workload, records: Sequence[ScheduleRecord],
                 if sampling_kinds(record.schedule) in spaces[record.target.canonical]:
                     checks.append(OutputCheck("skipped", "drawn from the kernel's own design space"))
                     continue
-            problem = kernel_output_mismatch(workload, record.schedule)
+            reference = reference or KernelReference(workload)
+            problem = reference.mismatch(record.schedule)
         except FoldedLayoutRewrite as exc:
             checks.append(OutputCheck("wrong", str(exc)))
             continue

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lorien.dialects import CandidateOptions, TuneOptions, get_dialect
+from lorien.dialects import CandidateOptions, TuneOptions, TuneOutcome, get_dialect
 from lorien.outputs import output_mismatch
 from lorien.records import Latency, ScheduleRecord, Workload
 from tests.tvm_models import concat_norm_split, sampled_schedules, small_conv_bn
@@ -122,3 +122,26 @@ def test_a_stored_folding_schedule_is_not_used_and_the_build_computes_right(
     assert built.kernels_scheduled == 0
     assert "several weights in one place" in built.unusable[split_kernel.key]
     assert output_mismatch(dialect.outputs(built), torch_outputs(concat_norm_split())) is None
+
+
+def test_a_tuning_job_keeps_no_record_that_computes_wrong(split_kernel: Workload) -> None:
+    """Were a search to keep a schedule that computes the wrong thing (as MetaSchedule's own did
+    for this kernel), the job checks its records against the kernel unscheduled before they are
+    stored: the wrong one goes, its measurement is failed in the log, a right one stays."""
+    from lorien.tuner.sampling import without_wrong_records
+    from lorien.tuning_log import Measurement, TuningLog
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    [folding] = sampled_schedules(split_kernel, target, 1, as_tvm_ships=True)
+    sampling = CandidateOptions(samples=1, seed=0)
+    [right] = dialect.candidates(split_kernel, target, [], None, sampling).schedules
+    log = TuningLog(split_kernel, target, dialect.build_id(), 2, 0.0, 1.0,
+                    (Measurement(folding, Latency((1e-5,))), Measurement(right, Latency((2e-5,)))))
+    records = tuple(ScheduleRecord("tvm", split_kernel.key, target, dialect.build_id(), m.schedule, m.latency,
+                                   source="tuned") for m in log.measurements)
+    checked = without_wrong_records(dialect, TuneOutcome(records=records, log=log, seconds=1.0))
+    assert [r.schedule for r in checked.records] == [right]
+    assert checked.log.measurements[0].latency is None
+    assert (checked.log.measurements[0].error or "").startswith("wrong output: the schedule's weight layout")
+    assert checked.log.measurements[1] == log.measurements[1]

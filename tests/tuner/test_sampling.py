@@ -11,10 +11,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from lorien.dialects import Measurer, Proposer, TuneOptions, TuneOutcome, Tuner
+from lorien.dialects import Measurer, OutputCheck, OutputChecker, Proposer, TuneOptions, TuneOutcome, Tuner
 from lorien.errors import InvalidInput
 from lorien.machine import host_machine
-from lorien.records import Latency, Measured, MeasureFailure, Target, Workload
+from lorien.records import Latency, Measured, MeasureFailure, ScheduleRecord, Target, Workload
 from lorien.testing.factories import CPU_A, record, workload
 from lorien.tuner.sampling import OUTLIER_SPREAD, measure_random_samples, remeasure, run_tuning, suspects
 from lorien.tuning_log import Measurement, TuningLog, relative_scores
@@ -187,3 +187,30 @@ def test_neighbour_samples_alone_are_the_log_even_when_none_adapts() -> None:
     searched = run_tuning(dialect, workload(), CPU_A, TuneOptions(trials=1, neighbour_samples=3))
     assert searched.neighbours is not None and searched.neighbours.measurements == ()
     assert searched.log.search == "cold"
+
+
+@dataclass
+class CheckingDialect(ScriptedDialect, OutputChecker):
+    """A scripted dialect that also checks outputs: the schedules in ``wrong`` compute the wrong
+    thing."""
+
+    wrong: set[str] = field(default_factory=set)
+    checked: list[list[str]] = field(default_factory=list)
+
+    def check_outputs(self, w: Workload, records: Sequence[ScheduleRecord],
+                      every: bool = False) -> list[OutputCheck]:
+        self.checked.append([r.schedule for r in records])
+        return [OutputCheck("wrong", "output 0 differs") if r.schedule in self.wrong else OutputCheck("right")
+                for r in records]
+
+
+def test_a_searched_record_that_computes_wrong_is_dropped_and_failed_in_the_log() -> None:
+    dialect = CheckingDialect(search={"s0": (1e-3, 1e-3), "s1": (2e-3, 2e-3)}, wrong={"s0"})
+    outcome = run_tuning(dialect, workload(), CPU_A, TuneOptions(trials=2))
+    assert dialect.checked == [["s0"]]  # the search's record, checked
+    assert outcome.records == ()
+    [s0, s1] = outcome.log.measurements
+    assert (s0.latency, s0.error) == (None, "wrong output: output 0 differs")
+    assert s1.latency == Latency((2e-3, 2e-3))
+    right = CheckingDialect(search={"s0": (1e-3, 1e-3)})
+    assert run_tuning(right, workload(), CPU_A, TuneOptions(trials=1)).records[0].schedule == "s0"
