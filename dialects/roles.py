@@ -256,7 +256,8 @@ class NativeDB(Dialect):
     def import_native_database(
         self, path: Path, build: str
     ) -> tuple[list[Workload], list[ScheduleRecord]]:
-        """Read the compiler's own tuning database folder, labelling its records with ``build``.
+        """Read the compiler's own tuning database folder, labelling its records with ``build``;
+        records the dialect knows compute the wrong thing are left out (as are failed ones).
 
         Raises:
             InvalidInput: not such a folder, or unreadable.
@@ -266,7 +267,8 @@ class NativeDB(Dialect):
     def export_native_database(
         self, path: Path, workloads: list[Workload], records: list[ScheduleRecord]
     ) -> int:
-        """Write records in the compiler's own database format; returns how many were written."""
+        """Write records in the compiler's own database format, but those the dialect knows
+        compute the wrong thing; returns how many were written."""
 
 
 class OutputChecker(Dialect):

@@ -19,6 +19,7 @@ from tvm.s_tir import meta_schedule as ms
 from lorien.dialects.tvm.hook import trace_record
 from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
 from lorien.dialects.tvm.payload import check_object_graph
+from lorien.dialects.tvm.schedule import FoldedLayoutRewrite
 from lorien.dialects.tvm.target import to_tvm_target
 from lorien.dialects.tvm.tuning import plain_json, valid_runs
 from lorien.dialects.tvm.untrusted import check_trace_shape, read_record_in_child, sandbox
@@ -47,7 +48,9 @@ def _lines(path: Path) -> list[tuple[int, object]]:
 def read_json_database(folder: Path, build: str) -> tuple[list[Workload], list[ScheduleRecord]]:
     """Workloads and successfully measured records of a JSONDatabase folder.
 
-    Records whose every run failed (MetaSchedule's 1e10 s) are left out. Nothing in the folder
+    Records whose every run failed (MetaSchedule's 1e10 s) are left out, and so are those that
+    compute the wrong thing (TVM 0.27's own layout rewrite folds some kernels' weights:
+    :mod:`lorien.dialects.tvm.layout_rewrite`). Nothing in the folder
     reaches TVM unchecked: each workload's object graph is checked
     (:func:`~lorien.dialects.tvm.payload.check_object_graph`) before TVM loads it, and each record
     is read by TVM in the sandbox (:mod:`lorien.dialects.tvm.untrusted`), so a corrupt or hostile
@@ -89,8 +92,8 @@ def read_json_database(folder: Path, build: str) -> tuple[list[Workload], list[S
         outcome = sandbox().call(read_record_in_child, workloads[index].payload, body)
         if not outcome.ok:
             raise InvalidInput(f"{record_path}:{number}: unreadable record ({outcome.error})"[:300])
-        runs, target, schedule = outcome.value
-        if not valid_runs(list(runs)):
+        runs, target, schedule, folded = outcome.value
+        if not valid_runs(list(runs)) or folded is not None:
             continue
         records.append(ScheduleRecord(
             dialect=DIALECT, workload_key=workloads[index].key, target=target, build=build,
@@ -133,7 +136,8 @@ def _record_json(record: ms.database.TuningRecord) -> object:
 def write_json_database(
     folder: Path, workloads: list[Workload], records: list[ScheduleRecord]
 ) -> int:
-    """Write records (and the workloads they need) as a new JSONDatabase folder.
+    """Write records (and the workloads they need) as a new JSONDatabase folder, but those whose
+    weight layout rewrite folds weights (they compute the wrong thing).
 
     Raises:
         InvalidInput: the folder already holds a database, or a record's workload is missing.
@@ -158,7 +162,10 @@ def write_json_database(
             modules[workload.key] = from_workload(workload)
             index[workload.key] = len(workload_lines)
             workload_lines.append(json.dumps(ms.database.Workload(modules[workload.key]).as_json()))
-        ms_record = trace_record(modules[workload.key], record, to_tvm_target(record.target))
+        try:
+            ms_record = trace_record(modules[workload.key], record, to_tvm_target(record.target))
+        except FoldedLayoutRewrite:
+            continue  # computes the wrong thing: not handed to a compiler
         record_lines.append(json.dumps([index[workload.key], plain_json(_record_json(ms_record))]))
     folder.mkdir(parents=True, exist_ok=True)
     workload_path.write_text("".join(line + "\n" for line in workload_lines))

@@ -92,13 +92,15 @@ def _apply(mod: Any, schedule: str) -> None:
     apply_schedule(mod, schedule)
 
 
-def read_record_in_child(payload: str, body: Any) -> tuple[tuple[float, ...], Target, str]:
-    """A MetaSchedule record line's body read against its kernel: its runs, canonical target and
-    Lorien schedule string."""
+def read_record_in_child(payload: str, body: Any) -> tuple[tuple[float, ...], Target, str, str | None]:
+    """A MetaSchedule record line's body read against its kernel: its runs, canonical target,
+    Lorien schedule string, and why it computes the wrong thing when its weight layout rewrite
+    folds weights (:class:`~lorien.dialects.tvm.schedule.FoldedLayoutRewrite`), else None."""
     import tvm
     from tvm.s_tir import meta_schedule as ms
 
     from lorien.dialects.tvm.intrinsics import load_cpu_intrinsics
+    from lorien.dialects.tvm.schedule import FoldedLayoutRewrite
     from lorien.dialects.tvm.target import canonical_target
     from lorien.dialects.tvm.tuning import schedule_json
 
@@ -107,5 +109,8 @@ def read_record_in_child(payload: str, body: Any) -> tuple[tuple[float, ...], Ta
     record = ms.database.TuningRecord.from_json(body, ms.database.Workload(mod))
     runs = tuple(float(r) for r in (record.run_secs or []))
     schedule = schedule_json(record.trace)
-    _apply(mod, schedule)
-    return runs, canonical_target(record.target), schedule
+    try:
+        _apply(mod, schedule)
+    except FoldedLayoutRewrite as exc:
+        return runs, canonical_target(record.target), schedule, str(exc)
+    return runs, canonical_target(record.target), schedule, None

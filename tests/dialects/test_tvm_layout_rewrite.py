@@ -145,3 +145,36 @@ def test_a_tuning_job_keeps_no_record_that_computes_wrong(split_kernel: Workload
     assert checked.log.measurements[0].latency is None
     assert (checked.log.measurements[0].error or "").startswith("wrong output: the schedule's weight layout")
     assert checked.log.measurements[1] == log.measurements[1]
+
+
+def test_metaschedule_databases_do_not_carry_a_folding_schedule_either_way(
+        split_kernel: Workload, tmp_path: Path) -> None:
+    """A MetaSchedule database tuned by TVM alone may hold such a record: importing it keeps the
+    rest and leaves that one out; exporting a store that holds one writes the rest."""
+    import tvm
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+    from tvm.s_tir.schedule import Trace
+
+    from lorien.dialects.tvm.target import to_tvm_target
+    from lorien.dialects.tvm.workloads import from_workload
+
+    dialect = get_dialect("tvm")
+    target = dialect.parse_target("host")
+    [folding] = sampled_schedules(split_kernel, target, 1, as_tvm_ships=True)
+    sampling = CandidateOptions(samples=1, seed=0)
+    [right] = dialect.candidates(split_kernel, target, [], None, sampling).schedules
+    mod = from_workload(split_kernel)
+    (tmp_path / "tvm").mkdir()
+    database = ms.database.JSONDatabase(work_dir=str(tmp_path / "tvm"))
+    workload = database.commit_workload(mod)
+    for schedule, seconds in ((folding, 1e-5), (right, 2e-5)):
+        sch = tvm.s_tir.Schedule(mod)
+        Trace.apply_json_to_schedule(json.loads(schedule), sch)  # as TVM alone replays it
+        database.commit_tuning_record(ms.database.TuningRecord(
+            sch.trace, workload, [seconds], to_tvm_target(target), ArgInfo.from_prim_func(mod["main"])))
+    _, imported = dialect.import_native_database(tmp_path / "tvm", dialect.build_id())
+    assert [r.latency.runs for r in imported] == [(2e-5,)]
+    records = [ScheduleRecord("tvm", split_kernel.key, target, dialect.build_id(), schedule, Latency((s,)),
+                              source="tuned") for schedule, s in ((folding, 1e-5), (right, 2e-5))]
+    assert dialect.export_native_database(tmp_path / "out", [split_kernel], records) == 1
