@@ -20,7 +20,7 @@ from lorien.dialects.base import OutputCheck
 from lorien.dialects.tvm.schedule import FoldedLayoutRewrite, apply_schedule
 from lorien.dialects.tvm.target import host_target_config, to_tvm_target_config
 from lorien.dialects.tvm.workloads import from_workload
-from lorien.outputs import DEFAULT_ATOL, DEFAULT_RTOL, output_mismatch
+from lorien.outputs import DEFAULT_ATOL, DEFAULT_RTOL, KERNEL_SCALED_ATOL, output_mismatch
 from lorien.records import ScheduleRecord, Workload
 
 
@@ -31,7 +31,9 @@ def kernel_output_mismatch(workload: Workload, schedule: str, *, seed: int = 0,
     layout rewrite folds weights, told without a build), or None when they agree. Both are built
     for this machine and run once on the same arguments: floating point inputs drawn from a
     standard normal (``seed``), integer ones zero (valid indices). Every argument is compared
-    after the run, outputs included. About a second for a convolution.
+    after the run, outputs included, within ``atol`` plus
+    :data:`~lorien.outputs.KERNEL_SCALED_ATOL` of its RMS plus ``rtol`` of each value. About a
+    second for a convolution.
 
     Raises:
         Exception: whatever TVM raises when the schedule does not apply or a build fails (a
@@ -59,7 +61,8 @@ class KernelReference:
             return str(exc)
         if self._want is None:
             self._want = _run(self.mod, self.arguments)
-        return output_mismatch(_run(scheduled, self.arguments), self._want, rtol=rtol, atol=atol)
+        return output_mismatch(_run(scheduled, self.arguments), self._want, rtol=rtol, atol=atol,
+                               scaled_atol=KERNEL_SCALED_ATOL)
 
 
 def _arguments(mod: tvm.IRModule, draw: np.random.Generator) -> list[np.ndarray]:
