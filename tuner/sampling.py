@@ -119,12 +119,21 @@ def _relabelled(outcome: TuneOutcome, log: TuningLog) -> TuneOutcome:
     return dataclasses.replace(outcome, records=records, log=log)
 
 
+#: The largest kernel (floating point operations of one run) whose records a tuning job checks:
+#: the kernel unscheduled is the reference, and its naive loops run at 1.5 to 1.9 GFLOP a second
+#: here, build included (VGG-16's 3.7-GFLOP convolutions: 2.0 to 2.5 s; an LM head of 40 to 160
+#: GFLOP would take minutes).
+MAX_CHECKED_FLOPS = 1e10
+
+
 def without_wrong_records(checker: OutputChecker, outcome: TuneOutcome) -> TuneOutcome:
     """``outcome`` with every record whose schedule computes other values than its kernel
     unscheduled taken out (each record built and run here: about a second each), and its
     measurements in the log marked failed, ``wrong output: ...`` their error, so that neither
     the store nor a model trained on the log takes it. Records this machine cannot check (another
-    kind of target) stay."""
+    kind of target) stay, and so do those of a kernel over :data:`MAX_CHECKED_FLOPS`."""
+    if outcome.log.workload.flops > MAX_CHECKED_FLOPS:
+        return outcome
     checks = checker.check_outputs(outcome.log.workload, outcome.records, every=True)
     wrong = {record.schedule: check.detail
              for record, check in zip(outcome.records, checks, strict=True) if check.verdict == "wrong"}

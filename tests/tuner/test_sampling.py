@@ -16,7 +16,14 @@ from lorien.errors import InvalidInput
 from lorien.machine import host_machine
 from lorien.records import Latency, Measured, MeasureFailure, ScheduleRecord, Target, Workload
 from lorien.testing.factories import CPU_A, record, workload
-from lorien.tuner.sampling import OUTLIER_SPREAD, measure_random_samples, remeasure, run_tuning, suspects
+from lorien.tuner.sampling import (
+    MAX_CHECKED_FLOPS,
+    OUTLIER_SPREAD,
+    measure_random_samples,
+    remeasure,
+    run_tuning,
+    suspects,
+)
 from lorien.tuning_log import Measurement, TuningLog, relative_scores
 
 
@@ -214,3 +221,7 @@ def test_a_searched_record_that_computes_wrong_is_dropped_and_failed_in_the_log(
     assert s1.latency == Latency((2e-3, 2e-3))
     right = CheckingDialect(search={"s0": (1e-3, 1e-3)})
     assert run_tuning(right, workload(), CPU_A, TuneOptions(trials=1)).records[0].schedule == "s0"
+    huge = dataclasses.replace(workload(), flops=MAX_CHECKED_FLOPS * 2)  # its reference would take minutes
+    unchecked = CheckingDialect(search={"s0": (1e-3, 1e-3)}, wrong={"s0"})
+    assert run_tuning(unchecked, huge, CPU_A, TuneOptions(trials=1)).records[0].schedule == "s0"
+    assert unchecked.checked == []
