@@ -29,6 +29,12 @@ from tvm.s_tir import meta_schedule as ms
 PREPROC_ANNOTATION = "meta_schedule.layout_rewrite_preproc"
 
 
+def rewrites_layout(schedule: str) -> bool:
+    """Whether ``schedule`` (a trace as JSON text) rewrites a buffer's layout: the only schedules
+    :func:`folded_rewrites` can find anything in (a string test, no parse)."""
+    return '"TransformLayout"' in schedule
+
+
 def folded_rewrites(sch: tvm.s_tir.Schedule) -> list[str]:
     """Names of the weight layout rewrites of scheduled kernel ``sch`` that put two weights in one
     place: rewrite blocks (annotated :data:`PREPROC_ANNOTATION`) whose written indices are not a

@@ -7,7 +7,7 @@ import json
 import tvm
 from tvm.s_tir.schedule import Trace
 
-from lorien.dialects.tvm.layout_rewrite import folded_rewrites
+from lorien.dialects.tvm.layout_rewrite import folded_rewrites, rewrites_layout
 
 
 class FoldedLayoutRewrite(ValueError):
@@ -29,7 +29,7 @@ def apply_schedule(mod: tvm.IRModule, schedule: str) -> tvm.s_tir.Schedule:
     """
     sch = tvm.s_tir.Schedule(mod)
     Trace.apply_json_to_schedule(json.loads(schedule), sch)
-    if '"TransformLayout"' in schedule:
+    if rewrites_layout(schedule):
         folded = folded_rewrites(sch)
         if folded:
             raise FoldedLayoutRewrite(f"the schedule's weight layout rewrite puts several weights in one "
