@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from lorien.cli.tune import print_jobs, run_and_follow
     from lorien.cli.worker import worker_config
-    from lorien.config import open_logs, open_queue, open_store, resolve_logs_uri, resolve_store_uri
+    from lorien.config import data_dir, open_logs, open_queue, open_store, resolve_logs_uri, resolve_store_uri
     from lorien.datasets.campaign import (
         campaign_specs,
         measured_trials,
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         summarize_logs,
         write_manifest,
     )
+    from lorien.datasets.plan_cache import PlanCache
     from lorien.datasets.seed import seed_from_logs
     from lorien.datasets.zoo import zoo_names
     from lorien.dialects import Frontend, Measurer, Proposer, Tuner, get_dialect, require
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         require(dialect, role)
     target = dialect.parse_target(args.target)
     build = dialect.build_id()
-    plan = plan_campaign(dialect, target, models, args.batches, lowering_of(args))
+    plan = plan_campaign(dialect, target, models, args.batches, lowering_of(args),
+                         cache=PlanCache(data_dir() / "plan-cache"))
     logs = open_logs(logs_uri)
     try:
         logged = read_logs(logs, prefix=f"{dialect.name}/")[0]  # the campaign's state, read once

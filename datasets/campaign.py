@@ -20,6 +20,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lorien.datasets.plan_cache import PlanCache
 from lorien.dialects import Frontend, Lowering
 from lorien.errors import LorienError
 from lorien.jobs import JobSpec, check_budget
@@ -37,17 +38,26 @@ class CampaignWorkload:
 
 
 def plan_campaign(dialect: Frontend, target: Target, models: Sequence[str],
-                  batches: Sequence[int], lowering: Lowering | None = None) -> list[CampaignWorkload]:
+                  batches: Sequence[int], lowering: Lowering | None = None,
+                  cache: PlanCache | None = None) -> list[CampaignWorkload]:
     """The distinct non-trivial workloads of ``models`` x ``batches`` lowered with ``lowering``
     (the dialect's default when None), interleaved across networks (round robin) so that any
-    prefix of the campaign covers every network."""
+    prefix of the campaign covers every network. ``cache`` keeps each network's workloads, so
+    that planning again lowers only what it has not lowered before."""
     from lorien.datasets.zoo import load_model
+
+    def lower(model: str, batch: int) -> list[Workload]:
+        uses = dialect.extract(dialect.load_model(load_model(model, batch=batch)), target, lowering)
+        return [u.workload for u in uses if u.workload.flops > 0]
 
     per_network: list[list[Workload]] = []
     networks: dict[str, list[str]] = {}
     for batch, model in itertools.product(batches, models):
-        uses = dialect.extract(dialect.load_model(load_model(model, batch=batch)), target, lowering)
-        kept = [u.workload for u in uses if u.workload.flops > 0]
+        if cache is None:
+            kept = lower(model, batch)
+        else:
+            kept = cache.workloads(model, batch, target, "default" if lowering is None else repr(lowering),
+                                   dialect.build_id(), lambda m=model, b=batch: lower(m, b))
         per_network.append(kept)
         for workload in kept:
             networks.setdefault(workload.key, []).append(f"{model}@{batch}")
