@@ -75,6 +75,11 @@ Variants (LightGBM lambdarank as shipped, one change each):
 * ``per-cpu``: one ranker per CPU, trained on that CPU's rows alone (of the other families) and
   ranking that CPU's held-out groups: does a CPU's own data rank its schedules better than every
   CPU's pooled?
+* ``throughput``: no ranker: a regression (LightGBM, squared error, the shipped trees) of each
+  timed schedule's absolute rate, log2 FLOP/s, across every kernel and CPU (the lambdarank recipe
+  compares schedules of one kernel only; a rate carries what a schedule's decisions made of the
+  hardware on other kernels too, as a search's cost model learns it); ``with-throughput``: the
+  shipped ranker's and that regression's ranks averaged within each group.
 
     python benchmarks/ranker_variants.py --logs file://$PWD/datasets/tuning_logs
 
@@ -91,6 +96,11 @@ same for each CPU's groups: where a variant's top-5 is lost; ``--by-kind`` for e
 kernel (:func:`~lorien.datasets.tabular.kernel_kind`: depthwise, grouped, 1x1 and other
 convolutions, matrix products, the rest). Each such line ends with the top-5 of each held-out
 family on those groups and their count.
+
+``--worst N`` prints, after each variant's line, how much of its top-5 shortfall the groups
+under 0.9 carry and its N worst held-out groups: CPU, kernel, rows, the origin of the fastest
+schedule, how far it stands from the next and from the median, where the model placed it and the
+origins of the model's five picks (where a ranker fails, and whether the fastest was a lone find).
 
 ``--groups-out FILE`` writes each variant's top-1 and top-5 of every held-out group (keyed by the
 held-out family's first network and the group); ``--same-groups FILE`` (such a file of an earlier
@@ -154,10 +164,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "conv-geometry": {"conv_geometry": True},
     "knn-prior": {"knn_prior": (5, 3)},
     "knn-prior-10": {"knn_prior": (10, 5)},
+    "throughput": {"throughput": "only"},
+    "with-throughput": {"throughput": "also"},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
 ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting", "per_cpu",
-               "conv_geometry", "knn_prior")
+               "conv_geometry", "knn_prior", "throughput")
 _GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30,
           "exponential-5": lambda g: 2 ** (g / 5) - 1}
 #: Per-core L1d and L2 sizes in bytes of the CPUs the data set holds (their vendors' specifications;
@@ -389,8 +401,9 @@ class RankerVariant(BaseEstimator):
 
     def __init__(self, params: dict[str, Any] | None = None, gain: str = "linear",
                  relative: bool = False, seeds: int = 1, regression: bool = False,
-                 grades: int = RELEVANCE_GRADES, mlp: str = "") -> None:
+                 grades: int = RELEVANCE_GRADES, mlp: str = "", throughput: str = "") -> None:
         self.params = params
+        self.throughput = throughput
         self.mlp = mlp
         self.gain = gain
         self.relative = relative
@@ -403,7 +416,9 @@ class RankerVariant(BaseEstimator):
             return features
         return np.hstack([features, group_relative(features, groups)]).astype(np.float32)
 
-    def fit(self, features: np.ndarray, score: np.ndarray, group: np.ndarray) -> RankerVariant:
+    def fit(self, features: np.ndarray, score: np.ndarray, group: np.ndarray,
+            rate: np.ndarray | None = None) -> RankerVariant:
+        """``rate``: each row's log2 FLOP/s (NaN when it failed), for the ``throughput`` variants."""
         from lightgbm import LGBMRanker, LGBMRegressor
 
         order = np.argsort(group, kind="stable")
@@ -416,6 +431,14 @@ class RankerVariant(BaseEstimator):
         if self.mlp:
             self.models_.append(ListwiseMLP().fit(self._rows(features, group), score, group))
             if self.mlp == "only":
+                return self
+        if self.throughput:
+            if rate is None:
+                raise ValueError("the throughput variants need each row's rate")
+            timed = np.isfinite(rate)
+            self.models_.append(LGBMRegressor(verbose=-1, **shipped).fit(
+                self._rows(features, group)[timed], rate[timed]))
+            if self.throughput == "only":
                 return self
         for seed in range(self.seeds):
             settings = {**shipped, **(self.params or {}), "random_state": seed}
@@ -454,8 +477,14 @@ def _fit_and_predict(task: tuple[str, int]) -> tuple[str, np.ndarray, float]:
         neighbours, best = VARIANTS[name]["knn_prior"]
         features = np.hstack([features, knn_prior(table, train, _SCREEN["families"], _SCREEN["cpus"],
                                                   _SCREEN["geometry"], neighbours, best)])
+    rate = None
+    if VARIANTS[name].get("throughput"):
+        flops = np.array([table.workloads[key].flops for key in table.workload_keys], dtype=float)
+        with np.errstate(divide="ignore"):
+            rate = np.where(table.failed, np.nan, np.log2(np.maximum(flops, 1.0) / table.latency))[train]
+        options["throughput"] = VARIANTS[name]["throughput"]
     if not VARIANTS[name].get("per_cpu"):
-        model = RankerVariant(**options).fit(features[train], score[train], fit_groups[train])
+        model = RankerVariant(**options).fit(features[train], score[train], fit_groups[train], rate)
         return name, model.predict(features[test], groups[test]), time.perf_counter() - started
     cpus = _SCREEN["cpus"]
     predicted = np.zeros(int(test.sum()))
@@ -464,6 +493,44 @@ def _fit_and_predict(task: tuple[str, int]) -> tuple[str, np.ndarray, float]:
         model = RankerVariant(**options).fit(features[fit], score[fit], fit_groups[fit])
         predicted[scored] = model.predict(features[test][scored], groups[test][scored])
     return name, predicted, time.perf_counter() - started
+
+
+def group_failures(family: str, predicted: np.ndarray, latency: np.ndarray, groups: np.ndarray,
+                   origins: np.ndarray, names: dict[str, str]) -> list[dict[str, Any]]:
+    """What each held-out group's top-5 lost and why it might have: the group's CPU and kernel,
+    its rows, the origin of its fastest schedule, how far the fastest stands from the next and
+    from the median, where the model placed it and the origins of the model's five picks."""
+    found = []
+    for group in np.unique(groups):
+        rows = groups == group
+        timed = latency[rows][np.isfinite(latency[rows])]
+        if len(timed) < 2:
+            continue
+        order = np.argsort(-predicted[rows], kind="stable")
+        fastest = int(np.argmin(latency[rows]))
+        ranked = np.sort(timed)
+        found.append({
+            "family": family, "cpu": cpu_of(group.split("@", 1)[1]), "kernel": names[group.split("@", 1)[0]],
+            "rows": int(rows.sum()), "top5": float(ranked[0] / latency[rows][order[:5]].min()),
+            "fastest_origin": str(origins[rows][fastest]), "next_over_fastest": float(ranked[1] / ranked[0]),
+            "median_over_fastest": float(np.median(timed) / ranked[0]),
+            "fastest_place": int(np.flatnonzero(order == fastest)[0]) + 1,
+            "picks": "".join(str(origin)[:1] for origin in origins[rows][order[:5]])})
+    return found
+
+
+def print_failures(name: str, failures: list[dict[str, Any]], worst: int) -> None:
+    """The share of ``name``'s top-5 shortfall that groups under 0.9 carry, then its worst groups."""
+    lost = np.array([1.0 - f["top5"] for f in failures])
+    poor = lost > 0.1
+    print(f"  {name}: {int(poor.sum())} of {len(failures)} held-out groups under 0.9 top-5 carry "
+          f"{lost[poor].sum() / max(lost.sum(), 1e-12):.0%} of the top-5 shortfall; the worst "
+          f"(picks: s search, r random, n neighbour):")
+    for f in sorted(failures, key=lambda f: f["top5"])[:worst]:
+        print(f"    top-5 {f['top5']:.2f} {f['family']:<20} {f['cpu']:<15} rows {f['rows']:3} fastest "
+              f"{f['fastest_origin']:<9} (next {f['next_over_fastest']:.2f}x, median "
+              f"{f['median_over_fastest']:.1f}x slower; placed {f['fastest_place']}) picks {f['picks']} "
+              f"{f['kernel'][:70]}")
 
 
 def smallest_batch(networks: set[str]) -> int:
@@ -503,6 +570,9 @@ def main() -> None:
                         help="write each variant's top-1 and top-5 of every held-out group to this JSON file")
     parser.add_argument("--same-groups", type=Path, default=None,
                         help="a --groups-out file of an earlier run: also score the groups both runs scored")
+    parser.add_argument("--worst", type=int, default=0, metavar="N",
+                        help="also print each variant's N worst held-out groups (top-5), and the share "
+                             "of the top-5 shortfall that groups under 0.9 carry")
     parser.add_argument("--processes", type=int, default=1,
                         help="fit this many (variant, family) pairs at once, the cores shared among them")
     args = parser.parse_args()
@@ -564,6 +634,8 @@ def main() -> None:
     seconds = dict.fromkeys(args.variants, 0.0)
     #: Each variant's ``[top-1, top-5]`` of every held-out group, keyed ``family|group``.
     per_group: dict[str, dict[str, list[float]]] = {name: {} for name in args.variants}
+    failures: dict[str, list[dict[str, Any]]] = {name: [] for name in args.variants}
+    names = {key: workload.name for key, workload in table.workloads.items()}
     with get_context("fork").Pool(args.processes) if args.processes > 1 else nullcontext() as pool:
         fitted = pool.imap(_fit_and_predict, tasks) if pool is not None else map(_fit_and_predict, tasks)
         for (name, index), (_, predicted, took) in zip(tasks, fitted, strict=True):
@@ -582,6 +654,9 @@ def main() -> None:
                     parts[name].setdefault((label, str(value)), []).append((ranking_report(
                         predicted[rows], latency[rows], tested[rows]), len(np.unique(tested[rows])),
                         splits[index][0].split("+")[0]))
+            if args.worst and index < len(weights):
+                failures[name] += group_failures(splits[index][0].split("+")[0], predicted, latency,
+                                                 tested, table.origins[test], names)
             seconds[name] += took
             if len(found[name]) < len(splits):
                 continue
@@ -600,6 +675,8 @@ def main() -> None:
                       f"({sum(counts)} groups)  top-5 (groups): {per_family}", flush=True)
             if earlier:
                 print(same_groups_line(earlier.get(name, {}), per_group[name]), flush=True)
+            if args.worst:
+                print_failures(name, failures[name], args.worst)
     if args.groups_out is not None:
         args.groups_out.write_text(json.dumps(per_group))
 
