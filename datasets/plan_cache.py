@@ -92,6 +92,7 @@ class PlanCache:
         found = list(lower())
         body = json.dumps({"model": model, "batch": batch, "target": target.canonical,
                            "workloads": [w.to_dict() for w in found]})
+        temporary = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
@@ -99,5 +100,6 @@ class PlanCache:
                 out.write(body)
             os.replace(temporary, path)
         except OSError:  # a cache that cannot be written only costs time
-            pass
+            if temporary is not None:
+                Path(temporary).unlink(missing_ok=True)
         return found
