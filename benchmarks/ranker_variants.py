@@ -79,7 +79,10 @@ Variants (LightGBM lambdarank as shipped, one change each):
   timed schedule's absolute rate, log2 FLOP/s, across every kernel and CPU (the lambdarank recipe
   compares schedules of one kernel only; a rate carries what a schedule's decisions made of the
   hardware on other kernels too, as a search's cost model learns it); ``with-throughput``: the
-  shipped ranker's and that regression's ranks averaged within each group.
+  shipped ranker's and that regression's ranks averaged within each group;
+  ``portfolio-throughput-1`` and ``-2``: the ranker's first 4 (3) picks, then the regression's
+  best 1 (2) not among them, then the ranker's order (:func:`portfolio_order`; top-1 is the
+  ranker's): does the regression find what the ranker misses, when a short list is measured?
 
     python benchmarks/ranker_variants.py --logs file://$PWD/datasets/tuning_logs
 
@@ -166,6 +169,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "knn-prior-10": {"knn_prior": (10, 5)},
     "throughput": {"throughput": "only"},
     "with-throughput": {"throughput": "also"},
+    "portfolio-throughput-1": {"throughput": "also", "portfolio": 1},
+    "portfolio-throughput-2": {"throughput": "also", "portfolio": 2},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
 ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting", "per_cpu",
@@ -401,9 +406,11 @@ class RankerVariant(BaseEstimator):
 
     def __init__(self, params: dict[str, Any] | None = None, gain: str = "linear",
                  relative: bool = False, seeds: int = 1, regression: bool = False,
-                 grades: int = RELEVANCE_GRADES, mlp: str = "", throughput: str = "") -> None:
+                 grades: int = RELEVANCE_GRADES, mlp: str = "", throughput: str = "",
+                 portfolio: int = 0) -> None:
         self.params = params
         self.throughput = throughput
+        self.portfolio = portfolio
         self.mlp = mlp
         self.gain = gain
         self.relative = relative
@@ -453,7 +460,31 @@ class RankerVariant(BaseEstimator):
         predictions = [np.asarray(model.predict(rows)) for model in self.models_]
         if len(predictions) == 1:
             return predictions[0]
+        if self.portfolio:  # the first model fitted is the second opinion, the last the ranker
+            return portfolio_order(predictions[-1], predictions[0], group, TOP_K - self.portfolio)
         return np.mean([rank_within_workload(p, group) for p in predictions], axis=0)
+
+
+#: The picks a portfolio fills: the figure the goal is stated in is top-5.
+TOP_K = 5
+
+
+def portfolio_order(first: np.ndarray, second: np.ndarray, group: np.ndarray, kept: int) -> np.ndarray:
+    """Scores whose order within each group is ``first``'s ``kept`` best, then ``second``'s best
+    that are not among them up to :data:`TOP_K` picks, then the rest in ``first``'s order: a
+    short list measured on the machine hedges one model's blind spot with another's pick, and
+    the first pick stays the first model's."""
+    out = np.zeros(len(first))
+    for key in np.unique(group):
+        rows = np.flatnonzero(group == key)
+        by_first = rows[np.argsort(-first[rows], kind="stable")]
+        head = list(by_first[:kept])
+        extra = [row for row in rows[np.argsort(-second[rows], kind="stable")] if row not in head]
+        order = head + extra[:TOP_K - kept]
+        picked = set(order)
+        order += [row for row in by_first if row not in picked]
+        out[order] = np.arange(len(order), 0, -1)
+    return out
 
 
 #: What forked workers read (set by :func:`main` before the pool starts): the table, the splits,
