@@ -42,9 +42,10 @@ def plan_campaign(dialect: Frontend, target: Target, models: Sequence[str],
                   cache: PlanCache | None = None) -> list[CampaignWorkload]:
     """The distinct non-trivial workloads of ``models`` x ``batches`` lowered with ``lowering``
     (the dialect's default when None), interleaved across networks (round robin) so that any
-    prefix of the campaign covers every network. ``cache`` keeps each network's workloads, so
-    that planning again lowers only what it has not lowered before."""
-    from lorien.datasets.zoo import load_model
+    prefix of the campaign covers every network. ``cache`` keeps each zoo network's workloads, so
+    that planning again lowers only what it has not lowered before; a ``module:function`` model
+    is lowered every time (its code lies outside what the cache's fingerprint covers)."""
+    from lorien.datasets.zoo import load_model, zoo_names
 
     def lower(model: str, batch: int) -> list[Workload]:
         uses = dialect.extract(dialect.load_model(load_model(model, batch=batch)), target, lowering)
@@ -52,8 +53,9 @@ def plan_campaign(dialect: Frontend, target: Target, models: Sequence[str],
 
     per_network: list[list[Workload]] = []
     networks: dict[str, list[str]] = {}
+    zoo = set(zoo_names())
     for batch, model in itertools.product(batches, models):
-        if cache is None:
+        if cache is None or model not in zoo:
             kept = lower(model, batch)
         else:
             kept = cache.workloads(model, batch, target, "default" if lowering is None else repr(lowering),

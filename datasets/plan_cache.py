@@ -8,7 +8,9 @@ network's code, the lowering's code and options, the target and the compiler bui
 ``(model, batch)`` entry is content-addressed by all of them: the model's name and batch, the
 target, the lowering, the build, the versions of the compiler and of PyTorch, and a fingerprint of
 the source of the packages that build and lower the networks (:mod:`lorien.datasets` and
-:mod:`lorien.dialects`). A change to any of them reads nothing stale; it lowers again.
+:mod:`lorien.dialects`). A change to any of them reads nothing stale; it lowers again. Only the
+zoo's networks are kept (:func:`lorien.datasets.campaign.plan_campaign`): a user's
+``module:function`` model is code the fingerprint does not cover.
 
 Writes are atomic (a temporary file renamed), so processes may share a folder; an unreadable or
 malformed entry is lowered again and overwritten.
