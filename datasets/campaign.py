@@ -14,6 +14,7 @@ job, so the campaign resumes from its logs alone, on a fresh checkout, after any
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Collection, Iterable, Sequence
@@ -59,7 +60,7 @@ def plan_campaign(dialect: Frontend, target: Target, models: Sequence[str],
             kept = lower(model, batch)
         else:
             kept = cache.workloads(model, batch, target, "default" if lowering is None else repr(lowering),
-                                   dialect.build_id(), lambda m=model, b=batch: lower(m, b))
+                                   dialect.build_id(), functools.partial(lower, model, batch))
         per_network.append(kept)
         for workload in kept:
             networks.setdefault(workload.key, []).append(f"{model}@{batch}")

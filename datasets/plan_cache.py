@@ -40,7 +40,7 @@ def source_fingerprint() -> str:
 
     digest = hashlib.sha256()
     for package in (lorien.datasets, lorien.dialects):
-        root = Path(package.__file__).parent
+        root = Path(str(package.__file__)).parent
         for path in sorted(root.rglob("*.py")):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())
