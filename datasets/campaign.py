@@ -54,13 +54,14 @@ def plan_campaign(dialect: Frontend, target: Target, models: Sequence[str],
 
     per_network: list[list[Workload]] = []
     networks: dict[str, list[str]] = {}
-    zoo = set(zoo_names())
+    zoo, build = set(zoo_names()), dialect.build_id()
+    lowering_text = "default" if lowering is None else repr(lowering)
     for batch, model in itertools.product(batches, models):
         if cache is None or model not in zoo:
             kept = lower(model, batch)
         else:
-            kept = cache.workloads(model, batch, target, "default" if lowering is None else repr(lowering),
-                                   dialect.build_id(), functools.partial(lower, model, batch))
+            kept = cache.workloads(model, batch, target, lowering_text, build,
+                                   functools.partial(lower, model, batch))
         per_network.append(kept)
         for workload in kept:
             networks.setdefault(workload.key, []).append(f"{model}@{batch}")
