@@ -510,9 +510,7 @@ def _fit_and_predict(task: tuple[str, int]) -> tuple[str, np.ndarray, float]:
                                                   _SCREEN["geometry"], neighbours, best)])
     rate = None
     if VARIANTS[name].get("throughput"):
-        flops = np.array([table.workloads[key].flops for key in table.workload_keys], dtype=float)
-        with np.errstate(divide="ignore"):
-            rate = np.where(table.failed, np.nan, np.log2(np.maximum(flops, 1.0) / table.latency))[train]
+        rate = _SCREEN["rates"][train]
         options["throughput"] = VARIANTS[name]["throughput"]
     if not VARIANTS[name].get("per_cpu"):
         model = RankerVariant(**options).fit(features[train], score[train], fit_groups[train], rate)
@@ -562,6 +560,13 @@ def print_failures(name: str, failures: list[dict[str, Any]], worst: int) -> Non
               f"{f['fastest_origin']:<9} (next {f['next_over_fastest']:.2f}x, median "
               f"{f['median_over_fastest']:.1f}x slower; placed {f['fastest_place']}) picks {f['picks']} "
               f"{f['kernel'][:70]}")
+
+
+def row_rates(table: LogTable) -> np.ndarray:
+    """Each row's log2 FLOP/s (NaN where it failed): the ``throughput`` variants' target."""
+    flops = np.array([table.workloads[key].flops for key in table.workload_keys], dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.where(table.failed, np.nan, np.log2(np.maximum(flops, 1.0) / table.latency))
 
 
 def smallest_batch(networks: set[str]) -> int:
@@ -644,6 +649,8 @@ def main() -> None:
     cpus = np.array([cpu_of(target) for target in table.targets])  # each row's CPU
     knn = any(VARIANTS[name].get("knn_prior") for name in args.variants)
     _SCREEN.update(table=table, splits=splits, threads=threads, cpus=cpus,
+                   rates=row_rates(table) if any(VARIANTS[name].get("throughput")
+                                                 for name in args.variants) else None,
                    families=family_masks(table, networks_of) if knn else None,
                    geometry=geometry_rows(table) if knn else None,
                    by_sitting=sitting_labels(table) if by_sitting else None, features={
