@@ -119,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
                         sorted(rows, key=lambda row: row[0]))
     for title, key in (("leave-network-out", "summary"), ("leave-CPU-out", "summary_leave_cpu_out")):
         for name, means in trained.metadata[key].items():
-            print(f"{title} (workload-weighted): {name} top1 {means['top1']:.3f} top5 {means['top5']:.3f}")
+            spread = f" top5 of the spread picks {means['top5_spread']:.3f}" if "top5_spread" in means else ""
+            print(f"{title} (workload-weighted): {name} top1 {means['top1']:.3f} top5 {means['top5']:.3f}"
+                  f"{spread}")
     for path in plots:
         print(f"wrote {path}")
     return 0

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from lorien.datasets.tabular import LogTable
 from lorien.errors import InvalidInput
-from lorien.training.metrics import random_ranking_report, ranking_report
+from lorien.training.metrics import random_ranking_report, ranking_report, spread_keys
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,6 +36,9 @@ class HeldOutResult:
     predicted: np.ndarray
     score: np.ndarray
     groups: np.ndarray              # each test row's ranking group (workload@target)
+    #: each test row's key in its group's order with the first five places spread over unlike
+    #: schedules (:func:`~lorien.training.metrics.spread_keys`); empty where there is none (a random pick)
+    spread: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def network_split(table: LogTable, networks_of: Mapping[str, set[str]],
@@ -147,11 +150,13 @@ def within_groups(result: HeldOutResult, groups: np.ndarray) -> HeldOutResult | 
     if not rows.any():
         return None
     latency = np.where(result.score[rows] > 0, 1.0 / np.maximum(result.score[rows], 1e-300), np.inf)
+    spread = result.spread[rows] if len(result.spread) == len(result.groups) else None
     return HeldOutResult(
         network=result.network, train_rows=result.train_rows, test_rows=int(rows.sum()),
         test_workloads=_rankable(result.groups[rows], latency),
-        metrics=ranking_report(result.predicted[rows], latency, result.groups[rows]),
-        predicted=result.predicted[rows], score=result.score[rows], groups=result.groups[rows])
+        metrics=ranking_report(result.predicted[rows], latency, result.groups[rows], spread=spread),
+        predicted=result.predicted[rows], score=result.score[rows], groups=result.groups[rows],
+        spread=np.zeros(0) if spread is None else spread)
 
 
 def workload_weighted(results: list[HeldOutResult]) -> dict[str, float]:
@@ -176,17 +181,22 @@ def _held_out(table: LogTable, name: str, train: np.ndarray, test: np.ndarray,
               make_model: Callable[[], Any]) -> HeldOutResult:
     model = make_model()
     model.fit(table.features[train], table.score[train], group=table.groups[train])
-    predicted = model.predict(table.features[test])
+    predicted = np.asarray(model.predict(table.features[test]), dtype=np.float64)
     groups = table.groups[test]
+    # a compiler's own features may be rows of several lengths (MetaSchedule's, one per store):
+    # nothing to measure distances in, so no spread picks
+    tabular = table.features.ndim == 2 and np.issubdtype(table.features.dtype, np.number)
+    spread = spread_keys(predicted, table.features[test], groups) if tabular else np.zeros(0)
     return HeldOutResult(
         network=name,
         train_rows=int(train.sum()),
         test_rows=int(test.sum()),
         test_workloads=_rankable(groups, table.latency[test]),
-        metrics=ranking_report(predicted, table.latency[test], groups),
-        predicted=np.asarray(predicted, dtype=np.float64),
+        metrics=ranking_report(predicted, table.latency[test], groups, spread=spread if tabular else None),
+        predicted=predicted,
         score=table.score[test],
         groups=groups,
+        spread=spread,
     )
 
 

@@ -12,6 +12,9 @@ networks run it; 1 by default).
   ``best latency / latency`` (0 for failures).
 - ``pairwise_accuracy``: share of schedule pairs with different latencies that the model orders
   correctly.
+- ``top5_spread``: ``top5`` of the model's first five spread over unlike schedules
+  (:mod:`lorien.spread`), as the budgeted predictor's local search picks the mutants it
+  measures; reported when the rows' features are given (:func:`spread_keys`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 from scipy.special import comb
+
+from lorien.spread import spread_order
 
 GroupMetric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -86,15 +91,40 @@ def weighted_mean(values: Mapping[str, float], weight: Mapping[str, float] | Non
     return float(sum(v * w for v, w in pairs) / total) if total else float("nan")
 
 
+def spread_keys(predicted: np.ndarray, features: np.ndarray, group: np.ndarray, k: int = 5) -> np.ndarray:
+    """Each row's key (higher first) in the model's order with its group's first ``k`` places
+    spread (:func:`lorien.spread.spread_order` over the rows' ``features``). Ties in
+    ``predicted`` keep the rows' order, as in the metrics.
+
+    Raises:
+        ValueError: the arrays do not have one entry (row) per row.
+    """
+    predicted, features, group = np.asarray(predicted, float), np.asarray(features), np.asarray(group)
+    if not (len(predicted) == len(features) == len(group)):
+        raise ValueError("predicted, features and group must have the same length")
+    keys = np.zeros(len(predicted))
+    for key in np.unique(group):
+        rows = np.flatnonzero(group == key)
+        ranked = rows[np.argsort(-predicted[rows], kind="stable")]
+        order = ranked[spread_order(features[ranked], k)]
+        keys[order] = -np.arange(len(order), dtype=float)
+    return keys
+
+
 def ranking_report(predicted: np.ndarray, latency: np.ndarray, group: np.ndarray,
-                   weight: Mapping[str, float] | None = None) -> dict[str, float]:
-    """Top-1, top-5, NDCG@5 and pairwise accuracy, each averaged over workloads."""
+                   weight: Mapping[str, float] | None = None,
+                   spread: np.ndarray | None = None) -> dict[str, float]:
+    """Top-1, top-5, NDCG@5 and pairwise accuracy, each averaged over workloads; and
+    ``top5_spread`` when ``spread`` holds the rows' :func:`spread_keys`."""
     metrics: dict[str, GroupMetric] = {
         "top1": top_k_score(1), "top5": top_k_score(5), "ndcg@5": _ndcg(5),
         "pairwise_accuracy": _pairwise,
     }
-    return {name: weighted_mean(per_workload(m, predicted, latency, group), weight)
-            for name, m in metrics.items()}
+    report = {name: weighted_mean(per_workload(m, predicted, latency, group), weight)
+              for name, m in metrics.items()}
+    if spread is not None:
+        report["top5_spread"] = weighted_mean(per_workload(top_k_score(5), spread, latency, group), weight)
+    return report
 
 
 def expected_top_k(k: int) -> Callable[[np.ndarray], float]:

@@ -101,6 +101,10 @@ def feature_cache(folder: Path | None, dialect: Featurizer, recipe: str) -> Feat
     return None if folder is None else FeatureCache(folder, f"{recipe}@{dialect.build_id()}")
 
 
+#: The metrics a summary of held-out results keeps (``top5_spread`` where the results have it).
+SUMMARY_METRICS = ("top1", "top5", "top5_spread")
+
+
 def load_training_data(logs: LogStore, progress: bool = False, cache: Path | None = None) -> TrainingData:
     """Read every log of ``logs`` and build its table (the dialect's features, kept in ``cache``
     when given).
@@ -142,7 +146,9 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
     Besides the model, every held-out split is also scored for a random pick (``random``), and,
     when the logs hold several CPUs, each CPU is held out in turn (leave-CPU-out) for the model,
     the random pick and the baseline. ``metadata["summary"]`` holds each one's workload-weighted
-    leave-network-out ``top1`` and ``top5``; ``metadata["summary_leave_cpu_out"]`` the same over
+    leave-network-out ``top1`` and ``top5`` (and, for a model of tabular features, ``top5_spread``:
+    top-5 of the model's first five spread over unlike schedules, :mod:`lorien.spread`);
+    ``metadata["summary_leave_cpu_out"]`` the same over
     held-out CPUs; ``summary_searched`` and ``summary_searched_leave_cpu_out`` the same on the
     groups that hold search picks only (:func:`~lorien.training.evaluation.searched_groups`: the
     rows the ranker's goal counts, without the easier groups of adapted neighbours alone).
@@ -185,7 +191,7 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
                  **({native.name: baseline_results} if native is not None else {})}
 
     def summary(by_model: Mapping[str, list[HeldOutResult]]) -> dict[str, dict[str, float]]:
-        return {name: {m: v for m, v in workload_weighted(found).items() if m in ("top1", "top5")}
+        return {name: {m: v for m, v in workload_weighted(found).items() if m in SUMMARY_METRICS}
                 for name, found in by_model.items() if found}
 
     searched = searched_groups(table)

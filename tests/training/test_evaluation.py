@@ -107,6 +107,7 @@ def test_results_scored_again_on_the_groups_with_search_picks() -> None:
 
     f_rows = whole.groups == "f@cpu"  # the same predictions, scored on the group alone
     expected = ranking_report(whole.predicted[f_rows], table.latency[table.workload_keys == "f"],
-                              whole.groups[f_rows])
+                              whole.groups[f_rows], spread=whole.spread[f_rows])
+    assert "top5_spread" in expected
     assert kept.metrics == pytest.approx(expected, rel=1e-6)  # labels are float32
     assert within_groups(whole, np.array(["a@cpu"])) is None

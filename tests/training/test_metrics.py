@@ -67,3 +67,34 @@ def test_a_random_pick_scores_its_exact_expectation() -> None:
     for name, k in (("top1", 1), ("top5", 5)):
         assert report[name] == pytest.approx(np.mean([brute(k, rel) for rel in relevance.values()]))
     assert report["pairwise_accuracy"] == 0.5 and 0 < report["ndcg@5"] < 1
+
+
+def test_the_spread_picks_reach_past_near_copies_of_a_slow_schedule() -> None:
+    """Five near copies of one slow schedule ranked first, two unlike ones after them: the
+    model's five first find 4 ms, its five spread picks (what a predictor measures) the 1 ms one."""
+    from lorien.training.metrics import spread_keys
+
+    predicted = np.array([10.0, 9.9, 9.8, 9.7, 9.6, 9.5, 9.4])
+    features = np.array([[0.0, 0.0], [0.0, 0.01], [0.01, 0.0], [0.0, 0.02], [0.02, 0.0],
+                         [5.0, 5.0], [5.0, -5.0]])
+    latency = np.array([4.0, 4.1, 4.2, 4.3, 4.4, 1.0, 2.0])
+    group = np.array(["a"] * 7)
+    keys = spread_keys(predicted, features, group)
+    report = ranking_report(predicted, latency, group, spread=keys)
+    assert report["top5"] == pytest.approx(1.0 / 4.0)
+    assert report["top5_spread"] == pytest.approx(1.0)
+    assert report["top1"] == pytest.approx(1.0 / 4.0)  # the first pick stays
+    assert "top5_spread" not in ranking_report(predicted, latency, group)
+
+
+def test_spread_keys_rank_each_group_on_its_own() -> None:
+    from lorien.training.metrics import spread_keys
+
+    predicted = np.array([3.0, 1.0, 2.0, 5.0, 4.0])
+    features = np.arange(10.0).reshape(5, 2)
+    group = np.array(["a", "a", "a", "b", "b"])
+    keys = spread_keys(predicted, features, group, k=1)  # k=1: the model's order
+    assert list(np.argsort(-keys[:3], kind="stable")) == [0, 2, 1]
+    assert keys[3] > keys[4]
+    with pytest.raises(ValueError, match="same length"):
+        spread_keys(predicted, features[:4], group)
