@@ -48,6 +48,8 @@ class FakeDialect:
     no_mutants: set[str] = field(default_factory=set)
     measured: list[tuple[str, list[str]]] = field(default_factory=list)
     name: str = "fake"
+    #: the features of each seed's three mutants, in order (all alike when None)
+    mutant_features: list[list[float]] | None = None
 
     def build_id(self) -> str:
         return "fake-1"
@@ -74,8 +76,10 @@ class FakeDialect:
         mutants = [] if workload.key in self.no_mutants else [
             f"{seed}+{options.seed}.{i}" for seed in seeds for i in range(3)]
         schedules = [*seeds, *mutants]
-        return Candidates(schedules, np.zeros((len(schedules), 1)),
-                          ["neighbour"] * len(seeds) + ["mutant"] * len(mutants))
+        features = np.zeros((len(schedules), 2))
+        if self.mutant_features is not None and mutants:
+            features[len(seeds):] = np.tile(self.mutant_features, (len(seeds), 1))
+        return Candidates(schedules, features, ["neighbour"] * len(seeds) + ["mutant"] * len(mutants))
 
 
 @dataclass
@@ -184,6 +188,21 @@ def test_measured_answers_replace_predicted_ones_and_the_local_search_improves_o
     assert store.top_k(HEAVY.key, CPU_A, 1, source="predicted")[0].schedule == f"{HEAVY.key}:0"
     measured = [s for key, batch in dialect.measured if key == HEAVY.key for s in batch]
     assert len(measured) == len(set(measured))  # nothing measured twice
+
+
+@pytest.mark.parametrize("spread", [True, False])
+def test_a_local_round_measures_unlike_mutants_rather_than_near_copies(store: SQLiteScheduleStore,
+                                                                      spread: bool) -> None:
+    """Each parent's first two mutants are near copies (the scorer ranks the first best): a round
+    of two spreads over the first and the third, unless told not to."""
+    options = BudgetOptions(batch=2, ranked_rounds=1, parents=1, seed=1, spread_mutants=spread)
+    budgeted, dialect, _ = delivery(store, options)
+    dialect.mutant_features = [[0.0, 0.0], [0.0, 0.001], [5.0, 5.0]]
+    budgeted.deliver([WorkloadUse(HEAVY, 1)], CPU_A, 100.0)
+    local = [batch for key, batch in dialect.measured if key == HEAVY.key and batch and "+" in batch[0]]
+    assert local, "no local round"
+    first_round = [schedule.rsplit(".", 1)[1] for schedule in local[0]]
+    assert first_round == (["0", "2"] if spread else ["0", "1"])
 
 
 def test_an_estimate_never_outranks_a_measurement(store: SQLiteScheduleStore) -> None:

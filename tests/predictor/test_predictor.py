@@ -91,6 +91,12 @@ def test_by_default_the_model_ranks_samples_and_neighbours_without_evolving(setu
     assert "neighbour" not in ranked.origins[first_space:]
     by_score = setup.predictor.rank(setup.conv, setup.target, replace(options, neighbours_first=False))
     assert list(by_score.scores) == sorted(by_score.scores, reverse=True)
+    # the four a caller will measure: spread over the model's first twelve, its first kept first
+    spread = setup.predictor.rank(setup.conv, setup.target, replace(options, neighbours_first=False),
+                                  spread=4)
+    assert spread.schedules[0] == by_score.schedules[0] and len(spread.schedules) == len(by_score.schedules)
+    assert set(spread.schedules[:4]) <= set(by_score.schedules[:12])
+    assert set(spread.schedules) == set(by_score.schedules)
 
 
 def test_measuring_the_top_candidates_returns_the_fastest_measured(setup: Setup) -> None:
