@@ -70,15 +70,15 @@ def held_out_ranker(workdir: Path, excluded: set[str]) -> LightGBMRankingCostMod
     return LightGBMRankingCostModel.from_text(path.read_text())
 
 
-Measured = dict[str, float]
+Timings = dict[str, float]
 
 
-def latencies(schedules: list[str], results: list[Any]) -> Measured:
+def latencies(schedules: list[str], results: list[Any]) -> Timings:
     """The measured candidates' mean latencies (failures left out)."""
     return {s: m.mean for s, m in zip(schedules, results, strict=True) if isinstance(m, Latency)}
 
 
-def best(latency: Measured, schedules: list[str]) -> float:
+def best(latency: Timings, schedules: list[str]) -> float:
     return min((latency[s] for s in schedules if s in latency), default=float("inf"))
 
 
