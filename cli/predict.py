@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cost-model", default="lorien-cost-model", metavar="TAG",
                         help="registered cost model (default: the shipped one)")
     parser.add_argument("--measure-top-k", type=int, default=0, metavar="K",
-                        help="measure the best K candidates and keep the fastest (0: none)")
+                        help="measure K candidates (the best, then the next best spread over unlike "
+                             "schedules) and keep the fastest (0: none)")
     parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
                         help="deliver the whole model within this time: instant answers, then "
                              "measured ones for the kernels that cost the model most (stored)")

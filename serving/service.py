@@ -161,7 +161,7 @@ class ScheduleService:
                 measure_top_k: Annotated[int, Field(ge=0, le=16)] = 0) -> PredictionAnswer:
         """The cost model's choice for a workload, ignoring and not changing the store; with
         ``measure_top_k`` (requires the token: it builds code here), the fastest of the best few
-        measured on the service's machine."""
+        (spread over unlike schedules) measured on the service's machine."""
         return _http_errors(ctx, lambda: self.provider.predict_only(
             _ref(key, workload, dialect), target, measure_top_k, client=_client(ctx), token=_bearer(ctx)))
 
