@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,8 +37,9 @@ class HeldOutResult:
     score: np.ndarray
     groups: np.ndarray              # each test row's ranking group (workload@target)
     #: each test row's key in its group's order with the first five places spread over unlike
-    #: schedules (:func:`~lorien.training.metrics.spread_keys`); empty where there is none (a random pick)
-    spread: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: schedules (:func:`~lorien.training.metrics.spread_keys`); None where there is none (a random
+    #: pick, a compiler's own features)
+    spread: np.ndarray | None = None
 
 
 def network_split(table: LogTable, networks_of: Mapping[str, set[str]],
@@ -150,13 +151,13 @@ def within_groups(result: HeldOutResult, groups: np.ndarray) -> HeldOutResult | 
     if not rows.any():
         return None
     latency = np.where(result.score[rows] > 0, 1.0 / np.maximum(result.score[rows], 1e-300), np.inf)
-    spread = result.spread[rows] if len(result.spread) == len(result.groups) else None
+    spread = None if result.spread is None else result.spread[rows]
     return HeldOutResult(
         network=result.network, train_rows=result.train_rows, test_rows=int(rows.sum()),
         test_workloads=_rankable(result.groups[rows], latency),
         metrics=ranking_report(result.predicted[rows], latency, result.groups[rows], spread=spread),
         predicted=result.predicted[rows], score=result.score[rows], groups=result.groups[rows],
-        spread=np.zeros(0) if spread is None else spread)
+        spread=spread)
 
 
 def workload_weighted(results: list[HeldOutResult]) -> dict[str, float]:
@@ -186,13 +187,13 @@ def _held_out(table: LogTable, name: str, train: np.ndarray, test: np.ndarray,
     # a compiler's own features may be rows of several lengths (MetaSchedule's, one per store):
     # nothing to measure distances in, so no spread picks
     tabular = table.features.ndim == 2 and np.issubdtype(table.features.dtype, np.number)
-    spread = spread_keys(predicted, table.features[test], groups) if tabular else np.zeros(0)
+    spread = spread_keys(predicted, table.features[test], groups) if tabular else None
     return HeldOutResult(
         network=name,
         train_rows=int(train.sum()),
         test_rows=int(test.sum()),
         test_workloads=_rankable(groups, table.latency[test]),
-        metrics=ranking_report(predicted, table.latency[test], groups, spread=spread if tabular else None),
+        metrics=ranking_report(predicted, table.latency[test], groups, spread=spread),
         predicted=predicted,
         score=table.score[test],
         groups=groups,

@@ -13,8 +13,9 @@ networks run it; 1 by default).
 - ``pairwise_accuracy``: share of schedule pairs with different latencies that the model orders
   correctly.
 - ``top5_spread``: ``top5`` of the model's first five spread over unlike schedules
-  (:mod:`lorien.spread`), as the budgeted predictor's local search picks the mutants it
-  measures; reported when the rows' features are given (:func:`spread_keys`).
+  (:mod:`lorien.spread`), as the predictor picks what it measures (``measure_top_k``, the
+  budgeted local search's mutants); reported when the rows' features are given
+  (:func:`spread_keys`).
 """
 
 from __future__ import annotations

@@ -106,6 +106,7 @@ def test_results_scored_again_on_the_groups_with_search_picks() -> None:
     from lorien.training.metrics import ranking_report
 
     f_rows = whole.groups == "f@cpu"  # the same predictions, scored on the group alone
+    assert whole.spread is not None and kept.spread is not None  # a model of tabular features
     expected = ranking_report(whole.predicted[f_rows], table.latency[table.workload_keys == "f"],
                               whole.groups[f_rows], spread=whole.spread[f_rows])
     assert "top5_spread" in expected
