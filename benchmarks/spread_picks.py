@@ -38,7 +38,7 @@ import numpy as np
 from lorien.config import data_dir, open_store
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.seed import seed_store, tuning_logs_dir
-from lorien.datasets.zoo import load_model, model_family
+from lorien.datasets.zoo import family_workloads, load_model
 from lorien.dialects import CandidateOptions, get_dialect
 from lorien.logstore import LocalLogStore
 from lorien.predictor import BudgetOptions, CostModelScorer, PredictOptions, ZeroShotPredictor
@@ -46,15 +46,8 @@ from lorien.predictor.predictor import measure_options
 from lorien.records import Latency, Target, WorkloadUse
 from lorien.spread import spread_order
 from lorien.training.cost_models import LightGBMRankingCostModel
-from lorien.training.pipeline import load_training_data
+from lorien.training.pipeline import fit_ranker_without, load_training_data
 from lorien.training.shipped import shipped_metadata
-
-
-def family_keys(network: str) -> set[str]:
-    """The workload keys of every network of ``network``'s family in the shipped data set."""
-    family = model_family(network)
-    return {key for key, names in read_networks(LocalLogStore(tuning_logs_dir())).items()
-            if any(model_family(name.split("@")[0]) == family for name in names)}
 
 
 def held_out_ranker(workdir: Path, excluded: set[str]) -> LightGBMRankingCostModel:
@@ -63,10 +56,7 @@ def held_out_ranker(workdir: Path, excluded: set[str]) -> LightGBMRankingCostMod
     if not path.exists():
         print("... training the ranker without the network's family", flush=True)
         data = load_training_data(LocalLogStore(tuning_logs_dir()), cache=data_dir() / "feature-cache")
-        keep = ~np.isin(data.table.workload_keys, sorted(excluded))
-        fitted = LightGBMRankingCostModel().fit(data.table.features[keep], data.table.score[keep],
-                                                group=data.table.groups[keep])
-        path.write_text(fitted.to_text())
+        path.write_text(fit_ranker_without(data, excluded)[0].to_text())
     return LightGBMRankingCostModel.from_text(path.read_text())
 
 
@@ -204,7 +194,7 @@ def main() -> None:
     dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
     uses = dialect.extract(dialect.load_model(load_model(args.network, batch=args.batch)), target)
-    excluded = family_keys(args.network)
+    excluded = family_workloads(read_networks(LocalLogStore(tuning_logs_dir())), args.network)
     store = open_store(f"sqlite:///{workdir}/store.db")
     if not store.list_workloads():
         print("... seeding the neighbour store without the network's family", flush=True)

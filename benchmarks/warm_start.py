@@ -22,7 +22,7 @@ from lorien.config import open_logs, open_store
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.eager import time_torch_eager_alone
 from lorien.datasets.seed import seed_store, tuning_logs_dir
-from lorien.datasets.zoo import load_model, model_family
+from lorien.datasets.zoo import family_workloads, load_model, model_family
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.dialects.tvm.search_model import fit_search_model, save_search_model
 from lorien.logstore import LocalLogStore, read_logs
@@ -67,14 +67,12 @@ def main() -> None:
 
     model_file = workdir / "search_model.json"
     if not model_file.exists():
-        family = model_family(args.network)
-        left_out = {key for key, names in read_networks(LocalLogStore(data_dir)).items()
-                    if any(model_family(name.split("@")[0]) == family for name in names)}
+        left_out = family_workloads(read_networks(LocalLogStore(data_dir)), args.network)
         left_out |= {u.workload.key for u in uses}
         search_model, rows = fit_search_model(data_logs, exclude=left_out)
         save_search_model(search_model, rows, model_file)
-        print(f"search model: {rows} measurements, {len(left_out)} workloads of the {family} family "
-              f"left out", flush=True)
+        print(f"search model: {rows} measurements, {len(left_out)} workloads of the "
+              f"{model_family(args.network)} family left out", flush=True)
 
     with open_store(f"sqlite:///{workdir.resolve()}/warm.db") as warm_store:
         tune_workloads(dialect, [u.workload for u in uses], target, warm_store,

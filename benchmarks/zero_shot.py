@@ -46,13 +46,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from lorien.config import data_dir, open_logs, open_store
 from lorien.datasets.campaign import read_networks, search_logs
 from lorien.datasets.eager import time_torch_eager_alone, torch_outputs
 from lorien.datasets.seed import seed_from_logs, seed_store, tuning_logs_dir
-from lorien.datasets.zoo import load_model, model_family
+from lorien.datasets.zoo import family_workloads, load_model
 from lorien.dialects import TuneOptions, get_dialect
 from lorien.logstore import LocalLogStore, read_logs
 from lorien.outputs import output_mismatch
@@ -65,7 +63,7 @@ from lorien.predictor import (
 )
 from lorien.records import content_hash
 from lorien.training.cost_models import LightGBMRankingCostModel
-from lorien.training.pipeline import load_training_data
+from lorien.training.pipeline import fit_ranker_without, load_training_data
 from lorien.training.shipped import shipped_metadata
 from lorien.tuner import tune_workloads
 
@@ -81,13 +79,6 @@ def stage(workdir: Path, name: str, compute: Callable[[], dict[str, Any]]) -> di
     result = compute()
     path.write_text(json.dumps(result, indent=1))
     return result
-
-
-def held_out_keys(network: str) -> set[str]:
-    family = model_family(network)
-    networks = read_networks(LocalLogStore(tuning_logs_dir()))
-    return {key for key, names in networks.items()
-            if any(model_family(name.split("@")[0]) == family for name in names)}
 
 
 def main() -> None:
@@ -124,16 +115,14 @@ def main() -> None:
     source = load_model(args.network, batch=args.batch)
     model = dialect.load_model(source)
     workloads = [u.workload for u in dialect.extract(model, target)]
-    excluded = held_out_keys(args.network)
+    excluded = family_workloads(read_networks(LocalLogStore(tuning_logs_dir())), args.network)
 
     def train() -> dict[str, Any]:
         data = load_training_data(LocalLogStore(tuning_logs_dir()), cache=data_dir() / "feature-cache")
-        keep = ~np.isin(data.table.workload_keys, sorted(excluded))
         started = time.perf_counter()
-        fitted = LightGBMRankingCostModel().fit(data.table.features[keep], data.table.score[keep],
-                                                group=data.table.groups[keep])
+        fitted, rows = fit_ranker_without(data, excluded)
         (workdir / "cost_model.txt").write_text(fitted.to_text())
-        return {"rows": int(keep.sum()), "rows_held_out": int((~keep).sum()),
+        return {"rows": rows, "rows_held_out": len(data.table) - rows,
                 "fit_seconds": time.perf_counter() - started}
 
     training = stage(workdir, "training", train)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -240,6 +240,15 @@ def model_family(name: str) -> str:
     """The architecture family of a zoo network; any other name is its own family."""
     entry = _zoo().get(name)
     return entry.family or entry.name if entry else name
+
+
+def family_workloads(networks: Mapping[str, Iterable[str]], network: str) -> set[str]:
+    """The workload keys of ``networks`` (key -> ``model@batch`` names, as
+    :func:`lorien.datasets.campaign.read_networks` reads a data set's manifests) that occur in a
+    network of ``network``'s family: what to leave out to treat the family as unseen."""
+    family = model_family(network)
+    return {key for key, names in networks.items()
+            if any(model_family(name.split("@")[0]) == family for name in names)}
 
 
 def load_model(spec: str, batch: int = 1) -> object:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,22 @@ class TrainingData:
     tuning_logs: list[TuningLog]
     table: LogTable
     networks_of: dict[str, set[str]]
+
+
+def fit_ranker_without(data: TrainingData, excluded: Collection[str]) -> tuple[LightGBMRankingCostModel, int]:
+    """The shipped recipe (:class:`LightGBMRankingCostModel`'s defaults) fitted on ``data``'s rows
+    of every workload but the ``excluded`` keys, and how many rows it saw: the ranker a held-out
+    benchmark answers with.
+
+    Raises:
+        InvalidInput: no row is left to fit on.
+    """
+    table = data.table
+    keep = ~np.isin(table.workload_keys, sorted(excluded))
+    if not keep.any():
+        raise InvalidInput("every workload of the training data is excluded: nothing to fit on")
+    fitted = LightGBMRankingCostModel().fit(table.features[keep], table.score[keep], group=table.groups[keep])
+    return fitted, int(keep.sum())
 
 
 def feature_cache(folder: Path | None, dialect: Featurizer, recipe: str) -> FeatureCache | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lorien.datasets.zoo import load_model, model_family, zoo_names
+from lorien.datasets.zoo import family_workloads, load_model, model_family, zoo_names
 from lorien.dialects import TorchModel
 from lorien.errors import InvalidInput
 
@@ -69,6 +69,15 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
     assert {model_family(name) for name in ("efficientnet_b0", "efficientnet_b3")} == {"efficientnet"}
     assert {model_family(name) for name in ("mobilenet_v3_large", "mobilenet_v3_small")} == {"mobilenet_v3"}
     assert {model_family(name) for name in ("mixnet_s", "mixnet_m")} == {"mixnet"}
+
+
+def test_a_family_s_workloads_are_those_of_any_of_its_networks_and_batches() -> None:
+    networks = {"a": {"gpt2_s128@1"}, "b": {"gpt2_decode_c256@4", "resnet18@1"}, "c": {"resnet18@1"},
+                "d": {"my_net@1"}}
+    assert family_workloads(networks, "gpt2_s512") == {"a", "b"}
+    assert family_workloads(networks, "resnet18") == {"b", "c"}
+    assert family_workloads(networks, "my_net") == {"d"}  # a name the zoo lacks is its own family
+    assert family_workloads(networks, "vgg16") == set()
 
 
 def test_inputs_are_shaped_as_the_networks_are_used() -> None:

@@ -295,16 +295,13 @@ def test_a_3x3_convolution_borrows_from_windowed_convolutions_not_the_1x1_ones_n
 
     from lorien.datasets.campaign import read_networks
     from lorien.datasets.seed import tuning_logs_dir
-    from lorien.datasets.zoo import model_family
+    from lorien.datasets.zoo import family_workloads
     from lorien.logstore import LocalLogStore
     from lorien.predictor.predictor import measure_options
 
     dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
-    networks = read_networks(LocalLogStore(tuning_logs_dir()))
-    family = model_family("resnet18")
-    resnets = {key for key, names in networks.items()
-               if any(model_family(name.split("@")[0]) == family for name in names)}
+    resnets = family_workloads(read_networks(LocalLogStore(tuning_logs_dir())), "resnet18")
     store = SQLiteScheduleStore(tmp_path / "s.db")
     seed_store(store, exclude=resnets)
     workload = dialect.extract(dialect.load_model(conv_bn(256, 14)), target)[0].workload

@@ -170,3 +170,18 @@ def test_train_arguments_that_do_not_go_together_are_one_line(argv: list[str],
     err = capsys.readouterr().err.strip().splitlines()
     flags = ("--shipped", "required", "--time-limit", "--threads")
     assert len(err) == 1 and any(word in err[0] for word in flags), err
+
+
+def test_a_ranker_fitted_without_a_family_never_sees_its_rows(log_folder: Path) -> None:
+    from lorien.datasets.zoo import family_workloads
+    from lorien.errors import InvalidInput
+    from lorien.training.pipeline import fit_ranker_without, load_training_data
+
+    data = load_training_data(LocalLogStore(log_folder))
+    conv = family_workloads(data.networks_of, "conv")
+    assert len(conv) == 1 and conv < set(data.table.workload_keys)
+    fitted, rows = fit_ranker_without(data, conv)
+    assert rows == int((data.table.workload_keys != next(iter(conv))).sum()) < len(data.table)
+    assert np.isfinite(fitted.predict(data.table.features)).all()
+    with pytest.raises(InvalidInput, match="nothing to fit on"):
+        fit_ranker_without(data, set(data.table.workload_keys))
