@@ -19,7 +19,7 @@ from lorien.config import data_dir, open_store, resolve_store_uri
 from lorien.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from lorien.predictor import BudgetReport
+    from lorien.predictor import BudgetReport, Prediction
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -116,14 +116,25 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json([{"key": w.key, "name": w.name, "record": p.record.to_dict(), "score": p.score,
                      "measured": p.measured, "origin": p.origin, "candidates": p.candidates,
-                     "neighbours": p.neighbours, "seconds": p.seconds} for w, p in results])
+                     "neighbours": p.neighbours, "seconds": p.seconds, "compiles": p.compiles,
+                     "passed_over": p.passed_over} for w, p in results])
         return 0
-    print_table(["key", "origin", "latency", "measured", "time", "name"],
+    print_table(["key", "origin", "latency", "measured", "compiles", "time", "name"],
                 [[w.key, p.origin, format_seconds(p.record.latency.mean), "yes" if p.measured else "estimate",
-                  f"{p.seconds:.1f}s", w.name[:70]] for w, p in results])
+                  _compiles(p), f"{p.seconds:.1f}s", w.name[:70]] for w, p in results])
+    passed_over = sum(p.passed_over > 0 for _, p in results)
     print(f"{len(results)} predicted with {tag}" + (", stored" if args.commit else "")
-          + (f"; {skipped} already tuned (--all predicts them too)" if skipped else ""))
+          + (f"; {skipped} already tuned (--all predicts them too)" if skipped else "")
+          + (f"; {passed_over} kernel(s) given a later candidate: the first did not compile in time"
+             if passed_over else ""))
     return 0
+
+
+def _compiles(prediction: Prediction) -> str:
+    """Whether a prediction was seen to compile, and past how many candidates that did not."""
+    if not prediction.compiles:
+        return "unchecked"
+    return f"yes, {prediction.passed_over} passed over" if prediction.passed_over else "yes"
 
 
 def _print_budgeted(report: BudgetReport, tag: str, as_json: bool) -> int:

@@ -14,8 +14,8 @@ role                  methods                                                   
                       ``workload_key``                                            ``campaign``, ``migrate``
 :class:`Tuner`        ``tune``, ``tune_options_problem``,                         workers, ``tune``
                       ``measurement_problem``
-:class:`Measurer`     ``measure``, ``measure_many``, ``measurement_problem``      budgeted predictor,
-                                                                                  random samples
+:class:`Measurer`     ``measure``, ``measure_many``, ``check_builds``,            predictor, budgeted
+                      ``measurement_problem``                                     predictor, samples
 :class:`Featurizer`   ``schedule_features``, ``feature_version``,                 ``train``, cost models
                       ``native_cost_model``
 :class:`Proposer`     ``candidates`` (a :class:`Featurizer` too)                  predictor, samples
@@ -160,6 +160,19 @@ class Measurer(Measuring):
         every core and runs them one at a time (the TVM dialect); the default measures workload
         after workload."""
         return [self.measure(workload, target, schedules, options) for workload, schedules in batches]
+
+    def check_builds(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
+                     timeout_s: float) -> list[list[str | None]]:
+        """Whether each schedule compiles for ``target`` on this machine within ``timeout_s``
+        seconds, as a compiler building a model with it will have to: None where it does, else
+        why not (it does not apply to the kernel, does not build, or builds for longer). A list
+        per workload, in order; nothing runs on ``target``'s device, so any target this
+        machine's compiler knows can be checked. The default measures them here (a measurement
+        builds first), so a schedule that builds but does not run fails too; a dialect that can
+        compile without running (the TVM dialect) only compiles."""
+        options = TuneOptions(trials=1, build_timeout_s=timeout_s)
+        return [[None if isinstance(result, Latency) else result.reason for result in results]
+                for results in self.measure_many(target, batches, options)]
 
 
 class Featurizer(Dialect):

@@ -319,7 +319,8 @@ class ScheduleProvider:
         return PredictionAnswer(key=workload.key, record=prediction.record.to_dict(), score=prediction.score,
                                 measured=prediction.measured, origin=prediction.origin,
                                 candidates=prediction.candidates, neighbours=prediction.neighbours,
-                                seconds=prediction.seconds)
+                                seconds=prediction.seconds, compiles=prediction.compiles,
+                                passed_over=prediction.passed_over)
 
     # -- writes --------------------------------------------------------------------------------------
     def check_token(self, presented: str | None) -> None:

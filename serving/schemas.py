@@ -98,6 +98,10 @@ class PredictionAnswer(BaseModel):
     candidates: dict[str, int]
     neighbours: list[str]
     seconds: float
+    #: seen to compile on the service's machine (measured, or checked: ``PredictOptions.build_check``)
+    compiles: bool = False
+    #: higher-ranked candidates passed over because they did not compile in time
+    passed_over: int = 0
 
 
 class JobAnswer(BaseModel):

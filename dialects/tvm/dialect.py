@@ -286,6 +286,12 @@ class TVMDialect(Builder, Tuner, Measurer, Proposer, NativeDB, OutputChecker):
                      options: TuneOptions) -> list[list[Measured]]:
         return self._measurers().measure_many(target, batches, options)
 
+    def check_builds(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
+                     timeout_s: float) -> list[list[str | None]]:
+        """Compiles each schedule on this machine's builder processes, runs nothing (see
+        :meth:`lorien.dialects.tvm.measure.ScheduleMeasurer.check_builds`)."""
+        return self._measurers().check_builds(target, batches, timeout_s)
+
     @functools.cache  # noqa: B019 - one dialect instance per process
     def _measurers(self) -> KeptMeasurers:
         """Builder and runner processes kept between measurements (starting them costs seconds)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import tvm
@@ -51,6 +51,29 @@ def _build(mod: tvm.IRModule, target: tvm.target.Target) -> str:
     from tvm.s_tir.meta_schedule.builder.local_builder import default_build, default_export
 
     return default_export(default_build(mod, target, None))
+
+
+def _compile(mod: tvm.IRModule, target: tvm.target.Target) -> None:
+    """In a builder process: compile one scheduled module as :func:`_build` does, keeping
+    nothing (a build check)."""
+    from tvm.s_tir.meta_schedule.builder.local_builder import default_build
+
+    default_build(mod, target, None)
+
+
+def _scheduled(batches: Sequence[tuple[Workload, Sequence[str]]]
+               ) -> Iterator[tuple[tuple[int, int], tvm.IRModule | str]]:
+    """Each schedule of ``batches`` applied to its kernel, with its place (batch, row): the
+    scheduled module, or why the schedule does not apply to the kernel."""
+    for which, (workload, schedules) in enumerate(batches):
+        if not schedules:
+            continue
+        mod = from_workload(workload)
+        for row, schedule in enumerate(schedules):
+            try:
+                yield (which, row), apply_schedule(mod, schedule).mod
+            except Exception as exc:
+                yield (which, row), f"does not apply to the kernel: {first_line(exc)}"
 
 
 def _builder_result(result: Any, timeout_s: float) -> ms.builder.BuilderResult:
@@ -181,25 +204,18 @@ class ScheduleMeasurer:
         tvm_target = to_tvm_target(target)
         results: list[list[Measured]] = [[MeasureFailure("not measured")] * len(schedules)
                                          for _, schedules in batches]
-        modules, places, args_infos = [], [], []
-        for which, (workload, schedules) in enumerate(batches):
-            if not schedules:
-                continue
-            mod = from_workload(workload)
-            for row, schedule in enumerate(schedules):
-                try:
-                    sch = apply_schedule(mod, schedule)
-                except Exception as exc:  # a schedule that does not fit is not measured
-                    results[which][row] = MeasureFailure(f"does not apply to the kernel: {first_line(exc)}")
-                    continue
-                modules.append(sch.mod)
+        modules, places = [], []
+        for (which, row), scheduled in _scheduled(batches):
+            if isinstance(scheduled, str):  # a schedule that does not fit is not measured
+                results[which][row] = MeasureFailure(scheduled)
+            else:
+                modules.append(scheduled)
                 places.append((which, row))
-                # as MetaSchedule measures: a prepacked kernel's weight layout rewrite is left out
-                # of the build (default_build), so the weights are given in the layout the
-                # schedule chose
-                args_infos.append(ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
         if not modules:
             return results
+        # as MetaSchedule measures: a prepacked kernel's weight layout rewrite is left out of the
+        # build (default_build), so the weights are given in the layout the schedule chose
+        args_infos = [ArgInfo.from_entry_func(scheduled, remove_preproc=True) for scheduled in modules]
         device = _DEVICES.get(tvm_target.kind.name, tvm_target.kind.name)
         with self._lock:
             runner = self._runner()  # first: no build is wasted when the tracker cannot be asked
@@ -225,6 +241,37 @@ class ScheduleMeasurer:
                     else:
                         results[which][row] = Latency(tuple(runs))
         return results
+
+    def check_builds(self, target: Target,
+                     batches: Sequence[tuple[Workload, Sequence[str]]]) -> list[list[str | None]]:
+        """Compile each schedule for ``target`` on the builder processes, all at once, within
+        ``options.build_timeout_s`` each, and keep nothing: None where it compiled, else why not
+        (see :meth:`lorien.dialects.Measurer.check_builds`). Nothing runs, so it needs no device.
+
+        Raises:
+            TuningError: the measurer is closed.
+        """
+        tvm_target = to_tvm_target(target)
+        checked: list[list[str | None]] = [[None] * len(schedules) for _, schedules in batches]
+        modules, places = [], []
+        for (which, row), scheduled in _scheduled(batches):
+            if isinstance(scheduled, str):
+                checked[which][row] = scheduled
+            else:
+                modules.append((scheduled, tvm_target))
+                places.append((which, row))
+        if not modules:
+            return checked
+        with self._lock:
+            if self._closed:
+                raise TuningError("the measurer is closed")
+            built = list(self._builders.map_with_error_catching(lambda item: _compile(*item), modules))
+        for (which, row), result in zip(places, built, strict=True):
+            if result.status == StatusKind.TIMEOUT:
+                checked[which][row] = f"build timed out after {self.options.build_timeout_s:g} s"
+            elif result.status != StatusKind.COMPLETE:
+                checked[which][row] = f"build failed: {first_line(result.value)}"
+        return checked
 
     def close(self) -> None:
         """Stop the builder and runner processes (after a measurement in progress). Idempotent."""
@@ -267,6 +314,20 @@ class KeptMeasurers:
             return [measure_schedules(workload, target, schedules, options)
                     for workload, schedules in batches]
         return measurer.measure_many(target, batches)
+
+    def check_builds(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
+                     timeout_s: float) -> list[list[str | None]]:
+        """As :meth:`ScheduleMeasurer.check_builds`, with a measurer kept for ``timeout_s`` (its
+        builder processes only ever start)."""
+        options = TuneOptions(trials=1, build_timeout_s=timeout_s)
+        measurer = self.measurer(target, options)
+        if measurer is not None:
+            return measurer.check_builds(target, batches)
+        measurer = ScheduleMeasurer(to_tvm_target(target).kind.name, options)
+        try:
+            return measurer.check_builds(target, batches)
+        finally:
+            measurer.close()
 
     def measurer(self, target: Target, options: TuneOptions) -> ScheduleMeasurer | None:
         """The measurer kept for ``target``'s kind and ``options``' measuring settings, made when

@@ -17,10 +17,12 @@ def test_predict_a_model_then_skip_what_is_stored(tmp_path: Path, capsys: pytest
     assert main([*argv, "--commit", "--json"]) == 0
     [predicted] = json.loads(capsys.readouterr().out)
     assert predicted["record"]["source"] == "predicted" and not predicted["measured"]
+    assert predicted["compiles"] and predicted["passed_over"] == 0  # compiled here before it was given
     with open_store(store) as opened:
         assert [r.source for r in opened.records(workload_key=predicted["key"])] == ["predicted"]
     assert main(argv) == 0  # predicted, not tuned: predicted again (not stored this time)
-    assert "1 predicted with lorien-cost-model" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "1 predicted with lorien-cost-model" in out and "compiles" in out
     with open_store(store) as opened:
         assert opened.count(workload_key=predicted["key"]) == 1
 

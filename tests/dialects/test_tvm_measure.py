@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,6 +176,28 @@ def test_kernels_of_either_lowering_measure(kernels: Kernels, measurer: Schedule
     assert rewrites == [prepack, prepack]
     latencies = measurer.measure(workload, kernels.target, schedules)
     assert all(isinstance(latency, Latency) and 0 < latency.mean < 1 for latency in latencies)
+
+
+def test_a_build_check_compiles_each_schedule_in_time_runs_none_and_keeps_nothing(kernels: Kernels) -> None:
+    dialect = get_dialect("tvm")
+    stem = dialect.extract(dialect.load_model(stem_conv()), kernels.target)[0].workload
+    schedules = json.loads((Path(__file__).parents[1] / "data" / "stem_conv_schedules.json").read_text())
+    quick, slow = (json.dumps(schedules[name]) for name in ("quick_to_build", "slow_to_build"))
+    [mlp_schedule] = sampled_schedules(kernels.mlp, kernels.target, 1)
+    temporary = set(Path(tempfile.gettempdir()).iterdir())
+    started_at = time.monotonic()
+    checked = dialect.check_builds(kernels.target, [(stem, [slow, quick, "[]", mlp_schedule]),
+                                                    (kernels.mlp, []), (kernels.mlp, [mlp_schedule])], 5.0)
+    assert time.monotonic() - started_at < 60  # the slow one alone compiles for minutes
+    assert checked[0][0] == "build timed out after 5 s"
+    assert checked[0][1] is None and checked[2] == [None] and checked[1] == []
+    assert checked[0][2] is not None and checked[0][2].startswith("does not apply to the kernel")
+    # another kernel's schedule
+    assert checked[0][3] is not None and checked[0][3].startswith("does not apply to the kernel")
+    assert set(Path(tempfile.gettempdir()).iterdir()) <= temporary  # no built artifact left behind
+    # the checks' builders are kept apart from measurers of other settings, and used again
+    kept = dialect._measurers()  # type: ignore[attr-defined]
+    assert kept.check_builds(kernels.target, [(kernels.mlp, [mlp_schedule])], 5.0) == [[None]]
 
 
 def test_kept_measurers_keep_one_per_setting_up_to_their_limit(kernels: Kernels) -> None:

@@ -7,19 +7,21 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lorien.datasets.seed import seed_store
 from lorien.dialects import CandidateOptions, Dialect, get_dialect
 from lorien.dialects.tvm.features import FEATURE_WIDTH
-from lorien.errors import InvalidInput
+from lorien.errors import InvalidInput, TuningError
 from lorien.lookup import find_schedule
 from lorien.predictor import (
     BudgetedPredictor,
     BudgetOptions,
     CostModelScorer,
     PredictOptions,
+    Ranked,
     ZeroShotPredictor,
     store_predictions,
 )
@@ -27,7 +29,7 @@ from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUs
 from lorien.store.sqlite import SQLiteScheduleStore
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.shipped import MODEL_TEXT, shipped_metadata
-from tests.tvm_models import sampled_schedules, small_conv, small_mlp
+from tests.tvm_models import sampled_schedules, small_conv, small_mlp, stem_conv
 
 FAST = PredictOptions(candidates=CandidateOptions(samples=16, evolve=True, population=16, generations=1,
                                                   seed=1))
@@ -107,6 +109,29 @@ def test_measuring_the_top_candidates_returns_the_fastest_measured(setup: Setup)
     assert prediction.record.source == "measured"  # a measurement, kept apart from estimates
     assert prediction.record.latency.mean < 0.1
     assert setup.store.top_k(setup.mlp.key, setup.target, 1) == []  # predicting stores nothing
+
+
+def test_an_unmeasured_answer_is_the_first_ranked_that_compiles_in_time(
+        setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    stem = setup.dialect.extract(setup.dialect.load_model(stem_conv()), setup.target)[0].workload
+    schedules = json.loads((Path(__file__).parents[1] / "data" / "stem_conv_schedules.json").read_text())
+    quick, slow = (json.dumps(schedules[name]) for name in ("quick_to_build", "slow_to_build"))
+    ranked = setup.predictor.rank(stem, setup.target).led_by([slow, quick], "neighbour")
+    rank = setup.predictor.rank
+
+    def slow_first(workload: Workload, *args: Any, **kwargs: Any) -> Ranked:
+        return ranked if workload == stem else rank(workload, *args, **kwargs)
+
+    monkeypatch.setattr(setup.predictor, "rank", slow_first)
+    options = PredictOptions(build_check_timeout_s=5.0)
+    [checked, mlp] = setup.predictor.predict_many([stem, setup.mlp], setup.target, options=options)
+    assert checked.record.schedule == quick and checked.passed_over == 1 and checked.compiles
+    assert mlp.compiles and mlp.passed_over == 0  # checked in the same call
+    unchecked = setup.predictor.predict(stem, setup.target, options=replace(options, build_check=0))
+    assert unchecked.record.schedule == slow and unchecked.passed_over == 0 and not unchecked.compiles
+    with pytest.raises(TuningError, match=r"none of the first 1 candidates for .* compiled within 5 s: "
+                                          r"build timed out after 5 s"):
+        setup.predictor.predict(stem, setup.target, options=replace(options, build_check=1))
 
 
 def test_neighbours_schedules_are_adapted_into_valid_schedules(setup: Setup) -> None:

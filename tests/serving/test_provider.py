@@ -255,6 +255,7 @@ def test_commit_stores_records_measured_elsewhere(provider: ScheduleProvider,
     target = get_dialect("tvm").parse_target("host")
     predicted = provider.predict_only(ref(mlp), "host")
     assert provider.store.count(workload_key=mlp.key) == 0  # prediction only stores nothing
+    assert predicted.compiles and predicted.passed_over == 0  # compiled on the service's machine
     record = {**predicted.record, "source": "tuned", "latency": {"runs": [1e-4, 2e-4]}}
     result = provider.commit([WorkloadBody(**mlp.to_dict())], [record])
     assert (result.workloads, result.kept) == (1, 1)
