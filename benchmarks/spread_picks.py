@@ -45,20 +45,8 @@ from lorien.predictor import BudgetOptions, CostModelScorer, PredictOptions, Zer
 from lorien.predictor.predictor import measure_options
 from lorien.records import Latency, Target, WorkloadUse
 from lorien.spread import spread_order
-from lorien.training.cost_models import LightGBMRankingCostModel
-from lorien.training.pipeline import fit_ranker_without, load_training_data
+from lorien.training.pipeline import kept_ranker_without
 from lorien.training.shipped import shipped_metadata
-
-
-def held_out_ranker(workdir: Path, excluded: set[str]) -> LightGBMRankingCostModel:
-    """The shipped recipe trained without the ``excluded`` workloads, kept in ``workdir``."""
-    path = workdir / "cost_model.txt"
-    if not path.exists():
-        print("... training the ranker without the network's family", flush=True)
-        data = load_training_data(LocalLogStore(tuning_logs_dir()), cache=data_dir() / "feature-cache")
-        path.write_text(fit_ranker_without(data, excluded)[0].to_text())
-    return LightGBMRankingCostModel.from_text(path.read_text())
-
 
 Timings = dict[str, float]
 
@@ -199,7 +187,9 @@ def main() -> None:
     if not store.list_workloads():
         print("... seeding the neighbour store without the network's family", flush=True)
         seed_store(store, exclude=excluded)
-    scorer = CostModelScorer(held_out_ranker(workdir, excluded), shipped_metadata(), dialect, "held-out")
+    ranker = kept_ranker_without(workdir / "cost_model.txt", LocalLogStore(tuning_logs_dir()), excluded,
+                                 data_dir() / "feature-cache")
+    scorer = CostModelScorer(ranker, shipped_metadata(), dialect, "held-out")
     options = PredictOptions(candidates=dataclasses.replace(PredictOptions().candidates, seed=args.seed))
     predictor = ZeroShotPredictor(store, scorer, options)
     result: dict[str, Any] = {"network": args.network, "k": args.k, "seed": args.seed,

@@ -112,6 +112,17 @@ def fit_ranker_without(data: TrainingData, excluded: Collection[str]) -> tuple[L
     return fitted, int(keep.sum())
 
 
+def kept_ranker_without(path: Path, logs: LogStore, excluded: Collection[str],
+                        cache: Path | None = None) -> LightGBMRankingCostModel:
+    """:func:`fit_ranker_without` on ``logs`` (features cached in ``cache``), kept as text in
+    ``path`` and read back from it when it exists: a held-out benchmark's ranker, trained once.
+    Not safe for two processes sharing ``path``."""
+    if not path.exists():
+        fitted, _ = fit_ranker_without(load_training_data(logs, cache=cache), excluded)
+        path.write_text(fitted.to_text())
+    return LightGBMRankingCostModel.from_text(path.read_text())
+
+
 def feature_cache(folder: Path | None, dialect: Featurizer, recipe: str) -> FeatureCache | None:
     """A cache of ``recipe``'s features for this compiler build in ``folder`` (None: no cache)."""
     return None if folder is None else FeatureCache(folder, f"{recipe}@{dialect.build_id()}")

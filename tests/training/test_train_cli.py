@@ -185,3 +185,14 @@ def test_a_ranker_fitted_without_a_family_never_sees_its_rows(log_folder: Path) 
     assert np.isfinite(fitted.predict(data.table.features)).all()
     with pytest.raises(InvalidInput, match="nothing to fit on"):
         fit_ranker_without(data, set(data.table.workload_keys))
+
+
+def test_a_kept_ranker_is_fitted_once_and_read_back(log_folder: Path, tmp_path: Path) -> None:
+    from lorien.training.pipeline import kept_ranker_without
+
+    kept = tmp_path / "cost_model.txt"
+    fitted = kept_ranker_without(kept, LocalLogStore(log_folder), set())
+    assert kept.exists()
+    empty = LocalLogStore(tmp_path / "no-logs")  # nothing to fit on: read back, not fitted again
+    again = kept_ranker_without(kept, empty, set())
+    assert again.to_text() == fitted.to_text()
