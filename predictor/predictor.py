@@ -15,6 +15,7 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,13 +79,13 @@ class PredictOptions:
             which may be a slow board behind an RPC tracker).
         build_check: how many of the ranked candidates an unmeasured answer (``measure_top_k``
             0) may try to compile on this machine before it is given: the first that compiles
-            within ``build_check_timeout_s`` is the answer (every kernel's are compiled together,
-            on every core). A schedule that compiles for minutes makes every model built with it
-            compile for minutes: held-out Xception's 1x1 convolution over 64x147x147 ranked first
-            a schedule that compiled for 245 s (and ran 2.4x slower than the fastest of its
-            five next), where the others compiled in 1-3 s. 0 gives the first unchecked, as
-            does a dialect that cannot compile schedules (not a
-            :class:`~lorien.dialects.Measurer`).
+            within ``build_check_timeout_s`` is the answer (each kernel's first compiles on a
+            builder process while the next kernel is ranked; the next tries after the
+            ranking). A schedule that compiles for minutes makes every model built with it
+            compile for minutes: held-out Xception's 1x1 convolution over 64x147x147 ranked
+            first a schedule that compiled for 245 s, where the next compiled in 1-3 s
+            (``benchmarks/build_check.py``). 0 gives the first unchecked, as does a dialect
+            that cannot compile schedules (not a :class:`~lorien.dialects.Measurer`).
         build_check_timeout_s: how long compiling one checked candidate may take.
     """
 
@@ -280,9 +281,10 @@ class ZeroShotPredictor:
         """:meth:`predict` for several workloads (a model's kernels), in order. With
         ``measure_top_k`` every workload's top candidates are measured in one call
         (:meth:`~lorien.dialects.Measurer.measure_many`: built together on every core, run one at a
-        time); without it, every workload's first candidate is compiled in one call to check it
-        compiles in time (:attr:`PredictOptions.build_check`). Each prediction's ``seconds`` is
-        its ranking plus its share of those calls.
+        time); without it, each workload's first candidate is compiled on a builder process
+        while the next workload is ranked, to check it compiles in time
+        (:attr:`PredictOptions.build_check`). Each prediction's ``seconds`` is its ranking plus
+        its share of those calls (of the checks, what is left of them after the ranking).
 
         Raises:
             InvalidInput: a workload of another dialect than the cost model's, or
@@ -292,20 +294,28 @@ class ZeroShotPredictor:
         """
         options = options or self.options
         measurer = self.measurer() if options.measure_top_k > 0 and workloads else None
+        checker = (self._dialect if measurer is None and options.build_check > 0
+                   and isinstance(self._dialect, Measurer) else None)
         ranked, seconds = [], []
-        for workload in workloads:
-            started = time.perf_counter()
-            ranked.append(self.rank(workload, target, options, spread=options.measure_top_k))
-            seconds.append(time.perf_counter() - started)
-        measured: list[list[Measured]] = [[] for _ in workloads]
         first = [0] * len(workloads)
-        checked = measurer is None and options.build_check > 0 and isinstance(self._dialect, Measurer)
-        if checked and workloads:
-            assert isinstance(self._dialect, Measurer)
-            started = time.perf_counter()
-            first = first_that_compiles(self._dialect, workloads, ranked, target, options)
-            share = (time.perf_counter() - started) / len(workloads)
-            seconds = [s + share for s in seconds]
+        # each first candidate compiles on a builder process while the next workload is ranked
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lorien-build-check") as checking:
+            checks = []
+            for workload in workloads:
+                started = time.perf_counter()
+                ranked.append(self.rank(workload, target, options, spread=options.measure_top_k))
+                seconds.append(time.perf_counter() - started)
+                if checker is not None:
+                    checks.append(checking.submit(checker.check_builds, target,
+                                                  [(workload, ranked[-1].schedules[:1])],
+                                                  options.build_check_timeout_s))
+            if checker is not None and workloads:
+                started = time.perf_counter()
+                first = first_that_compiles(checker, workloads, ranked, target, options,
+                                            checked_first=[check.result()[0][0] for check in checks])
+                share = (time.perf_counter() - started) / len(workloads)
+                seconds = [s + share for s in seconds]
+        measured: list[list[Measured]] = [[] for _ in workloads]
         if measurer is not None:
             started = time.perf_counter()
             top_k = options.measure_top_k
@@ -325,17 +335,19 @@ class ZeroShotPredictor:
                 record=record, score=float(one.scores[chosen]), measured=latency is not None,
                 origin=one.origins[chosen], candidates=dict(Counter(one.origins)),
                 neighbours=[n.workload.key for n in one.neighbours], seconds=spent,
-                compiles=latency is not None or checked, passed_over=place))
+                compiles=latency is not None or checker is not None, passed_over=place))
         return predictions
 
 
 def first_that_compiles(checker: Measurer, workloads: Sequence[Workload], ranked: Sequence[Ranked],
-                        target: Target, options: PredictOptions) -> list[int]:
+                        target: Target, options: PredictOptions,
+                        checked_first: Sequence[str | None] | None = None) -> list[int]:
     """Each workload's place in ``ranked`` (its candidates, best first) of its first candidate
     that compiles within ``options.build_check_timeout_s`` (:meth:`Measurer.check_builds`): the
     first candidates of every workload compiled in one call, then the next of those that did
     not, up to ``options.build_check`` rounds. The check behind
-    :attr:`PredictOptions.build_check`.
+    :attr:`PredictOptions.build_check`. ``checked_first``: the first candidates' checks when
+    already made (the reason each did not compile, or None), in place of the first round.
 
     Raises:
         TuningError: none of a workload's first ``build_check`` candidates compiled.
@@ -347,8 +359,11 @@ def first_that_compiles(checker: Measurer, workloads: Sequence[Workload], ranked
                    if found is None and place < len(ranked[i].schedules)]
         if not waiting:
             break
-        batches = [(workloads[i], [ranked[i].schedules[place]]) for i in waiting]
-        problems = checker.check_builds(target, batches, options.build_check_timeout_s)
+        if place == 0 and checked_first is not None:
+            problems = [[checked_first[i]] for i in waiting]
+        else:
+            batches = [(workloads[i], [ranked[i].schedules[place]]) for i in waiting]
+            problems = checker.check_builds(target, batches, options.build_check_timeout_s)
         for i, [problem] in zip(waiting, problems, strict=True):
             if problem is None:
                 places[i] = place
