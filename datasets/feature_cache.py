@@ -10,13 +10,12 @@ renamed), so processes may share a folder; an unreadable entry is computed again
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from lorien.files import write_atomically
 from lorien.records import Target, Workload, content_hash
 
 Rows = tuple[np.ndarray, np.ndarray]
@@ -44,11 +43,8 @@ class FeatureCache:
             pass
         rows, ok = compute()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(handle, "wb") as out:
-                np.savez_compressed(out, allow_pickle=False, **_pack(rows, ok))
-            os.replace(temporary, path)
+            arrays = _pack(rows, ok)
+            write_atomically(path, lambda out: np.savez_compressed(out, allow_pickle=False, **arrays))
         except OSError:  # a cache that cannot be written only costs time
             pass
         return rows, ok

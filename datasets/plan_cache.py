@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 
+from lorien.files import write_atomically
 from lorien.records import Target, Workload, content_hash
 
 #: The entry layout; a new one reads nothing written by the old.
@@ -94,14 +93,8 @@ class PlanCache:
         found = list(lower())
         body = json.dumps({"model": model, "batch": batch, "target": target.canonical,
                            "workloads": [w.to_dict() for w in found]})
-        temporary = None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-            with os.fdopen(handle, "w") as out:
-                out.write(body)
-            os.replace(temporary, path)
+            write_atomically(path, lambda out: out.write(body.encode()))
         except OSError:  # a cache that cannot be written only costs time
-            if temporary is not None:
-                Path(temporary).unlink(missing_ok=True)
+            pass
         return found

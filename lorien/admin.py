@@ -9,7 +9,6 @@ already there is kept once), so a run interrupted mid-workload loses nothing eit
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 
 from lorien.config import data_dir, open_logs, open_store
 from lorien.errors import InvalidInput
+from lorien.files import write_atomically
 from lorien.records import ScheduleRecord, content_hash
 
 STORE_SCHEMES = ("sqlite", "dynamodb")
@@ -135,10 +135,7 @@ def _copy_store(source: str, destination: str, progress: Progress | None, restar
 
 
 def _write_checkpoint(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    write_atomically(path, lambda handle: handle.write(json.dumps(data).encode()))
 
 
 @dataclass

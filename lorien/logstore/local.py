@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from lorien.errors import NotFound, StoreError
+from lorien.files import write_atomically
 from lorien.logstore.base import LogStore, check_key
 
 
@@ -35,18 +34,7 @@ class LocalLogStore(LogStore):
         if path.exists():
             return key
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; logs are for every reader
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(path, lambda handle: handle.write(data), durable=True)
         except OSError as exc:
             raise StoreError(f"cannot write log {key} under {self.root}: {exc.strerror}") from exc
         return key

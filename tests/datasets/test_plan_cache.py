@@ -106,12 +106,12 @@ def test_a_cached_plan_is_the_plan_lowered(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_a_failed_write_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import lorien.datasets.plan_cache as plan_cache
+    import lorien.files as files
 
     def full_disk(*args: object) -> None:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(plan_cache.os, "replace", full_disk)
+    monkeypatch.setattr(files.os, "replace", full_disk)
     cache = PlanCache(tmp_path, fingerprint="f1")
     found = cache.workloads("resnet18", 1, CPU_A, "default", "b1", Lowerer([workload("aa")]))
     assert found == [workload("aa")]
