@@ -1,7 +1,9 @@
 """Budgeted delivery: the best schedules for a whole model that a time budget buys.
 
-Every kernel first gets the instant answer: the cost model's choice, a ``predicted`` record. The
-rest of the budget is spread over the kernels by what each costs the model, its weight times its
+Every kernel first gets the instant answer: the cost model's choice, a ``predicted`` record,
+checked to compile in time as the predictor's unmeasured answers are
+(:attr:`~lorien.predictor.PredictOptions.build_check`: a kernel the budget never reaches keeps
+it). The rest of the budget is spread over the kernels by what each costs the model, its weight times its
 estimated latency (kernels already tuned or measured on this very target cost nothing), and spent
 heaviest first; a kernel whose part is smaller than a round gets a round while one fits, so a
 budget too small for every kernel goes to the heaviest. Within a kernel's share, a round at a time:
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +38,13 @@ import numpy as np
 from lorien.dialects import CandidateOptions, RPCEndpoint, TuneOptions
 from lorien.errors import InvalidInput
 from lorien.lookup import find_schedule
-from lorien.predictor.predictor import CANDIDATE_BUILD_TIMEOUT_S, Ranked, ZeroShotPredictor, measure_options
+from lorien.predictor.predictor import (
+    CANDIDATE_BUILD_TIMEOUT_S,
+    Ranked,
+    ZeroShotPredictor,
+    first_that_compiles,
+    measure_options,
+)
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
 from lorien.spread import spread_order
 
@@ -189,8 +198,7 @@ class BudgetedPredictor:
         deadline = started + budget_s
         if uses and budget_s > 0:  # measuring nothing starts the measuring processes meanwhile
             self.measurer.measure(uses[0].workload, target, [], self._measure_options())
-        kernels = [self._instant(workload, weight, target, commit)
-                   for workload, weight in _merged(uses)]
+        kernels = self._instant_answers(uses, target, commit)
         instant_s = self.clock() - started
         pending = sorted((k for k in kernels if k.settled is None), key=lambda k: -k.cost_s)
         rounds: list[float] = []
@@ -211,10 +219,43 @@ class BudgetedPredictor:
         return BudgetReport(kernels=kernels, budget_s=budget_s, instant_s=instant_s,
                             seconds=self.clock() - started)
 
-    def _instant(self, workload: Workload, weight: int, target: Target, commit: bool) -> KernelDelivery:
+    def _instant_answers(self, uses: Sequence[WorkloadUse], target: Target,
+                         commit: bool) -> list[KernelDelivery]:
+        """Every kernel's answer before any measuring (:meth:`_instant`), each checked to compile
+        as the predictor's unmeasured answers are (:attr:`PredictOptions.build_check`: a kernel's
+        first candidate compiles while the next kernel is ranked, and one that does not compile
+        in time is passed over for the next on its list, and left off the list); committed as
+        ``predicted`` records when ``commit``."""
+        options = self.predictor.options
+        kernels: list[KernelDelivery] = []
+        checks: list[tuple[KernelDelivery, Ranked, Future[list[list[str | None]]]]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lorien-build-check") as checking:
+            for workload, weight in _merged(uses):
+                kernel = self._instant(workload, weight, target)
+                kernels.append(kernel)
+                if kernel.ranked is not None and options.build_check > 0:
+                    checks.append((kernel, kernel.ranked, checking.submit(
+                        self.measurer.check_builds, target, [(workload, kernel.ranked.schedules[:1])],
+                        options.build_check_timeout_s)))
+            places = first_that_compiles(self.measurer, [kernel.workload for kernel, _, _ in checks],
+                                         [ranked for _, ranked, _ in checks], target, options,
+                                         checked_first=[check.result()[0][0] for _, _, check in checks])
+        dialect = self.predictor.dialect
+        for (kernel, ranked, _), place in zip(checks, places, strict=True):
+            if place:
+                kernel.record = ranked.record(kernel.workload, target, dialect, place)
+                kernel.origin = ranked.origins[place]
+                kernel.ranked = ranked.after(place)
+        given = [kernel for kernel in kernels if kernel.settled is None]
+        if commit and given:
+            self.predictor.store.put_workloads([kernel.workload for kernel in given])
+            self.predictor.store.commit([kernel.record for kernel in given])
+        return kernels
+
+    def _instant(self, workload: Workload, weight: int, target: Target) -> KernelDelivery:
         """The kernel's answer before any measuring: what this target already has (settled), else
-        the cost model's first choice, committed as ``predicted``. Schedules tuned for the same
-        workload on other targets of its kind go first in the list to measure."""
+        the cost model's first choice (its ``ranked`` list to measure: that choice first, then
+        the schedules tuned for the same workload on other targets of its kind, then the rest)."""
         predictor = self.predictor
         dialect, store = predictor.dialect, predictor.store
         found = find_schedule(store, workload.key, target, dialect.build_id(),
@@ -224,9 +265,6 @@ class BudgetedPredictor:
                                   record=found.record, origin="store")
         ranked = predictor.rank(workload, target)
         record = ranked.record(workload, target, dialect, 0)
-        if commit:
-            store.put_workloads([workload])
-            store.commit([record])
         elsewhere = [r for r in store.top_k(workload.key, target, self.options.batch, match="loose",
                                             source="tuned") if r.target != target]
         estimate_s = min((r.latency.mean for r in elsewhere), default=ranked.estimate_s)

@@ -163,6 +163,11 @@ class Ranked:
                       origins=[origin] * len(first) + [self.origins[i] for i in rest],
                       neighbours=self.neighbours, estimate_s=self.estimate_s)
 
+    def after(self, place: int) -> Ranked:
+        """These ranked candidates without the first ``place``."""
+        return dataclasses.replace(self, schedules=self.schedules[place:], scores=self.scores[place:],
+                                   origins=self.origins[place:])
+
     def record(self, workload: Workload, target: Target, dialect: Dialect, index: int,
                latency: Latency | None = None) -> ScheduleRecord:
         """The ``index``-th candidate as a record: ``measured`` with ``latency`` when given, else

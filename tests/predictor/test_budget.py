@@ -16,7 +16,7 @@ import pytest
 from lorien.dialects import CandidateOptions, Candidates, TuneOptions
 from lorien.errors import InvalidInput
 from lorien.lookup import find_schedule
-from lorien.predictor import BudgetedPredictor, BudgetOptions, Ranked
+from lorien.predictor import BudgetedPredictor, BudgetOptions, PredictOptions, Ranked
 from lorien.predictor.budget import ranked_batch
 from lorien.records import Latency, Measured, Target, Workload, WorkloadUse
 from lorien.store.sqlite import SQLiteScheduleStore
@@ -50,6 +50,9 @@ class FakeDialect:
     name: str = "fake"
     #: the features of each seed's three mutants, in order (all alike when None)
     mutant_features: list[list[float]] | None = None
+    #: schedules that do not compile within the build check's time; every check made
+    slow_to_build: set[str] = field(default_factory=set)
+    checked: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def build_id(self) -> str:
         return "fake-1"
@@ -69,6 +72,12 @@ class FakeDialect:
         self.clock.now += ROUND_S * len(schedules)
         self.measured.append((workload.key, list(schedules)))
         return [Latency((self.latency(s, workload.key),)) for s in schedules]
+
+    def check_builds(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
+                     timeout_s: float) -> list[list[str | None]]:
+        self.checked.extend((workload.key, list(schedules)) for workload, schedules in batches)
+        return [["build timed out" if s in self.slow_to_build else None for s in schedules]
+                for _, schedules in batches]
 
     def candidates(self, workload: Workload, target: Target, seeds: Sequence[str], scorer: Any,
                    options: CandidateOptions) -> Candidates:
@@ -98,6 +107,7 @@ class FakePredictor:
     estimates: dict[str, float]
     count: int = 8
     scorer: FakeScorer = field(default_factory=FakeScorer)
+    options: PredictOptions = field(default_factory=PredictOptions)
 
     def measurer(self) -> FakeDialect:
         return self.dialect
@@ -172,6 +182,26 @@ def test_no_budget_gives_the_instant_answers_and_measures_nothing(store: SQLiteS
     for kernel in report.kernels:  # stored, the cost model's first choice
         found = find_schedule(store, kernel.workload.key, CPU_A, "fake-1")
         assert found is not None and found.record.schedule == f"{kernel.workload.key}:0"
+
+
+def test_an_instant_answer_that_does_not_compile_in_time_is_passed_over_and_never_measured(
+        store: SQLiteScheduleStore) -> None:
+    budgeted, dialect, _ = delivery(store)
+    dialect.slow_to_build = {f"{HEAVY.key}:0"}
+    report = budgeted.deliver(USES, CPU_A, 0.0)
+    # each kernel's first as it is ranked (in the model's order), then the next of the one that failed
+    assert dialect.checked == [(w.key, [f"{w.key}:{place}"]) for w, place in
+                               ((LIGHT, 0), (HEAVY, 0), (MIDDLE, 0), (HEAVY, 1))]
+    heavy = report.kernels[0]
+    assert heavy.workload == HEAVY and heavy.record.schedule == f"{HEAVY.key}:1"
+    found = find_schedule(store, HEAVY.key, CPU_A, "fake-1")
+    assert found is not None and found.record.schedule == f"{HEAVY.key}:1"  # the one stored
+    assert store.top_k(HEAVY.key, CPU_A, 5, source="predicted") == [heavy.record]
+    budgeted, dialect, _ = delivery(store)
+    dialect.slow_to_build = {f"{HEAVY.key}:0"}
+    report = budgeted.deliver(USES, CPU_A, 100.0)
+    measured = [s for key, batch in dialect.measured if key == HEAVY.key for s in batch]
+    assert measured[0] == f"{HEAVY.key}:1" and f"{HEAVY.key}:0" not in measured  # left off the list
 
 
 def test_measured_answers_replace_predicted_ones_and_the_local_search_improves_on_them(
