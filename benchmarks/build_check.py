@@ -27,16 +27,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lorien.config import data_dir, open_store
-from lorien.datasets.campaign import read_networks
+from lorien.config import open_store
 from lorien.datasets.eager import torch_outputs
-from lorien.datasets.seed import seed_store, tuning_logs_dir
-from lorien.datasets.zoo import family_workloads, load_model
+from lorien.datasets.zoo import load_model
 from lorien.dialects import get_dialect
-from lorien.logstore import LocalLogStore
 from lorien.outputs import output_mismatch
 from lorien.predictor import CostModelScorer, PredictOptions, ZeroShotPredictor, store_predictions
-from lorien.training.pipeline import kept_ranker_without
+from lorien.training.held_out import hold_out_family
 from lorien.training.shipped import shipped_metadata
 
 
@@ -55,14 +52,9 @@ def main() -> None:
     source = load_model(args.network, batch=args.batch)
     model = dialect.load_model(source)
     workloads = list({u.workload.key: u.workload for u in dialect.extract(model, target)}.values())
-    excluded = family_workloads(read_networks(LocalLogStore(tuning_logs_dir())), args.network)
-    store = open_store(f"sqlite:///{workdir}/store.db")
-    if not store.list_workloads():
-        print("... seeding the neighbour store without the network's family", flush=True)
-        seed_store(store, exclude=excluded)
-    ranker = kept_ranker_without(workdir / "cost_model.txt", LocalLogStore(tuning_logs_dir()), excluded,
-                                 data_dir() / "feature-cache")
-    scorer = CostModelScorer(ranker, shipped_metadata(), dialect, "held-out")
+    held_out = hold_out_family(args.network, workdir, progress=lambda step: print(f"... {step}", flush=True))
+    store = held_out.store
+    scorer = CostModelScorer(held_out.ranker, shipped_metadata(), dialect, "held-out")
     settings = {"checked": PredictOptions(), "unchecked": PredictOptions(build_check=0)}
     rows: dict[str, dict[str, Any]] = {}
     compiled = {}

@@ -35,17 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from lorien.config import data_dir, open_store
-from lorien.datasets.campaign import read_networks
-from lorien.datasets.seed import seed_store, tuning_logs_dir
-from lorien.datasets.zoo import family_workloads, load_model
+from lorien.datasets.zoo import load_model
 from lorien.dialects import CandidateOptions, get_dialect
-from lorien.logstore import LocalLogStore
 from lorien.predictor import BudgetOptions, CostModelScorer, PredictOptions, ZeroShotPredictor
 from lorien.predictor.predictor import measure_options
 from lorien.records import Latency, Target, WorkloadUse
 from lorien.spread import spread_order
-from lorien.training.pipeline import kept_ranker_without
+from lorien.training.held_out import hold_out_family
 from lorien.training.shipped import shipped_metadata
 
 Timings = dict[str, float]
@@ -182,14 +178,9 @@ def main() -> None:
     dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
     uses = dialect.extract(dialect.load_model(load_model(args.network, batch=args.batch)), target)
-    excluded = family_workloads(read_networks(LocalLogStore(tuning_logs_dir())), args.network)
-    store = open_store(f"sqlite:///{workdir}/store.db")
-    if not store.list_workloads():
-        print("... seeding the neighbour store without the network's family", flush=True)
-        seed_store(store, exclude=excluded)
-    ranker = kept_ranker_without(workdir / "cost_model.txt", LocalLogStore(tuning_logs_dir()), excluded,
-                                 data_dir() / "feature-cache")
-    scorer = CostModelScorer(ranker, shipped_metadata(), dialect, "held-out")
+    held_out = hold_out_family(args.network, workdir, progress=lambda step: print(f"... {step}", flush=True))
+    store = held_out.store
+    scorer = CostModelScorer(held_out.ranker, shipped_metadata(), dialect, "held-out")
     options = PredictOptions(candidates=dataclasses.replace(PredictOptions().candidates, seed=args.seed))
     predictor = ZeroShotPredictor(store, scorer, options)
     result: dict[str, Any] = {"network": args.network, "k": args.k, "seed": args.seed,

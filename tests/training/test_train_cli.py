@@ -196,3 +196,24 @@ def test_a_kept_ranker_is_fitted_once_and_read_back(log_folder: Path, tmp_path: 
     empty = LocalLogStore(tmp_path / "no-logs")  # nothing to fit on: read back, not fitted again
     again = kept_ranker_without(kept, empty, set())
     assert again.to_text() == fitted.to_text()
+
+
+def test_a_held_out_family_is_left_out_of_the_neighbour_store_and_the_ranker(log_folder: Path,
+                                                                           tmp_path: Path) -> None:
+    from lorien.datasets.zoo import family_workloads
+    from lorien.training.held_out import hold_out_family
+    from lorien.training.pipeline import fit_ranker_without, load_training_data
+
+    steps: list[str] = []
+    held_out = hold_out_family("conv", tmp_path / "work", log_folder, progress=steps.append)
+    data = load_training_data(LocalLogStore(log_folder))
+    assert held_out.excluded == family_workloads(data.networks_of, "conv") and len(held_out.excluded) == 1
+    stored = {w.key for w in held_out.store.list_workloads()}
+    assert stored == set(data.table.workload_keys) - held_out.excluded  # the mlp alone
+    expected, _ = fit_ranker_without(data, held_out.excluded)
+    assert held_out.ranker.to_text() == expected.to_text()
+    assert [s.split()[0] for s in steps] == ["seeding", "training"]
+    held_out.store.close()
+    again = hold_out_family("conv", tmp_path / "work", log_folder, progress=steps.append)
+    assert len(steps) == 2 and again.ranker.to_text() == expected.to_text()  # read back: no step again
+    again.store.close()
