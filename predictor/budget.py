@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,9 +39,9 @@ from lorien.errors import InvalidInput
 from lorien.lookup import find_schedule
 from lorien.predictor.predictor import (
     CANDIDATE_BUILD_TIMEOUT_S,
+    CompileCheck,
     Ranked,
     ZeroShotPredictor,
-    first_that_compiles,
     measure_options,
 )
 from lorien.records import Latency, ScheduleRecord, Target, Workload, WorkloadUse
@@ -228,20 +227,17 @@ class BudgetedPredictor:
         ``predicted`` records when ``commit``."""
         options = self.predictor.options
         kernels: list[KernelDelivery] = []
-        checks: list[tuple[KernelDelivery, Ranked, Future[list[list[str | None]]]]] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lorien-build-check") as checking:
+        checked: list[tuple[KernelDelivery, Ranked]] = []
+        with CompileCheck(self.measurer, target, options) as check:
             for workload, weight in _merged(uses):
                 kernel = self._instant(workload, weight, target)
                 kernels.append(kernel)
                 if kernel.ranked is not None and options.build_check > 0:
-                    checks.append((kernel, kernel.ranked, checking.submit(
-                        self.measurer.check_builds, target, [(workload, kernel.ranked.schedules[:1])],
-                        options.build_check_timeout_s)))
-            places = first_that_compiles(self.measurer, [kernel.workload for kernel, _, _ in checks],
-                                         [ranked for _, ranked, _ in checks], target, options,
-                                         checked_first=[check.result()[0][0] for _, _, check in checks])
+                    check.add(workload, kernel.ranked)
+                    checked.append((kernel, kernel.ranked))
+            places = check.places()
         dialect = self.predictor.dialect
-        for (kernel, ranked, _), place in zip(checks, places, strict=True):
+        for (kernel, ranked), place in zip(checked, places, strict=True):
             if place:
                 kernel.record = ranked.record(kernel.workload, target, dialect, place)
                 kernel.origin = ranked.origins[place]

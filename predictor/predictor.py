@@ -15,7 +15,8 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -303,21 +304,16 @@ class ZeroShotPredictor:
                    and isinstance(self._dialect, Measurer) else None)
         ranked, seconds = [], []
         first = [0] * len(workloads)
-        # each first candidate compiles on a builder process while the next workload is ranked
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lorien-build-check") as checking:
-            checks = []
+        with CompileCheck(checker, target, options) if checker is not None else nullcontext() as check:
             for workload in workloads:
                 started = time.perf_counter()
                 ranked.append(self.rank(workload, target, options, spread=options.measure_top_k))
                 seconds.append(time.perf_counter() - started)
-                if checker is not None:
-                    checks.append(checking.submit(checker.check_builds, target,
-                                                  [(workload, ranked[-1].schedules[:1])],
-                                                  options.build_check_timeout_s))
-            if checker is not None and workloads:
+                if check is not None:
+                    check.add(workload, ranked[-1])
+            if check is not None and workloads:
                 started = time.perf_counter()
-                first = first_that_compiles(checker, workloads, ranked, target, options,
-                                            checked_first=[check.result()[0][0] for check in checks])
+                first = check.places()
                 share = (time.perf_counter() - started) / len(workloads)
                 seconds = [s + share for s in seconds]
         measured: list[list[Measured]] = [[] for _ in workloads]
@@ -342,6 +338,44 @@ class ZeroShotPredictor:
                 neighbours=[n.workload.key for n in one.neighbours], seconds=spent,
                 compiles=latency is not None or checker is not None, passed_over=place))
         return predictions
+
+
+class CompileCheck:
+    """The build check of :attr:`PredictOptions.build_check` over kernels as they are ranked:
+    :meth:`add` starts compiling a kernel's first candidate on a builder process, from a thread
+    of its own, so the caller goes on ranking the next kernel; :meth:`places` waits for those
+    and checks the next candidates of the kernels whose first did not compile
+    (:func:`first_that_compiles`). A context manager (leaving it waits for checks under way);
+    use it from one thread.
+    """
+
+    def __init__(self, checker: Measurer, target: Target, options: PredictOptions) -> None:
+        self.checker, self.target, self.options = checker, target, options
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lorien-build-check")
+        self._added: list[tuple[Workload, Ranked, Future[list[list[str | None]]]]] = []
+
+    def __enter__(self) -> CompileCheck:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def add(self, workload: Workload, ranked: Ranked) -> None:
+        """Start compiling ``workload``'s first ranked candidate."""
+        self._added.append((workload, ranked, self._pool.submit(
+            self.checker.check_builds, self.target, [(workload, ranked.schedules[:1])],
+            self.options.build_check_timeout_s)))
+
+    def places(self) -> list[int]:
+        """Each added workload's place of its first candidate that compiles in time, in the
+        order added.
+
+        Raises:
+            TuningError: none of a workload's first ``build_check`` candidates compiled.
+        """
+        workloads, ranked = [w for w, _, _ in self._added], [r for _, r, _ in self._added]
+        return first_that_compiles(self.checker, workloads, ranked, self.target, self.options,
+                                   checked_first=[check.result()[0][0] for _, _, check in self._added])
 
 
 def first_that_compiles(checker: Measurer, workloads: Sequence[Workload], ranked: Sequence[Ranked],
