@@ -2,8 +2,9 @@
 
 Every kernel first gets the instant answer: the cost model's choice, a ``predicted`` record,
 checked to compile in time as the predictor's unmeasured answers are
-(:attr:`~lorien.predictor.PredictOptions.build_check`: a kernel the budget never reaches keeps
-it). The rest of the budget is spread over the kernels by what each costs the model, its weight times its
+(:attr:`~lorien.predictor.PredictOptions.build_check`, within the measurements' build limit
+:attr:`BudgetOptions.build_timeout_s`: a kernel the budget never reaches keeps it). The rest of
+the budget is spread over the kernels by what each costs the model, its weight times its
 estimated latency (kernels already tuned or measured on this very target cost nothing), and spent
 heaviest first; a kernel whose part is smaller than a round gets a round while one fits, so a
 budget too small for every kernel goes to the heaviest. Within a kernel's share, a round at a time:
@@ -28,6 +29,7 @@ always given, even when they alone take longer than the budget.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,7 +68,11 @@ class BudgetOptions:
             MobileNetV2 in 7 of 49 against 1.
         build_timeout_s: how long compiling one candidate may take (on this machine); as
             :attr:`PredictOptions.build_timeout_s`, so that both measure with the same kept
-            processes. A round waits for its slowest build.
+            processes. A round waits for its slowest build. The instant answers' build check
+            takes it too (in place of :attr:`PredictOptions.build_check_timeout_s`), so the
+            check compiles on the measurements' builder processes: with a pool of its own, a
+            cold delivery of two small kernels spent 15.5 s on its instant answers, starting
+            both pools on two cores, where a warm one spends 1 s.
         run_timeout_s: how long running one candidate may take (on the target's device).
         first_round_s: the time a round is assumed to take before one has been timed.
         seed: random seed of the mutations; None for a random one.
@@ -225,7 +231,10 @@ class BudgetedPredictor:
         first candidate compiles while the next kernel is ranked, and one that does not compile
         in time is passed over for the next on its list, and left off the list); committed as
         ``predicted`` records when ``commit``."""
-        options = self.predictor.options
+        # checked within the measurements' build limit, on their builder processes (started
+        # meanwhile by :meth:`deliver`): a second set of processes would start on the same cores
+        options = dataclasses.replace(self.predictor.options,
+                                      build_check_timeout_s=self.options.build_timeout_s)
         kernels: list[KernelDelivery] = []
         checked: list[tuple[KernelDelivery, Ranked]] = []
         with CompileCheck(self.measurer, target, options) as check:

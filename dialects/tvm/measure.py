@@ -230,16 +230,23 @@ class ScheduleMeasurer:
                         f"build timed out after {self.options.build_timeout_s:g} s")
                 else:
                     results[which][row] = MeasureFailure(f"build failed: {first_line(result.value)}")
-            if runner_inputs:
-                for (which, row), future in zip(run_places, runner.run(runner_inputs), strict=True):
-                    ran = future.result()
-                    runs = [float(r) for r in (ran.run_secs or [])]
-                    if ran.error_msg is not None:
-                        results[which][row] = MeasureFailure(f"run failed: {first_line(ran.error_msg)}")
-                    elif not valid_runs(runs):
-                        results[which][row] = MeasureFailure(f"timings not valid: {runs[:5]}")
-                    else:
-                        results[which][row] = Latency(tuple(runs))
+            try:
+                if runner_inputs:
+                    for (which, row), future in zip(run_places, runner.run(runner_inputs), strict=True):
+                        ran = future.result()
+                        runs = [float(r) for r in (ran.run_secs or [])]
+                        if ran.error_msg is not None:
+                            results[which][row] = MeasureFailure(f"run failed: {first_line(ran.error_msg)}")
+                        elif not valid_runs(runs):
+                            results[which][row] = MeasureFailure(f"timings not valid: {runs[:5]}")
+                        else:
+                            results[which][row] = Latency(tuple(runs))
+            finally:
+                # each build exported its module to a temporary folder of its own, which
+                # MetaSchedule's local runner never removes (a search removes its own with its
+                # RemoveBuildArtifact callback): a few MB a candidate
+                for runner_input in runner_inputs:
+                    ms.utils.remove_build_dir(runner_input.artifact_path)
         return results
 
     def check_builds(self, target: Target,
@@ -317,10 +324,17 @@ class KeptMeasurers:
 
     def check_builds(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
                      timeout_s: float) -> list[list[str | None]]:
-        """As :meth:`ScheduleMeasurer.check_builds`, with a measurer kept for ``timeout_s`` (its
-        builder processes only ever start)."""
+        """As :meth:`ScheduleMeasurer.check_builds`, on the builder processes of a kept measurer
+        of ``target``'s kind that builds within ``timeout_s`` (one kept to measure, whatever its
+        run settings, else one kept for the check, whose runner never starts): a check and the
+        measurements after it share their processes rather than start twice as many on the same
+        cores."""
+        kind = to_tvm_target(target).kind.name
+        with self._lock:
+            measurer = next((kept for (kept_kind, build_timeout_s, *_), kept in self._kept.items()
+                             if kept_kind == kind and build_timeout_s == timeout_s), None)
         options = TuneOptions(trials=1, build_timeout_s=timeout_s)
-        measurer = self.measurer(target, options)
+        measurer = measurer or self.measurer(target, options)
         if measurer is not None:
             return measurer.check_builds(target, batches)
         measurer = ScheduleMeasurer(to_tvm_target(target).kind.name, options)

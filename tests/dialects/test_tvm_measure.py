@@ -65,8 +65,10 @@ def measurer() -> Iterator[ScheduleMeasurer]:
     kept.close()
 
 
-def test_a_kept_measurer_measures_again_with_the_same_processes(kernels: Kernels,
-                                                                 measurer: ScheduleMeasurer) -> None:
+def test_a_kept_measurer_measures_again_with_the_same_processes(
+        kernels: Kernels, measurer: ScheduleMeasurer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where its processes, started below, build
     before = _children()
     good = sampled_schedules(kernels.mlp, kernels.target, 3)
     foreign = sampled_schedules(kernels.conv, kernels.target, 1)[0]  # another kernel's schedule
@@ -94,6 +96,8 @@ def test_a_kept_measurer_measures_again_with_the_same_processes(kernels: Kernels
                             builder=measurer.search_builder(), runner=measurer.search_runner())
     assert len(outcome.log.succeeded) == 2
     assert during and all(children == started for children in during)
+    # every candidate's exported module was removed once it ran (MetaSchedule's runner keeps them)
+    assert not list(tmp_path.rglob("tvm_tmp_mod*"))
 
     measurer.close()
     assert not _still_alive(started)
@@ -208,6 +212,10 @@ def test_kept_measurers_keep_one_per_setting_up_to_their_limit(kernels: Kernels)
         assert isinstance(kept.measure(kernels.mlp, kernels.target, [schedule], OPTIONS)[0], Latency)
         assert len(kept) == 1
         before = _children()
+        # a build check within the same build limit compiles on that measurer's builders
+        checked = kept.check_builds(kernels.target, [(kernels.mlp, [schedule])], OPTIONS.build_timeout_s)
+        assert checked == [[None]]
+        assert len(kept) == 1 and _children() <= before
         other = TuneOptions(trials=1, build_timeout_s=61, run_timeout_s=60)
         assert isinstance(kept.measure(kernels.mlp, kernels.target, [schedule], other)[0], Latency)
         assert len(kept) == 1  # beyond the limit: measured with processes of its own, not kept,

@@ -169,6 +169,11 @@ def test_a_budget_is_honoured_and_spent_where_the_model_s_time_goes(setup: Setup
                                   PredictOptions(candidates=CandidateOptions(samples=8, seed=1)))
     budgeted = BudgetedPredictor(predictor, BudgetOptions(batch=2, ranked_rounds=1, mutants=16, seed=1))
     uses = [WorkloadUse(setup.conv, 1), WorkloadUse(setup.mlp, 4)]  # the MLP costs the model most
+    # a budget shorter than the instant answers still gets them, measuring nothing; and this one
+    # starts the measuring processes (seconds when cold), which the 10 s below is not about
+    started = budgeted.deliver(uses, setup.target, 0.1, commit=False)
+    assert [kernel.measured for kernel in started.kernels] == [0, 0]
+    assert {kernel.record.source for kernel in started.kernels} == {"predicted"}
     report = budgeted.deliver(uses, setup.target, 10.0)
     assert report.seconds < 10.0 + 15.0, report  # a round is seconds; the first also waits for processes
     heavy, light = report.kernels
