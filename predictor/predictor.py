@@ -12,6 +12,7 @@ record, and a tuned record for the same workload takes over as soon as tuning co
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -347,11 +348,16 @@ class CompileCheck:
     and checks the next candidates of the kernels whose first did not compile
     (:func:`first_that_compiles`). A context manager (leaving it waits for checks under way);
     use it from one thread.
+
+    Kernels are checked side by side, as many as the machine has cores: a candidate that
+    compiles until the time limit holds one builder process, not the checks of every kernel
+    ranked after it.
     """
 
     def __init__(self, checker: Measurer, target: Target, options: PredictOptions) -> None:
         self.checker, self.target, self.options = checker, target, options
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lorien-build-check")
+        self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
+                                        thread_name_prefix="lorien-build-check")
         self._added: list[tuple[Workload, Ranked, Future[list[list[str | None]]]]] = []
 
     def __enter__(self) -> CompileCheck:

@@ -101,8 +101,11 @@ class ScheduleMeasurer:
     """Builds and runs schedules of TVM workloads for one target kind and one set of timeouts,
     keeping its builder processes (and, on this machine, its runner) between calls.
 
-    Thread safety: :meth:`measure` may be called from any thread; calls run one at a time, since
-    measurements sharing the cores would skew each other's timings.
+    Thread safety: every method may be called from any thread. Measurements and builds run one
+    at a time, since measurements sharing the cores would skew each other's timings; build checks
+    (:meth:`check_builds`, which compile and run nothing) run side by side with each other, so one
+    that compiles for long leaves the other builder processes to the next, and never beside a
+    measurement or build, which waits for the checks under way.
 
     Ownership: owns its builder and runner processes; :meth:`close` stops them.
     """
@@ -110,6 +113,8 @@ class ScheduleMeasurer:
     def __init__(self, target_kind: str, options: TuneOptions, builders: int | None = None) -> None:
         self.options = options
         self._lock = threading.Lock()
+        self._checks = 0  # build checks under way, outside the lock
+        self._no_checks = threading.Condition(self._lock)
         self._workers = builders or os.cpu_count() or 1
         self._builders = PopenPoolExecutor(
             max_workers=self._workers, timeout=options.build_timeout_s,
@@ -171,6 +176,7 @@ class ScheduleMeasurer:
         with self._lock:
             if self._closed:
                 raise TuningError("the measurer is closed")
+            self._no_checks.wait_for(lambda: self._checks == 0)
             built = self._build_all([(item.mod, item.target) for item in build_inputs])
             return [_builder_result(result, self.options.build_timeout_s) for result in built]
 
@@ -218,6 +224,7 @@ class ScheduleMeasurer:
         args_infos = [ArgInfo.from_entry_func(scheduled, remove_preproc=True) for scheduled in modules]
         device = _DEVICES.get(tvm_target.kind.name, tvm_target.kind.name)
         with self._lock:
+            self._no_checks.wait_for(lambda: self._checks == 0)
             runner = self._runner()  # first: no build is wasted when the tracker cannot be asked
             built = self._build_all([(scheduled, tvm_target) for scheduled in modules])
             runner_inputs, run_places = [], []
@@ -253,7 +260,9 @@ class ScheduleMeasurer:
                      batches: Sequence[tuple[Workload, Sequence[str]]]) -> list[list[str | None]]:
         """Compile each schedule for ``target`` on the builder processes, all at once, within
         ``options.build_timeout_s`` each, and keep nothing: None where it compiled, else why not
-        (see :meth:`lorien.dialects.Measurer.check_builds`). Nothing runs, so it needs no device.
+        (see :meth:`lorien.dialects.Measurer.check_builds`). Nothing runs, so it needs no device,
+        and calls from several threads share the builder processes (see the class's thread
+        safety).
 
         Raises:
             TuningError: the measurer is closed.
@@ -272,7 +281,13 @@ class ScheduleMeasurer:
         with self._lock:
             if self._closed:
                 raise TuningError("the measurer is closed")
+            self._checks += 1
+        try:
             built = list(self._builders.map_with_error_catching(lambda item: _compile(*item), modules))
+        finally:
+            with self._lock:
+                self._checks -= 1
+                self._no_checks.notify_all()
         for (which, row), result in zip(places, built, strict=True):
             if result.status == StatusKind.TIMEOUT:
                 checked[which][row] = f"build timed out after {self.options.build_timeout_s:g} s"

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,26 +182,45 @@ def test_kernels_of_either_lowering_measure(kernels: Kernels, measurer: Schedule
     assert all(isinstance(latency, Latency) and 0 < latency.mean < 1 for latency in latencies)
 
 
-def test_a_build_check_compiles_each_schedule_in_time_runs_none_and_keeps_nothing(kernels: Kernels) -> None:
+def test_a_build_check_compiles_each_schedule_in_time_runs_none_and_keeps_nothing(
+        kernels: Kernels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where its processes, started below, write
     dialect = get_dialect("tvm")
     stem = dialect.extract(dialect.load_model(stem_conv()), kernels.target)[0].workload
     schedules = json.loads((Path(__file__).parents[1] / "data" / "stem_conv_schedules.json").read_text())
     quick, slow = (json.dumps(schedules[name]) for name in ("quick_to_build", "slow_to_build"))
     [mlp_schedule] = sampled_schedules(kernels.mlp, kernels.target, 1)
-    temporary = set(Path(tempfile.gettempdir()).iterdir())
+    assert dialect.check_builds(kernels.target, [(kernels.mlp, [mlp_schedule])], 5.0) == [[None]]  # warm
     started_at = time.monotonic()
-    checked = dialect.check_builds(kernels.target, [(stem, [slow, quick, "[]", mlp_schedule]),
-                                                    (kernels.mlp, []), (kernels.mlp, [mlp_schedule])], 5.0)
+    found: list[list[list[str | None]]] = []
+    returned: list[float] = []
+
+    def check_them() -> None:
+        found.append(dialect.check_builds(kernels.target, [(stem, [slow, quick, "[]", mlp_schedule]),
+                                                           (kernels.mlp, []), (kernels.mlp, [mlp_schedule])],
+                                          5.0))
+        returned.append(time.monotonic())
+
+    checking = threading.Thread(target=check_them)
+    checking.start()
+    time.sleep(0.5)
+    # another check beside it compiles on the builder the slow one leaves free
+    assert dialect.check_builds(kernels.target, [(kernels.mlp, [mlp_schedule])], 5.0) == [[None]]
+    assert checking.is_alive()
+    # a measurement on those builders waits for the checks under way
+    options = TuneOptions(trials=1, build_timeout_s=5.0)
+    assert isinstance(dialect.measure(kernels.mlp, kernels.target, [mlp_schedule], options)[0], Latency)
+    measured_at = time.monotonic()
+    checking.join()
+    assert returned[0] < measured_at
+    checked = found[0]
     assert time.monotonic() - started_at < 60  # the slow one alone compiles for minutes
     assert checked[0][0] == "build timed out after 5 s"
     assert checked[0][1] is None and checked[2] == [None] and checked[1] == []
     assert checked[0][2] is not None and checked[0][2].startswith("does not apply to the kernel")
     # another kernel's schedule
     assert checked[0][3] is not None and checked[0][3].startswith("does not apply to the kernel")
-    assert set(Path(tempfile.gettempdir()).iterdir()) <= temporary  # no built artifact left behind
-    # the checks' builders are kept apart from measurers of other settings, and used again
-    kept = dialect._measurers()  # type: ignore[attr-defined]
-    assert kept.check_builds(kernels.target, [(kernels.mlp, [mlp_schedule])], 5.0) == [[None]]
+    assert not list(tmp_path.iterdir())  # no built artifact left behind
 
 
 def test_kept_measurers_keep_one_per_setting_up_to_their_limit(kernels: Kernels) -> None:

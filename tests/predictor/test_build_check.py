@@ -4,6 +4,9 @@ compiler; the real TVM dialect's check is tested in ``test_predictor.py`` and
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -12,7 +15,7 @@ import pytest
 
 from lorien.errors import TuningError
 from lorien.predictor import PredictOptions, Ranked
-from lorien.predictor.predictor import first_that_compiles
+from lorien.predictor.predictor import CompileCheck, first_that_compiles
 from lorien.records import Target, Workload
 from lorien.testing.factories import CPU_A, workload
 
@@ -57,3 +60,30 @@ def test_a_kernel_none_of_whose_first_tries_compiles_is_an_error_naming_it_and_w
     assert [len(call) for call in checker.calls] == [1, 1]  # a2 is past the tries: never compiled
     with pytest.raises(TuningError, match="none of the first 3 candidates"):  # fewer candidates than tries
         first_that_compiles(checker, [B], [ranked("b0")], CPU_A, PredictOptions())  # type: ignore[arg-type]
+
+
+@dataclass
+class BlockingChecker(FakeChecker):
+    """A FakeChecker whose check of a ``slow`` schedule lasts until ``released`` is set."""
+
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def check_builds(self, target: Target, batches: Sequence[tuple[Workload, Sequence[str]]],
+                     timeout_s: float) -> list[list[str | None]]:
+        if any(s in self.slow for _, schedules in batches for s in schedules):
+            assert self.released.wait(10)
+        return super().check_builds(target, batches, timeout_s)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="checks side by side need two cores")
+def test_a_kernel_whose_first_compiles_for_long_holds_up_no_other_kernel_s_check() -> None:
+    checker = BlockingChecker(slow={"a0"})
+    with CompileCheck(checker, CPU_A, PredictOptions()) as check:  # type: ignore[arg-type]
+        check.add(A, ranked("a0", "a1"))
+        check.add(B, ranked("b0"))
+        deadline = time.monotonic() + 10
+        while len(checker.calls) < 1 and time.monotonic() < deadline:  # B's check, while A's waits
+            time.sleep(0.01)
+        assert checker.calls == [[(B.key, ["b0"])]]
+        checker.released.set()
+        assert check.places() == [1, 0]

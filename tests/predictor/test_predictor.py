@@ -173,7 +173,7 @@ def test_a_budget_is_honoured_and_spent_where_the_model_s_time_goes(setup: Setup
     # starts the measuring processes (seconds when cold), which the 10 s below is not about
     started = budgeted.deliver(uses, setup.target, 0.1, commit=False)
     assert [kernel.measured for kernel in started.kernels] == [0, 0]
-    assert {kernel.record.source for kernel in started.kernels} == {"predicted"}
+    assert all(kernel.record.source == "predicted" for kernel in started.kernels if kernel.settled is None)
     report = budgeted.deliver(uses, setup.target, 10.0)
     assert report.seconds < 10.0 + 15.0, report  # a round is seconds; the first also waits for processes
     heavy, light = report.kernels
