@@ -297,9 +297,11 @@ class ScheduleMeasurer:
         return checked
 
     def close(self) -> None:
-        """Stop the builder and runner processes (after a measurement in progress). Idempotent."""
+        """Stop the builder and runner processes (after a measurement or the build checks in
+        progress; no check starts once this is called). Idempotent."""
         with self._lock:
             self._closed = True
+            self._no_checks.wait_for(lambda: self._checks == 0)
             self._builders.shutdown(wait=False)
             if self._local_runner is not None:
                 pool = getattr(self._local_runner, "pool", None)

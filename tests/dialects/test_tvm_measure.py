@@ -20,6 +20,7 @@ import pytest
 from lorien.dialects import Lowering, TuneOptions, get_dialect
 from lorien.dialects.tvm.measure import KeptMeasurers, ScheduleMeasurer
 from lorien.dialects.tvm.tuning import tune_workload
+from lorien.errors import TuningError
 from lorien.records import Latency, MeasureFailure, Target, Workload
 from tests.tvm_models import sampled_schedules, small_conv, small_mlp, stem_conv
 
@@ -221,6 +222,23 @@ def test_a_build_check_compiles_each_schedule_in_time_runs_none_and_keeps_nothin
     # another kernel's schedule
     assert checked[0][3] is not None and checked[0][3].startswith("does not apply to the kernel")
     assert not list(tmp_path.iterdir())  # no built artifact left behind
+
+
+def test_closing_a_measurer_waits_for_its_build_checks_in_progress(kernels: Kernels) -> None:
+    dialect = get_dialect("tvm")
+    stem = dialect.extract(dialect.load_model(stem_conv()), kernels.target)[0].workload
+    schedules = json.loads((Path(__file__).parents[1] / "data" / "stem_conv_schedules.json").read_text())
+    measurer = ScheduleMeasurer("llvm", TuneOptions(trials=1, build_timeout_s=3, run_timeout_s=60))
+    found: list[list[list[str | None]]] = []
+    checking = threading.Thread(target=lambda: found.append(measurer.check_builds(
+        kernels.target, [(stem, [json.dumps(schedules["slow_to_build"])])])))
+    checking.start()
+    time.sleep(1.0)
+    measurer.close()
+    assert not checking.is_alive()  # closed after the check, which said why, not before it
+    assert found == [[["build timed out after 3 s"]]]
+    with pytest.raises(TuningError, match="closed"):
+        measurer.check_builds(kernels.target, [(stem, [json.dumps(schedules["quick_to_build"])])])
 
 
 def test_kept_measurers_keep_one_per_setting_up_to_their_limit(kernels: Kernels) -> None:
