@@ -114,7 +114,7 @@ class ScheduleMeasurer:
         self.options = options
         self._lock = threading.Lock()
         self._checks = 0  # build checks under way, outside the lock
-        self._no_checks = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # checks ended, or the runner started
         self._workers = builders or os.cpu_count() or 1
         self._builders = PopenPoolExecutor(
             max_workers=self._workers, timeout=options.build_timeout_s,
@@ -123,10 +123,11 @@ class ScheduleMeasurer:
         self._local_runner: ms.runner.Runner | None = None
         self._closed = False
         self._starting: threading.Thread | None = None
+        self._runner_starting = False  # by the start thread, outside the lock
 
     def start(self) -> None:
         """Start the builder processes and, on this machine, the runner in the background, once
-        (the first :meth:`measure` waits for them)."""
+        (what a call finds still starting, it waits for)."""
         with self._lock:
             if self._starting is None and not self._closed:
                 self._starting = threading.Thread(target=self._start_processes, name="lorien-measurer-start",
@@ -134,23 +135,37 @@ class ScheduleMeasurer:
                 self._starting.start()
 
     def _start_processes(self) -> None:
-        """Start every builder process and, on this machine, the runner (the first
-        :meth:`measure` waits for this to finish)."""
-        with self._lock:
-            if self._closed:
-                return
-            try:
+        """Start every builder process and, on this machine, the runner, holding the lock only
+        to hand them out: a build check compiles as soon as a builder is up rather than after the
+        runner's start too (seconds each, cold), and a measurement that comes first builds on the
+        builders as they come up and waits for the runner."""
+        try:
+            with self._lock:
+                if self._closed:
+                    return
                 started = [self._builders.submit(os.getpid) for _ in range(self._workers)]
-                if self.options.rpc is None:
-                    self._runner()
-                for future in started:
-                    future.result()
-            except Exception:  # the first measurement meets the same problem and reports it
-                pass
+                self._runner_starting = self.options.rpc is None
+            spare = make_runner(self.options) if self.options.rpc is None else None
+            with self._lock:
+                if spare is not None and self._local_runner is None and not self._closed:
+                    self._local_runner, spare = spare, None
+                self._runner_starting = False
+                self._changed.notify_all()
+            if spare is not None:  # the measurer closed meanwhile
+                _shut_down(spare)
+            for future in started:
+                future.result()
+        except Exception:  # the first measurement meets the same problem and reports it
+            pass
+        finally:
+            with self._lock:
+                self._runner_starting = False
+                self._changed.notify_all()
 
     def _runner(self) -> ms.runner.Runner:
         if self.options.rpc is not None:  # the tracker's devices come and go: asked every time
             return make_runner(self.options)
+        self._changed.wait_for(lambda: not self._runner_starting)  # the start thread's, when starting
         if self._local_runner is None:
             self._local_runner = make_runner(self.options)
         return self._local_runner
@@ -176,7 +191,7 @@ class ScheduleMeasurer:
         with self._lock:
             if self._closed:
                 raise TuningError("the measurer is closed")
-            self._no_checks.wait_for(lambda: self._checks == 0)
+            self._changed.wait_for(lambda: self._checks == 0)
             built = self._build_all([(item.mod, item.target) for item in build_inputs])
             return [_builder_result(result, self.options.build_timeout_s) for result in built]
 
@@ -224,8 +239,8 @@ class ScheduleMeasurer:
         args_infos = [ArgInfo.from_entry_func(scheduled, remove_preproc=True) for scheduled in modules]
         device = _DEVICES.get(tvm_target.kind.name, tvm_target.kind.name)
         with self._lock:
-            self._no_checks.wait_for(lambda: self._checks == 0)
             runner = self._runner()  # first: no build is wasted when the tracker cannot be asked
+            self._changed.wait_for(lambda: self._checks == 0)
             built = self._build_all([(scheduled, tvm_target) for scheduled in modules])
             runner_inputs, run_places = [], []
             for (which, row), args_info, result in zip(places, args_infos, built, strict=True):
@@ -288,7 +303,7 @@ class ScheduleMeasurer:
         finally:
             with self._lock:
                 self._checks -= 1
-                self._no_checks.notify_all()
+                self._changed.notify_all()
         for (which, row), result in zip(places, built, strict=True):
             if result.status == StatusKind.TIMEOUT:
                 checked[which][row] = f"build timed out after {self.options.build_timeout_s:g} s"
@@ -301,12 +316,10 @@ class ScheduleMeasurer:
         progress; no check starts once this is called). Idempotent."""
         with self._lock:
             self._closed = True
-            self._no_checks.wait_for(lambda: self._checks == 0)
+            self._changed.wait_for(lambda: self._checks == 0)
             self._builders.shutdown(wait=False)
             if self._local_runner is not None:
-                pool = getattr(self._local_runner, "pool", None)
-                if pool is not None:
-                    pool.shutdown(wait=False)
+                _shut_down(self._local_runner)
                 self._local_runner = None
 
 
@@ -384,6 +397,13 @@ class KeptMeasurers:
             kept, self._kept = list(self._kept.values()), {}
         for measurer in kept:
             measurer.close()
+
+
+def _shut_down(runner: ms.runner.Runner) -> None:
+    """Stop a local runner's process (without waiting for a run in progress)."""
+    pool = getattr(runner, "pool", None)
+    if pool is not None:
+        pool.shutdown(wait=False)
 
 
 def first_line(error: object, limit: int = 300) -> str:
