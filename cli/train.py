@@ -47,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "folder)")
     parser.add_argument("--no-feature-cache", action="store_true", help="compute every feature anew")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads each fit may use (default every core): fewer leave cores to "
-                             "a campaign measuring on the same machine")
+                        help="CPU threads each fit may use, and processes featurising logs the "
+                             "feature cache lacks (default every core): fewer leave cores to a "
+                             "campaign measuring on the same machine")
     parser.add_argument("--json", action="store_true",
                         help="print the metadata as JSON (its 'summary': each model's and baseline's "
                              "workload-weighted leave-network-out top1 and top5)")

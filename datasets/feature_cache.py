@@ -32,6 +32,10 @@ class FeatureCache:
         key = content_hash(self.recipe, workload.key, target.canonical, *schedules, length=32)
         return self.folder / key[:2] / f"{key}.npz"
 
+    def has(self, workload: Workload, target: Target, schedules: Sequence[str]) -> bool:
+        """Whether rows of these schedules are kept (not whether they read back)."""
+        return self._path(workload, target, schedules).exists()
+
     def rows(self, workload: Workload, target: Target, schedules: Sequence[str],
              compute: Callable[[], Rows]) -> Rows:
         """``(rows, ok)`` of these schedules: read back, or ``compute()``d and kept."""

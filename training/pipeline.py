@@ -8,6 +8,7 @@ fits it on everything and returns it with its metadata, ready to register.
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.feature_cache import FeatureCache
+from lorien.datasets.feature_fill import fill_feature_cache
 from lorien.datasets.tabular import LogTable, build_table
 from lorien.datasets.zoo import model_family
 from lorien.dialects import Featurizer, get_dialect
@@ -132,9 +134,11 @@ def feature_cache(folder: Path | None, dialect: Featurizer, recipe: str) -> Feat
 SUMMARY_METRICS = ("top1", "top5", "top5_spread")
 
 
-def load_training_data(logs: LogStore, progress: bool = False, cache: Path | None = None) -> TrainingData:
+def load_training_data(logs: LogStore, progress: bool = False, cache: Path | None = None,
+                       workers: int | None = None) -> TrainingData:
     """Read every log of ``logs`` and build its table (the dialect's features, kept in ``cache``
-    when given).
+    when given, where the logs it lacks are first featurised on ``workers`` processes: every
+    core when None; see :func:`lorien.datasets.feature_fill.fill_feature_cache`).
 
     Raises:
         InvalidInput: no readable log, logs of several dialects, or of a dialect without schedule
@@ -147,8 +151,11 @@ def load_training_data(logs: LogStore, progress: bool = False, cache: Path | Non
     if len(dialects) != 1:
         raise InvalidInput(f"logs of several dialects ({', '.join(sorted(dialects))}); train one at a time")
     dialect = get_dialect(dialects.pop(), Featurizer)
+    kept = feature_cache(cache, dialect, dialect.feature_version)
+    if kept is not None:
+        fill_feature_cache(dialect, tuning_logs, kept, workers or os.cpu_count() or 1, progress)
     table = build_table(dialect, tuning_logs, skipped_logs=skipped_logs, skipped_lines=skipped_lines,
-                        progress=progress, cache=feature_cache(cache, dialect, dialect.feature_version))
+                        progress=progress, cache=kept)
     return TrainingData(dialect, tuning_logs, table, read_networks(logs))
 
 
@@ -167,8 +174,9 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
         held_out: networks (``model@batch``, or ``model`` for all its batches) to evaluate on,
             each left out of its own training; None for :func:`default_held_out`.
         cache: a folder where schedule features are kept between runs (None: computed anew).
-        threads: CPU threads each fit and prediction may use (the model's and the baseline's;
-            None: every core), so training can run beside measurements on the same machine.
+        threads: CPU threads each fit and prediction may use (the model's and the baseline's),
+            and processes featurising the logs the cache lacks; None: every core. Fewer let
+            training run beside measurements on the same machine.
 
     Besides the model, every held-out split is also scored for a random pick (``random``), and,
     when the logs hold several CPUs, each CPU is held out in turn (leave-CPU-out) for the model,
@@ -187,7 +195,7 @@ def train_cost_model(logs: LogStore, model_type: str, held_out: list[str] | None
         raise InvalidInput(f"unknown model type {model_type!r}; choose from {', '.join(MODEL_TYPES)}")
     if threads is not None and threads < 1:
         raise InvalidInput(f"threads must be at least 1, not {threads}")
-    data = load_training_data(logs, progress, cache)
+    data = load_training_data(logs, progress, cache, workers=threads)
     dialect, tuning_logs, table, networks_of = data.dialect, data.tuning_logs, data.table, data.networks_of
     targets = sorted({log.target.canonical for log in tuning_logs})
     make_model = functools.partial(MODEL_TYPES[model_type], time_limit, threads)

@@ -144,6 +144,14 @@ def test_a_feature_cache_gives_the_same_table_without_featurising_again(tmp_path
     (next(tmp_path.rglob("*.npz"))).write_bytes(b"torn")  # an unreadable entry is computed again
     assert np.array_equal(build_table(dialect, logs, cache=FeatureCache(tmp_path, "features")).features,
                           plain.features)
+    # filled by two worker processes first, the cache gives the same table without featurising
+    from lorien.datasets.feature_fill import fill_feature_cache
+
+    filled = FeatureCache(tmp_path / "filled", "features")
+    assert fill_feature_cache(dialect, logs, filled, workers=2, min_logs=1) == 2
+    assert fill_feature_cache(dialect, logs, filled, workers=2, min_logs=1) == 0  # nothing missing
+    assert len(list((tmp_path / "filled").rglob("*.npz"))) == 2
+    assert np.array_equal(build_table(dialect, logs, cache=filled).features, plain.features)
 
 
 def test_each_row_records_the_sitting_its_log_was_timed_in() -> None:
