@@ -15,6 +15,7 @@ job's search, re-measurements and random samples start them once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -269,7 +270,8 @@ class ScheduleMeasurer:
                 # RemoveBuildArtifact callback): a folder and two files a candidate, tens of KB
                 # (a campaign measuring here left about 2,000 an hour)
                 for runner_input in runner_inputs:
-                    ms.utils.remove_build_dir(runner_input.artifact_path)
+                    with contextlib.suppress(OSError):  # already gone: nothing to remove
+                        ms.utils.remove_build_dir(runner_input.artifact_path)
         return results
 
     def check_builds(self, target: Target,
