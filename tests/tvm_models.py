@@ -74,6 +74,19 @@ def sampled_schedules(workload: object, target: object, count: int = 8,
     return [schedule_json(c.sch.trace) for c in context.generate_measure_candidates()]
 
 
+def start_budget_measurers(workload: object, target: object) -> None:
+    """Start the TVM dialect's measuring processes with the settings a budgeted delivery measures
+    with, by measuring one sampled schedule of ``workload``: a test timing a budget of seconds is
+    not about their cold start (seconds, most of a small budget on a busy machine)."""
+    from lorien.dialects import Measurer, get_dialect
+    from lorien.predictor import BudgetOptions
+    from lorien.predictor.predictor import measure_options
+
+    defaults = BudgetOptions()
+    get_dialect("tvm", Measurer).measure(workload, target, sampled_schedules(workload, target, 1),  # type: ignore[arg-type]
+                                         measure_options(defaults.build_timeout_s, defaults.run_timeout_s))
+
+
 def small_conv_bn() -> TorchModel:
     """Conv-BatchNorm-ReLU then conv-BatchNorm on 1x8x16x16 (two kernels once BatchNorm is folded
     into the convolutions; BatchNorm statistics random, so folding them wrong shows)."""

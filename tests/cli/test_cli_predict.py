@@ -30,18 +30,13 @@ def test_predict_a_model_then_skip_what_is_stored(tmp_path: Path, capsys: pytest
 @pytest.mark.exclusive  # a budget of seconds must measure something
 def test_predict_within_a_budget_stores_measured_answers(tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    from lorien.dialects import Measurer, get_dialect
-    from lorien.predictor import BudgetOptions
-    from lorien.predictor.predictor import measure_options
-    from tests.tvm_models import sampled_schedules, small_mlp
+    from lorien.dialects import get_dialect
+    from tests.tvm_models import small_mlp, start_budget_measurers
 
-    # the budget's measuring processes started and timing (seconds when cold, on a busy machine
-    # most of the 8 s below, which is not about them): measured once as a delivery measures
-    dialect, defaults = get_dialect("tvm", Measurer), BudgetOptions()
+    dialect = get_dialect("tvm")
     target = dialect.parse_target("host")
     [use] = dialect.extract(dialect.load_model(small_mlp()), target)
-    dialect.measure(use.workload, target, sampled_schedules(use.workload, target, 1),
-                    measure_options(defaults.build_timeout_s, defaults.run_timeout_s))
+    start_budget_measurers(use.workload, target)
     store = f"sqlite:///{tmp_path}/s.db"
     argv = ["predict", "--model", "tests/tvm_models.py:small_mlp", "--store", store, "--seed", "1", "--json"]
     assert main([*argv, "--budget", "8"]) == 0

@@ -187,17 +187,9 @@ def test_a_budget_needs_the_token_and_everything_is_checked_before_anything_is_d
 @pytest.mark.exclusive  # a budget of seconds must measure something
 def test_a_budgeted_batch_is_measured_where_the_model_s_time_goes_and_still_queues_tuning(
         provider: ScheduleProvider, kernels: dict[str, Workload]) -> None:
-    from lorien.dialects import Measurer
-    from lorien.predictor import BudgetOptions
-    from lorien.predictor.predictor import measure_options
-    from tests.tvm_models import sampled_schedules
+    from tests.tvm_models import start_budget_measurers
 
-    # the budget's measuring processes started and timing (seconds when cold), which the 8 s
-    # below is not about: measured once with the settings a delivery measures with
-    dialect, mlp_kernel, defaults = get_dialect("tvm", Measurer), kernels["small_mlp"], BudgetOptions()
-    target = provider._target(dialect, "host")
-    dialect.measure(mlp_kernel, target, sampled_schedules(mlp_kernel, target, 1),
-                    measure_options(defaults.build_timeout_s, defaults.run_timeout_s))
+    start_budget_measurers(kernels["small_mlp"], provider._target(get_dialect("tvm"), "host"))
     refs = [ref(kernels["small_conv"]), ref(kernels["small_mlp"])]
     answers = provider.answer_many(refs, "host", budget_s=8, weights=[1, 4], token="secret")
     delivery = answers.delivery
