@@ -1,11 +1,13 @@
 """The most similar tuned workloads of a store: where a new workload's first schedules come from.
 
-Similarity is measured on :func:`lorien.datasets.tabular.workload_descriptors` (op kinds, FLOPs and
-argument sizes, all compiler-neutral): workloads of other op kinds are far, then the nearest in log
-sizes win. Only workloads with a measured schedule for the target (same loose kind, e.g. any
-``llvm_cpu``) count: a ``tuned`` record, else a ``measured`` one (a schedule measured on that very
-kernel, e.g. an adapted neighbour, never an estimate); their best schedules seed the candidates
-and their throughput estimates the new workload's latency.
+Similarity is measured on :func:`neighbour_descriptors` (op kinds, FLOPs and argument sizes, and a
+convolution's window, stride and whether it is depthwise; all compiler-neutral, read from the
+workload's name): workloads of other main op kinds or another kind of convolution are far, an
+epilogue that differs (a ReLU more or less) is near, then the nearest in log sizes win. Only
+workloads with a measured schedule for the target (same loose kind, e.g. any ``llvm_cpu``) count:
+a ``tuned`` record, else a ``measured`` one (a schedule measured on that very kernel, e.g. an
+adapted neighbour, never an estimate); their best schedules seed the candidates and their
+throughput estimates the new workload's latency.
 """
 
 from __future__ import annotations
@@ -16,12 +18,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lorien.datasets.tabular import OP_KINDS, workload_descriptors
+from lorien.datasets.tabular import CONV_GEOMETRY_NAMES, OP_KINDS, conv_geometry, workload_descriptors
 from lorien.records import ScheduleRecord, Target, Workload, WorkloadSummary
 from lorien.store.base import ScheduleStore
 
-#: Distance added per op kind that one workload has and the other lacks.
+#: Distance added per main op kind (the loop nest a schedule tiles) that one workload has and the
+#: other lacks.
 OP_MISMATCH = 10.0
+#: Op kinds of a kernel's epilogue: elementwise work fused after its main loop nest, which a
+#: schedule's tiling fits whatever it is. One that differs adds :data:`EPILOGUE_MISMATCH`, not
+#: :data:`OP_MISMATCH`: with 10 a kind, ResNet-18's 3x3 convolution with batch norm and no ReLU had
+#: the 1x1 projections of other networks (same epilogue) as its 96 nearest, while 88 3x3
+#: convolutions with batch norm and a ReLU stood further; those 1x1 schedules re-tiled to a 3x3
+#: window ran 4-130x slower than tuned.
+EPILOGUE_KINDS = ("batch_norm", "add", "relu", "gelu")
+EPILOGUE_MISMATCH = 1.0
+#: Distance per unit of log2 difference in a convolution's window height or width (1x1 against
+#: 3x3: 2 x 1.58 x 3 = 9.5, about a main op kind; 3x3 against 5x5: 4.4) and per unit of log2
+#: difference in its stride; a depthwise convolution against any other counts as another main op.
+WINDOW_WEIGHT = 3.0
+STRIDE_WEIGHT = 2.0
+_GEOMETRY = [CONV_GEOMETRY_NAMES.index(name) for name in ("depthwise", "kernel_h", "kernel_w", "stride")]
 
 
 @dataclass(frozen=True)
@@ -63,7 +80,7 @@ class _Table:
     def extended(self, new: list[WorkloadSummary]) -> _Table:
         if not new:
             return self
-        rows = np.stack([workload_descriptors(s) for s in new])
+        rows = np.stack([neighbour_descriptors(s) for s in new])
         return _Table((*self.summaries, *new),
                       np.concatenate([self.descriptors, rows]) if self.summaries else rows)
 
@@ -91,7 +108,7 @@ class NeighbourIndex:
         table = self._table(workload.dialect)
         if not table.summaries:
             return []
-        distances = descriptor_distance(workload_descriptors(workload), table.descriptors)
+        distances = descriptor_distance(neighbour_descriptors(workload), table.descriptors)
         found: list[Neighbour] = []
         names: set[str] = set()
         for index in np.argsort(distances, kind="stable"):
@@ -127,13 +144,31 @@ class NeighbourIndex:
             return table
 
 
+def neighbour_descriptors(workload: Workload | WorkloadSummary) -> np.ndarray:
+    """What :func:`descriptor_distance` compares: the workload's
+    :func:`~lorien.datasets.tabular.workload_descriptors`, then for a 2-D convolution whether it is
+    depthwise and the log2 of its window's height and width and of its stride (zeros for any
+    other kernel, as for a 1x1 convolution of stride 1)."""
+    depthwise, height, width, stride = conv_geometry(workload)[_GEOMETRY]
+    geometry = (depthwise, *np.log2(np.maximum([height, width, stride], 1.0)))
+    return np.concatenate([workload_descriptors(workload), np.asarray(geometry, dtype=np.float32)])
+
+
 def descriptor_distance(one: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Distance of descriptor ``one`` to every row of ``table``: op kinds that differ count
-    :data:`OP_MISMATCH` each, the other descriptors (log2 sizes, counts) their Euclidean distance."""
+    """Distance of :func:`neighbour_descriptors` ``one`` to every row of ``table``: main op kinds
+    that differ count :data:`OP_MISMATCH` each, epilogue kinds :data:`EPILOGUE_MISMATCH`, a
+    convolution's geometry (depthwise or not, window, stride) :data:`OP_MISMATCH`,
+    :data:`WINDOW_WEIGHT` and :data:`STRIDE_WEIGHT` a unit, the other descriptors (log2 sizes,
+    counts) their Euclidean distance."""
     kinds = len(OP_KINDS)
-    mismatch = np.abs(table[:, :kinds] - one[:kinds]).sum(axis=1)
-    sizes = np.linalg.norm(table[:, kinds:] - one[kinds:], axis=1)
-    return OP_MISMATCH * mismatch + sizes
+    epilogue = np.array([kind in EPILOGUE_KINDS for kind in OP_KINDS])
+    differs = np.abs(table[:, :kinds] - one[:kinds])
+    sizes = np.linalg.norm(table[:, kinds:-4] - one[kinds:-4], axis=1)
+    geometry = np.abs(table[:, -4:] - one[-4:])
+    return (OP_MISMATCH * differs[:, ~epilogue].sum(axis=1)
+            + EPILOGUE_MISMATCH * differs[:, epilogue].sum(axis=1)
+            + OP_MISMATCH * geometry[:, 0] + WINDOW_WEIGHT * geometry[:, 1:3].sum(axis=1)
+            + STRIDE_WEIGHT * geometry[:, 3] + sizes)
 
 
 def estimated_latency(workload: Workload, neighbours: list[Neighbour], default_s: float = 1e-3) -> float:

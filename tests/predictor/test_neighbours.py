@@ -45,6 +45,36 @@ def test_nearest_tuned_workloads_of_the_same_kind_come_first(tmp_path: Path) -> 
     assert [n.workload.key for n in NeighbourIndex(store).nearest(near, CPU, k=1)] == ["a2"]  # not itself
 
 
+def conv_bn(key: str, channels: int, size: int, window: int, stride: int = 1, groups: int = 1,
+            relu: bool = False) -> Workload:
+    """A convolution with batch norm as a model's lowering names it (``relu``: a ReLU after)."""
+    out = size // stride
+    flops = 2.0 * channels * channels // groups * window * window * out * out
+    op = "fused_conv2d_subtract_divide_multiply_add" + ("_relu" if relu else "")
+    return Workload("fake", key, f"{op}(1x{channels}x{size}x{size}:float32, "
+                                 f"{channels}x{channels // groups}x{window}x{window}:float32, "
+                                 f"1x{channels}x1x1:float32, 1x{channels}x{out}x{out}:float32)", flops, "{}")
+
+
+def test_a_convolution_borrows_from_its_own_window_and_kind_before_its_own_epilogue(tmp_path: Path) -> None:
+    """A 3x3 convolution without a ReLU is nearer 3x3 ones with a ReLU than 1x1 ones of its very
+    epilogue and sizes (a 1x1 schedule re-tiled to a 3x3 window ran 4-130x slower than tuned); a
+    depthwise convolution is far from a dense one of the same window; the stride counts."""
+    store = SQLiteScheduleStore(tmp_path / "s.db")
+    pointwise, windowed = conv_bn("p", 256, 14, 1), conv_bn("w", 192, 14, 3, relu=True)
+    depthwise, strided = conv_bn("d", 256, 14, 3, groups=256), conv_bn("s", 256, 28, 3, stride=2, relu=True)
+    five = conv_bn("f", 256, 14, 5, relu=True)
+    store.put_workloads([pointwise, windowed, depthwise, strided, five])
+    store.commit([tuned(w, CPU, 1e-3) for w in (pointwise, windowed, depthwise, strided, five)])
+    index = NeighbourIndex(store)
+    # the same loops over a stride-2 input are nearer than a 5x5 window
+    nearest = index.nearest(conv_bn("new", 256, 14, 3), CPU, k=5)
+    assert [n.workload.key for n in nearest] == ["w", "s", "f", "p", "d"]
+    assert index.nearest(conv_bn("new", 256, 28, 3, stride=2), CPU, k=1)[0].workload.key == "s"
+    assert index.nearest(conv_bn("new", 384, 14, 3, groups=384), CPU, k=1)[0].workload.key == "d"
+    assert index.nearest(conv_bn("new", 384, 14, 1), CPU, k=1)[0].workload.key == "p"
+
+
 def test_a_job_is_lent_the_best_schedules_of_the_pool_an_instant_answer_is_offered(tmp_path: Path) -> None:
     from lorien.predictor.neighbours import POOL_PER_NEIGHBOUR
 
