@@ -53,11 +53,12 @@ class Neighbour:
 
 #: Similar workloads offered per neighbour kept: the dialect adapts those whose schedules fit best
 #: (:attr:`lorien.predictor.PredictOptions.neighbour_pool` over ``neighbours``, 96 for 8).
-#: Descriptors miss what matters most to a schedule, such as a convolution's window: the 24
-#: nearest of ResNet-18's 3x3 convolutions without an activation were all 1x1 convolutions
+#: Descriptors miss much of what matters to a schedule: before they held a convolution's window,
+#: the 24 nearest of ResNet-18's 3x3 convolutions without an activation were all 1x1 convolutions
 #: (EfficientNet's projections share their epilogue), whose schedules adapted ran 4-130x slower
-#: than MetaSchedule-64's; 3x3 and 5x5 ones came at 29th to 52nd. Looking further costs a
-#: store lookup per workload (7 ms for 96 on SQLite, against 3 ms for 24).
+#: than MetaSchedule-64's; 3x3 and 5x5 ones came at 29th to 52nd. With the window, 3 of the 8 a
+#: 256-channel one keeps come from beyond the 8 nearest. Looking further costs a store lookup
+#: per workload (7 ms for 96 on SQLite, against 3 ms for 24).
 POOL_PER_NEIGHBOUR = 12
 
 
