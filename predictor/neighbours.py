@@ -28,7 +28,7 @@ OP_MISMATCH = 10.0
 #: Op kinds of a kernel's epilogue: elementwise work fused after its main loop nest, which a
 #: schedule's tiling fits whatever it is. One that differs adds :data:`EPILOGUE_MISMATCH`, not
 #: :data:`OP_MISMATCH`: with 10 a kind, ResNet-18's 3x3 convolution with batch norm and no ReLU had
-#: the 1x1 projections of other networks (same epilogue) as its 96 nearest, while 88 3x3
+#: 1x1 projections of other networks (same epilogue) as nearly all its 96 nearest, while 88 3x3
 #: convolutions with batch norm and a ReLU stood further; those 1x1 schedules re-tiled to a 3x3
 #: window ran 4-130x slower than tuned.
 EPILOGUE_KINDS = ("batch_norm", "add", "relu", "gelu")
@@ -161,11 +161,11 @@ def descriptor_distance(one: np.ndarray, table: np.ndarray) -> np.ndarray:
     convolution's geometry (depthwise or not, window, stride) :data:`OP_MISMATCH`,
     :data:`WINDOW_WEIGHT` and :data:`STRIDE_WEIGHT` a unit, the other descriptors (log2 sizes,
     counts) their Euclidean distance."""
-    kinds = len(OP_KINDS)
+    kinds, shape = len(OP_KINDS), -len(_GEOMETRY)  # the first columns and the last ones
     epilogue = np.array([kind in EPILOGUE_KINDS for kind in OP_KINDS])
     differs = np.abs(table[:, :kinds] - one[:kinds])
-    sizes = np.linalg.norm(table[:, kinds:-4] - one[kinds:-4], axis=1)
-    geometry = np.abs(table[:, -4:] - one[-4:])
+    sizes = np.linalg.norm(table[:, kinds:shape] - one[kinds:shape], axis=1)
+    geometry = np.abs(table[:, shape:] - one[shape:])
     return (OP_MISMATCH * differs[:, ~epilogue].sum(axis=1)
             + EPILOGUE_MISMATCH * differs[:, epilogue].sum(axis=1)
             + OP_MISMATCH * geometry[:, 0] + WINDOW_WEIGHT * geometry[:, 1:3].sum(axis=1)
