@@ -22,8 +22,8 @@ def test_zoo_networks_build_at_any_batch() -> None:
 #: Parameter counts of the reference implementations (torchvision's, for the image networks
 #: without Inception-v3's training-only auxiliary classifier; GPT-2's 124M release with its head
 #: tied to the token embedding; SmolLM-135M's, its head tied too; MobileNet v1's and Xception's,
-#: which torchvision lacks, Keras' trainable ones; MixNet's, timm's): a network built in code with
-#: these counts has their layers.
+#: which torchvision lacks, Keras' trainable ones; MixNet's and Inception-v4's, timm's): a network
+#: built in code with these counts has their layers.
 PUBLISHED_PARAMETERS = {
     "resnet18": 11_689_512, "resnext50_32x4d": 25_028_904, "efficientnet_b0": 5_288_548,
     "efficientnet_b3": 12_233_232,
@@ -32,7 +32,7 @@ PUBLISHED_PARAMETERS = {
     "shufflenet_v2_x1_0": 2_278_604, "smollm_s256": 134_515_008, "smollm_decode_c512": 134_515_008,
     "swin_t": 28_288_354, "regnet_y_400mf": 4_344_144, "mnasnet1_0": 4_383_312,
     "mobilenet_v3_small": 2_542_856, "squeezenet1_1": 1_235_496, "mobilenet_v1": 4_231_976,
-    "xception": 22_855_952, "googlenet": 6_624_904,
+    "xception": 22_855_952, "googlenet": 6_624_904, "inception_v4": 42_679_816,
     "mixnet_s": 4_134_606, "mixnet_m": 5_014_382,
 }
 
@@ -152,6 +152,26 @@ def test_xception_keeps_the_odd_extents_of_its_reference() -> None:
     # the unpadded stem (149, 147), then each entry block and the exit halve it, rounding up
     assert sorted(set(extents), reverse=True) == [147, 74, 37, 19, 10]
     assert extents.count(19) == 9  # the last entry block and the eight middle ones
+
+
+def test_inception_v4_keeps_the_unpadded_extents_of_its_reference() -> None:
+    import torch
+
+    model = load_model("inception_v4")
+    assert isinstance(model, TorchModel)
+    module = model.module
+    with torch.no_grad():
+        x = module.stem.convs(model.example_inputs[0])
+        extents = [x.shape[-1]]
+        x = module.stem(model.example_inputs[0])
+        extents.append(x.shape[-1])
+        for block in module.blocks:
+            x = block(x)
+            extents.append(x.shape[-1])
+    # the stem's unpadded convolutions end at 147 and 35; each reduction block, unpadded too
+    assert extents[:2] == [147, 35]
+    assert sorted(set(extents), reverse=True) == [147, 35, 17, 8]
+    assert (extents.count(35), extents.count(17), extents.count(8)) == (5, 8, 4)
 
 
 def test_mixnet_splits_its_depthwise_convolutions_by_kernel() -> None:
