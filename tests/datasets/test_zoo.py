@@ -22,8 +22,8 @@ def test_zoo_networks_build_at_any_batch() -> None:
 #: Parameter counts of the reference implementations (torchvision's, for the image networks
 #: without Inception-v3's training-only auxiliary classifier; GPT-2's 124M release with its head
 #: tied to the token embedding; SmolLM-135M's, its head tied too; MobileNet v1's and Xception's,
-#: which torchvision lacks, Keras' trainable ones; MixNet's and Inception-v4's, timm's): a network
-#: built in code with these counts has their layers.
+#: which torchvision lacks, Keras' trainable ones; MixNet's, Inception-v4's and
+#: Inception-ResNet-v2's, timm's): a network built in code with these counts has their layers.
 PUBLISHED_PARAMETERS = {
     "resnet18": 11_689_512, "resnext50_32x4d": 25_028_904, "efficientnet_b0": 5_288_548,
     "efficientnet_b3": 12_233_232,
@@ -33,6 +33,7 @@ PUBLISHED_PARAMETERS = {
     "swin_t": 28_288_354, "regnet_y_400mf": 4_344_144, "mnasnet1_0": 4_383_312,
     "mobilenet_v3_small": 2_542_856, "squeezenet1_1": 1_235_496, "mobilenet_v1": 4_231_976,
     "xception": 22_855_952, "googlenet": 6_624_904, "inception_v4": 42_679_816,
+    "inception_resnet_v2": 55_843_464,
     "mixnet_s": 4_134_606, "mixnet_m": 5_014_382,
 }
 
