@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from lorien.config import data_dir, open_logs
+from lorien.spread import PUSH_PER_PICK, WINDOW_PER_PICK, spread_order
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_split, cpus_of, network_split, searched_groups
 from lorien.training.metrics import per_workload, random_ranking_report, top_k_score
@@ -52,8 +53,6 @@ def parse_variant(name: str) -> tuple[int, float, str, int]:
     if name == "ranker":
         return 0, 0.0, "all", 0
     if name == "shipped":
-        from lorien.spread import PUSH_PER_PICK, WINDOW_PER_PICK
-
         return WINDOW_PER_PICK, float(PUSH_PER_PICK), "all", 0
     parts = name.split("-")
     space, kept = "all", 0
@@ -62,38 +61,6 @@ def parse_variant(name: str) -> tuple[int, float, str, int]:
     elif parts[0].startswith("top"):
         space, kept, parts = "gain", int(parts[0][3:]), parts[1:]
     return int(parts[0][1:]), float(parts[1][1:]), space, kept
-
-
-def spread_order_weighted(features: np.ndarray, k: int, window_per_pick: int, push_per_pick: float,
-                          weight: np.ndarray | None) -> np.ndarray:
-    """:func:`lorien.spread.spread_order` with its window and push as arguments and each
-    feature's squared standardised difference weighted by ``weight`` (None: alike)."""
-    count = len(features)
-    if k <= 1 or count <= k:
-        return np.arange(count)
-    window = min(count, window_per_pick * k)
-    rows = np.nan_to_num(features[:window].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    spread = rows.std(axis=0)
-    varying = spread > 1e-9
-    if weight is not None:
-        varying &= weight > 0
-    if not varying.any():
-        return np.arange(count)
-    standard = (rows[:, varying] - rows[:, varying].mean(axis=0)) / spread[varying]
-    w = np.ones(int(varying.sum())) if weight is None else weight[varying]
-    w = w / w.sum()
-    difference = standard[:, None, :] - standard[None, :, :]
-    distance = np.sqrt((difference ** 2 * w).sum(axis=-1))
-    typical = max(float(np.median(distance[np.triu_indices(window, 1)])), 1e-12)
-    places = np.arange(window, dtype=np.float64)
-    push = push_per_pick * k
-    picks = [0]
-    while len(picks) < k:
-        value = -places - push * np.exp(-distance[:, picks].min(axis=1) / typical)
-        value[picks] = -np.inf
-        picks.append(int(np.argmax(value)))
-    chosen = set(picks)
-    return np.array(picks + [i for i in range(count) if i not in chosen])
 
 
 def fold_predictions(table, splits, threads: int) -> list[dict[str, np.ndarray]]:
@@ -133,7 +100,8 @@ def score_variant(name: str, table, folds: list[dict[str, np.ndarray]], searched
             for group in np.unique(groups):
                 members = np.flatnonzero(groups == group)
                 ranked = members[np.argsort(-predicted[members], kind="stable")]
-                order = ranked[spread_order_weighted(table.features[rows[ranked]], 5, window, push, weight)]
+                order = ranked[spread_order(table.features[rows[ranked]], 5, window_per_pick=window,
+                                                    push_per_pick=push, weight=weight)]
                 keys[order] = -np.arange(len(order), dtype=float)
         for values, k in ((top1, 1), (top5, 5)):
             scored = per_workload(top_k_score(k), predicted if k == 1 else keys, latency, groups)

@@ -21,6 +21,14 @@ class ConvBN(nn.Sequential):
                          nn.BatchNorm2d(cout, eps=0.001), nn.ReLU())
 
 
+def stem() -> nn.Sequential:
+    """299x299x3 to 35x35x192 (unpadded but for one convolution): Inception-v3's stem, which
+    Inception-ResNet-v2 shares."""
+    return nn.Sequential(
+        ConvBN(3, 32, 3, stride=2), ConvBN(32, 32, 3), ConvBN(32, 64, 3, padding=1), nn.MaxPool2d(3, 2),
+        ConvBN(64, 80, 1), ConvBN(80, 192, 3), nn.MaxPool2d(3, 2))
+
+
 def _pool_branch(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.AvgPool2d(3, 1, 1), ConvBN(cin, cout, 1))
 
@@ -114,9 +122,7 @@ class InceptionV3(nn.Module):
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
-        self.stem = nn.Sequential(
-            ConvBN(3, 32, 3, stride=2), ConvBN(32, 32, 3), ConvBN(32, 64, 3, padding=1), nn.MaxPool2d(3, 2),
-            ConvBN(64, 80, 1), ConvBN(80, 192, 3), nn.MaxPool2d(3, 2))
+        self.stem = stem()
         self.blocks = nn.Sequential(
             InceptionA(192, 32), InceptionA(256, 64), InceptionA(288, 64), InceptionB(288),
             InceptionC(768, 128), InceptionC(768, 160), InceptionC(768, 160), InceptionC(768, 192),

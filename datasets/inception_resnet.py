@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lorien.datasets.inception import ConvBN
+from lorien.datasets.inception import ConvBN, stem
 
 
 class Mixed5b(nn.Module):
@@ -107,9 +107,7 @@ class InceptionResNetV2(nn.Module):
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
-        self.stem = nn.Sequential(
-            ConvBN(3, 32, 3, stride=2), ConvBN(32, 32, 3), ConvBN(32, 64, 3, padding=1), nn.MaxPool2d(3, 2),
-            ConvBN(64, 80, 1), ConvBN(80, 192, 3), nn.MaxPool2d(3, 2))
+        self.stem = stem()
         self.blocks = nn.Sequential(
             Mixed5b(), *(block35() for _ in range(10)), Mixed6a(), *(block17() for _ in range(20)),
             Mixed7a(), *(block8() for _ in range(9)), block8(scale=1.0, relu=False), ConvBN(2080, 1536, 1))

@@ -37,7 +37,8 @@ WINDOW_PER_PICK = 3
 PUSH_PER_PICK = 3
 
 
-def spread_order(features: np.ndarray, k: int) -> np.ndarray:
+def spread_order(features: np.ndarray, k: int, *, window_per_pick: int = WINDOW_PER_PICK,
+                 push_per_pick: float = PUSH_PER_PICK, weight: np.ndarray | None = None) -> np.ndarray:
     """A permutation of ``range(len(features))``, the rows of a list ranked best first: its first
     ``k`` entries are the spread picks (see the module's docstring), the rest the other rows in
     their order. ``k`` of 1 or less, or a list of ``k`` rows or fewer, keeps the order.
@@ -45,27 +46,39 @@ def spread_order(features: np.ndarray, k: int) -> np.ndarray:
     Args:
         features: one row per ranked candidate, best first, in the space the model ranked them in.
         k: how many candidates will be measured.
+        window_per_pick: the picks come from the first ``window_per_pick * k`` rows.
+        push_per_pick: a copy of a pick already made loses ``push_per_pick * k`` places.
+        weight: each feature's weight in the distance (None: alike; a feature of weight 0 is
+            left out), for ``benchmarks/spread_variants.py``.
 
     Raises:
-        ValueError: ``features`` is not a 2-d array.
+        ValueError: ``features`` is not a 2-d array, or ``weight`` not one entry per feature.
     """
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2:
         raise ValueError(f"features must be one row per candidate, got shape {features.shape}")
+    if weight is not None and np.shape(weight) != (features.shape[1],):
+        raise ValueError(f"weight must have one entry per feature ({features.shape[1]}), "
+                         f"got shape {np.shape(weight)}")
     count = len(features)
     if k <= 1 or count <= k:
         return np.arange(count)
-    window = min(count, WINDOW_PER_PICK * k)
+    window = min(count, window_per_pick * k)
     rows = np.nan_to_num(features[:window], nan=0.0, posinf=0.0, neginf=0.0)
     spread = rows.std(axis=0)
     varying = spread > 1e-9
+    if weight is not None:
+        varying &= np.asarray(weight) > 0
     if not varying.any():  # the model's first candidates are all alike: nothing to spread over
         return np.arange(count)
     standard = (rows[:, varying] - rows[:, varying].mean(axis=0)) / spread[varying]
-    distance = np.sqrt(((standard[:, None, :] - standard[None, :, :]) ** 2).mean(axis=-1))
+    share = (np.full(int(varying.sum()), 1.0) if weight is None
+             else np.asarray(weight, dtype=np.float64)[varying])
+    share = share / share.sum()
+    distance = np.sqrt(((standard[:, None, :] - standard[None, :, :]) ** 2 * share).sum(axis=-1))
     typical = max(float(np.median(distance[np.triu_indices(window, 1)])), 1e-12)
     places = np.arange(window, dtype=np.float64)
-    push = PUSH_PER_PICK * k
+    push = push_per_pick * k
     picks = [0]
     while len(picks) < k:
         value = -places - push * np.exp(-distance[:, picks].min(axis=1) / typical)

@@ -58,3 +58,16 @@ def test_non_finite_features_are_taken_as_zero_and_a_bad_shape_refused() -> None
     assert order[0] == 0 and sorted(order) == list(range(6))
     with pytest.raises(ValueError, match="one row per candidate"):
         spread_order(np.zeros(5), 2)
+
+
+def test_a_feature_of_weight_zero_is_left_out_and_a_wrong_weight_is_refused() -> None:
+    # ranked A, A, B, C, A, C: B differs from A in the second feature only, C in the first only
+    kinds = {"A": (0.0, 0.0), "B": (0.0, 10.0), "C": (10.0, 0.0)}
+    noise = np.random.default_rng(0).normal(scale=0.01, size=(6, 2))
+    features = np.array([kinds[kind] for kind in "AABCAC"]) + noise
+    assert list(spread_order(features, 2)[:2]) == [0, 2]  # B is unlike A
+    assert list(spread_order(features, 2, weight=np.ones(2))) == list(spread_order(features, 2))
+    assert list(spread_order(features, 2, weight=np.array([1.0, 0.0]))[:2]) == [0, 3]  # B is A's copy
+    assert set(spread_order(features, 2, window_per_pick=1)[:2]) == {0, 1}  # a window of 2 rows
+    with pytest.raises(ValueError, match="one entry per feature"):
+        spread_order(features, 2, weight=np.ones(3))
