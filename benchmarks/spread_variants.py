@@ -9,7 +9,7 @@ groups that hold search picks (:func:`~lorien.training.evaluation.searched_group
 group as ``lorien train`` weighs them. The ranker's own first five and a random pick are printed
 beside them.
 
-The fits take most of the time (about 10 minutes on 2 cores for 100,000 measurements); their
+The fits take most of the time (13 minutes on 2 cores for 98,806 measurements); their
 predictions are kept in ``--predictions`` and reused while the logs' rows are the same.
 
 Variants (``name: window per pick, push per pick, space``):

@@ -52,11 +52,15 @@ def spread_order(features: np.ndarray, k: int, *, window_per_pick: int = WINDOW_
             left out), for ``benchmarks/spread_variants.py``.
 
     Raises:
-        ValueError: ``features`` is not a 2-d array, or ``weight`` not one entry per feature.
+        ValueError: ``features`` is not a 2-d array, ``weight`` not one entry per feature, the
+            window under one row a pick or the push negative.
     """
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2:
         raise ValueError(f"features must be one row per candidate, got shape {features.shape}")
+    if window_per_pick < 1 or not push_per_pick >= 0:
+        raise ValueError(f"the window must hold at least a row a pick and the push be at least 0, "
+                         f"got {window_per_pick} and {push_per_pick}")
     if weight is not None and np.shape(weight) != (features.shape[1],):
         raise ValueError(f"weight must have one entry per feature ({features.shape[1]}), "
                          f"got shape {np.shape(weight)}")

@@ -71,3 +71,5 @@ def test_a_feature_of_weight_zero_is_left_out_and_a_wrong_weight_is_refused() ->
     assert set(spread_order(features, 2, window_per_pick=1)[:2]) == {0, 1}  # a window of 2 rows
     with pytest.raises(ValueError, match="one entry per feature"):
         spread_order(features, 2, weight=np.ones(3))
+    with pytest.raises(ValueError, match="at least a row a pick"):
+        spread_order(features, 2, window_per_pick=0)
