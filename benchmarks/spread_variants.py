@@ -37,10 +37,10 @@ from pathlib import Path
 import numpy as np
 
 from lorien.config import data_dir, open_logs
-from lorien.spread import PUSH_PER_PICK, WINDOW_PER_PICK, spread_order
+from lorien.spread import PUSH_PER_PICK, WINDOW_PER_PICK
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_split, cpus_of, network_split, searched_groups
-from lorien.training.metrics import per_workload, random_ranking_report, top_k_score
+from lorien.training.metrics import per_workload, random_ranking_report, spread_keys, top_k_score
 from lorien.training.pipeline import default_held_out, load_training_data
 
 VARIANT_NAMES = ("ranker", "shipped", "w2-p3", "w4-p3", "w3-p2", "w3-p5", "w4-p5",
@@ -95,14 +95,9 @@ def score_variant(name: str, table, folds: list[dict[str, np.ndarray]], searched
             weight = fold["gain"].copy()
             if kept:
                 weight[np.argsort(-weight)[kept:]] = 0.0
-        keys = predicted if window == 0 else np.zeros(len(rows))
-        if window:
-            for group in np.unique(groups):
-                members = np.flatnonzero(groups == group)
-                ranked = members[np.argsort(-predicted[members], kind="stable")]
-                order = ranked[spread_order(table.features[rows[ranked]], 5, window_per_pick=window,
-                                                    push_per_pick=push, weight=weight)]
-                keys[order] = -np.arange(len(order), dtype=float)
+        keys = predicted if window == 0 else spread_keys(
+            predicted, table.features[rows], groups, 5, window_per_pick=window, push_per_pick=push,
+            weight=weight)
         for values, k in ((top1, 1), (top5, 5)):
             scored = per_workload(top_k_score(k), predicted if k == 1 else keys, latency, groups)
             values.extend(v for v in scored.values() if not np.isnan(v))
@@ -128,8 +123,8 @@ def main() -> None:
     digest = hashlib.sha256("\n".join(table.groups).encode() + table.score.tobytes()).hexdigest()[:16]
     searched = searched_groups(table)
     folds: dict[str, list[dict[str, np.ndarray]]] = {}
-    if args.predictions.exists() and str(np.load(args.predictions)["digest"]) == digest:
-        saved = np.load(args.predictions)
+    saved = np.load(args.predictions) if args.predictions.exists() else None
+    if saved is not None and str(saved["digest"]) == digest:
         for kind in ("family", "cpu"):
             folds[kind] = [{key: saved[f"{kind}{i}_{key}"] for key in ("name", "rows", "predicted", "gain")}
                            for i in range(int(saved[f"{kind}_folds"]))]

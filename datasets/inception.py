@@ -29,8 +29,10 @@ def stem() -> nn.Sequential:
         ConvBN(64, 80, 1), ConvBN(80, 192, 3), nn.MaxPool2d(3, 2))
 
 
-def _pool_branch(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.AvgPool2d(3, 1, 1), ConvBN(cin, cout, 1))
+def pool_branch(cin: int, cout: int, count_include_pad: bool = True) -> nn.Sequential:
+    """Padded 3x3 average pooling, then a 1x1 convolution; ``count_include_pad`` False divides by
+    the image's pixels only (Inception-v4's and Inception-ResNet-v2's), True by 9 (Inception-v3's)."""
+    return nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=count_include_pad), ConvBN(cin, cout, 1))
 
 
 class InceptionA(nn.Module):
@@ -42,7 +44,7 @@ class InceptionA(nn.Module):
         self.branch5x5 = nn.Sequential(ConvBN(cin, 48, 1), ConvBN(48, 64, 5, padding=2))
         self.branch3x3dbl = nn.Sequential(ConvBN(cin, 64, 1), ConvBN(64, 96, 3, padding=1),
                                           ConvBN(96, 96, 3, padding=1))
-        self.branch_pool = _pool_branch(cin, pool_features)
+        self.branch_pool = pool_branch(cin, pool_features)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.cat([self.branch1x1(x), self.branch5x5(x), self.branch3x3dbl(x), self.branch_pool(x)], 1)
@@ -75,7 +77,7 @@ class InceptionC(nn.Module):
             ConvBN(cin, c7, 1), ConvBN(c7, c7, (7, 1), padding=(3, 0)),
             ConvBN(c7, c7, (1, 7), padding=(0, 3)), ConvBN(c7, c7, (7, 1), padding=(3, 0)),
             ConvBN(c7, 192, (1, 7), padding=(0, 3)))
-        self.branch_pool = _pool_branch(cin, 192)
+        self.branch_pool = pool_branch(cin, 192)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.cat([self.branch1x1(x), self.branch7x7(x), self.branch7x7dbl(x), self.branch_pool(x)], 1)
@@ -108,7 +110,7 @@ class InceptionE(nn.Module):
         self.branch3x3dbl = nn.Sequential(ConvBN(cin, 448, 1), ConvBN(448, 384, 3, padding=1))
         self.branch3x3dbl_a = ConvBN(384, 384, (1, 3), padding=(0, 1))
         self.branch3x3dbl_b = ConvBN(384, 384, (3, 1), padding=(1, 0))
-        self.branch_pool = _pool_branch(cin, 192)
+        self.branch_pool = pool_branch(cin, 192)
 
     def forward(self, x: Tensor) -> Tensor:
         wide = self.branch3x3(x)

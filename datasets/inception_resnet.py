@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lorien.datasets.inception import ConvBN, stem
+from lorien.datasets.inception import ConvBN, pool_branch, stem
 
 
 class Mixed5b(nn.Module):
@@ -27,7 +27,7 @@ class Mixed5b(nn.Module):
         self.branch5x5 = nn.Sequential(ConvBN(192, 48, 1), ConvBN(48, 64, 5, padding=2))
         self.branch3x3dbl = nn.Sequential(ConvBN(192, 64, 1), ConvBN(64, 96, 3, padding=1),
                                           ConvBN(96, 96, 3, padding=1))
-        self.branch_pool = nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=False), ConvBN(192, 64, 1))
+        self.branch_pool = pool_branch(192, 64, count_include_pad=False)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.cat([self.branch1x1(x), self.branch5x5(x), self.branch3x3dbl(x), self.branch_pool(x)], 1)

@@ -14,12 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lorien.datasets.inception import ConvBN
-
-
-def _pool_branch(cin: int, cout: int) -> nn.Sequential:
-    # padded 3x3 average pooling that counts only the image's pixels, as the reference does
-    return nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=False), ConvBN(cin, cout, 1))
+from lorien.datasets.inception import ConvBN, pool_branch
 
 
 class Stem(nn.Module):
@@ -47,7 +42,7 @@ class InceptionA(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch_pool = _pool_branch(384, 96)
+        self.branch_pool = pool_branch(384, 96, count_include_pad=False)
         self.branch1x1 = ConvBN(384, 96, 1)
         self.branch3x3 = nn.Sequential(ConvBN(384, 64, 1), ConvBN(64, 96, 3, padding=1))
         self.branch3x3dbl = nn.Sequential(ConvBN(384, 64, 1), ConvBN(64, 96, 3, padding=1),
@@ -76,7 +71,7 @@ class InceptionB(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch_pool = _pool_branch(1024, 128)
+        self.branch_pool = pool_branch(1024, 128, count_include_pad=False)
         self.branch1x1 = ConvBN(1024, 384, 1)
         self.branch7x7 = nn.Sequential(ConvBN(1024, 192, 1), ConvBN(192, 224, (1, 7), padding=(0, 3)),
                                        ConvBN(224, 256, (7, 1), padding=(3, 0)))
@@ -109,7 +104,7 @@ class InceptionC(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.branch_pool = _pool_branch(1536, 256)
+        self.branch_pool = pool_branch(1536, 256, count_include_pad=False)
         self.branch1x1 = ConvBN(1536, 256, 1)
         self.branch3x3 = ConvBN(1536, 384, 1)
         self.branch3x3_a = ConvBN(384, 256, (1, 3), padding=(0, 1))

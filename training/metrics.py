@@ -21,6 +21,7 @@ networks run it; 1 by default).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 from scipy.special import comb
@@ -92,10 +93,12 @@ def weighted_mean(values: Mapping[str, float], weight: Mapping[str, float] | Non
     return float(sum(v * w for v, w in pairs) / total) if total else float("nan")
 
 
-def spread_keys(predicted: np.ndarray, features: np.ndarray, group: np.ndarray, k: int = 5) -> np.ndarray:
+def spread_keys(predicted: np.ndarray, features: np.ndarray, group: np.ndarray, k: int = 5,
+                **spread: Any) -> np.ndarray:
     """Each row's key (higher first) in the model's order with its group's first ``k`` places
-    spread (:func:`lorien.spread.spread_order` over the rows' ``features``). Ties in
-    ``predicted`` keep the rows' order, as in the metrics.
+    spread (:func:`lorien.spread.spread_order` over the rows' ``features``, with its keyword
+    arguments ``spread``: the shipped window and push when none). Ties in ``predicted`` keep the
+    rows' order, as in the metrics.
 
     Raises:
         ValueError: the arrays do not have one entry (row) per row.
@@ -107,7 +110,7 @@ def spread_keys(predicted: np.ndarray, features: np.ndarray, group: np.ndarray, 
     for key in np.unique(group):
         rows = np.flatnonzero(group == key)
         ranked = rows[np.argsort(-predicted[rows], kind="stable")]
-        order = ranked[spread_order(features[ranked], k)]
+        order = ranked[spread_order(features[ranked], k, **spread)]
         keys[order] = -np.arange(len(order), dtype=float)
     return keys
 
