@@ -1,8 +1,10 @@
-"""MobileNetV2, VGG-16 and DenseNet-121 as plain PyTorch modules, built in code with random weights.
+"""MobileNetV2, AlexNet, VGG-16 and DenseNet-121 as plain PyTorch modules, built in code with random
+weights.
 
-Layer shapes follow the papers: Sandler et al., "MobileNetV2" (2018); Simonyan and Zisserman,
-"Very Deep Convolutional Networks" (2014, configuration D); Huang et al., "Densely Connected
-Convolutional Networks" (2017, growth rate 32, blocks 6-12-24-16).
+Layer shapes follow the papers: Sandler et al., "MobileNetV2" (2018); Krizhevsky, "One weird trick
+for parallelizing convolutional neural networks" (2014: the single-tower AlexNet, 64-192-384-256-256
+channels); Simonyan and Zisserman, "Very Deep Convolutional Networks" (2014, configuration D); Huang
+et al., "Densely Connected Convolutional Networks" (2017, growth rate 32, blocks 6-12-24-16).
 """
 
 from __future__ import annotations
@@ -34,6 +36,40 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.features(x).mean((2, 3)))
 
 
+def he_initialise(module: nn.Module) -> None:
+    """He-initialise ``module``'s convolutions and dense layers, zeroing their biases (as plain ReLU
+    stacks are trained): with PyTorch's default, activations fade through a deep plain stack and
+    the outputs hardly depend on the input."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d | nn.Linear):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+class AlexNet(nn.Module):
+    """Five convolutions (11x11 stride 4, 5x5, three 3x3) over 55, 27 and 13 pixel maps, three 3x3
+    stride-2 max-pools and three dense layers (9216 -> 4096 -> 4096 -> classes)."""
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(256 * 6 * 6, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(),
+            nn.Linear(4096, num_classes),
+        )
+        he_initialise(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x).flatten(1))
+
+
 class VGG16(nn.Module):
     CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
@@ -52,13 +88,7 @@ class VGG16(nn.Module):
             nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(),
             nn.Linear(4096, num_classes),
         )
-        # He initialisation (as VGG is trained): with PyTorch's default, activations fade through
-        # the 16 layers and the outputs hardly depend on the input
-        for layer in self.modules():
-            if isinstance(layer, nn.Conv2d | nn.Linear):
-                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                if layer.bias is not None:
-                    nn.init.zeros_(layer.bias)
+        he_initialise(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x).flatten(1))

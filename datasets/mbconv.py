@@ -75,26 +75,32 @@ class InvertedResidual(nn.Module):
 class EfficientNet(nn.Module):
     """EfficientNet scaled from B0: SiLU activations, squeeze-and-excite to a quarter of each
     block's input channels; every channel count times ``width`` (rounded to a multiple of 8), every
-    stage's repeats times ``depth`` (rounded up). ``width = depth = 1`` is B0 (3x224x224 images)."""
+    stage's repeats times ``depth`` (rounded up). ``width = depth = 1`` is B0 (3x224x224 images).
+    ``lite``: the edge variant, EfficientNet-Lite (ReLU6 in place of SiLU, no squeeze-and-excite),
+    whose width 1 and depth 1 is Lite0."""
 
     #: B0's (expansion, kernel, stride, output channels, repeats) per stage.
     STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
               (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
 
-    def __init__(self, width: float = 1.0, depth: float = 1.0, num_classes: int = 1000) -> None:
+    def __init__(self, width: float = 1.0, depth: float = 1.0, num_classes: int = 1000,
+                 lite: bool = False) -> None:
         super().__init__()
+        if lite and (width, depth) != (1.0, 1.0):
+            raise ValueError("EfficientNet-Lite is built at width 1 and depth 1 only (Lite0)")
+        activation: type[nn.Module] = nn.ReLU6 if lite else nn.SiLU
         cin = _divisible(32 * width)
-        layers: list[nn.Module] = [conv_bn(3, cin, 3, 2, activation=nn.SiLU)]
+        layers: list[nn.Module] = [conv_bn(3, cin, 3, 2, activation=activation)]
         for expansion, kernel, stride, channels, repeats in self.STAGES:
             cout = _divisible(channels * width)
             for position in range(math.ceil(repeats * depth)):
                 hidden = cin * expansion
-                squeeze = SqueezeExcite(hidden, max(1, cin // 4), nn.SiLU, nn.Sigmoid)
+                squeeze = None if lite else SqueezeExcite(hidden, max(1, cin // 4), nn.SiLU, nn.Sigmoid)
                 layers.append(InvertedResidual(cin, hidden, cout, kernel, stride if position == 0 else 1,
-                                               squeeze, nn.SiLU))
+                                               squeeze, activation))
                 cin = cout
         head = 4 * cin
-        layers.append(conv_bn(cin, head, 1, activation=nn.SiLU))
+        layers.append(conv_bn(cin, head, 1, activation=activation))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(head, num_classes)
@@ -106,6 +112,12 @@ class EfficientNet(nn.Module):
 def efficientnet_b0() -> EfficientNet:
     """EfficientNet-B0, for 3x224x224 images."""
     return EfficientNet()
+
+
+def efficientnet_lite0() -> EfficientNet:
+    """EfficientNet-Lite0, for 3x224x224 images: B0's stages with ReLU6 (clipped) activations and
+    no squeeze-and-excite, as its quantisation-friendly edge release."""
+    return EfficientNet(lite=True)
 
 
 def efficientnet_b3() -> EfficientNet:

@@ -1,10 +1,11 @@
-"""ResNet-18/50 and ResNeXt-50 (32x4d) as plain PyTorch modules, built in code with random weights
-(no downloads).
+"""ResNet-18/50, ResNeXt-50 (32x4d) and Wide ResNet-50-2 as plain PyTorch modules, built in code
+with random weights (no downloads).
 
-The layer shapes follow He et al., "Deep Residual Learning for Image Recognition" (2015), and Xie
-et al., "Aggregated Residual Transformations for Deep Neural Networks" (2017: 32x4d, the
-bottleneck twice as wide and its 3x3 convolution in 32 groups); the weights are random because
-Lorien tunes kernels, whose speed does not depend on the values.
+The layer shapes follow He et al., "Deep Residual Learning for Image Recognition" (2015); Xie et
+al., "Aggregated Residual Transformations for Deep Neural Networks" (2017: 32x4d, the bottleneck
+twice as wide and its 3x3 convolution in 32 groups); and Zagoruyko and Komodakis, "Wide Residual
+Networks" (2016: ResNet-50 with each bottleneck's inner width doubled). The weights are random
+because Lorien tunes kernels, whose speed does not depend on the values.
 """
 
 from __future__ import annotations
@@ -125,3 +126,7 @@ def resnet50() -> ResNet:
 
 def resnext50_32x4d() -> ResNet:
     return ResNet(Bottleneck, (3, 4, 6, 3), groups=32, group_width=4)
+
+
+def wide_resnet50_2() -> ResNet:
+    return ResNet(Bottleneck, (3, 4, 6, 3), group_width=128)

@@ -22,7 +22,7 @@ def test_zoo_networks_build_at_any_batch() -> None:
 #: Parameter counts of the reference implementations (torchvision's, for the image networks
 #: without Inception-v3's training-only auxiliary classifier; GPT-2's 124M release with its head
 #: tied to the token embedding; SmolLM-135M's, its head tied too; MobileNet v1's and Xception's,
-#: which torchvision lacks, Keras' trainable ones; MixNet's, Inception-v4's and
+#: which torchvision lacks, Keras' trainable ones; MixNet's, EfficientNet-Lite0's, Inception-v4's and
 #: Inception-ResNet-v2's, timm's): a network built in code with these counts has their layers.
 PUBLISHED_PARAMETERS = {
     "resnet18": 11_689_512, "resnext50_32x4d": 25_028_904, "efficientnet_b0": 5_288_548,
@@ -33,7 +33,8 @@ PUBLISHED_PARAMETERS = {
     "swin_t": 28_288_354, "regnet_y_400mf": 4_344_144, "mnasnet1_0": 4_383_312,
     "mobilenet_v3_small": 2_542_856, "squeezenet1_1": 1_235_496, "mobilenet_v1": 4_231_976,
     "xception": 22_855_952, "googlenet": 6_624_904, "inception_v4": 42_679_816,
-    "inception_resnet_v2": 55_843_464,
+    "inception_resnet_v2": 55_843_464, "alexnet": 61_100_840, "wide_resnet50_2": 68_883_240,
+    "efficientnet_lite0": 4_652_008,
     "mixnet_s": 4_134_606, "mixnet_m": 5_014_382,
 }
 
@@ -67,7 +68,9 @@ def test_zoo_covers_the_kinds_users_tune() -> None:
     assert {"gpt2_s128", "gpt2_s512", "gpt2_decode_c256"} <= names
     assert {model_family(name) for name in ("gpt2_s128", "gpt2_s512", "gpt2_decode_c256")} == {"gpt2"}
     assert {model_family(name) for name in ("smollm_s256", "smollm_decode_c512")} == {"smollm"}
-    assert {model_family(name) for name in ("efficientnet_b0", "efficientnet_b3")} == {"efficientnet"}
+    assert {model_family(name) for name in ("efficientnet_b0", "efficientnet_b3",
+                                            "efficientnet_lite0")} == {"efficientnet"}
+    assert {model_family(name) for name in ("resnet50", "wide_resnet50_2")} == {"resnet50"}
     assert {model_family(name) for name in ("mobilenet_v3_large", "mobilenet_v3_small")} == {"mobilenet_v3"}
     assert {model_family(name) for name in ("mixnet_s", "mixnet_m")} == {"mixnet"}
 
@@ -299,3 +302,10 @@ def test_a_user_function_that_raises(tmp_path: Path) -> None:
     source.write_text("def build():\n    raise RuntimeError('boom')\n")
     with pytest.raises(InvalidInput, match="boom"):
         load_model(f"{source}:build")
+
+
+def test_efficientnet_lite_is_built_at_lite0_scale_only() -> None:
+    from lorien.datasets.mbconv import EfficientNet
+
+    with pytest.raises(ValueError, match="Lite0"):
+        EfficientNet(width=1.2, depth=1.4, lite=True)
