@@ -47,6 +47,13 @@ def he_initialise(module: nn.Module) -> None:
                 nn.init.zeros_(layer.bias)
 
 
+def dense_head(inputs: int, num_classes: int) -> nn.Sequential:
+    """AlexNet's and VGG's classifier: two 4096-wide dense layers with ReLU, then the classes'."""
+    return nn.Sequential(
+        nn.Linear(inputs, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, num_classes),
+    )
+
+
 class AlexNet(nn.Module):
     """Five convolutions (11x11 stride 4, 5x5, three 3x3) over 55, 27 and 13 pixel maps, three 3x3
     stride-2 max-pools and three dense layers (9216 -> 4096 -> 4096 -> classes)."""
@@ -60,10 +67,7 @@ class AlexNet(nn.Module):
             nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
             nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
         )
-        self.classifier = nn.Sequential(
-            nn.Linear(256 * 6 * 6, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(),
-            nn.Linear(4096, num_classes),
-        )
+        self.classifier = dense_head(256 * 6 * 6, num_classes)
         he_initialise(self)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -84,10 +88,7 @@ class VGG16(nn.Module):
                 layers += [nn.Conv2d(cin, int(item), 3, padding=1), nn.ReLU()]
                 cin = int(item)
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(),
-            nn.Linear(4096, num_classes),
-        )
+        self.classifier = dense_head(512 * 7 * 7, num_classes)
         he_initialise(self)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -61,9 +61,11 @@ def spread_order(features: np.ndarray, k: int, *, window_per_pick: int = WINDOW_
     if window_per_pick < 1 or not push_per_pick >= 0:
         raise ValueError(f"the window must hold at least a row a pick and the push be at least 0, "
                          f"got {window_per_pick} and {push_per_pick}")
-    if weight is not None and np.shape(weight) != (features.shape[1],):
-        raise ValueError(f"weight must have one entry per feature ({features.shape[1]}), "
-                         f"got shape {np.shape(weight)}")
+    if weight is not None:
+        weight = np.asarray(weight, dtype=np.float64)
+        if weight.shape != (features.shape[1],):
+            raise ValueError(f"weight must have one entry per feature ({features.shape[1]}), "
+                             f"got shape {weight.shape}")
     count = len(features)
     if k <= 1 or count <= k:
         return np.arange(count)
@@ -72,12 +74,11 @@ def spread_order(features: np.ndarray, k: int, *, window_per_pick: int = WINDOW_
     spread = rows.std(axis=0)
     varying = spread > 1e-9
     if weight is not None:
-        varying &= np.asarray(weight) > 0
+        varying &= weight > 0
     if not varying.any():  # the model's first candidates are all alike: nothing to spread over
         return np.arange(count)
     standard = (rows[:, varying] - rows[:, varying].mean(axis=0)) / spread[varying]
-    share = (np.full(int(varying.sum()), 1.0) if weight is None
-             else np.asarray(weight, dtype=np.float64)[varying])
+    share = np.full(int(varying.sum()), 1.0) if weight is None else weight[varying]
     share = share / share.sum()
     distance = np.sqrt(((standard[:, None, :] - standard[None, :, :]) ** 2 * share).sum(axis=-1))
     typical = max(float(np.median(distance[np.triu_indices(window, 1)])), 1e-12)
