@@ -20,7 +20,7 @@ from lorien.datasets.feature_cache import FeatureCache
 from lorien.dialects import Featurizer
 from lorien.errors import InvalidInput
 from lorien.records import Target, Workload, WorkloadSummary
-from lorien.tuning_log import TuningLog, label_latency, relative_scores
+from lorien.tuning_log import TuningLog, distinct_measurements, label_latency, relative_scores
 
 #: Op kinds recognised in workload names, in the order of their one-hot columns.
 OP_KINDS = ("conv2d", "matmul", "dense", "batch_norm", "layer_norm", "softmax", "pool", "mean",
@@ -115,7 +115,8 @@ def conv_geometry(workload: Workload | WorkloadSummary) -> np.ndarray:
 
 @dataclass
 class LogTable:
-    """Rows of measured schedules; parallel arrays, one entry per row."""
+    """Rows of measured schedules (one per distinct schedule of a workload on a target, see
+    :func:`build_table`); parallel arrays, one entry per row."""
 
     features: np.ndarray            # (rows, dialect features + descriptors), or featurize's rows
     score: np.ndarray               # best latency of the workload / latency; 0 when failed
@@ -165,8 +166,11 @@ def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skippe
     merged, and labelled against that target's best; rows of several targets share the workload's
     key).
 
-    Rows are ordered by workload key, then as measured, whatever ``featurize`` is, so tables of
-    the same logs line up row for row.
+    A row is one distinct schedule of a workload on a target: a schedule those logs timed more
+    than once is one row, labelled with its fastest run of any timing
+    (:func:`~lorien.tuning_log.distinct_measurements`), so a ranker's first five picks are five
+    schedules, not one schedule's copies. Rows are ordered by workload key, then as first
+    measured, whatever ``featurize`` is, so tables of the same logs line up row for row.
 
     Args:
         featurize: the rows' features in another form (e.g. a compiler's own cost model input,
@@ -196,22 +200,25 @@ def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skippe
     for (key, canonical), group in tqdm(sorted(by_workload.items()), desc="features", unit="workload",
                                         disable=not progress, leave=False):
         workload, target = group[0].workload, group[0].target
-        measurements = [m for log in group for m in log.measurements]
-        if not measurements:
+        timed = [m for log in group for m in log.measurements]
+        if not timed:
             continue
         workloads[key] = workload
         parts = [rows_of(workload, target, [m.schedule for m in log.measurements])
                  for log in group if log.measurements]  # one log at a time: what a cache keeps
-        rows = np.concatenate([p[0] for p in parts])
-        applied = np.concatenate([p[1] for p in parts])
+        # one row a schedule: the same schedule timed twice is one candidate, not two to rank
+        measurements, firsts = distinct_measurements(timed)
+        rows = np.concatenate([p[0] for p in parts])[firsts]
+        applied = np.concatenate([p[1] for p in parts])[firsts]
         if featurize is None:
             descriptors = np.broadcast_to(workload_descriptors(workload),
                                           (len(measurements), len(DESCRIPTOR_NAMES)))
             blocks.append(np.hstack([rows, descriptors]))
         else:
             blocks.append(rows)
-        row_sittings = [sitting for log, sitting in zip(group, sittings_of(group), strict=True)
-                        for _ in log.measurements]
+        every_sitting = [sitting for log, sitting in zip(group, sittings_of(group), strict=True)
+                         for _ in log.measurements]
+        row_sittings = [every_sitting[index] for index in firsts]
         for m, score, readable, sitting in zip(measurements, relative_scores(measurements), applied,
                                                row_sittings, strict=True):
             bad = m.latency is None or not readable

@@ -72,6 +72,32 @@ def label_latency(latency: Latency) -> float:
     return latency.min
 
 
+def distinct_measurements(measurements: Sequence[Measurement]) -> tuple[list[Measurement], list[int]]:
+    """One measurement per distinct schedule among one kernel's ``measurements`` on one target,
+    and where each one's first copy stands in ``measurements``.
+
+    A schedule measured more than once (a random draw the search also picked, a neighbour's
+    schedule the search found too, a kernel searched in two sittings) is one candidate: its runs
+    are every copy's that was timed (so its label, :func:`label_latency`, is its fastest run of
+    any timing, as for a schedule timed once), its origin the first of its copies' in
+    :data:`MEASUREMENT_ORIGINS` (``search`` before ``random`` before ``neighbour``); it failed
+    only when every copy did (then it is its first copy). Order is of first copies."""
+    copies: dict[str, list[int]] = {}
+    for index, measurement in enumerate(measurements):
+        copies.setdefault(measurement.schedule, []).append(index)
+    merged: list[Measurement] = []
+    for indices in copies.values():
+        first = measurements[indices[0]]
+        if len(indices) == 1:
+            merged.append(first)
+            continue
+        runs = tuple(run for i in indices if (latency := measurements[i].latency) is not None
+                     for run in latency.runs)
+        origin = min((measurements[i].origin for i in indices), key=MEASUREMENT_ORIGINS.index)
+        merged.append(Measurement(first.schedule, Latency(runs), origin=origin) if runs else first)
+    return merged, [indices[0] for indices in copies.values()]
+
+
 def relative_scores(measurements: Sequence[Measurement]) -> list[float]:
     """The learning label of each of one workload's measurements: ``best latency / its latency``
     (by :func:`label_latency`), in (0, 1] (1 for the fastest), and 0 for a failed one. Cost

@@ -9,7 +9,7 @@ import pytest
 from lorien.errors import InvalidInput
 from lorien.records import Latency
 from lorien.testing.factories import CPU_A, workload
-from lorien.tuning_log import Measurement, TuningLog, parse_tuning_log, relative_scores
+from lorien.tuning_log import Measurement, TuningLog, distinct_measurements, parse_tuning_log, relative_scores
 
 
 def make_log(n: int = 50) -> TuningLog:
@@ -109,3 +109,21 @@ def test_labels_are_the_minimum_of_the_runs() -> None:
     calm, disturbed = Latency((2e-3, 2e-3, 2e-3)), Latency((1e-3, 5e-3, 6e-3))
     scores = relative_scores([Measurement("calm", calm), Measurement("disturbed", disturbed)])
     assert scores == pytest.approx([0.5, 1.0])  # by their means: calm 1, disturbed 0.5
+
+
+def test_a_schedule_timed_twice_is_one_measurement_with_every_run() -> None:
+    timed = [
+        Measurement("a", Latency((3e-3, 4e-3)), origin="neighbour"),
+        Measurement("b", None, "did not build", origin="random"),
+        Measurement("a", Latency((2e-3,)), origin="random"),
+        Measurement("c", Latency((1e-3,))),
+        Measurement("b", None, "did not build"),
+        Measurement("c", None, "run timed out", origin="random"),
+    ]
+    merged, firsts = distinct_measurements(timed)
+    assert [m.schedule for m in merged] == ["a", "b", "c"] and firsts == [0, 1, 3]
+    assert merged[0].latency == Latency((3e-3, 4e-3, 2e-3)) and merged[0].origin == "random"
+    assert merged[1] is timed[1]  # failed every time: its first copy
+    assert merged[2] == timed[3]  # a failed copy does not fail a schedule timed elsewhere
+    assert relative_scores(merged) == pytest.approx([0.5, 0.0, 1.0])
+    assert distinct_measurements([]) == ([], [])

@@ -87,24 +87,35 @@ def test_table_from_logs(tmp_path: Path) -> None:
     [use] = dialect.extract(dialect.load_model(tvm_models.small_conv()), target)
     schedules = tvm_models.sampled_schedules(use.workload, target)
     measurements = [Measurement(s, Latency(((i + 1) * 1e-3,))) for i, s in enumerate(schedules)]
-    measurements.append(Measurement(schedules[0], None, "run timed out"))
+    measurements[-1] = Measurement(schedules[-1], None, "run timed out")
     measurements[2] = Measurement(schedules[2], Latency((3e-3,)), origin="neighbour")
-    log = TuningLog(use.workload, target, dialect.build_id(), 9, 0.0, 1.0, tuple(measurements))
+    measurements[3] = Measurement(schedules[3], Latency((4e-3,)), origin="neighbour")
+    search = TuningLog(use.workload, target, dialect.build_id(), 9, 0.0, 1.0, tuple(measurements))
+    # the same schedules timed again in a second log: a schedule is one row, labelled with its
+    # fastest run of any timing, its origin the search's when the search found it too, and a
+    # failed copy does not fail a schedule timed elsewhere
+    again = TuningLog(use.workload, target, dialect.build_id(), 3, 2.0, 3.0, (
+        Measurement(schedules[1], Latency((1.5e-3, 4e-3)), origin="random"),
+        Measurement(schedules[0], None, "run timed out", origin="random"),
+        Measurement(schedules[2], Latency((5e-3,)), origin="search")))
     logs = LocalLogStore(tmp_path)
-    data = log.to_bytes()
-    logs.put(log_key("tvm", use.workload.key, data), data)
+    for log in (search, again):
+        data = log.to_bytes()
+        logs.put(log_key("tvm", use.workload.key, data), data)
     logs.put("tvm/broken/x.jsonl.gz", b"garbage")
 
     found, skipped_logs, _ = read_logs(logs)
-    table = build_table(dialect, found, skipped_logs=skipped_logs)
-    assert len(table) == len(schedules) + 1 and table.skipped_logs == 1
+    table = build_table(dialect, sorted(found, key=lambda log: log.started_at), skipped_logs=skipped_logs)
+    assert len(table) == len(schedules) and table.skipped_logs == 1
     assert table.features.shape[1] == FEATURE_WIDTH + len(DESCRIPTOR_NAMES)
-    assert table.score.max() == pytest.approx(1.0)
-    assert table.score[1] == pytest.approx(0.5)
+    assert table.score[0] == pytest.approx(1.0) and not table.failed[0]
+    assert table.score[1] == pytest.approx(1 / 1.5) and table.latency[1] == pytest.approx(1.5e-3)
+    assert table.score[2] == pytest.approx(1 / 3)
     assert table.failed[-1] and table.score[-1] == 0 and np.isinf(table.latency[-1])
     assert set(table.workload_keys) == {use.workload.key}
     assert table.feature_version == dialect.feature_version
-    assert list(table.origins) == ["search"] * 2 + ["neighbour"] + ["search"] * (len(schedules) - 2)
+    assert list(table.origins) == ["search"] * 3 + ["neighbour"] + ["search"] * (len(schedules) - 4)
+    assert np.array_equal(table.features, build_table(dialect, [search]).features)
 
 
 def test_no_measurement_is_a_clear_error() -> None:
