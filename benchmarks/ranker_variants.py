@@ -83,6 +83,11 @@ Variants (LightGBM lambdarank as shipped, one change each):
   ``portfolio-throughput-1`` and ``-2``: the ranker's first 4 (3) picks, then the regression's
   best 1 (2) not among them, then the ranker's order (:func:`portfolio_order`; top-1 is the
   ranker's): does the regression find what the ranker misses, when a short list is measured?
+* ``axis-tiles``: 14 more columns, each level's tile of the trace's last two spatial tilings and
+  last three reductions' splits (:func:`axis_tiles`, read from each row's schedule): which axis a
+  tile falls on, which the trace columns' sums over axes lose (feature version v3; v4 carries
+  them, 13 of them, the 14th is ``last_inner_log2``); ``no-axis-tiles``: the v4 rows without
+  them (the recipe before, on the same rows).
 
     python benchmarks/ranker_variants.py --logs file://$PWD/datasets/tuning_logs
 
@@ -134,6 +139,7 @@ from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import per_workload, random_ranking_report, ranking_report, top_k_score
 from lorien.training.pipeline import default_held_out, load_training_data
 from lorien.training.plots import rank_within_workload
+from lorien.tuning_log import distinct_measurements
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "shipped": {},
@@ -171,10 +177,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "with-throughput": {"throughput": "also"},
     "portfolio-throughput-1": {"throughput": "also", "portfolio": 1},
     "portfolio-throughput-2": {"throughput": "also", "portfolio": 2},
+    "axis-tiles": {"axis_tiles": True},
+    "no-axis-tiles": {"no_axis_tiles": True},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
 ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting", "per_cpu",
-               "conv_geometry", "knn_prior", "throughput")
+               "conv_geometry", "knn_prior", "throughput", "axis_tiles",
+               "no_axis_tiles")
 _GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30,
           "exponential-5": lambda g: 2 ** (g / 5) - 1}
 #: Per-core L1d and L2 sizes in bytes of the CPUs the data set holds (their vendors' specifications;
@@ -293,10 +302,57 @@ def family_masks(table: LogTable, networks_of: dict[str, set[str]]) -> np.ndarra
     return np.array([masks.get(key, 0) for key in table.workload_keys], dtype=np.int64)
 
 
-def variant_features(name: str, table: LogTable) -> np.ndarray:
-    """The columns variant ``name`` trains on (:data:`ROW_OPTIONS` that change them)."""
+#: The trace columns of single axes' tiles (feature version v4), which ``no-axis-tiles`` drops.
+AXIS_TILE_NAMES = TRACE_FEATURE_NAMES[TRACE_FEATURE_NAMES.index("last_axis_outer_log2"):]
+#: How many of a trace's innermost spatial and reduction tilings :func:`axis_tiles` reads apart.
+AXIS_SPATIAL, AXIS_REDUCTION = 2, 3
+
+
+def axis_tiles(schedule: str) -> np.ndarray:
+    """Each level's tile (log2) of the trace's last :data:`AXIS_SPATIAL` spatial tilings (4 levels
+    each, the innermost axis last) and last :data:`AXIS_REDUCTION` reduction tilings (2 levels),
+    zeros where the trace has fewer: which axis a tile falls on, which the trace columns' sums
+    over axes cannot tell (a 3x3 window split [1, 3] over its rows and [3, 1] over its columns
+    sums as the swap does, and they run 1.5x apart)."""
+    out = np.zeros(AXIS_SPATIAL * 4 + AXIS_REDUCTION * 2, dtype=np.float32)
+    try:
+        instructions, decisions = json.loads(schedule)
+        decided = {int(index): value for index, value in decisions}
+    except (ValueError, TypeError):
+        return out
+    spatial: list[list[int]] = []
+    reduction: list[list[int]] = []
+    for index, instruction in enumerate(instructions):
+        if instruction[0] == "SamplePerfectTile" and isinstance(decided.get(index), list):
+            tiles = [max(int(t), 1) for t in decided[index]]
+            (spatial if len(tiles) >= 3 else reduction).append(tiles)
+    for slot, tiles in enumerate(reversed(spatial[-AXIS_SPATIAL:])):
+        levels = np.log2(tiles[-4:])
+        out[slot * 4 + 4 - len(levels):slot * 4 + 4] = levels
+    at = AXIS_SPATIAL * 4
+    for slot, tiles in enumerate(reversed(reduction[-AXIS_REDUCTION:])):
+        out[at + slot * 2:at + slot * 2 + 2] = np.log2([tiles[0], tiles[-1]])
+    return out
+
+
+def row_schedules(tuning_logs: list[Any]) -> list[str]:
+    """Each table row's schedule, in :func:`~lorien.datasets.tabular.build_table`'s order."""
+    by_group: dict[tuple[str, str], list[Any]] = {}
+    for log in tuning_logs:
+        by_group.setdefault((log.workload.key, log.target.canonical), []).append(log)
+    return [m.schedule for _, logs in sorted(by_group.items())
+            for m in distinct_measurements([m for log in logs for m in log.measurements])[0]]
+
+
+def variant_features(name: str, table: LogTable, schedules: list[str] | None = None) -> np.ndarray:
+    """The columns variant ``name`` trains on (:data:`ROW_OPTIONS` that change them; ``schedules``:
+    each row's, for ``axis_tiles``)."""
     options = VARIANTS[name]
     features, targets = table.features, table.targets
+    if options.get("axis_tiles"):
+        if schedules is None or len(schedules) != len(table):
+            raise ValueError("axis_tiles needs each row's schedule")
+        features = np.hstack([features, np.stack([axis_tiles(s) for s in schedules])])
     if options.get("conv_geometry"):
         features = np.hstack([features, geometry_rows(table)])
     if options.get("cpu_identity") or options.get("cache_relative"):
@@ -305,6 +361,9 @@ def variant_features(name: str, table: LogTable) -> np.ndarray:
             features = np.hstack([features, (cpus[:, None] == np.unique(cpus)[None, :]).astype(np.float32)])
         if options.get("cache_relative"):
             features = cache_relative(features, cpus)
+    if options.get("no_axis_tiles"):
+        first = POOLED_WIDTH + PER_STORE_WIDTH + TRACE_FEATURE_NAMES.index("last_axis_outer_log2")
+        features = np.delete(features, np.arange(first, first + len(AXIS_TILE_NAMES)), axis=1)
     if options.get("no_pooled"):
         features = features[:, POOLED_WIDTH:]
     return features
@@ -645,6 +704,8 @@ def main() -> None:
     print(f"{'random pick':<24} top-1 {np.average([r['top1'] for r in random], weights=weights):.3f} "
           f"top-5 {np.average([r['top5'] for r in random], weights=weights):.3f}")
     threads = max(1, (os.cpu_count() or 1) // args.processes) if args.processes > 1 else 0
+    schedules = (row_schedules(data.tuning_logs)
+                 if any(VARIANTS[name].get("axis_tiles") for name in args.variants) else None)
     by_sitting = any(VARIANTS[name].get("by_sitting") for name in args.variants)
     cpus = np.array([cpu_of(target) for target in table.targets])  # each row's CPU
     knn = any(VARIANTS[name].get("knn_prior") for name in args.variants)
@@ -654,7 +715,7 @@ def main() -> None:
                    families=family_masks(table, networks_of) if knn else None,
                    geometry=geometry_rows(table) if knn else None,
                    by_sitting=sitting_labels(table) if by_sitting else None, features={
-                       name: variant_features(name, table) for name in args.variants})
+                       name: variant_features(name, table, schedules) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
     found: dict[str, list[dict[str, float]]] = {name: [] for name in args.variants}
     #: Each breakdown's value of every row: the held-out groups are scored apart by it too.

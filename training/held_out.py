@@ -11,7 +11,9 @@ from lorien.config import data_dir, open_store
 from lorien.datasets.campaign import read_networks
 from lorien.datasets.seed import seed_store, tuning_logs_dir
 from lorien.datasets.zoo import family_workloads
+from lorien.dialects import Featurizer, get_dialect
 from lorien.logstore import LocalLogStore
+from lorien.records import content_hash
 from lorien.store.base import ScheduleStore
 from lorien.training.cost_models import LightGBMRankingCostModel
 from lorien.training.pipeline import kept_ranker_without
@@ -26,7 +28,8 @@ class HeldOutFamily:
         excluded: the workload keys of its family in the data set, left out of both below.
         store: every other workload's best schedules (the neighbours an instant answer adapts),
             a SQLite file kept in the work folder; the caller closes it.
-        ranker: the shipped recipe fitted on every other workload's rows, kept in the work folder.
+        ranker: the shipped recipe fitted on every other workload's rows, kept in the work folder
+            under its feature recipe's name.
     """
 
     network: str
@@ -47,7 +50,9 @@ def hold_out_family(network: str, workdir: Path, logs_dir: Path | None = None,
     if not store.list_workloads():
         progress("seeding the neighbour store without the network's family")
         seed_store(store, logs_dir, exclude=excluded)
-    kept = workdir / "cost_model.txt"
+    # named by the features it reads: a ranker kept for another recipe is fitted anew, not read back
+    recipe = content_hash(get_dialect("tvm", Featurizer).feature_version, length=8)
+    kept = workdir / f"cost_model-{recipe}.txt"
     if not kept.exists():
         progress("training the ranker without the network's family")
     ranker = kept_ranker_without(kept, logs, excluded, data_dir() / "feature-cache")

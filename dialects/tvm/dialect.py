@@ -43,7 +43,7 @@ class TVMDialect(Builder, Tuner, Measurer, Proposer, NativeDB, OutputChecker):
     """
 
     name: ClassVar[str] = "tvm"
-    feature_version: ClassVar[str] = "tvm-per-store-164x(sum,mean,max,main)+trace-24+cpu-2-v3"
+    feature_version: ClassVar[str] = "tvm-per-store-164x(sum,mean,max,main)+trace-37+cpu-2-v4"
     default_lowering: ClassVar[Lowering] = DEFAULT_LOWERING
 
     def parse_target(self, text: str) -> Target:

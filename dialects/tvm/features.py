@@ -14,7 +14,10 @@ the CPU, so each row also carries:
   and what an odd extent does to the vector: the innermost tile's remainder over the lanes, the
   loops of odd extent, the last loop's power-of-two factor, the lanes computed per useful lane
   (Inception-v3's 17-, 35- and 147-wide kernels, whose slow schedules vectorise 17 wide with the
-  accumulator in memory, ranked worst of the zoo without them);
+  accumulator in memory, ranked worst of the zoo without them); and which axis each tile falls
+  on, for the innermost axes (the last two spatial ones, the last three reductions): the sums
+  over axes cannot tell a 3x3 window split [1, 3] over its rows and [3, 1] over its columns from
+  the swap, and the two ran 1.5x apart;
 - the CPU's descriptors (:data:`CPU_FEATURE_NAMES`: cores and SIMD lanes), so one model can rank
   for several CPUs.
 
@@ -48,7 +51,16 @@ TRACE_FEATURE_NAMES = (
     "unroll_log2", "compute_location", "parallel_limit_log2", "vector_limit_log2",
     "last_inner_mod_lanes", "last_inner_odd", "odd_spatial_loops", "last_extent_pow2_log2",
     "last_extent_odd", "lanes_per_useful_lane",
+    "last_axis_outer_log2", "last_axis_second_log2", "last_axis_third_log2",
+    "prev_axis_outer_log2", "prev_axis_second_log2", "prev_axis_third_log2", "prev_axis_inner_log2",
+    "last_reduction_outer_log2", "last_reduction_inner_log2",
+    "prev_reduction_outer_log2", "prev_reduction_inner_log2",
+    "third_reduction_outer_log2", "third_reduction_inner_log2",
 )
+#: Where :data:`TRACE_FEATURE_NAMES`' tiles of single axes begin: the last two spatial tilings'
+#: levels (the last axis's innermost is ``last_inner_log2``), then the last three reductions'.
+_AXIS_AT = TRACE_FEATURE_NAMES.index("last_axis_outer_log2")
+_REDUCTION_AXIS_AT = TRACE_FEATURE_NAMES.index("last_reduction_outer_log2")
 CPU_FEATURE_NAMES = ("cores_log2", "simd_lanes_log2")
 FEATURE_WIDTH = POOLED_WIDTH + PER_STORE_WIDTH + len(TRACE_FEATURE_NAMES) + len(CPU_FEATURE_NAMES)
 
@@ -82,6 +94,13 @@ def cpu_features(config: Mapping[str, Any]) -> np.ndarray:
 
 def _log2(value: float) -> float:
     return float(np.log2(max(value, 1.0)))
+
+
+def _levels(tiles: list[int], count: int) -> list[float]:
+    """The last ``count`` levels of one loop's tiles (log2), the innermost last; zeros in front
+    for a tiling of fewer levels."""
+    found = [_log2(t) for t in tiles[-count:]]
+    return [0.0] * (count - len(found)) + found
 
 
 def trace_features(schedule: str, cpu_cores: int, lanes: int) -> np.ndarray:
@@ -124,9 +143,15 @@ def trace_features(schedule: str, cpu_cores: int, lanes: int) -> np.ndarray:
                       sum(float(np.prod(t)) % 2 == 1 and float(np.prod(t)) > 1 for t in spatial),
                       _log2(last_extent & -last_extent), float(last_extent % 2 == 1 and last_extent > 1),
                       np.ceil(last / lanes) * lanes / last]
+        out[_AXIS_AT:_AXIS_AT + 3] = _levels(spatial[-1], 4)[:3]
+        if len(spatial) >= 2:
+            out[_AXIS_AT + 3:_AXIS_AT + 7] = _levels(spatial[-2], 4)
     if reduction:
         out[10:14] = [len(reduction), sum(_log2(float(np.prod(t))) for t in reduction),
                       sum(_log2(t[0]) for t in reduction), sum(_log2(t[-1]) for t in reduction)]
+        for slot, tiles in enumerate(reversed(reduction[-3:])):
+            at = _REDUCTION_AXIS_AT + 2 * slot
+            out[at:at + 2] = [_log2(tiles[0]), _log2(tiles[-1])]
     out[14:18] = [unroll, location, limits["meta_schedule.parallel"], limits["meta_schedule.vectorize"]]
     return out
 

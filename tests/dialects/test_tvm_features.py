@@ -56,7 +56,35 @@ def test_trace_features_relate_the_decisions_to_the_extents_and_the_cpu() -> Non
     assert values["last_inner_mod_lanes"] == values["last_inner_odd"] == values["odd_spatial_loops"] == 0
     assert (values["last_extent_pow2_log2"], values["last_extent_odd"]) == (7, 0)  # 128 wide
     assert values["lanes_per_useful_lane"] == 1  # 32 = two full vectors
+    last_axis = [values[f"last_axis_{level}_log2"] for level in ("outer", "second", "third")]
+    assert last_axis == [0, 1, 1]  # 1 x 2 x 2 x 32: its innermost is last_inner_log2
+    prev_axis = [values[f"prev_axis_{level}_log2"] for level in ("outer", "second", "third", "inner")]
+    assert prev_axis == [2, 1, 1, 1]
+    assert (values["last_reduction_outer_log2"], values["last_reduction_inner_log2"]) == (4, 2)
+    assert values["prev_reduction_outer_log2"] == values["third_reduction_inner_log2"] == 0  # one reduction
     assert not trace_features("not json", 2, 16).any()
+
+
+def test_trace_features_tell_which_axis_a_tile_falls_on() -> None:
+    """A 3x3 window split [1, 3] over its rows and [3, 1] over its columns, and the swap: the
+    sums over axes are the same, the schedules are not (one such pair ran 1.5x apart)."""
+    def window(rows: list[int], columns: list[int]) -> np.ndarray:
+        trace = [[["SamplePerfectTile", ["l0"], [4, 64], ["v0"]],
+                  ["SamplePerfectTile", ["l1"], [2, 64], ["v1"]],
+                  ["SamplePerfectTile", ["l2"], [2, 64], ["v2"]],
+                  ["SamplePerfectTile", ["l3"], [2, 64], ["v3"]]],
+                 [[0, [1, 2, 2, 4]], [1, [8, 2]], [2, rows], [3, columns]]]
+        return trace_features(json.dumps(trace), cpu_cores=2, lanes=16)
+
+    one, swapped = window([1, 3], [3, 1]), window([3, 1], [1, 3])
+    summed = TRACE_FEATURE_NAMES.index("last_axis_outer_log2")
+    assert np.array_equal(one[:summed], swapped[:summed])  # what the columns before them see
+    values = dict(zip(TRACE_FEATURE_NAMES, one, strict=True))
+    three = pytest.approx(np.log2(3))
+    assert (values["last_reduction_outer_log2"], values["last_reduction_inner_log2"]) == (three, 0)
+    assert (values["prev_reduction_outer_log2"], values["prev_reduction_inner_log2"]) == (0, three)
+    assert (values["third_reduction_outer_log2"], values["third_reduction_inner_log2"]) == (3, 1)
+    assert not np.array_equal(one, swapped)
 
 
 def test_trace_features_name_a_vector_that_odd_extents_leave_partly_empty() -> None:
