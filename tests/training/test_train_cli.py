@@ -28,9 +28,9 @@ def log_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     plan = []
     for network, factory in (("conv@1", tvm_models.small_conv), ("mlp@1", tvm_models.small_mlp)):
         [use] = dialect.extract(dialect.load_model(factory()), target)
-        schedules = tvm_models.sampled_schedules(use.workload, target, 12)
+        *schedules, broken = tvm_models.sampled_schedules(use.workload, target, 13)
         measurements = [Measurement(s, Latency((float(rng.uniform(1e-4, 1e-3)),))) for s in schedules]
-        measurements.append(Measurement(schedules[0], None, "build failed"))
+        measurements.append(Measurement(broken, None, "build failed"))
         log = TuningLog(use.workload, target, dialect.build_id(), 13, 0.0, 1.0, tuple(measurements))
         # the same schedules measured on a second CPU (6 of them): logs of two CPUs train together
         elsewhere = TuningLog(use.workload, other_cpu, dialect.build_id(), 6, 0.0, 1.0, tuple(
