@@ -85,9 +85,10 @@ Variants (LightGBM lambdarank as shipped, one change each):
   ranker's): does the regression find what the ranker misses, when a short list is measured?
 * ``axis-tiles``: 14 more columns, each level's tile of the trace's last two spatial tilings and
   last three reductions' splits (:func:`axis_tiles`, read from each row's schedule): which axis a
-  tile falls on, which the trace columns' sums over axes lose (feature version v3; v4 carries
-  them, 13 of them, the 14th is ``last_inner_log2``); ``no-axis-tiles``: the v4 rows without
-  them (the recipe before, on the same rows).
+  tile falls on, which the trace columns' sums over axes lose: the screen run on feature
+  version v3's rows before v4 carried 13 of them (the 14th is ``last_inner_log2``; on v4 rows
+  the variant repeats columns the rows hold); ``no-axis-tiles``: the v4 rows without them (the
+  recipe before, on the same rows).
 
     python benchmarks/ranker_variants.py --logs file://$PWD/datasets/tuning_logs
 
@@ -133,7 +134,7 @@ from sklearn.base import BaseEstimator
 
 from lorien.config import data_dir, open_logs
 from lorien.datasets.tabular import DESCRIPTOR_NAMES, LogTable, conv_geometry, kernel_kind
-from lorien.dialects.tvm.features import PER_STORE_WIDTH, POOLED_WIDTH, TRACE_FEATURE_NAMES
+from lorien.dialects.tvm.features import PER_STORE_WIDTH, POOLED_WIDTH, TRACE_FEATURE_NAMES, trace_features
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import per_workload, random_ranking_report, ranking_report, top_k_score
@@ -304,35 +305,18 @@ def family_masks(table: LogTable, networks_of: dict[str, set[str]]) -> np.ndarra
 
 #: The trace columns of single axes' tiles (feature version v4), which ``no-axis-tiles`` drops.
 AXIS_TILE_NAMES = TRACE_FEATURE_NAMES[TRACE_FEATURE_NAMES.index("last_axis_outer_log2"):]
-#: How many of a trace's innermost spatial and reduction tilings :func:`axis_tiles` reads apart.
-AXIS_SPATIAL, AXIS_REDUCTION = 2, 3
-
-
 def axis_tiles(schedule: str) -> np.ndarray:
-    """Each level's tile (log2) of the trace's last :data:`AXIS_SPATIAL` spatial tilings (4 levels
-    each, the innermost axis last) and last :data:`AXIS_REDUCTION` reduction tilings (2 levels),
-    zeros where the trace has fewer: which axis a tile falls on, which the trace columns' sums
-    over axes cannot tell (a 3x3 window split [1, 3] over its rows and [3, 1] over its columns
-    sums as the swap does, and they run 1.5x apart)."""
-    out = np.zeros(AXIS_SPATIAL * 4 + AXIS_REDUCTION * 2, dtype=np.float32)
-    try:
-        instructions, decisions = json.loads(schedule)
-        decided = {int(index): value for index, value in decisions}
-    except (ValueError, TypeError):
-        return out
-    spatial: list[list[int]] = []
-    reduction: list[list[int]] = []
-    for index, instruction in enumerate(instructions):
-        if instruction[0] == "SamplePerfectTile" and isinstance(decided.get(index), list):
-            tiles = [max(int(t), 1) for t in decided[index]]
-            (spatial if len(tiles) >= 3 else reduction).append(tiles)
-    for slot, tiles in enumerate(reversed(spatial[-AXIS_SPATIAL:])):
-        levels = np.log2(tiles[-4:])
-        out[slot * 4 + 4 - len(levels):slot * 4 + 4] = levels
-    at = AXIS_SPATIAL * 4
-    for slot, tiles in enumerate(reversed(reduction[-AXIS_REDUCTION:])):
-        out[at + slot * 2:at + slot * 2 + 2] = np.log2([tiles[0], tiles[-1]])
-    return out
+    """The 14 columns of the ``axis-tiles`` screen: each level's tile (log2) of the trace's last
+    two spatial tilings (the innermost axis first) and the outer and inner split of its last
+    three reductions, read by :func:`~lorien.dialects.tvm.features.trace_features` (feature
+    version v4 carries 13 of them; the 14th is ``last_inner_log2``)."""
+    values = trace_features(schedule, cpu_cores=1, lanes=16)  # these columns ignore cores and lanes
+    return values[[TRACE_FEATURE_NAMES.index(name) for name in _AXIS_SCREEN]]
+
+
+#: :func:`axis_tiles`' columns in the screen's order.
+_AXIS_SCREEN = ("last_axis_outer_log2", "last_axis_second_log2", "last_axis_third_log2", "last_inner_log2",
+                *AXIS_TILE_NAMES[3:])
 
 
 def row_schedules(tuning_logs: list[Any]) -> list[str]:
