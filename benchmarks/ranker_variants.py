@@ -83,12 +83,9 @@ Variants (LightGBM lambdarank as shipped, one change each):
   ``portfolio-throughput-1`` and ``-2``: the ranker's first 4 (3) picks, then the regression's
   best 1 (2) not among them, then the ranker's order (:func:`portfolio_order`; top-1 is the
   ranker's): does the regression find what the ranker misses, when a short list is measured?
-* ``axis-tiles``: 14 more columns, each level's tile of the trace's last two spatial tilings and
-  last three reductions' splits (:func:`axis_tiles`, read from each row's schedule): which axis a
-  tile falls on, which the trace columns' sums over axes lose: the screen run on feature
-  version v3's rows before v4 carried 13 of them (the 14th is ``last_inner_log2``; on v4 rows
-  the variant repeats columns the rows hold); ``no-axis-tiles``: the v4 rows without them (the
-  recipe before, on the same rows).
+* ``no-axis-tiles``: without the 13 trace columns of single axes' tiles (feature version v4's
+  ``last_axis_*``, ``prev_axis_*`` and ``*_reduction_*``): the recipe before them, on the same
+  rows.
 
     python benchmarks/ranker_variants.py --logs file://$PWD/datasets/tuning_logs
 
@@ -134,13 +131,12 @@ from sklearn.base import BaseEstimator
 
 from lorien.config import data_dir, open_logs
 from lorien.datasets.tabular import DESCRIPTOR_NAMES, LogTable, conv_geometry, kernel_kind
-from lorien.dialects.tvm.features import PER_STORE_WIDTH, POOLED_WIDTH, TRACE_FEATURE_NAMES, trace_features
+from lorien.dialects.tvm.features import PER_STORE_WIDTH, POOLED_WIDTH, TRACE_FEATURE_NAMES
 from lorien.training.cost_models import RELEVANCE_GRADES, LightGBMRankingCostModel
 from lorien.training.evaluation import cpu_of, network_split, searched_groups
 from lorien.training.metrics import per_workload, random_ranking_report, ranking_report, top_k_score
 from lorien.training.pipeline import default_held_out, load_training_data
 from lorien.training.plots import rank_within_workload
-from lorien.tuning_log import distinct_measurements
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "shipped": {},
@@ -178,13 +174,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "with-throughput": {"throughput": "also"},
     "portfolio-throughput-1": {"throughput": "also", "portfolio": 1},
     "portfolio-throughput-2": {"throughput": "also", "portfolio": 2},
-    "axis-tiles": {"axis_tiles": True},
     "no-axis-tiles": {"no_axis_tiles": True},
 }
 #: What a variant changes in the rows it is trained on rather than in the model.
 ROW_OPTIONS = ("drop_origins", "cpu_identity", "no_pooled", "cache_relative", "by_sitting", "per_cpu",
-               "conv_geometry", "knn_prior", "throughput", "axis_tiles",
-               "no_axis_tiles")
+               "conv_geometry", "knn_prior", "throughput", "no_axis_tiles")
 _GAINS = {"linear": float, "exponential": lambda g: 2 ** (g / 3) - 1, "quadratic": lambda g: g * g / 30,
           "exponential-5": lambda g: 2 ** (g / 5) - 1}
 #: Per-core L1d and L2 sizes in bytes of the CPUs the data set holds (their vendors' specifications;
@@ -305,38 +299,12 @@ def family_masks(table: LogTable, networks_of: dict[str, set[str]]) -> np.ndarra
 
 #: The trace columns of single axes' tiles (feature version v4), which ``no-axis-tiles`` drops.
 AXIS_TILE_NAMES = TRACE_FEATURE_NAMES[TRACE_FEATURE_NAMES.index("last_axis_outer_log2"):]
-def axis_tiles(schedule: str) -> np.ndarray:
-    """The 14 columns of the ``axis-tiles`` screen: each level's tile (log2) of the trace's last
-    two spatial tilings (the innermost axis first) and the outer and inner split of its last
-    three reductions, read by :func:`~lorien.dialects.tvm.features.trace_features` (feature
-    version v4 carries 13 of them; the 14th is ``last_inner_log2``)."""
-    values = trace_features(schedule, cpu_cores=1, lanes=16)  # these columns ignore cores and lanes
-    return values[[TRACE_FEATURE_NAMES.index(name) for name in _AXIS_SCREEN]]
 
 
-#: :func:`axis_tiles`' columns in the screen's order.
-_AXIS_SCREEN = ("last_axis_outer_log2", "last_axis_second_log2", "last_axis_third_log2", "last_inner_log2",
-                *AXIS_TILE_NAMES[3:])
-
-
-def row_schedules(tuning_logs: list[Any]) -> list[str]:
-    """Each table row's schedule, in :func:`~lorien.datasets.tabular.build_table`'s order."""
-    by_group: dict[tuple[str, str], list[Any]] = {}
-    for log in tuning_logs:
-        by_group.setdefault((log.workload.key, log.target.canonical), []).append(log)
-    return [m.schedule for _, logs in sorted(by_group.items())
-            for m in distinct_measurements([m for log in logs for m in log.measurements])[0]]
-
-
-def variant_features(name: str, table: LogTable, schedules: list[str] | None = None) -> np.ndarray:
-    """The columns variant ``name`` trains on (:data:`ROW_OPTIONS` that change them; ``schedules``:
-    each row's, for ``axis_tiles``)."""
+def variant_features(name: str, table: LogTable) -> np.ndarray:
+    """The columns variant ``name`` trains on (:data:`ROW_OPTIONS` that change them)."""
     options = VARIANTS[name]
     features, targets = table.features, table.targets
-    if options.get("axis_tiles"):
-        if schedules is None or len(schedules) != len(table):
-            raise ValueError("axis_tiles needs each row's schedule")
-        features = np.hstack([features, np.stack([axis_tiles(s) for s in schedules])])
     if options.get("conv_geometry"):
         features = np.hstack([features, geometry_rows(table)])
     if options.get("cpu_identity") or options.get("cache_relative"):
@@ -346,7 +314,7 @@ def variant_features(name: str, table: LogTable, schedules: list[str] | None = N
         if options.get("cache_relative"):
             features = cache_relative(features, cpus)
     if options.get("no_axis_tiles"):
-        first = POOLED_WIDTH + PER_STORE_WIDTH + TRACE_FEATURE_NAMES.index("last_axis_outer_log2")
+        first = POOLED_WIDTH + PER_STORE_WIDTH + TRACE_FEATURE_NAMES.index(AXIS_TILE_NAMES[0])
         features = np.delete(features, np.arange(first, first + len(AXIS_TILE_NAMES)), axis=1)
     if options.get("no_pooled"):
         features = features[:, POOLED_WIDTH:]
@@ -688,8 +656,6 @@ def main() -> None:
     print(f"{'random pick':<24} top-1 {np.average([r['top1'] for r in random], weights=weights):.3f} "
           f"top-5 {np.average([r['top5'] for r in random], weights=weights):.3f}")
     threads = max(1, (os.cpu_count() or 1) // args.processes) if args.processes > 1 else 0
-    schedules = (row_schedules(data.tuning_logs)
-                 if any(VARIANTS[name].get("axis_tiles") for name in args.variants) else None)
     by_sitting = any(VARIANTS[name].get("by_sitting") for name in args.variants)
     cpus = np.array([cpu_of(target) for target in table.targets])  # each row's CPU
     knn = any(VARIANTS[name].get("knn_prior") for name in args.variants)
@@ -699,7 +665,7 @@ def main() -> None:
                    families=family_masks(table, networks_of) if knn else None,
                    geometry=geometry_rows(table) if knn else None,
                    by_sitting=sitting_labels(table) if by_sitting else None, features={
-                       name: variant_features(name, table, schedules) for name in args.variants})
+                       name: variant_features(name, table) for name in args.variants})
     tasks = [(name, index) for name in args.variants for index in range(len(splits))]
     found: dict[str, list[dict[str, float]]] = {name: [] for name in args.variants}
     #: Each breakdown's value of every row: the held-out groups are scored apart by it too.

@@ -200,14 +200,14 @@ def build_table(dialect: Featurizer, tuning_logs: Iterable[TuningLog], *, skippe
     for (key, canonical), group in tqdm(sorted(by_workload.items()), desc="features", unit="workload",
                                         disable=not progress, leave=False):
         workload, target = group[0].workload, group[0].target
-        timed = [m for log in group for m in log.measurements]
-        if not timed:
+        logged = [m for log in group for m in log.measurements]
+        if not logged:
             continue
         workloads[key] = workload
         parts = [rows_of(workload, target, [m.schedule for m in log.measurements])
                  for log in group if log.measurements]  # one log at a time: what a cache keeps
         # one row a schedule: the same schedule timed twice is one candidate, not two to rank
-        measurements, firsts = distinct_measurements(timed)
+        measurements, firsts = distinct_measurements(logged)
         rows = np.concatenate([p[0] for p in parts])[firsts]
         applied = np.concatenate([p[1] for p in parts])[firsts]
         if featurize is None:
